@@ -1,0 +1,68 @@
+/**
+ * Who consumed an ephemeral object: recorded in a short-lived tombstone by
+ * the consume script, read back to explain a later
+ * `ProxyResolveMissingKeyError` ("consumed by pid 4242 on host-a 1.3 s ago
+ * at worker.ts:17").
+ *
+ * @module
+ */
+import { hostname } from 'node:os';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The library's own directory (src/ or dist/), whose frames are skipped. */
+const LIBRARY_DIR = dirname(fileURLToPath(import.meta.url));
+const HOST = hostname();
+
+/** Describes the consumer. */
+export interface ConsumerInfo {
+  pid: number;
+  host: string;
+  /** First stack frame outside the library, e.g. `/app/worker.ts:17:9`. */
+  frame?: string;
+}
+
+/** The caller's first stack frame outside this library and Node internals. */
+export function callerFrame(): string | undefined {
+  const holder: { stack?: string } = {};
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 30;
+  Error.captureStackTrace(holder, callerFrame);
+  Error.stackTraceLimit = limit;
+  for (const line of (holder.stack ?? '').split('\n').slice(1)) {
+    const m = /\(?((?:file:\/\/)?[^\s()]+:\d+:\d+)\)?\s*$/.exec(line.trim());
+    if (!m) continue;
+    const location = (m[1] as string).replace(/^file:\/\//, '');
+    if (location.startsWith('node:') || location.includes('/node_modules/')) continue;
+    if (location.startsWith(LIBRARY_DIR)) continue;
+    return location;
+  }
+  return undefined;
+}
+
+/** JSON for the tombstone. */
+export function describeConsumer(frame: string | undefined): string {
+  const info: ConsumerInfo = { pid: process.pid, host: HOST };
+  if (frame !== undefined) info.frame = frame;
+  return JSON.stringify(info);
+}
+
+/**
+ * A sentence about a tombstone `"<consumedAtMs> <json>"`, relative to the
+ * server's `nowMs` (both are Redis server time, so clocks of different hosts
+ * do not matter).
+ */
+export function explainTombstone(tombstone: Buffer | string, nowMs: number | undefined): string {
+  const text = tombstone.toString();
+  const space = text.indexOf(' ');
+  const at = Number(text.slice(0, space));
+  let info: Partial<ConsumerInfo> = {};
+  try {
+    info = JSON.parse(text.slice(space + 1)) as Partial<ConsumerInfo>;
+  } catch {
+    // A damaged tombstone still tells us the object was consumed.
+  }
+  const ago = nowMs !== undefined && Number.isFinite(at) ? ` ${((nowMs - at) / 1000).toFixed(1)} s ago` : '';
+  const where = info.frame ? ` at ${info.frame}` : '';
+  return `consumed by pid ${info.pid ?? '?'} on ${info.host ?? '?'}${ago}${where}`;
+}

@@ -1,0 +1,207 @@
+/**
+ * Error classes. Every error the library throws on purpose extends
+ * {@link ProxyStoreError}, carries a stable `code`, and names the key or
+ * lifetime involved in its message.
+ *
+ * Lua scripts report rule violations as Redis error replies of the form
+ * `PSR_<CODE> <message>`; {@link errorFromReply} turns those into these
+ * classes, so there is exactly one place where that mapping lives.
+ *
+ * @module
+ */
+
+/** The plain-object form of an error, as produced by `toJSON()`. */
+export interface ProxyStoreErrorJSON {
+  name: string;
+  code: string;
+  message: string;
+  key?: string;
+  lifetime?: string;
+}
+
+/** Extra context an error can carry. */
+export interface ErrorContext {
+  key?: string;
+  lifetime?: string;
+  cause?: unknown;
+}
+
+/**
+ * Base class of every error raised by proxystore-redis.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await resolve(proxy);
+ * } catch (err) {
+ *   if (err instanceof ProxyStoreError) console.error(err.code, err.message);
+ * }
+ * ```
+ */
+export class ProxyStoreError extends Error {
+  /** Stable machine-readable code, e.g. `PROXY_RESOLVE_MISSING_KEY`. */
+  static readonly code: string = 'PROXYSTORE_ERROR';
+  readonly code: string;
+  /** The store key involved, when there is one. */
+  readonly key: string | undefined;
+  /** The lifetime id involved, when there is one. */
+  readonly lifetime: string | undefined;
+
+  constructor(message: string, context: ErrorContext = {}) {
+    super(message, context.cause === undefined ? undefined : { cause: context.cause });
+    this.name = new.target.name;
+    this.code = (new.target as typeof ProxyStoreError).code;
+    this.key = context.key;
+    this.lifetime = context.lifetime;
+  }
+
+  /** A JSON-safe form that {@link ProxyStoreError.fromJSON} turns back into the same class. */
+  toJSON(): ProxyStoreErrorJSON {
+    const out: ProxyStoreErrorJSON = { name: this.name, code: this.code, message: this.message };
+    if (this.key !== undefined) out.key = this.key;
+    if (this.lifetime !== undefined) out.lifetime = this.lifetime;
+    return out;
+  }
+
+  /**
+   * Rebuild an error from its `toJSON()` form (for example after it crossed a
+   * process boundary). Unknown codes give a plain `ProxyStoreError`.
+   *
+   * @example
+   * ```ts
+   * const err = ProxyStoreError.fromJSON(JSON.parse(text));
+   * if (err instanceof ProxyResolveMissingKeyError) retry();
+   * ```
+   */
+  static fromJSON(json: unknown): ProxyStoreError {
+    if (typeof json !== 'object' || json === null) {
+      return new ProxyStoreError(`not a serialized ProxyStoreError: ${String(json)}`);
+    }
+    const j = json as Partial<ProxyStoreErrorJSON>;
+    const cls = (typeof j.code === 'string' && ERROR_CLASSES.get(j.code)) || ProxyStoreError;
+    const ctx: ErrorContext = {};
+    if (typeof j.key === 'string') ctx.key = j.key;
+    if (typeof j.lifetime === 'string') ctx.lifetime = j.lifetime;
+    return new cls(typeof j.message === 'string' ? j.message : '(no message)', ctx);
+  }
+}
+
+/** A proxy's key is not in the store (evicted, expired, or consumed by another resolver). */
+export class ProxyResolveMissingKeyError extends ProxyStoreError {
+  static override readonly code: string = 'PROXY_RESOLVE_MISSING_KEY';
+}
+
+/** `null`, `undefined` and booleans cannot be proxied (ProxyStore: None and bool). */
+export class NonProxiableTypeError extends ProxyStoreError {
+  static override readonly code: string = 'NON_PROXIABLE_TYPE';
+}
+
+/** A proxy was not created by a store, or its store cannot be found to resolve it. */
+export class ProxyStoreFactoryError extends ProxyStoreError {
+  static override readonly code: string = 'PROXY_STORE_FACTORY';
+}
+
+/** A store with the same name is already registered. */
+export class StoreExistsError extends ProxyStoreError {
+  static override readonly code: string = 'STORE_EXISTS';
+}
+
+/** Bytes could not be serialized or deserialized. */
+export class SerializationError extends ProxyStoreError {
+  static override readonly code: string = 'SERIALIZATION';
+}
+
+/** An unresolved proxy was touched; `await resolve(proxy)` first. */
+export class ProxyNotResolvedError extends ProxyStoreError {
+  static override readonly code: string = 'PROXY_NOT_RESOLVED';
+}
+
+/** The lifetime has ended (closed or lease expired). */
+export class LifetimeEndedError extends ProxyStoreError {
+  static override readonly code: string = 'LIFETIME_ENDED';
+}
+
+/** Borrow rules: shared borrow while mutably borrowed, mutable borrow while borrowed, update while borrowed. */
+export class MutableBorrowError extends ProxyStoreError {
+  static override readonly code: string = 'MUTABLE_BORROW';
+}
+
+/** The operation needs an `OwnedProxy` (or a `RefMutProxy` for `update`). */
+export class ReferenceNotOwnedError extends ProxyStoreError {
+  static override readonly code: string = 'REFERENCE_NOT_OWNED';
+}
+
+/** The handle was moved away, released or dropped. */
+export class ReferenceInvalidError extends ProxyStoreError {
+  static override readonly code: string = 'REFERENCE_INVALID';
+}
+
+/** The object already has an owner. */
+export class AlreadyOwnedError extends ProxyStoreError {
+  static override readonly code: string = 'ALREADY_OWNED';
+}
+
+/** An owner cannot be dropped while it is borrowed. */
+export class BorrowedError extends ProxyStoreError {
+  static override readonly code: string = 'BORROWED';
+}
+
+/** Options that contradict each other or are malformed. */
+export class InvalidOptionsError extends ProxyStoreError {
+  static override readonly code: string = 'INVALID_OPTIONS';
+}
+
+/** A ref (from `toRef`, JSON or msgpack) is malformed or cannot be used here. */
+export class InvalidRefError extends InvalidOptionsError {
+  static override readonly code: string = 'INVALID_REF';
+}
+
+/** A Redis call failed (connection lost, timeout, server limit) or replied something unexpected. */
+export class RedisOperationError extends ProxyStoreError {
+  static override readonly code: string = 'REDIS_OPERATION';
+}
+
+type ErrorClass = new (message: string, context?: ErrorContext) => ProxyStoreError;
+
+const ERROR_CLASSES = new Map<string, ErrorClass>(
+  (
+    [
+      ProxyStoreError,
+      ProxyResolveMissingKeyError,
+      NonProxiableTypeError,
+      ProxyStoreFactoryError,
+      StoreExistsError,
+      SerializationError,
+      ProxyNotResolvedError,
+      LifetimeEndedError,
+      MutableBorrowError,
+      ReferenceNotOwnedError,
+      ReferenceInvalidError,
+      AlreadyOwnedError,
+      BorrowedError,
+      InvalidOptionsError,
+      InvalidRefError,
+      RedisOperationError,
+    ] as const
+  ).map((cls) => [cls.code, cls]),
+);
+
+/** Prefix of the error replies our Lua scripts produce: `PSR_<CODE> <message>`. */
+const LUA_ERROR = /^PSR_([A-Z_]+) ([\s\S]*)$/;
+
+/**
+ * Turn an error from a Redis call into a library error. Coded script errors
+ * become their class; anything else becomes a {@link RedisOperationError}
+ * naming the operation.
+ */
+export function errorFromReply(err: unknown, operation: string, context: ErrorContext = {}): ProxyStoreError {
+  if (err instanceof ProxyStoreError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  const coded = LUA_ERROR.exec(message);
+  if (coded) {
+    const cls = ERROR_CLASSES.get(coded[1] as string);
+    if (cls) return new cls(coded[2] as string, { ...context, cause: err });
+  }
+  const subject = context.key ? ` (key ${context.key})` : context.lifetime ? ` (lifetime ${context.lifetime})` : '';
+  return new RedisOperationError(`Redis ${operation} failed${subject}: ${message}`, { ...context, cause: err });
+}

@@ -1,0 +1,106 @@
+/**
+ * How store keys map to Redis keys.
+ *
+ * A store key is the string `put` returns. Each key has a *tag*: the part
+ * before the first `~`, or the whole key when it has none. Keys put under a
+ * lifetime are `<lifetimeId>~<random>`, so a lifetime and its own objects
+ * share one tag. Every Redis key of an object (data, ownership record,
+ * consume tombstone) is
+ *
+ *     <namespace>:{<tag>}:<kind>:<key>
+ *
+ * so they all share one Redis Cluster hash tag and one script can touch them
+ * together. Braces and `%` in tags and keys are percent-encoded so a key can
+ * never break the hash tag (an empty or truncated tag would scatter an
+ * object's records over several slots).
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { InvalidOptionsError } from './errors.js';
+
+/** Kinds of Redis keys that belong to one object. */
+export type ObjectKeyKind = 'd' | 'own' | 'tomb';
+
+/** Kinds of Redis keys that belong to one lifetime. */
+export type LifetimeKeyKind = 'lt' | 'members';
+
+const SEPARATOR = '~';
+
+/** 128 random bits, URL-safe base64 (22 characters). */
+export function randomId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/** A fresh store key, optionally inside a lifetime's tag. */
+export function newKey(lifetimeId?: string): string {
+  return lifetimeId === undefined ? randomId() : `${lifetimeId}${SEPARATOR}${randomId()}`;
+}
+
+/** The hash-tag part of a store key. */
+export function tagOf(key: string): string {
+  const i = key.indexOf(SEPARATOR);
+  return i > 0 ? key.slice(0, i) : key;
+}
+
+function encode(part: string): string {
+  return part.replace(/[%{}]/g, (c) => (c === '%' ? '%25' : c === '{' ? '%7B' : '%7D'));
+}
+
+/**
+ * Check a namespace: non-empty, no braces (they would break hash tags), no
+ * whitespace or control characters, at most 128 characters.
+ */
+export function validateNamespace(namespace: unknown): string {
+  if (typeof namespace !== 'string' || namespace.length === 0) {
+    throw new InvalidOptionsError(`namespace must be a non-empty string, got ${JSON.stringify(namespace)}`);
+  }
+  if (/[{}]/.test(namespace)) {
+    throw new InvalidOptionsError(
+      `namespace ${JSON.stringify(namespace)} contains a brace: braces would break the Redis Cluster hash tags of its keys`,
+    );
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\s\x00-\x1f\x7f]/.test(namespace) || namespace.length > 128) {
+    throw new InvalidOptionsError(
+      `namespace ${JSON.stringify(namespace)} must have no whitespace or control characters and at most 128 characters`,
+    );
+  }
+  return namespace;
+}
+
+/** Check a store key given by a caller. */
+export function validateKey(key: unknown): string {
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new InvalidOptionsError(`a store key must be a non-empty string, got ${describe(key)}`);
+  }
+  return key;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null || value === undefined) return String(value);
+  return typeof value;
+}
+
+/** Builds the Redis keys of one namespace. */
+export class KeySpace {
+  constructor(readonly namespace: string) {
+    validateNamespace(namespace);
+  }
+
+  /** A Redis key of an object. */
+  object(kind: ObjectKeyKind, key: string): string {
+    return `${this.namespace}:{${encode(tagOf(key))}}:${kind}:${encode(key)}`;
+  }
+
+  /** A Redis key of a lifetime. */
+  lifetime(kind: LifetimeKeyKind, lifetimeId: string): string {
+    return `${this.namespace}:{${encode(lifetimeId)}}:${kind}`;
+  }
+
+  /** The SCAN pattern matching every key of this namespace. */
+  pattern(): string {
+    return `${this.namespace.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}:*`;
+  }
+}

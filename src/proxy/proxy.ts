@@ -1,0 +1,400 @@
+/**
+ * Transparent proxies: an ES `Proxy` per stored object that forwards every
+ * operation to its target once resolved, and refuses (with
+ * {@link ProxyNotResolvedError}) to be touched before.
+ *
+ * Peeking never resolves: `then` (so a proxy can be returned from an async
+ * function), `util.inspect`, `Symbol.toStringTag`, `toJSON` (a proxy
+ * serializes as its ref) and `instanceof`/`Array.isArray` (answered from the
+ * shape recorded at put time).
+ *
+ * The proxy's own property namespace stays the target's: everything the
+ * library does with a proxy goes through free functions (`resolve(p)`,
+ * `getKey(p)`, ...) and per-proxy state kept in a WeakMap.
+ *
+ * @module
+ */
+import { inspect } from 'node:util';
+import { ProxyNotResolvedError, ProxyStoreFactoryError } from '../errors.js';
+import { prototypeOfShape, type Deserializer, type Shape } from '../serialize.js';
+
+declare const proxyBrand: unique symbol;
+
+/**
+ * A proxy of a `T` kept in a store. Use it as a `T` once resolved
+ * (`await resolve(p)`).
+ *
+ * Caveats of transparency: a proxy is always an object, so `typeof` of a
+ * proxied string, number or bigint is `'object'` and `===` compares identity;
+ * `ArrayBuffer.isView(p)` is false for a proxied typed array (use
+ * `extract(p)` where a real value is needed).
+ */
+export type Proxy<T> = T & { readonly [proxyBrand]?: T };
+
+/** The kinds of proxy handle. */
+export type ProxyKind = 'proxy' | 'owned' | 'ref' | 'refmut';
+
+/** Resolves a proxy's target; implemented by the Store. */
+export interface TargetSource {
+  readonly name: string;
+  readonly namespace: string;
+  readonly isClosed: boolean;
+  /** Fetch the target (consuming it when `evict`). */
+  resolveTarget(key: string, options: { evict: boolean; deserializer?: Deserializer }): Promise<unknown>;
+}
+
+/** Everything the library knows about one proxy. */
+export interface ProxyState {
+  kind: ProxyKind;
+  storeName: string;
+  namespace: string;
+  key: string;
+  shape: Shape;
+  evict: boolean;
+  /** The store that made or revived the proxy, if known in this process. */
+  source: TargetSource | undefined;
+  deserializer: Deserializer | undefined;
+  resolved: boolean;
+  target: unknown;
+  resolving: Promise<unknown> | undefined;
+  /** Ownership token (owned and borrowed handles). */
+  token?: string;
+  /** False once the handle was moved, released or dropped. */
+  valid: boolean;
+  /** `toJSON` as seen on the proxy: writes the ref. */
+  toJSON: () => unknown;
+}
+
+const stateOfProxy = new WeakMap<object, ProxyState>();
+const stateOfShadow = new WeakMap<object, ProxyState>();
+const boundMethods = new WeakMap<ProxyState, Map<unknown, unknown>>();
+
+/** Finds the store for a proxy revived from a ref; set by the registry module. */
+let storeLookup: ((state: ProxyState) => TargetSource) | undefined;
+
+/** @internal */
+export function setStoreLookup(lookup: (state: ProxyState) => TargetSource): void {
+  storeLookup = lookup;
+}
+
+/**
+ * While our serializer packs a value, proxies met inside it present
+ * themselves as {@link ProxyRefCarrier} so msgpackr writes their ref instead
+ * of their target. Packing is synchronous, so a counter is enough.
+ */
+let packingDepth = 0;
+
+/** The class proxies impersonate while being packed; see `refs.ts`. */
+export class ProxyRefCarrier {
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && stateOfProxy.has(value);
+  }
+}
+
+/** Run `fn` with proxies packing as refs. @internal */
+export function packingRefs<R>(fn: () => R): R {
+  packingDepth++;
+  try {
+    return fn();
+  } finally {
+    packingDepth--;
+  }
+}
+
+/** The state of a proxy, or undefined for anything else. @internal */
+export function proxyState(value: unknown): ProxyState | undefined {
+  return typeof value === 'object' && value !== null ? stateOfProxy.get(value) : undefined;
+}
+
+/** The state of a proxy; throws a clear error for anything else. @internal */
+export function requireState(value: unknown, operation: string): ProxyState {
+  const state = proxyState(value);
+  if (!state) {
+    throw new ProxyStoreFactoryError(`${operation} needs a proxy made by a store, got ${describeValue(value)}`);
+  }
+  return state;
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return `an object (${Object.prototype.toString.call(value)})`;
+  return `a ${typeof value}`;
+}
+
+function notResolved(state: ProxyState, what: string): ProxyNotResolvedError {
+  return new ProxyNotResolvedError(
+    `proxy of key ${state.key} is not resolved (${what}): call \`await resolve(proxy)\` before using it`,
+    { key: state.key },
+  );
+}
+
+function describeProp(prop: string | symbol): string {
+  return typeof prop === 'symbol' ? `symbol ${prop.description ?? ''}` : `property ${JSON.stringify(prop)}`;
+}
+
+/** The target, boxed when it is a primitive so that property access works. */
+function real(state: ProxyState, what: string): object {
+  if (!state.resolved) throw notResolved(state, what);
+  const t = state.target;
+  return (typeof t === 'object' && t !== null) || typeof t === 'function' ? (t as object) : Object(t);
+}
+
+/** A method bound to the real target, cached so `p.get === p.get`. */
+function bound(state: ProxyState, fn: (...args: unknown[]) => unknown, self: object): unknown {
+  let cache = boundMethods.get(state);
+  if (!cache) {
+    cache = new Map();
+    boundMethods.set(state, cache);
+  }
+  let b = cache.get(fn);
+  if (!b) {
+    b = fn.bind(self);
+    cache.set(fn, b);
+  }
+  return b;
+}
+
+const handler: ProxyHandler<object> = {
+  get(shadow, prop) {
+    const state = stateOfShadow.get(shadow) as ProxyState;
+    if (prop === 'toJSON') return state.toJSON;
+    if (prop === 'then' && !state.resolved) return undefined;
+    if (packingDepth > 0 && prop === 'constructor') return ProxyRefCarrier;
+    if (prop === Symbol.toStringTag && !state.resolved) {
+      return (prototypeOfShape(state.shape) as Record<symbol, unknown> | null)?.[Symbol.toStringTag];
+    }
+    if (prop === inspect.custom) return (shadow as Record<symbol, unknown>)[inspect.custom];
+    const target = real(state, `read ${describeProp(prop)}`);
+    const value = Reflect.get(target, prop, target) as unknown;
+    if (typeof value === 'function' && prop !== 'constructor' && !Object.prototype.hasOwnProperty.call(target, prop)) {
+      // Inherited methods run with the real target as `this`: built-ins with
+      // internal slots (Map, Set, Date, typed arrays) need it, and it spares
+      // every other method a trip through the proxy.
+      return bound(state, value as (...args: unknown[]) => unknown, target);
+    }
+    return value;
+  },
+  set(shadow, prop, value) {
+    const state = stateOfShadow.get(shadow) as ProxyState;
+    const target = real(state, `write ${describeProp(prop)}`);
+    return Reflect.set(target, prop, value, target);
+  },
+  has(shadow, prop) {
+    const state = stateOfShadow.get(shadow) as ProxyState;
+    return Reflect.has(real(state, `\`in\` check of ${describeProp(prop)}`), prop);
+  },
+  deleteProperty(shadow, prop) {
+    const state = stateOfShadow.get(shadow) as ProxyState;
+    return Reflect.deleteProperty(real(state, `delete ${describeProp(prop)}`), prop);
+  },
+  defineProperty(shadow, prop, descriptor) {
+    const state = stateOfShadow.get(shadow) as ProxyState;
+    return Reflect.defineProperty(real(state, `define ${describeProp(prop)}`), prop, descriptor);
+  },
+  ownKeys(shadow) {
+    const state = stateOfShadow.get(shadow) as ProxyState;
+    const keys = Reflect.ownKeys(real(state, 'list its keys'));
+    // Invariant: the shadow's non-configurable keys (an array shadow's
+    // `length`) must be reported.
+    for (const k of Reflect.ownKeys(shadow)) {
+      const d = Reflect.getOwnPropertyDescriptor(shadow, k);
+      if (d && !d.configurable && !keys.includes(k)) keys.push(k);
+    }
+    return keys;
+  },
+  getOwnPropertyDescriptor(shadow, prop) {
+    const state = stateOfShadow.get(shadow) as ProxyState;
+    const target = real(state, `describe ${describeProp(prop)}`);
+    const desc = Reflect.getOwnPropertyDescriptor(target, prop);
+    if (desc && !desc.configurable) {
+      // Invariant: a non-configurable property must exist on the shadow too.
+      const own = Reflect.getOwnPropertyDescriptor(shadow, prop);
+      if (!own) Reflect.defineProperty(shadow, prop, desc);
+      else if (own.configurable === false && 'value' in own && own.writable) {
+        Reflect.defineProperty(shadow, prop, { value: desc.value });
+      }
+    }
+    if (!desc) {
+      const own = Reflect.getOwnPropertyDescriptor(shadow, prop);
+      if (own && !own.configurable) return own;
+    }
+    return desc;
+  },
+  getPrototypeOf(shadow) {
+    const state = stateOfShadow.get(shadow) as ProxyState;
+    if (!state.resolved) return prototypeOfShape(state.shape);
+    return Reflect.getPrototypeOf(real(state, 'prototype'));
+  },
+  setPrototypeOf(shadow, proto) {
+    const state = stateOfShadow.get(shadow) as ProxyState;
+    return Reflect.setPrototypeOf(real(state, 'set its prototype'), proto);
+  },
+  preventExtensions() {
+    return false;
+  },
+  apply(shadow, thisArg, args) {
+    const state = stateOfShadow.get(shadow) as ProxyState;
+    return Reflect.apply(real(state, 'call it') as (...a: unknown[]) => unknown, thisArg, args);
+  },
+  construct(shadow, args, newTarget) {
+    const state = stateOfShadow.get(shadow) as ProxyState;
+    const target = real(state, 'construct it') as new (...a: unknown[]) => object;
+    return Reflect.construct(target, args, newTarget === shadow ? target : newTarget);
+  },
+};
+
+/** Options to {@link makeProxy}. */
+export interface MakeProxyOptions {
+  kind?: ProxyKind;
+  storeName: string;
+  namespace: string;
+  key: string;
+  shape: Shape;
+  evict?: boolean;
+  source?: TargetSource;
+  deserializer?: Deserializer;
+  token?: string;
+  /** Present when the target is already known (populateTarget). */
+  target?: { value: unknown };
+  /** Writes the ref of this proxy (set by refs.ts). */
+  toRef: (proxy: object) => unknown;
+}
+
+/** Create a proxy. @internal */
+export function makeProxy<T>(options: MakeProxyOptions): Proxy<T> {
+  const shadow: object =
+    options.shape === 'array' ? [] : options.shape === 'function' ? function proxyShadow() {} : {};
+  const state: ProxyState = {
+    kind: options.kind ?? 'proxy',
+    storeName: options.storeName,
+    namespace: options.namespace,
+    key: options.key,
+    shape: options.shape,
+    evict: options.evict ?? false,
+    source: options.source,
+    deserializer: options.deserializer,
+    resolved: options.target !== undefined,
+    target: options.target?.value,
+    resolving: undefined,
+    valid: true,
+    toJSON: () => undefined,
+  };
+  if (options.token !== undefined) state.token = options.token;
+  const proxy = new Proxy(shadow, handler);
+  state.toJSON = () => options.toRef(proxy);
+  // util.inspect looks at the shadow, never through the traps.
+  Object.defineProperty(shadow, inspect.custom, {
+    configurable: true,
+    enumerable: false,
+    value: (depth: number, opts: object) =>
+      state.resolved
+        ? inspect(state.target, { ...opts, depth })
+        : `Proxy<${state.key}, unresolved>`,
+  });
+  stateOfShadow.set(shadow, state);
+  stateOfProxy.set(proxy, state);
+  return proxy as Proxy<T>;
+}
+
+/**
+ * Whether a value is a proxy made by a store.
+ *
+ * @example
+ * ```ts
+ * isProxy(await store.proxy([1, 2])); // true
+ * isProxy([1, 2]); // false
+ * ```
+ */
+export function isProxy(value: unknown): boolean {
+  return proxyState(value) !== undefined;
+}
+
+/**
+ * Whether a proxy's target is already in this process.
+ *
+ * @example
+ * ```ts
+ * const p = await store.proxy([1, 2], { populateTarget: false });
+ * isResolved(p); // false
+ * await resolve(p);
+ * isResolved(p); // true
+ * ```
+ */
+export function isResolved(proxy: unknown): boolean {
+  return requireState(proxy, 'isResolved').resolved;
+}
+
+/**
+ * Fetch a proxy's target (once; later calls return the same target) and
+ * return it. An ephemeral proxy consumes its object here.
+ *
+ * @example
+ * ```ts
+ * const p = fromRef<number[]>(ref);
+ * const values = await resolve(p);
+ * ```
+ */
+export async function resolve<T>(proxy: Proxy<T> | T): Promise<T> {
+  const state = requireState(proxy, 'resolve');
+  if (state.resolved) return state.target as T;
+  if (!state.resolving) {
+    const source = state.source && !state.source.isClosed ? state.source : lookup(state);
+    state.resolving = source
+      .resolveTarget(state.key, { evict: state.evict, ...(state.deserializer ? { deserializer: state.deserializer } : {}) })
+      .then(
+        (value) => {
+          state.target = value;
+          state.resolved = true;
+          state.resolving = undefined;
+          return value;
+        },
+        (err: unknown) => {
+          state.resolving = undefined;
+          throw err;
+        },
+      );
+  }
+  return (await state.resolving) as T;
+}
+
+function lookup(state: ProxyState): TargetSource {
+  if (!storeLookup) {
+    throw new ProxyStoreFactoryError(`no store can resolve key ${state.key}`, { key: state.key });
+  }
+  return storeLookup(state);
+}
+
+/**
+ * The target of a resolved proxy; throws {@link ProxyNotResolvedError} when
+ * it is not resolved.
+ *
+ * @example
+ * ```ts
+ * await resolve(p);
+ * JSON.stringify(extract(p)); // the value, not the ref
+ * ```
+ */
+export function extract<T>(proxy: Proxy<T> | T): T {
+  const state = requireState(proxy, 'extract');
+  if (!state.resolved) throw notResolved(state, 'extract');
+  return state.target as T;
+}
+
+/**
+ * The store key of a proxy.
+ *
+ * @example
+ * ```ts
+ * const key = getKey(await store.proxy('x'));
+ * await store.exists(key); // true
+ * ```
+ */
+export function getKey(proxy: unknown): string {
+  return requireState(proxy, 'getKey').key;
+}
+
+/** Set a proxy's target (used when the target is already known). @internal */
+export function setTarget(state: ProxyState, value: unknown): void {
+  state.target = value;
+  state.resolved = true;
+}

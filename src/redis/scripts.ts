@@ -1,0 +1,126 @@
+/**
+ * The one place that sends Lua to Redis.
+ *
+ * Every script in `lua/` is registered on the client with ioredis
+ * `defineCommand` (EVAL the first time on a connection, EVALSHA after, and
+ * EVAL again after NOSCRIPT, so `SCRIPT FLUSH` and restarts break nothing).
+ * Command names carry the script's SHA, so two versions of this library can
+ * share one client. Each script has a typed signature generated from its
+ * header (KEYS and ARGV names) and a reply decoder here that checks the
+ * reply's shape at run time, so a wrong reply is a clear error, not a wrong
+ * value.
+ *
+ * @module
+ */
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
+import { LUA_SCRIPTS } from '../generated/lua.js';
+import { RedisOperationError, errorFromReply, type ErrorContext } from '../errors.js';
+
+export type ScriptName = keyof typeof LUA_SCRIPTS;
+type KeyName<N extends ScriptName> = (typeof LUA_SCRIPTS)[N]['keys'][number];
+type ArgName<N extends ScriptName> = (typeof LUA_SCRIPTS)[N]['args'][number];
+/** Values a script argument may take. */
+export type ScriptArg = string | number | Buffer;
+
+/** What `consume` replies. */
+export type ConsumeReply =
+  | { consumed: true; value: Buffer }
+  | { consumed: false; tombstone: Buffer | undefined; nowMs: number };
+
+function fail(name: string, reply: unknown): never {
+  let shown: string;
+  try {
+    shown = JSON.stringify(reply, (_k, v: unknown) => (Buffer.isBuffer(v) ? `<${v.length} bytes>` : v)) ?? String(reply);
+  } catch {
+    shown = String(reply);
+  }
+  throw new RedisOperationError(`script ${name} gave an unexpected reply: ${shown.slice(0, 200)}`);
+}
+
+function asInteger(name: string, reply: unknown, v: unknown): number {
+  const n = typeof v === 'number' ? v : Buffer.isBuffer(v) || typeof v === 'string' ? Number(v.toString()) : NaN;
+  if (!Number.isInteger(n)) fail(name, reply);
+  return n;
+}
+
+/** Reply decoders, one per script; the compiler checks that every script has one. */
+const REPLIES = {
+  consume(reply: unknown): ConsumeReply {
+    if (!Array.isArray(reply)) fail('consume', reply);
+    const flag = asInteger('consume', reply, reply[0]);
+    if (flag === 1 && Buffer.isBuffer(reply[1])) return { consumed: true, value: reply[1] };
+    if (flag === 0 && (reply[1] === null || Buffer.isBuffer(reply[1]))) {
+      return { consumed: false, tombstone: reply[1] ?? undefined, nowMs: asInteger('consume', reply, reply[2]) };
+    }
+    fail('consume', reply);
+  },
+} satisfies { [N in ScriptName]: (reply: unknown) => unknown };
+
+export type ScriptReply<N extends ScriptName> = ReturnType<(typeof REPLIES)[N]>;
+
+type Client = Redis | Cluster;
+type CommandFn = (...args: ScriptArg[]) => Promise<unknown>;
+
+function commandName(name: ScriptName): string {
+  return `psr_${name}_${LUA_SCRIPTS[name].sha.slice(0, 12)}`;
+}
+
+/** Typed access to the Lua scripts on one client. */
+export class Scripts {
+  constructor(private readonly client: Client) {
+    for (const name of Object.keys(LUA_SCRIPTS) as ScriptName[]) {
+      const command = commandName(name);
+      if (typeof (client as unknown as Record<string, unknown>)[command] === 'function') continue;
+      const script = LUA_SCRIPTS[name];
+      client.defineCommand(command, { numberOfKeys: script.keys.length, lua: script.source });
+    }
+  }
+
+  private args<N extends ScriptName>(
+    name: N,
+    keys: Record<KeyName<N>, string>,
+    args: Record<ArgName<N>, ScriptArg>,
+  ): ScriptArg[] {
+    const script = LUA_SCRIPTS[name];
+    const out: ScriptArg[] = [];
+    for (const k of script.keys as readonly KeyName<N>[]) out.push(keys[k]);
+    for (const a of script.args as readonly ArgName<N>[]) out.push(args[a]);
+    return out;
+  }
+
+  /**
+   * Run a script. Replies come back as Buffers (binary-safe); coded script
+   * errors become their error class.
+   */
+  async run<N extends ScriptName>(
+    name: N,
+    keys: Record<KeyName<N>, string>,
+    args: Record<ArgName<N>, ScriptArg>,
+    context: ErrorContext = {},
+  ): Promise<ScriptReply<N>> {
+    const fn = (this.client as unknown as Record<string, CommandFn>)[`${commandName(name)}Buffer`] as CommandFn;
+    let reply: unknown;
+    try {
+      reply = await fn.apply(this.client, this.args(name, keys, args));
+    } catch (err) {
+      throw errorFromReply(err, name, context);
+    }
+    return REPLIES[name](reply) as ScriptReply<N>;
+  }
+
+  /** Queue a script on a pipeline; decode its reply with {@link Scripts.decode}. */
+  queue<N extends ScriptName>(
+    pipeline: ChainableCommander,
+    name: N,
+    keys: Record<KeyName<N>, string>,
+    args: Record<ArgName<N>, ScriptArg>,
+  ): void {
+    const fn = (pipeline as unknown as Record<string, CommandFn>)[`${commandName(name)}Buffer`] as CommandFn;
+    void fn.apply(pipeline, this.args(name, keys, args));
+  }
+
+  /** Decode a reply obtained from a pipeline. */
+  decode<N extends ScriptName>(name: N, reply: unknown): ScriptReply<N> {
+    return REPLIES[name](reply) as ScriptReply<N>;
+  }
+}

@@ -1,0 +1,303 @@
+/**
+ * The bytes stored for an object: a small header, then the payload.
+ *
+ *     byte 0   0xB7 (magic: written by proxystore-redis)
+ *     byte 1   codec: 'M' msgpackr, 'B' raw Buffer, 'T' raw typed array, 'C' custom serializer
+ *     byte 2   shape of the value (see {@link Shape})
+ *     bytes 3-7  only for 'T': padding, so the payload starts 8-byte aligned
+ *
+ * Objects go through msgpackr with structured cloning (Map, Set, Date,
+ * bigint, typed arrays, cycles survive). Buffers and typed arrays at the top
+ * level are stored as their raw bytes, so a large binary value is never
+ * re-encoded. The shape is recorded so that a proxy knows what its target is
+ * (`Array.isArray`, `instanceof`) before it is resolved.
+ *
+ * @module
+ */
+import { Packr, RESERVE_START_SPACE, C1 } from 'msgpackr';
+import { SerializationError } from './errors.js';
+import { packingRefs } from './proxy/proxy.js';
+
+/** A user serializer: value to bytes (ProxyStore's `serializer`). */
+export type Serializer = (value: unknown) => Uint8Array;
+/** A user deserializer: bytes to value (ProxyStore's `deserializer`). */
+export type Deserializer = (bytes: Buffer) => unknown;
+
+const TYPED_ARRAYS = {
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+} as const;
+
+/** The name of a typed array class. */
+export type TypedArrayName = keyof typeof TYPED_ARRAYS;
+type AnyTypedArray = InstanceType<(typeof TYPED_ARRAYS)[TypedArrayName]>;
+
+/** What kind of value a stored object is; known before it is resolved. */
+export type Shape =
+  | 'object'
+  | 'array'
+  | 'map'
+  | 'set'
+  | 'date'
+  | 'error'
+  | 'regexp'
+  | 'buffer'
+  | 'string'
+  | 'number'
+  | 'bigint'
+  | 'null'
+  | 'undefined'
+  | 'boolean'
+  | 'function'
+  | TypedArrayName;
+
+const SHAPE_CODES: Record<Shape, number> = {
+  object: 0x6f, // o
+  array: 0x61, // a
+  map: 0x6d, // m
+  set: 0x73, // s
+  date: 0x64, // d
+  error: 0x65, // e
+  regexp: 0x72, // r
+  buffer: 0x62, // b
+  string: 0x53, // S
+  number: 0x4e, // N
+  bigint: 0x49, // I
+  null: 0x30, // 0
+  undefined: 0x75, // u
+  boolean: 0x3f, // ?
+  function: 0x66, // f
+  Int8Array: 0x01,
+  Uint8Array: 0x02,
+  Uint8ClampedArray: 0x03,
+  Int16Array: 0x04,
+  Uint16Array: 0x05,
+  Int32Array: 0x06,
+  Uint32Array: 0x07,
+  Float32Array: 0x08,
+  Float64Array: 0x09,
+  BigInt64Array: 0x0a,
+  BigUint64Array: 0x0b,
+};
+const SHAPES_BY_CODE = new Map<number, Shape>(
+  (Object.entries(SHAPE_CODES) as [Shape, number][]).map(([shape, code]) => [code, shape]),
+);
+
+/** Every shape name, for validating refs. */
+export const SHAPES: ReadonlySet<string> = new Set(Object.keys(SHAPE_CODES));
+
+const MAGIC = 0xb7;
+const CODEC_MSGPACK = 0x4d; // M
+const CODEC_BUFFER = 0x42; // B
+const CODEC_TYPED = 0x54; // T
+const CODEC_CUSTOM = 0x43; // C
+const HEADER = 3;
+const TYPED_HEADER = 8;
+
+/** The shape of a value. */
+export function shapeOf(value: unknown): Shape {
+  switch (typeof value) {
+    case 'string':
+      return 'string';
+    case 'number':
+      return 'number';
+    case 'bigint':
+      return 'bigint';
+    case 'boolean':
+      return 'boolean';
+    case 'undefined':
+      return 'undefined';
+    case 'function':
+      return 'function';
+    case 'symbol':
+      return 'object';
+  }
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (Buffer.isBuffer(value)) return 'buffer';
+  if (ArrayBuffer.isView(value)) {
+    const name = typedArrayName(value);
+    return name ?? 'object';
+  }
+  if (value instanceof Map) return 'map';
+  if (value instanceof Set) return 'set';
+  if (value instanceof Date) return 'date';
+  if (value instanceof Error) return 'error';
+  if (value instanceof RegExp) return 'regexp';
+  return 'object';
+}
+
+function typedArrayName(view: ArrayBufferView): TypedArrayName | undefined {
+  for (const [name, cls] of Object.entries(TYPED_ARRAYS) as [TypedArrayName, (typeof TYPED_ARRAYS)[TypedArrayName]][]) {
+    if (Object.getPrototypeOf(view) === cls.prototype) return name;
+  }
+  return undefined;
+}
+
+/** The class instances of a shape inherit from, for `instanceof` before resolution. */
+export function prototypeOfShape(shape: Shape): object | null {
+  switch (shape) {
+    case 'array':
+      return Array.prototype;
+    case 'map':
+      return Map.prototype;
+    case 'set':
+      return Set.prototype;
+    case 'date':
+      return Date.prototype;
+    case 'error':
+      return Error.prototype;
+    case 'regexp':
+      return RegExp.prototype;
+    case 'buffer':
+      return Buffer.prototype;
+    case 'string':
+      return String.prototype;
+    case 'number':
+      return Number.prototype;
+    case 'bigint':
+      return BigInt.prototype;
+    case 'function':
+      return Function.prototype;
+    case 'object':
+    case 'null':
+    case 'undefined':
+    case 'boolean':
+      return Object.prototype;
+    default:
+      return TYPED_ARRAYS[shape].prototype;
+  }
+}
+
+const packr = new Packr({ structuredClone: true, useBigIntExtension: true });
+
+/** Serialize a value into stored bytes (header + payload). */
+export function serialize(value: unknown, serializer?: Serializer): Buffer {
+  const shape = shapeOf(value);
+  if (serializer) {
+    const payload = serializer(value);
+    if (!(payload instanceof Uint8Array)) {
+      throw new TypeError(
+        `the custom serializer must return bytes (a Buffer or Uint8Array), it returned ${payload === null ? 'null' : typeof payload}`,
+      );
+    }
+    return withHeader(CODEC_CUSTOM, shape, payload, HEADER);
+  }
+  if (shape === 'buffer') return withHeader(CODEC_BUFFER, shape, value as Buffer, HEADER);
+  if (ArrayBuffer.isView(value) && shape !== 'object') {
+    const view = value as AnyTypedArray;
+    return withHeader(CODEC_TYPED, shape, new Uint8Array(view.buffer, view.byteOffset, view.byteLength), TYPED_HEADER);
+  }
+  let out: Buffer;
+  try {
+    out = packingRefs(() => packr.pack(value, RESERVE_START_SPACE | HEADER));
+  } catch (err) {
+    throw new SerializationError(`Failed to serialize a value of shape ${shape}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  out[0] = MAGIC;
+  out[1] = CODEC_MSGPACK;
+  out[2] = SHAPE_CODES[shape];
+  return out;
+}
+
+function withHeader(codec: number, shape: Shape, payload: Uint8Array, headerLength: number): Buffer {
+  const out = Buffer.allocUnsafeSlow(headerLength + payload.byteLength);
+  out.fill(0, 0, headerLength);
+  out[0] = MAGIC;
+  out[1] = codec;
+  out[2] = SHAPE_CODES[shape];
+  out.set(payload, headerLength);
+  return out;
+}
+
+/** Read the shape from stored bytes without decoding them; undefined if they are not ours. */
+export function peekShape(bytes: Uint8Array): Shape | undefined {
+  if (bytes.length < HEADER || bytes[0] !== MAGIC) return undefined;
+  return SHAPES_BY_CODE.get(bytes[2] as number);
+}
+
+/**
+ * Decode stored bytes. `key` only serves the error message. With a
+ * `deserializer`, it receives the payload bytes whatever codec wrote them.
+ */
+export function deserialize(bytes: Buffer, key: string, deserializer?: Deserializer): unknown {
+  const codec = bytes.length >= HEADER && bytes[0] === MAGIC ? bytes[1] : undefined;
+  const shape = peekShape(bytes);
+  if (codec === undefined || shape === undefined) {
+    throw new SerializationError(
+      `Failed to deserialize object at key ${key}: the ${bytes.length} bytes stored there were not written by proxystore-redis (unknown header)`,
+      { key },
+    );
+  }
+  const payload = bytes.subarray(codec === CODEC_TYPED ? TYPED_HEADER : HEADER);
+  if (deserializer) {
+    try {
+      return deserializer(payload);
+    } catch (err) {
+      throw new SerializationError(`Failed to deserialize object at key ${key} with the custom deserializer: ${String(err)}`, {
+        key,
+        cause: err,
+      });
+    }
+  }
+  switch (codec) {
+    case CODEC_BUFFER:
+      return payload;
+    case CODEC_TYPED:
+      return toTypedArray(shape, payload, key);
+    case CODEC_MSGPACK:
+      return unpack(payload, key);
+    case CODEC_CUSTOM:
+      throw new SerializationError(
+        `Failed to deserialize object at key ${key}: it was written with a custom serializer; pass the matching deserializer`,
+        { key },
+      );
+    default:
+      throw new SerializationError(`Failed to deserialize object at key ${key}: unknown codec 0x${codec.toString(16)}`, {
+        key,
+      });
+  }
+}
+
+function unpack(payload: Buffer, key: string): unknown {
+  let value: unknown;
+  try {
+    value = packr.unpack(payload);
+  } catch (err) {
+    throw new SerializationError(`Failed to deserialize object at key ${key}: ${(err as Error).message}`, {
+      key,
+      cause: err,
+    });
+  }
+  if (value === C1) {
+    throw new SerializationError(`Failed to deserialize object at key ${key}: invalid MessagePack (0xC1)`, { key });
+  }
+  return value;
+}
+
+function toTypedArray(shape: Shape, payload: Buffer, key: string): AnyTypedArray {
+  if (!(shape in TYPED_ARRAYS)) {
+    throw new SerializationError(`Failed to deserialize object at key ${key}: ${shape} is not a typed array`, { key });
+  }
+  const cls = TYPED_ARRAYS[shape as TypedArrayName];
+  if (payload.byteLength % cls.BYTES_PER_ELEMENT !== 0) {
+    throw new SerializationError(
+      `Failed to deserialize object at key ${key}: ${payload.byteLength} bytes is not a whole number of ${shape} elements`,
+      { key },
+    );
+  }
+  // Zero-copy when the reply buffer happens to be aligned; otherwise one copy.
+  const aligned = payload.byteOffset % cls.BYTES_PER_ELEMENT === 0 ? payload : Buffer.from(payload);
+  return new cls(aligned.buffer as ArrayBuffer, aligned.byteOffset, aligned.byteLength / cls.BYTES_PER_ELEMENT);
+}

@@ -1,0 +1,564 @@
+/**
+ * Store: ProxyStore's `Store` over a {@link RedisConnector}. It serializes
+ * values, hands out proxies and refs, and resolves them.
+ *
+ * @module
+ */
+import createDebug from 'debug';
+import {
+  InvalidOptionsError,
+  NonProxiableTypeError,
+  ProxyResolveMissingKeyError,
+  ProxyStoreError,
+  ProxyStoreFactoryError,
+} from './errors.js';
+import { callerFrame, describeConsumer, explainTombstone } from './consumer.js';
+import { validateKey } from './keys.js';
+import { isLifetime, kLifetimePut, type Lifetime } from './lifetimes/lifetime.js';
+import { ProxyLocker } from './proxy/locker.js';
+import { makeProxy, setStoreLookup, type Proxy, type ProxyState, type TargetSource } from './proxy/proxy.js';
+import { toRef } from './proxy/refs.js';
+import { RedisConnector, type RedisConnectorConfig } from './redis/connector.js';
+import { getStore, registerStore, unregisterStore } from './registry.js';
+import {
+  deserialize,
+  peekShape,
+  serialize,
+  shapeOf,
+  type Deserializer,
+  type Serializer,
+  type Shape,
+} from './serialize.js';
+
+const log = createDebug('proxystore:store');
+
+/** Options of a {@link Store}. */
+export interface StoreOptions {
+  /** Register the store by name (needed to resolve refs in this process). Default false. */
+  register?: boolean;
+  /** Default serializer (value to bytes) for this store. */
+  serializer?: Serializer;
+  /** Default deserializer (bytes to value) for this store. */
+  deserializer?: Deserializer;
+  /**
+   * How many values `get` keeps in a local LRU cache. Default 0: unlike
+   * ProxyStore (16), because another process may evict or update an object
+   * at any time and a cached copy would hide that.
+   */
+  cacheSize?: number;
+  /** Whether `proxy()` returns an already-resolved proxy. Default true (as ProxyStore). */
+  populateTarget?: boolean;
+  /** Seconds a borrow or StaticLifetime outlives a process that stopped renewing it. Default 30. */
+  leaseTtl?: number;
+  /** Seconds a consume tombstone is kept (it only serves error messages). Default 300. */
+  tombstoneTtl?: number;
+}
+
+/** The serializable configuration of a Store. */
+export interface StoreConfig {
+  name: string;
+  connector: RedisConnectorConfig;
+  register: boolean;
+  cacheSize: number;
+  populateTarget: boolean;
+  leaseTtl: number;
+  tombstoneTtl: number;
+}
+
+/** Options of `put`/`putBatch`. */
+export interface PutOptions {
+  /** Evict the object when this lifetime ends. */
+  lifetime?: Lifetime;
+  /** Serializer for this call. */
+  serializer?: Serializer;
+}
+
+/** Options of `get`. */
+export interface GetOptions<D = undefined> {
+  /** Deserializer for this call. */
+  deserializer?: Deserializer;
+  /** Returned when the key is missing (default `undefined`). */
+  default?: D;
+}
+
+/** Options of `proxy`, `proxyBatch` and `lockedProxy`. */
+export interface ProxyOptions {
+  /** Ephemeral: the object is consumed by the first resolve (from a ref). */
+  evict?: boolean;
+  /** Evict the object when this lifetime ends. */
+  lifetime?: Lifetime;
+  /** Return a proxy that is already resolved (default: the store's `populateTarget`). */
+  populateTarget?: boolean;
+  /** Return `null`, `undefined` and booleans as they are instead of throwing. */
+  skipNonproxiable?: boolean;
+  serializer?: Serializer;
+  /** Deserializer used when this proxy is resolved in this process. */
+  deserializer?: Deserializer;
+}
+
+/** Options of `proxyFromKey`. */
+export interface ProxyFromKeyOptions {
+  evict?: boolean;
+  lifetime?: Lifetime;
+  deserializer?: Deserializer;
+}
+
+/** A resolved proxy's target; `skipNonproxiable` leaves these as they are. */
+type NonProxiable = null | undefined | boolean;
+/** What `proxy(value)` returns for a value of type T. */
+export type ProxyOf<T> = T extends NonProxiable ? T : Proxy<T>;
+
+function isNonProxiable(value: unknown): value is NonProxiable {
+  return value === null || value === undefined || typeof value === 'boolean';
+}
+
+function positive(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new InvalidOptionsError(`${name} must be a positive number of seconds, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * A named store of objects in Redis.
+ *
+ * @example
+ * ```ts
+ * const store = new Store('default', new RedisConnector({ url, namespace: 'app' }), { register: true });
+ * const key = await store.put({ hello: 'world' });
+ * await store.get(key); // { hello: 'world' }
+ * await store.close();
+ * ```
+ */
+export class Store implements TargetSource {
+  readonly name: string;
+  readonly connector: RedisConnector;
+  readonly leaseTtl: number;
+  readonly tombstoneTtl: number;
+  readonly populateTarget: boolean;
+  readonly cacheSize: number;
+  private readonly serializer: Serializer | undefined;
+  private readonly deserializer: Deserializer | undefined;
+  private readonly registered: boolean;
+  private readonly cache = new Map<string, unknown>();
+  private readonly closeHooks: (() => Promise<void>)[] = [];
+  private closing: Promise<void> | undefined;
+
+  constructor(name: string, connector: RedisConnector, options: StoreOptions = {}) {
+    if (typeof name !== 'string' || name.length === 0) {
+      throw new InvalidOptionsError(`a store name must be a non-empty string, got ${JSON.stringify(name)}`);
+    }
+    if (!(connector instanceof RedisConnector)) {
+      throw new InvalidOptionsError(`Store ${name} needs a RedisConnector`);
+    }
+    const cacheSize = options.cacheSize ?? 0;
+    if (!Number.isInteger(cacheSize) || cacheSize < 0) {
+      throw new InvalidOptionsError(`cacheSize must be a non-negative integer, got ${String(options.cacheSize)}`);
+    }
+    this.name = name;
+    this.connector = connector;
+    this.cacheSize = cacheSize;
+    this.populateTarget = options.populateTarget ?? true;
+    this.leaseTtl = positive('leaseTtl', options.leaseTtl, 30);
+    this.tombstoneTtl = positive('tombstoneTtl', options.tombstoneTtl, 300);
+    this.serializer = options.serializer;
+    this.deserializer = options.deserializer;
+    this.registered = options.register ?? false;
+    if (this.registered) registerStore(this);
+  }
+
+  /** The connector's namespace. */
+  get namespace(): string {
+    return this.connector.namespace;
+  }
+
+  /** Whether {@link close} has been called. */
+  get isClosed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  private checkOpen(operation: string): void {
+    if (this.closing) throw new ProxyStoreError(`store ${this.name} is closed (${operation})`);
+  }
+
+  private encode(value: unknown, serializer: Serializer | undefined): Buffer {
+    return serialize(value, serializer ?? this.serializer);
+  }
+
+  private async write(values: Buffer[], lifetime: Lifetime | undefined): Promise<string[]> {
+    if (lifetime !== undefined) {
+      if (!isLifetime(lifetime)) throw new InvalidOptionsError('`lifetime` must be a ContextLifetime, LeaseLifetime or StaticLifetime');
+      return lifetime[kLifetimePut](this, values);
+    }
+    if (values.length === 1) return [await this.connector.put(values[0] as Buffer)];
+    return this.connector.putBatch(values);
+  }
+
+  /**
+   * Serialize and store a value; returns its new key.
+   *
+   * @example
+   * ```ts
+   * const key = await store.put(new Map([['a', 1]]));
+   * ```
+   */
+  async put(value: unknown, options: PutOptions = {}): Promise<string> {
+    this.checkOpen('put');
+    const bytes = this.encode(value, options.serializer);
+    const [key] = await this.write([bytes], options.lifetime);
+    log('PUT %s (%d bytes)', key, bytes.length);
+    return key as string;
+  }
+
+  /**
+   * Store many values in one round trip; returns their keys in order.
+   *
+   * @example
+   * ```ts
+   * const [k1, k2] = await store.putBatch(['a', 'b']);
+   * ```
+   */
+  async putBatch(values: unknown[], options: PutOptions = {}): Promise<string[]> {
+    this.checkOpen('putBatch');
+    if (!Array.isArray(values)) throw new InvalidOptionsError('putBatch takes an array of values');
+    if (values.length === 0) return [];
+    const encoded = values.map((v) => this.encode(v, options.serializer));
+    const keys = await this.write(encoded, options.lifetime);
+    log('PUT %d keys', keys.length);
+    return keys;
+  }
+
+  /**
+   * The value under a key, or `options.default` (undefined) when missing.
+   *
+   * @throws {@link SerializationError} naming the key when its bytes cannot be decoded.
+   * @example
+   * ```ts
+   * const value = await store.get<number[]>(key);
+   * ```
+   */
+  async get<T = unknown, D = undefined>(key: string, options: GetOptions<D> = {}): Promise<T | D> {
+    this.checkOpen('get');
+    validateKey(key);
+    if (this.cache.has(key)) {
+      const value = this.cache.get(key);
+      this.cache.delete(key);
+      this.cache.set(key, value);
+      log('GET %s (cached)', key);
+      return value as T;
+    }
+    log('GET %s', key);
+    const bytes = await this.connector.get(key);
+    if (bytes === undefined) return options.default as D;
+    const value = deserialize(bytes, key, options.deserializer ?? this.deserializer);
+    this.remember(key, value);
+    return value as T;
+  }
+
+  private remember(key: string, value: unknown): void {
+    if (this.cacheSize === 0) return;
+    this.cache.set(key, value);
+    if (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value as string);
+  }
+
+  /** Whether a value was cached locally by `get`. */
+  isCached(key: string): boolean {
+    return this.cache.has(key);
+  }
+
+  /**
+   * Whether the key exists in Redis.
+   *
+   * @example
+   * ```ts
+   * await store.exists(key); // true
+   * ```
+   */
+  async exists(key: string): Promise<boolean> {
+    this.checkOpen('exists');
+    if (this.cache.has(key)) return true;
+    return this.connector.exists(key);
+  }
+
+  /**
+   * Delete a key (a missing key is fine).
+   *
+   * @example
+   * ```ts
+   * await store.evict(key);
+   * ```
+   */
+  async evict(key: string): Promise<void> {
+    this.checkOpen('evict');
+    log('EVICT %s', key);
+    this.cache.delete(key);
+    await this.connector.evict(key);
+  }
+
+  /** @internal Resolve a proxy's target; see {@link TargetSource}. */
+  async resolveTarget(key: string, options: { evict: boolean; deserializer?: Deserializer }): Promise<unknown> {
+    this.checkOpen('resolve');
+    const deserializer = options.deserializer ?? this.deserializer;
+    if (options.evict) {
+      const consumer = describeConsumer(callerFrame());
+      log('GET %s (ephemeral)', key);
+      const reply = await this.connector.consume(key, consumer, Math.round(this.tombstoneTtl * 1000));
+      if (!reply.consumed) throw this.missing(key, reply.tombstone, reply.nowMs);
+      log('EVICT %s (consumed)', key);
+      this.cache.delete(key);
+      return deserialize(reply.value, key, deserializer);
+    }
+    log('GET %s (resolve)', key);
+    const bytes = this.cache.has(key) ? undefined : await this.connector.get(key);
+    if (bytes === undefined) {
+      if (this.cache.has(key)) return this.cache.get(key);
+      throw this.missing(key, await this.connector.tombstone(key).catch(() => undefined), undefined);
+    }
+    const value = deserialize(bytes, key, deserializer);
+    this.remember(key, value);
+    return value;
+  }
+
+  private missing(key: string, tombstone: Buffer | undefined, nowMs: number | undefined): ProxyResolveMissingKeyError {
+    if (tombstone !== undefined) {
+      return new ProxyResolveMissingKeyError(
+        `key ${key} of store ${this.name} was ${explainTombstone(tombstone, nowMs)} (an ephemeral proxy resolves once)`,
+        { key },
+      );
+    }
+    return new ProxyResolveMissingKeyError(
+      `key ${key} is missing from store ${this.name} (namespace ${this.namespace}): it was evicted, expired, or never stored`,
+      { key },
+    );
+  }
+
+  private proxyOf<T>(key: string, shape: Shape, evict: boolean, deserializer: Deserializer | undefined, target?: { value: unknown }): Proxy<T> {
+    return makeProxy<T>({
+      storeName: this.name,
+      namespace: this.namespace,
+      key,
+      shape,
+      evict,
+      source: this,
+      ...(deserializer ? { deserializer } : {}),
+      ...(target ? { target } : {}),
+      toRef,
+    });
+  }
+
+  private checkProxyOptions(options: { evict?: boolean; lifetime?: Lifetime }): void {
+    if (options.evict && options.lifetime !== undefined) {
+      throw new InvalidOptionsError(
+        'The evict and lifetime options are mutually exclusive: an ephemeral object is evicted by its first resolve, a lifetime object when the lifetime ends. Pick one.',
+      );
+    }
+  }
+
+  /**
+   * Store a value and return a proxy of it. With `populateTarget` (the
+   * default) the proxy is already resolved here; with `evict: true` the
+   * object is consumed by the first resolve of the proxy's ref.
+   *
+   * @throws {@link NonProxiableTypeError} for null, undefined and booleans (unless `skipNonproxiable`).
+   * @example
+   * ```ts
+   * const p = await store.proxy([1, 2, 3]);
+   * p.length; // 3
+   * const ref = toRef(p); // send this
+   * ```
+   */
+  async proxy<T>(value: T, options: ProxyOptions = {}): Promise<ProxyOf<T>> {
+    this.checkProxyOptions(options);
+    if (isNonProxiable(value)) {
+      if (options.skipNonproxiable) return value as ProxyOf<T>;
+      throw new NonProxiableTypeError(`cannot proxy ${String(value)}: null, undefined and booleans are not proxiable`);
+    }
+    const key = await this.put(value, options);
+    return this.proxyOf<T>(
+      key,
+      shapeOf(value),
+      options.evict ?? false,
+      options.deserializer,
+      (options.populateTarget ?? this.populateTarget) ? { value } : undefined,
+    ) as ProxyOf<T>;
+  }
+
+  /**
+   * Proxies of many values, stored in one round trip.
+   *
+   * @example
+   * ```ts
+   * const [a, b] = await store.proxyBatch([[1], [2]]);
+   * ```
+   */
+  async proxyBatch<T>(values: T[], options: ProxyOptions = {}): Promise<ProxyOf<T>[]> {
+    this.checkProxyOptions(options);
+    if (!Array.isArray(values)) throw new InvalidOptionsError('proxyBatch takes an array of values');
+    const proxiable: T[] = [];
+    for (const value of values) {
+      if (isNonProxiable(value)) {
+        if (!options.skipNonproxiable) {
+          throw new NonProxiableTypeError(`cannot proxy ${String(value)}: null, undefined and booleans are not proxiable`);
+        }
+      } else {
+        proxiable.push(value);
+      }
+    }
+    const keys = await this.putBatch(proxiable, options);
+    const populate = options.populateTarget ?? this.populateTarget;
+    let i = 0;
+    return values.map((value) => {
+      if (isNonProxiable(value)) return value as ProxyOf<T>;
+      const key = keys[i++] as string;
+      return this.proxyOf<T>(key, shapeOf(value), options.evict ?? false, options.deserializer, populate ? { value } : undefined) as ProxyOf<T>;
+    });
+  }
+
+  /**
+   * A proxy of an object already in the store. Reads only the stored header
+   * (to learn the target's shape), never the object; a missing key gives a
+   * proxy whose resolve throws {@link ProxyResolveMissingKeyError}.
+   *
+   * @example
+   * ```ts
+   * const p = await store.proxyFromKey<number[]>(key);
+   * await resolve(p);
+   * ```
+   */
+  async proxyFromKey<T>(key: string, options: ProxyFromKeyOptions = {}): Promise<Proxy<T>> {
+    this.checkOpen('proxyFromKey');
+    this.checkProxyOptions(options);
+    validateKey(key);
+    const header = await this.connector.getPrefix(key, 3);
+    const shape = (header && peekShape(header)) || 'object';
+    if (options.lifetime !== undefined) await options.lifetime.addKey(key);
+    return this.proxyOf<T>(key, shape, options.evict ?? false, options.deserializer);
+  }
+
+  /**
+   * A proxy inside a {@link ProxyLocker}, so nothing resolves it by accident.
+   *
+   * @example
+   * ```ts
+   * const locker = await store.lockedProxy([1, 2, 3]);
+   * const p = locker.unlock();
+   * ```
+   */
+  async lockedProxy<T>(value: T, options: ProxyOptions = {}): Promise<T extends NonProxiable ? T : ProxyLocker<T>> {
+    const proxy = await this.proxy(value, options);
+    if (isNonProxiable(proxy)) return proxy as T extends NonProxiable ? T : ProxyLocker<T>;
+    return new ProxyLocker<T>(proxy as Proxy<T>) as T extends NonProxiable ? T : ProxyLocker<T>;
+  }
+
+  /** @internal Run `hook` when the store closes (StaticLifetime objects, renewals). */
+  onClose(hook: () => Promise<void>): void {
+    this.closeHooks.push(hook);
+  }
+
+  /**
+   * Close the store: run its close hooks (its StaticLifetime objects are
+   * evicted), unregister it, and close its connector (which closes the Redis
+   * client only if the connector created it). Idempotent.
+   *
+   * @example
+   * ```ts
+   * await store.close();
+   * ```
+   */
+  close(options: { closeConnector?: boolean } = {}): Promise<void> {
+    if (!this.closing) {
+      this.closing = (async () => {
+        const errors: unknown[] = [];
+        for (const hook of this.closeHooks.splice(0)) {
+          try {
+            await hook();
+          } catch (err) {
+            errors.push(err);
+          }
+        }
+        unregisterStore(this);
+        this.cache.clear();
+        if (options.closeConnector ?? true) await this.connector.close();
+        if (errors.length > 0) throw errors[0];
+      })();
+    }
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /**
+   * The configuration to rebuild this store elsewhere ({@link Store.fromConfig}).
+   * Serializer functions are not part of it.
+   */
+  config(): StoreConfig {
+    return {
+      name: this.name,
+      connector: this.connector.config(),
+      register: this.registered,
+      cacheSize: this.cacheSize,
+      populateTarget: this.populateTarget,
+      leaseTtl: this.leaseTtl,
+      tombstoneTtl: this.tombstoneTtl,
+    };
+  }
+
+  /**
+   * A store from {@link Store.config}.
+   *
+   * @example
+   * ```ts
+   * const copy = Store.fromConfig(store.config());
+   * ```
+   */
+  static fromConfig(config: StoreConfig): Store {
+    if (typeof config !== 'object' || config === null || typeof config.name !== 'string') {
+      throw new InvalidOptionsError(`not a Store config: ${JSON.stringify(config)}`);
+    }
+    return new Store(config.name, RedisConnector.fromConfig(config.connector), {
+      register: config.register,
+      cacheSize: config.cacheSize,
+      populateTarget: config.populateTarget,
+      leaseTtl: config.leaseTtl,
+      tombstoneTtl: config.tombstoneTtl,
+    });
+  }
+}
+
+/** Environment variables a process can use to resolve refs without registering a store. */
+export const ENV_URL = 'PROXYSTORE_REDIS_URL';
+export const ENV_NAMESPACE = 'PROXYSTORE_REDIS_NAMESPACE';
+
+/**
+ * Find the store for a proxy revived from a ref: the registered store of the
+ * ref's name, or one built from PROXYSTORE_REDIS_URL and
+ * PROXYSTORE_REDIS_NAMESPACE (and then registered). Never from anything
+ * inside the ref but the name.
+ */
+function storeFor(state: ProxyState): Store {
+  let store = getStore(state.storeName);
+  if (!store) {
+    const url = process.env[ENV_URL];
+    const namespace = process.env[ENV_NAMESPACE];
+    if (!url || !namespace) {
+      throw new ProxyStoreFactoryError(
+        `no store named ${JSON.stringify(state.storeName)} is registered in this process to resolve key ${state.key}: ` +
+          `create it with { register: true }, or set ${ENV_URL} and ${ENV_NAMESPACE}`,
+        { key: state.key },
+      );
+    }
+    store = new Store(state.storeName, new RedisConnector({ url, namespace }), { register: true });
+  }
+  if (store.namespace !== state.namespace) {
+    throw new ProxyStoreFactoryError(
+      `ref for key ${state.key} belongs to namespace ${JSON.stringify(state.namespace)}, but store ${JSON.stringify(store.name)} here uses namespace ${JSON.stringify(store.namespace)}: refused`,
+      { key: state.key },
+    );
+  }
+  return store;
+}
+
+setStoreLookup(storeFor);
