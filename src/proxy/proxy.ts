@@ -334,7 +334,7 @@ export function isResolved(proxy: unknown): boolean {
  * const values = await resolve(p);
  * ```
  */
-export async function resolve<T>(proxy: Proxy<T> | T): Promise<T> {
+export async function resolve<T>(proxy: T): Promise<T> {
   const state = requireState(proxy, 'resolve');
   if (state.resolved) return state.target as T;
   if (!state.resolving) {
@@ -374,7 +374,7 @@ function lookup(state: ProxyState): TargetSource {
  * JSON.stringify(extract(p)); // the value, not the ref
  * ```
  */
-export function extract<T>(proxy: Proxy<T> | T): T {
+export function extract<T>(proxy: T): T {
   const state = requireState(proxy, 'extract');
   if (!state.resolved) throw notResolved(state, 'extract');
   return state.target as T;

@@ -1,0 +1,117 @@
+import {
+  ProxyResolveMissingKeyError,
+  fromRef,
+  getKey,
+  isResolved,
+  resolve,
+  toRef,
+} from '../src/index.js';
+import { childEnv, runChild, spawnChild, type ChildHandle } from './harness/child.js';
+import { describe, expect, test } from './harness/store-fixture.js';
+
+type Result = { ok: true; value: unknown } | { ok: false; name: string; message: string };
+
+describe('ephemeral proxies (evict: true)', () => {
+  test('the creating process holds a resolved proxy that does not consume the object', async ({ store }) => {
+    const p = await store.proxy([1, 2, 3], { evict: true });
+    expect(isResolved(p)).toBe(true);
+    expect(p).toEqual([1, 2, 3]);
+    expect(await store.exists(getKey(p))).toBe(true);
+    expect(toRef(p).evict).toBe(true);
+    await resolve(fromRef(toRef(p)));
+    expect(await store.exists(getKey(p))).toBe(false);
+  });
+
+  test('populateTarget: false makes even the local resolve consume it', async ({ store }) => {
+    const p = await store.proxy({ a: 1 }, { evict: true, populateTarget: false });
+    expect(await resolve(p)).toEqual({ a: 1 });
+    expect(await store.exists(getKey(p))).toBe(false);
+  });
+
+  test('a second resolve says who consumed the object, where and when', async ({ store, redis }) => {
+    const p = await store.proxy('once', { evict: true });
+    const ref = toRef(p);
+    expect(await resolve(fromRef(ref))).toBe('once');
+    const err = await resolve(fromRef(ref)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProxyResolveMissingKeyError);
+    const message = (err as Error).message;
+    expect(message).toContain(ref.key);
+    expect(message).toMatch(new RegExp(`consumed by pid ${process.pid} on \\S+ \\d+\\.\\d s ago at .*ephemeral\\.test\\.ts:\\d+`));
+    // The tombstone is short-lived: it carries a TTL.
+    const tomb = store.connector.keys.object('tomb', ref.key);
+    const ttl = await redis.pttl(tomb);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(store.tombstoneTtl * 1000);
+  });
+
+  test('proxyFromKey with evict consumes on resolve', async ({ store }) => {
+    const key = await store.put({ x: 1 });
+    const p = await store.proxyFromKey(key, { evict: true });
+    expect(await resolve(p)).toEqual({ x: 1 });
+    expect(await store.exists(key)).toBe(false);
+  });
+
+  test('DEBUG=proxystore:* logs every GET and EVICT with its key', async ({ redisUrl, namespace }) => {
+    const out = await runChild('test/children/debug-log.ts', {
+      env: { ...childEnv({ redisUrl, namespace }), DEBUG: 'proxystore:*', DEBUG_COLORS: '0' },
+    });
+    expect(out.code).toBe(0);
+    const { key, ephemeral } = out.messages[0] as { key: string; ephemeral: string };
+    expect(out.stderr).toContain(`GET ${key}`);
+    expect(out.stderr).toContain(`EVICT ${key}`);
+    expect(out.stderr).toContain(`GET ${ephemeral}`);
+    expect(out.stderr).toContain(`EVICT ${ephemeral}`);
+  });
+});
+
+describe('across processes', () => {
+  async function resolver(ctx: { redisUrl: string; namespace: string; storeName: string }): Promise<ChildHandle> {
+    const child = spawnChild('test/children/resolver.ts', {
+      env: { ...childEnv(ctx), STORE_NAME: ctx.storeName },
+    });
+    await child.waitForMessage((m) => (m as { ready?: boolean }).ready === true, 20_000);
+    return child;
+  }
+
+  test.for(['ref', 'json'] as const)(
+    'a ref resolves in a fresh child process to an equal value (via %s)',
+    async (via, { store, redisUrl, namespace }) => {
+      const value = { ints: [1, 2, 3], map: new Map([['k', new Date(9)]]), big: 2n ** 80n, buf: Buffer.from('hi') };
+      const p = await store.proxy(value);
+      const child = await resolver({ redisUrl, namespace, storeName: store.name });
+      await child.send({ refs: [toRef(p)], via });
+      const { results } = await child.waitForMessage<{ results: Result[] }>((m) => 'results' in (m as object), 20_000);
+      await child.exited;
+      expect(results).toHaveLength(1);
+      expect(results[0]).toEqual({ ok: true, value });
+      await store.evict(getKey(p));
+    },
+  );
+
+  test('20 resolvers of one ephemeral ref in 2 processes: exactly one gets the value', async ({
+    store,
+    redisUrl,
+    namespace,
+  }) => {
+    const p = await store.proxy({ prize: 'the value' }, { evict: true });
+    const ref = toRef(p);
+    const children = await Promise.all([0, 1].map(() => resolver({ redisUrl, namespace, storeName: store.name })));
+    for (const child of children) await child.send({ refs: Array.from({ length: 10 }, () => ref), via: 'json', waitForGo: true });
+    // Each child has its job; release them together.
+    await Promise.all(children.map((c) => c.send({ go: true })));
+    const perChild = await Promise.all(
+      children.map((c) => c.waitForMessage<{ results: Result[] }>((m) => 'results' in (m as object), 20_000)),
+    );
+    await Promise.all(children.map((c) => c.exited));
+    const results = perChild.flatMap((r) => r.results);
+    expect(results).toHaveLength(20);
+    const winners = results.filter((r) => r.ok);
+    expect(winners).toEqual([{ ok: true, value: { prize: 'the value' } }]);
+    const winnerChild = children[perChild.findIndex((r) => r.results.some((x) => x.ok))]!;
+    for (const loser of results.filter((r): r is Extract<Result, { ok: false }> => !r.ok)) {
+      expect(loser.name).toBe('ProxyResolveMissingKeyError');
+      expect(loser.message).toContain(`consumed by pid ${winnerChild.pid}`);
+    }
+    expect(await store.exists(ref.key)).toBe(false);
+  });
+});

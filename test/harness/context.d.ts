@@ -1,0 +1,9 @@
+// Values that test/harness/global-setup.ts hands to the test workers (`inject('redisUrl')`).
+import 'vitest';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** The Redis every test uses, found or started once per run by the global setup. */
+    redisUrl: string;
+  }
+}

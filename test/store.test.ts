@@ -1,0 +1,312 @@
+import { Redis } from 'ioredis';
+import {
+  InvalidOptionsError,
+  RedisConnector,
+  SerializationError,
+  Store,
+  StoreExistsError,
+  ProxyStoreError,
+  getStore,
+  registerStore,
+  unregisterStore,
+} from '../src/index.js';
+import { describe, expect, test } from './harness/store-fixture.js';
+
+describe('put, get, exists, evict', () => {
+  const values: [string, unknown][] = [
+    ['a string', 'value'],
+    ['a Buffer', Buffer.from('value')],
+    ['an array', ['value1', 'value2', 'value3']],
+    ['a number', 3.25],
+    ['null', null],
+    ['a nested object', { a: { b: [1, { c: 'd' }] } }],
+    ['a Set', new Set([1, 'two'])],
+    ['a Date', new Date(1_700_000_000_000)],
+    ['a Float64Array', new Float64Array([1.5, -2.25, Infinity])],
+    ['a BigInt64Array', new BigInt64Array([1n, -(2n ** 63n)])],
+    ['a Uint8Array', new Uint8Array([0, 1, 255])],
+  ];
+  test.for(values)('round-trips %s', async ([, value], { store }) => {
+    const key = await store.put(value);
+    expect(await store.exists(key)).toBe(true);
+    expect(await store.get(key)).toEqual(value);
+    await store.evict(key);
+    expect(await store.exists(key)).toBe(false);
+    expect(store.isCached(key)).toBe(false);
+  });
+
+  test('keeps the exact class of typed arrays and Buffers', async ({ store }) => {
+    const keys = await store.putBatch([new Float32Array([1, 2]), Buffer.from('x'), new Uint8Array([1])]);
+    const [f, b, u] = await Promise.all(keys.map((k) => store.get(k)));
+    expect(f).toBeInstanceOf(Float32Array);
+    expect(Buffer.isBuffer(b)).toBe(true);
+    expect(u).toBeInstanceOf(Uint8Array);
+    expect(Buffer.isBuffer(u)).toBe(false);
+    for (const k of keys) await store.evict(k);
+  });
+
+  test('a Map of Dates round-trips intact', async ({ store }) => {
+    const value = new Map<unknown, Date>([
+      ['start', new Date(0)],
+      [42, new Date('2026-11-26T12:00:00Z')],
+    ]);
+    const key = await store.put(value);
+    const back = await store.get<Map<unknown, Date>>(key);
+    await store.evict(key);
+    expect(back).toBeInstanceOf(Map);
+    expect([...back!.keys()]).toEqual(['start', 42]);
+    expect(back!.get(42)).toBeInstanceOf(Date);
+    expect(back).toEqual(value);
+  });
+
+  test('a nested object with bigints round-trips intact', async ({ store }) => {
+    const value = { id: 1n, nested: { big: 2n ** 100n, neg: -(2n ** 70n), list: [3n, { deep: 4n }] }, n: 5 };
+    const key = await store.put(value);
+    expect(await store.get(key)).toEqual(value);
+    await store.evict(key);
+  });
+
+  test('a 64 MB Buffer round-trips intact', async ({ store }) => {
+    const value = Buffer.allocUnsafe(64 * 1024 * 1024);
+    for (let i = 0; i < value.length; i += 4096) value.writeUInt32LE(i, i);
+    const key = await store.put(value);
+    const back = await store.get<Buffer>(key);
+    expect(back?.length).toBe(value.length);
+    expect(back!.equals(value)).toBe(true);
+    await store.evict(key);
+  });
+
+  test('an array of 1,000,000 numbers round-trips intact', async ({ store }) => {
+    const value = Array.from({ length: 1_000_000 }, (_, i) => i * 1.5 - 7);
+    const key = await store.put(value);
+    const back = await store.get<number[]>(key);
+    expect(back).toHaveLength(1_000_000);
+    expect(back).toEqual(value);
+    await store.evict(key);
+  });
+
+  test('get of a missing key gives undefined, or the default', async ({ store }) => {
+    const key = await store.put(null);
+    await store.evict(key);
+    expect(await store.get(key)).toBeUndefined();
+    expect(await store.get(key, { default: 'alt_value' })).toBe('alt_value');
+    expect(await store.exists(key)).toBe(false);
+    await store.evict(key); // evicting a missing key is fine
+  });
+
+  test('null is stored and read back as null, unlike a missing key', async ({ store }) => {
+    const key = await store.put(null);
+    expect(await store.get(key, { default: 'missing' })).toBeNull();
+    await store.evict(key);
+  });
+
+  test('putBatch stores every value in order', async ({ store }) => {
+    const values = ['test_value1', 'test_value2', 'test_value3'];
+    const keys = await store.putBatch(values);
+    expect(keys).toHaveLength(3);
+    expect(new Set(keys).size).toBe(3);
+    for (const [i, key] of keys.entries()) expect(await store.get(key)).toBe(values[i]);
+    for (const key of keys) await store.evict(key);
+    expect(await store.putBatch([])).toEqual([]);
+  });
+
+  test('keys with odd characters and unicode work', async ({ store }) => {
+    for (const key of ['a b', 'ünï©ødé ☃', 'br{ace}s', '}{', '%7B', 'x~y', '*?[', 'new\nline']) {
+      expect(await store.get(key)).toBeUndefined();
+      expect(await store.exists(key)).toBe(false);
+      await store.evict(key);
+    }
+  });
+
+  test('an empty or non-string key is refused with a clear error', async ({ store }) => {
+    await expect(store.get('')).rejects.toThrow(InvalidOptionsError);
+    await expect(store.exists(42 as unknown as string)).rejects.toThrow(/store key must be a non-empty string/);
+  });
+});
+
+describe('serializers', () => {
+  test('custom serializer and deserializer per call', async ({ store }) => {
+    const bytes = Buffer.from('ABC');
+    const key = await store.put(bytes, { serializer: (s) => s as Buffer });
+    expect(await store.get(key, { deserializer: (b) => b })).toEqual(bytes);
+    await store.evict(key);
+  });
+
+  test('a serializer that does not return bytes is a TypeError naming bytes', async ({ store }) => {
+    await expect(store.put([1, 2, 3], { serializer: (s) => s as Buffer })).rejects.toThrow(TypeError);
+    await expect(store.put([1, 2, 3], { serializer: (s) => s as Buffer })).rejects.toThrow(/bytes/);
+    await expect(store.putBatch([[1, 2, 3]], { serializer: (s) => s as Buffer })).rejects.toThrow(/bytes/);
+  });
+
+  test('a failing custom deserializer gives SerializationError', async ({ store }) => {
+    const key = await store.put('value');
+    const failing = () => {
+      throw new Error('nope');
+    };
+    await expect(store.get(key, { deserializer: failing })).rejects.toThrow(SerializationError);
+    await expect(store.get(key, { deserializer: failing })).rejects.toThrow(/Failed to deserialize object/);
+    await store.evict(key);
+  });
+
+  test('store-level serializer and deserializer apply to every call', async ({ redisUrl, namespace }) => {
+    const store = new Store('ser', new RedisConnector({ url: redisUrl, namespace }), {
+      serializer: (v) => Buffer.from(String(v).toUpperCase()),
+      deserializer: (b) => `<${b.toString()}>`,
+    });
+    const key = await store.put('abc');
+    expect(await store.get(key)).toBe('<ABC>');
+    await store.evict(key);
+    await store.close();
+  });
+
+  test('reading a custom-serialized object without its deserializer is a clear error', async ({ store }) => {
+    const key = await store.put('abc', { serializer: (v) => Buffer.from(String(v)) });
+    await expect(store.get(key)).rejects.toThrow(/custom serializer; pass the matching deserializer/);
+    await store.evict(key);
+  });
+
+  test('garbage bytes under a key give SerializationError naming the key', async ({ store, redis }) => {
+    const key = await store.connector.put(Buffer.from('definitely not proxystore bytes'));
+    const err = await store.get(key).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SerializationError);
+    expect((err as SerializationError).key).toBe(key);
+    expect((err as Error).message).toContain(key);
+    // Bytes with our header but a broken payload.
+    await redis.set(store.connector.dataKey(key), Buffer.from([0xb7, 0x4d, 0x6f, 0xc1, 0xc1]));
+    await expect(store.get(key)).rejects.toThrow(new RegExp(`Failed to deserialize object at key ${key}`));
+    await store.evict(key);
+  });
+
+  test('a value msgpack cannot encode is a SerializationError', async ({ store }) => {
+    await expect(store.put({ f: Symbol('x') })).rejects.toThrow();
+  });
+});
+
+describe('cache', () => {
+  test('a negative cache size is refused', ({ redisUrl, namespace }) => {
+    expect(() => new Store('neg', new RedisConnector({ url: redisUrl, namespace }), { cacheSize: -1 })).toThrow(
+      InvalidOptionsError,
+    );
+  });
+
+  test('cache size 0 (the default) caches nothing', async ({ store }) => {
+    expect(store.cacheSize).toBe(0);
+    const key = await store.put('test_value');
+    expect(await store.get(key)).toBe('test_value');
+    expect(store.isCached(key)).toBe(false);
+    await store.evict(key);
+  });
+
+  test('cache size 1 keeps the last value read', async ({ redisUrl, namespace }) => {
+    const store = new Store('cache1', new RedisConnector({ url: redisUrl, namespace }), { cacheSize: 1 });
+    const key1 = await store.put('v1');
+    expect(store.isCached(key1)).toBe(false);
+    expect(await store.exists(key1)).toBe(true);
+    expect(await store.get(key1)).toBe('v1');
+    expect(store.isCached(key1)).toBe(true);
+    const key2 = await store.put('v2');
+    expect(store.isCached(key2)).toBe(false);
+    expect(await store.get(key2)).toBe('v2');
+    expect(store.isCached(key1)).toBe(false);
+    expect(store.isCached(key2)).toBe(true);
+    await store.evict(key1);
+    await store.evict(key2);
+    expect(store.isCached(key2)).toBe(false);
+    await store.close();
+  });
+});
+
+describe('registry, config and close', () => {
+  test('register on construction, StoreExistsError on a duplicate, close unregisters', async ({ redisUrl, namespace }) => {
+    const name = `reg-${namespace}`;
+    expect(getStore(name)).toBeUndefined();
+    const store = new Store(name, new RedisConnector({ url: redisUrl, namespace }), { register: true });
+    expect(getStore(name)).toBe(store);
+    const other = new RedisConnector({ url: redisUrl, namespace });
+    expect(() => new Store(name, other, { register: true })).toThrow(StoreExistsError);
+    await other.close();
+    await store.close();
+    expect(getStore(name)).toBeUndefined();
+  });
+
+  test('registerStore, existOk and unregisterStore by name', async ({ store }) => {
+    registerStore(store);
+    expect(getStore(store.name)).toBe(store);
+    registerStore(store); // the same store again is fine
+    const twin = new Store(store.name, new RedisConnector({ url: 'redis://127.0.0.1:1', namespace: store.namespace, redisOptions: { lazyConnect: true } }));
+    expect(() => registerStore(twin)).toThrow(StoreExistsError);
+    registerStore(twin, { existOk: true });
+    expect(getStore(store.name)).toBe(twin);
+    unregisterStore(store.name);
+    expect(getStore(store.name)).toBeUndefined();
+    await twin.close();
+  });
+
+  test('close is idempotent and later calls fail clearly', async ({ redisUrl, namespace }) => {
+    const store = new Store('closing', new RedisConnector({ url: redisUrl, namespace }));
+    await store.close();
+    await store.close();
+    await expect(store.put('x')).rejects.toThrow(ProxyStoreError);
+    await expect(store.get('k')).rejects.toThrow(/store closing is closed/);
+  });
+
+  test('config and fromConfig rebuild an equivalent store', async ({ redisUrl, namespace }) => {
+    const store = new Store('cfg', new RedisConnector({ url: redisUrl, namespace }), {
+      cacheSize: 3,
+      populateTarget: false,
+      leaseTtl: 5,
+    });
+    const key = await store.put([1, 2, 3]);
+    const config = store.config();
+    expect(JSON.parse(JSON.stringify(config))).toEqual(config);
+    const copy = Store.fromConfig(config);
+    expect(copy.config()).toEqual(config);
+    expect(await copy.get(key)).toEqual([1, 2, 3]);
+    await copy.evict(key);
+    await copy.close();
+    await store.close();
+  });
+
+  test('a store over your own client never closes it', async ({ redisUrl, namespace }) => {
+    const client = new Redis(redisUrl);
+    const store = new Store('own-client', new RedisConnector({ client, namespace }));
+    const key = await store.put('x');
+    await store.close();
+    expect(await client.ping()).toBe('PONG');
+    expect(() => store.connector.config()).not.toThrow();
+    expect(() => Store.fromConfig(store.config())).toThrow(/no url/);
+    await client.del(new RedisConnector({ client, namespace }).dataKey(key));
+    await client.quit();
+  });
+});
+
+describe('RedisConnector options', () => {
+  test('a namespace with a brace is refused', ({ redisUrl }) => {
+    expect(() => new RedisConnector({ url: redisUrl, namespace: 'app{1}' })).toThrow(InvalidOptionsError);
+    expect(() => new RedisConnector({ url: redisUrl, namespace: 'app}' })).toThrow(/brace/);
+    expect(() => new RedisConnector({ url: redisUrl, namespace: '' })).toThrow(/non-empty/);
+    expect(() => new RedisConnector({ url: redisUrl, namespace: 'has space' })).toThrow(/whitespace/);
+  });
+
+  test('exactly one of url and client', ({ redisUrl }) => {
+    expect(() => new RedisConnector({ namespace: 'x' })).toThrow(/exactly one of `url` or `client`/);
+    const client = new Redis(redisUrl, { lazyConnect: true });
+    expect(() => new RedisConnector({ url: redisUrl, client, namespace: 'x' })).toThrow(/exactly one/);
+    expect(() => new RedisConnector({ url: 'http://x', namespace: 'x' })).toThrow(/redis:\/\//);
+    client.disconnect();
+  });
+
+  test('all keys of an object share one hash tag under the namespace', ({ redisUrl, namespace }) => {
+    const c = new RedisConnector({ url: redisUrl, namespace });
+    const tag = (k: string) => /\{([^}]*)\}/.exec(k)?.[1];
+    for (const key of ['abc', 'L1~xyz', 'br{a}ce', '}x']) {
+      const data = c.keys.object('d', key);
+      expect(data.startsWith(`${namespace}:`)).toBe(true);
+      expect(tag(data)).toBe(tag(c.keys.object('tomb', key)));
+      expect(tag(data)).toBe(tag(c.keys.object('own', key)));
+      expect(tag(data)?.length).toBeGreaterThan(0);
+    }
+    expect(tag(c.keys.object('d', 'L1~xyz'))).toBe(tag(c.keys.lifetime('members', 'L1')));
+    void c.close();
+  });
+});
