@@ -186,12 +186,13 @@ export class Store implements TargetSource {
     return serialize(value, serializer ?? this.serializer);
   }
 
-  private async write(values: Buffer[], lifetime: Lifetime | undefined): Promise<string[]> {
+  private write(values: Buffer[], lifetime: Lifetime | undefined): Promise<string[]> {
     if (lifetime !== undefined) {
-      if (!isLifetime(lifetime)) throw new InvalidOptionsError('`lifetime` must be a ContextLifetime, LeaseLifetime or StaticLifetime');
+      if (!isLifetime(lifetime)) {
+        return Promise.reject(new InvalidOptionsError('`lifetime` must be a ContextLifetime, LeaseLifetime or StaticLifetime'));
+      }
       return lifetime[kLifetimePut](this, values);
     }
-    if (values.length === 1) return [await this.connector.put(values[0] as Buffer)];
     return this.connector.putBatch(values);
   }
 
@@ -206,9 +207,16 @@ export class Store implements TargetSource {
   async put(value: unknown, options: PutOptions = {}): Promise<string> {
     this.checkOpen('put');
     const bytes = this.encode(value, options.serializer);
-    const [key] = await this.write([bytes], options.lifetime);
-    log('PUT %s (%d bytes)', key, bytes.length);
-    return key as string;
+    let key: string;
+    if (options.lifetime === undefined) {
+      // The hot path: one SET, no batching machinery.
+      key = this.connector.newKey();
+      await this.connector.set(key, bytes);
+    } else {
+      key = (await this.write([bytes], options.lifetime))[0] as string;
+    }
+    if (log.enabled) log('PUT %s (%d bytes)', key, bytes.length);
+    return key;
   }
 
   /**
@@ -225,7 +233,7 @@ export class Store implements TargetSource {
     if (values.length === 0) return [];
     const encoded = values.map((v) => this.encode(v, options.serializer));
     const keys = await this.write(encoded, options.lifetime);
-    log('PUT %d keys', keys.length);
+    if (log.enabled) log('PUT %d keys', keys.length);
     return keys;
   }
 

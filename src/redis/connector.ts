@@ -103,35 +103,53 @@ export class RedisConnector {
   /** Store many byte strings in one round trip. */
   async putBatch(values: Uint8Array[]): Promise<string[]> {
     const keys = values.map(() => this.newKey());
-    await this.setBatch(keys, values);
+    if (keys.length === 1) await this.set(keys[0] as string, values[0] as Uint8Array);
+    else await this.setBatch(keys, values);
     return keys;
   }
 
   /** Write bytes under a given key (overwrites). */
-  async set(key: string, bytes: Uint8Array): Promise<void> {
-    try {
-      await this.client.set(this.dataKey(key), toBuffer(bytes));
-    } catch (err) {
-      throw errorFromReply(err, 'SET', { key });
-    }
+  set(key: string, bytes: Uint8Array): Promise<void> {
+    return this.client.set(this.dataKey(key), toBuffer(bytes)).then(
+      () => undefined,
+      (err: unknown) => {
+        throw errorFromReply(err, 'SET', { key });
+      },
+    );
   }
 
-  /** Write many keys in one round trip. */
+  /**
+   * Write many keys in one round trip: MSETs of up to {@link MSET_CHUNK} keys
+   * on a single Redis (one command per chunk is far cheaper than a SET per
+   * key, for ioredis and for Redis), one SET per key on a Cluster (MSET keys
+   * must share a slot).
+   */
   async setBatch(keys: string[], values: Uint8Array[]): Promise<void> {
     if (keys.length === 0) return;
     const pipeline = this.client.pipeline();
-    keys.forEach((key, i) => pipeline.set(this.dataKey(key), toBuffer(values[i] as Uint8Array)));
+    if (this.client instanceof Cluster) {
+      keys.forEach((key, i) => pipeline.set(this.dataKey(key), toBuffer(values[i] as Uint8Array)));
+    } else {
+      for (let start = 0; start < keys.length; start += MSET_CHUNK) {
+        const args: (string | Buffer)[] = [];
+        for (let i = start; i < Math.min(keys.length, start + MSET_CHUNK); i++) {
+          args.push(this.dataKey(keys[i] as string), toBuffer(values[i] as Uint8Array));
+        }
+        pipeline.mset(...args);
+      }
+    }
     await execPipeline(pipeline, 'SET (batch)');
   }
 
   /** The bytes under a key, or undefined when it is missing. */
-  async get(key: string): Promise<Buffer | undefined> {
+  get(key: string): Promise<Buffer | undefined> {
     validateKey(key);
-    try {
-      return (await this.client.getBuffer(this.dataKey(key))) ?? undefined;
-    } catch (err) {
-      throw errorFromReply(err, 'GET', { key });
-    }
+    return this.client.getBuffer(this.dataKey(key)).then(
+      (bytes) => bytes ?? undefined,
+      (err: unknown) => {
+        throw errorFromReply(err, 'GET', { key });
+      },
+    );
   }
 
   /** Many keys in one round trip; missing ones are undefined. */
@@ -242,6 +260,9 @@ export class RedisConnector {
     return new RedisConnector(options);
   }
 }
+
+/** Keys per MSET in {@link RedisConnector.setBatch}. */
+const MSET_CHUNK = 1000;
 
 function toBuffer(bytes: Uint8Array): Buffer {
   if (Buffer.isBuffer(bytes)) return bytes;
