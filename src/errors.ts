@@ -74,15 +74,26 @@ export class ProxyStoreError extends Error {
    * ```
    */
   static fromJSON(json: unknown): ProxyStoreError {
+    if (json instanceof ProxyStoreError) return json;
     if (typeof json !== 'object' || json === null) {
       return new ProxyStoreError(`not a serialized ProxyStoreError: ${String(json)}`);
     }
-    const j = json as Partial<ProxyStoreErrorJSON>;
-    const cls = (typeof j.code === 'string' && ERROR_CLASSES.get(j.code)) || ProxyStoreError;
+    const j = json as Partial<ProxyStoreErrorJSON> & { stack?: unknown };
+    let cls = typeof j.code === 'string' ? ERROR_CLASSES.get(j.code) : undefined;
+    if (!cls && typeof j.name === 'string') cls = ERROR_BY_NAME.get(j.name);
+    if (!cls && typeof j.stack === 'string') {
+      // structuredClone (and worker/IPC messages) keep an Error's message and
+      // stack but not its class or own fields: the stack's first line still
+      // starts with the class name.
+      const name = /^(\w+):/.exec(j.stack)?.[1];
+      if (name) cls = ERROR_BY_NAME.get(name);
+    }
     const ctx: ErrorContext = {};
     if (typeof j.key === 'string') ctx.key = j.key;
     if (typeof j.lifetime === 'string') ctx.lifetime = j.lifetime;
-    return new cls(typeof j.message === 'string' ? j.message : '(no message)', ctx);
+    const err = new (cls ?? ProxyStoreError)(typeof j.message === 'string' ? j.message : '(no message)', ctx);
+    if (typeof j.stack === 'string') err.stack = j.stack;
+    return err;
   }
 }
 
@@ -185,6 +196,8 @@ const ERROR_CLASSES = new Map<string, ErrorClass>(
     ] as const
   ).map((cls) => [cls.code, cls]),
 );
+
+const ERROR_BY_NAME = new Map<string, ErrorClass>([...ERROR_CLASSES.values()].map((cls) => [cls.name, cls]));
 
 /** Prefix of the error replies our Lua scripts produce: `PSR_<CODE> <message>`. */
 const LUA_ERROR = /^PSR_([A-Z_]+) ([\s\S]*)$/;
