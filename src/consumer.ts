@@ -48,17 +48,17 @@ export function describeConsumer(frame: string | undefined): string {
 }
 
 /**
- * A sentence about a tombstone `"<consumedAtMs> <json>"`, relative to the
- * server's `nowMs` (both are Redis server time, so clocks of different hosts
- * do not matter).
+ * A sentence about a tombstone `"<consumedAtMs> <token> <json>"`, relative to
+ * the server's `nowMs` (both are Redis server time, so clocks of different
+ * hosts do not matter).
  */
 export function explainTombstone(tombstone: Buffer | string, nowMs: number | undefined): string {
   const text = tombstone.toString();
-  const space = text.indexOf(' ');
-  const at = Number(text.slice(0, space));
+  const m = /^(\d+) (\S+) ([\s\S]*)$/.exec(text);
+  const at = Number(m?.[1]);
   let info: Partial<ConsumerInfo> = {};
   try {
-    info = JSON.parse(text.slice(space + 1)) as Partial<ConsumerInfo>;
+    info = JSON.parse(m?.[3] ?? '') as Partial<ConsumerInfo>;
   } catch {
     // A damaged tombstone still tells us the object was consumed.
   }

@@ -216,5 +216,13 @@ export function errorFromReply(err: unknown, operation: string, context: ErrorCo
     if (cls) return new cls(coded[2] as string, { ...context, cause: err });
   }
   const subject = context.key ? ` (key ${context.key})` : context.lifetime ? ` (lifetime ${context.lifetime})` : '';
-  return new RedisOperationError(`Redis ${operation} failed${subject}: ${message}`, { ...context, cause: err });
+  let why = message;
+  if (/Command timed out/i.test(message)) {
+    why = 'no reply within the command timeout (Redis down, restarting or busy?); the command may or may not have run';
+  } else if (/^OOM /.test(message)) {
+    why = `Redis is out of memory (maxmemory reached under a noeviction policy), nothing was written: ${message}`;
+  } else if (/Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|max retries per request/i.test(message)) {
+    why = `Redis is unreachable: ${message}`;
+  }
+  return new RedisOperationError(`Redis ${operation} failed${subject}: ${why}`, { ...context, cause: err });
 }

@@ -20,7 +20,7 @@ import { randomFillSync } from 'node:crypto';
 import { InvalidOptionsError } from './errors.js';
 
 /** Kinds of Redis keys that belong to one object. */
-export type ObjectKeyKind = 'd' | 'own' | 'tomb';
+export type ObjectKeyKind = 'd' | 'own' | 'tomb' | 'grace';
 
 /** Kinds of Redis keys that belong to one lifetime. */
 export type LifetimeKeyKind = 'lt' | 'members';

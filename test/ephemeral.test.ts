@@ -44,6 +44,28 @@ describe('ephemeral proxies (evict: true)', () => {
     expect(ttl).toBeLessThanOrEqual(store.tombstoneTtl * 1000);
   });
 
+  test('a resend of the same consume after a lost reply gets the value; any other consumer does not', async ({
+    store,
+    redis,
+  }) => {
+    const key = await store.put({ once: true });
+    const c = store.connector;
+    const keys = { data: c.dataKey(key), tombstone: c.keys.object('tomb', key), grace: c.keys.object('grace', key) };
+    const args = (token: string) => ({ token, consumer: '{"pid":1}', ttlMs: 60_000, graceMs: 10_000 });
+    const first = await c.scripts.run('consume', keys, args('tok-A'));
+    expect(first.consumed).toBe(true);
+    // The same command again (what ioredis resends when the reply was lost).
+    const resent = await c.scripts.run('consume', keys, args('tok-A'));
+    expect(resent.consumed).toBe(true);
+    expect(resent.consumed && resent.value.equals(first.consumed ? first.value : Buffer.alloc(0))).toBe(true);
+    const other = await c.scripts.run('consume', keys, args('tok-B'));
+    expect(other.consumed).toBe(false);
+    // The grace copy expires by itself.
+    const ttl = await redis.pttl(keys.grace);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(10_000);
+  });
+
   test('proxyFromKey with evict consumes on resolve', async ({ store }) => {
     const key = await store.put({ x: 1 });
     const p = await store.proxyFromKey(key, { evict: true });

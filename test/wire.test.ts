@@ -13,8 +13,10 @@ interface Seen {
 }
 
 async function watch(redis: Redis, source: Redis) {
+  // The store's connection must be up (its ready check done) before MONITOR
+  // starts: ioredis' monitor connection can choke on output that races its setup.
+  await source.ping();
   const monitor = await redis.monitor();
-  await source.ping(); // make sure the store's connection is up
   const address = `${source.stream.localAddress}:${source.stream.localPort}`;
   const seen: Seen[] = [];
   monitor.on('monitor', (_time: string, args: string[], from: string) => {

@@ -7,8 +7,11 @@
  */
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
 import { InvalidOptionsError, errorFromReply } from '../errors.js';
-import { KeySpace, newKey, validateKey, validateNamespace } from '../keys.js';
+import { KeySpace, newKey, randomId, validateKey, validateNamespace } from '../keys.js';
+import createDebug from 'debug';
 import { Scripts, type ConsumeReply } from './scripts.js';
+
+const log = createDebug('proxystore:redis');
 
 /** Options of {@link RedisConnector}: exactly one of `url` or `client`. */
 export interface RedisConnectorOptions {
@@ -20,6 +23,13 @@ export interface RedisConnectorOptions {
   namespace: string;
   /** Extra ioredis options for a client made from `url`. */
   redisOptions?: RedisOptions;
+  /**
+   * Milliseconds after which a command made through a client created from
+   * `url` fails with a timeout error instead of waiting (for a Redis that is
+   * down, restarting or stuck). Default 10,000. A client you pass in keeps
+   * its own `commandTimeout`.
+   */
+  commandTimeout?: number;
 }
 
 /** The serializable configuration of a connector (see {@link RedisConnector.config}). */
@@ -28,6 +38,7 @@ export interface RedisConnectorConfig {
   namespace: string;
   url?: string;
   redisOptions?: RedisOptions;
+  commandTimeout?: number;
 }
 
 /**
@@ -53,6 +64,7 @@ export class RedisConnector {
   private readonly ownsClient: boolean;
   private readonly url: string | undefined;
   private readonly redisOptions: RedisOptions | undefined;
+  private readonly commandTimeout: number | undefined;
   private closed = false;
 
   constructor(options: RedisConnectorOptions) {
@@ -75,12 +87,47 @@ export class RedisConnector {
       if (typeof url !== 'string' || !/^rediss?:\/\//.test(url)) {
         throw new InvalidOptionsError(`RedisConnector \`url\` must start with redis:// or rediss://, got ${JSON.stringify(url)}`);
       }
+      const commandTimeout = options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS;
+      if (!Number.isFinite(commandTimeout) || commandTimeout <= 0) {
+        throw new InvalidOptionsError(`commandTimeout must be a positive number of milliseconds, got ${String(options.commandTimeout)}`);
+      }
       this.url = url;
       this.redisOptions = options.redisOptions;
-      this.client = new Redis(url, { lazyConnect: false, ...options.redisOptions });
+      this.commandTimeout = options.commandTimeout;
+      this.client = new Redis(url, { commandTimeout, ...options.redisOptions });
+      // Connection errors reach callers as rejected commands; without a
+      // listener ioredis would also print every reconnect attempt.
+      this.client.on('error', (err: Error) => log('connection error (%s): %s', this.namespace, err.message));
       this.ownsClient = true;
     }
     this.scripts = new Scripts(this.client);
+    if (this.client.status === 'ready') void this.checkServer();
+    else this.client.once('ready', () => void this.checkServer());
+  }
+
+  /**
+   * Once per connector, when it first connects: warn when the server may
+   * evict keys on its own (allkeys-* or volatile-* maxmemory policies), since
+   * Redis could then drop an owned, borrowed or lifetime-held object behind
+   * the library's back. CONFIG may be forbidden (ACL, managed Redis): then
+   * nothing is checked.
+   */
+  private async checkServer(): Promise<void> {
+    let reply: unknown;
+    try {
+      reply = await this.client.config('GET', 'maxmemory-policy');
+    } catch {
+      return;
+    }
+    const policy = Array.isArray(reply) ? String(reply[1] ?? '') : '';
+    if (/^(allkeys|volatile)-/.test(policy)) {
+      log('maxmemory-policy is %s', policy);
+      process.emitWarning(
+        `Redis maxmemory-policy is ${policy}: under memory pressure Redis may evict proxystore-redis objects ` +
+          `(namespace ${this.namespace}) that are still owned, borrowed or held by a lifetime. Use noeviction.`,
+        { type: 'ProxyStoreWarning', code: 'PROXYSTORE_EVICTION_POLICY' },
+      );
+    }
   }
 
   /** A fresh key, inside a lifetime's hash tag when `lifetimeId` is given. */
@@ -194,14 +241,16 @@ export class RedisConnector {
 
   /**
    * Read and delete a key in one atomic step, leaving a tombstone that
-   * describes `consumer` for `tombstoneTtlMs`.
+   * describes `consumer` for `tombstoneTtlMs`. The bytes stay `graceMs` under
+   * a grace key so that a resend of this very call (same random token) after
+   * a lost reply still gets them.
    */
-  consume(key: string, consumer: string, tombstoneTtlMs: number): Promise<ConsumeReply> {
+  consume(key: string, consumer: string, tombstoneTtlMs: number, graceMs = CONSUME_GRACE_MS): Promise<ConsumeReply> {
     validateKey(key);
     return this.scripts.run(
       'consume',
-      { data: this.dataKey(key), tombstone: this.keys.object('tomb', key) },
-      { consumer, ttlMs: tombstoneTtlMs },
+      { data: this.dataKey(key), tombstone: this.keys.object('tomb', key), grace: this.keys.object('grace', key) },
+      { token: randomId(), consumer, ttlMs: tombstoneTtlMs, graceMs },
       { key },
     );
   }
@@ -242,6 +291,7 @@ export class RedisConnector {
     const cfg: RedisConnectorConfig = { kind: 'redis', namespace: this.namespace };
     if (this.url !== undefined) cfg.url = this.url;
     if (this.redisOptions !== undefined) cfg.redisOptions = this.redisOptions;
+    if (this.commandTimeout !== undefined) cfg.commandTimeout = this.commandTimeout;
     return cfg;
   }
 
@@ -257,9 +307,19 @@ export class RedisConnector {
     }
     const options: RedisConnectorOptions = { url: config.url, namespace: config.namespace };
     if (config.redisOptions !== undefined) options.redisOptions = config.redisOptions;
+    if (config.commandTimeout !== undefined) options.commandTimeout = config.commandTimeout;
     return new RedisConnector(options);
   }
 }
+
+/** Default command timeout of clients the connector creates. */
+const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
+
+/**
+ * How long consumed bytes wait for a resend of the consume that took them
+ * (after a lost reply). Longer than any sane command timeout plus reconnect.
+ */
+const CONSUME_GRACE_MS = 30_000;
 
 /** Keys per MSET in {@link RedisConnector.setBatch}. */
 const MSET_CHUNK = 1000;
