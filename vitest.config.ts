@@ -1,15 +1,46 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * The suites that must hold on a Redis Cluster as on a single Redis: they run
+ * twice, once per project (node-redlock's "one suite, two targets"). Suites
+ * left out need one server by nature: MONITOR on the wire, servers the test
+ * breaks on purpose, the harness's own tests.
+ */
+const BOTH_TARGETS = [
+  'test/store.test.ts',
+  'test/proxy.test.ts',
+  'test/refs.test.ts',
+  'test/ephemeral.test.ts',
+  'test/scripts.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // Finds or starts one Redis for the run; tests get its URL with inject('redisUrl').
-    globalSetup: ['test/harness/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Tests spawn, signal and kill processes: keep each file in its own child process.
     pool: 'forks',
     // Vitest 4 replaced poolOptions.forks.{min,max}Forks with the top-level maxWorkers.
     maxWorkers: 2,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'single',
+          include: ['test/**/*.test.ts'],
+          // Finds or starts one Redis for the run (REDIS_URL, redis-server, testcontainers, :6379).
+          globalSetup: ['test/harness/global-setup.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'cluster',
+          include: BOTH_TARGETS,
+          // Starts a local 3-master Redis Cluster from redis-server binaries.
+          globalSetup: ['test/harness/global-setup-cluster.ts'],
+        },
+      },
+    ],
   },
 });

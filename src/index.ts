@@ -24,7 +24,7 @@ export {
   RedisOperationError,
   type ProxyStoreErrorJSON,
 } from './errors.js';
-export { RedisConnector, type RedisConnectorOptions, type RedisConnectorConfig } from './redis/connector.js';
+export { RedisConnector, type RedisConnectorOptions, type RedisConnectorConfig, type ClusterNode } from './redis/connector.js';
 export {
   Store,
   ENV_URL,

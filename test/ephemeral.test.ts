@@ -7,7 +7,7 @@ import {
   toRef,
 } from '../src/index.js';
 import { childEnv, runChild, spawnChild, type ChildHandle } from './harness/child.js';
-import { describe, expect, test } from './harness/store-fixture.js';
+import { describe, expect, targetEnv, test, type RedisTarget } from './harness/store-fixture.js';
 
 type Result = { ok: true; value: unknown } | { ok: false; name: string; message: string };
 
@@ -73,9 +73,9 @@ describe('ephemeral proxies (evict: true)', () => {
     expect(await store.exists(key)).toBe(false);
   });
 
-  test('DEBUG=proxystore:* logs every GET and EVICT with its key', async ({ redisUrl, namespace }) => {
+  test('DEBUG=proxystore:* logs every GET and EVICT with its key', async ({ redisUrl, target, namespace }) => {
     const out = await runChild('test/children/debug-log.ts', {
-      env: { ...childEnv({ redisUrl, namespace }), DEBUG: 'proxystore:*', DEBUG_COLORS: '0' },
+      env: { ...childEnv({ redisUrl, namespace }), ...targetEnv(target), DEBUG: 'proxystore:*', DEBUG_COLORS: '0' },
     });
     expect(out.code).toBe(0);
     const { key, ephemeral } = out.messages[0] as { key: string; ephemeral: string };
@@ -87,9 +87,14 @@ describe('ephemeral proxies (evict: true)', () => {
 });
 
 describe('across processes', () => {
-  async function resolver(ctx: { redisUrl: string; namespace: string; storeName: string }): Promise<ChildHandle> {
+  async function resolver(ctx: {
+    redisUrl: string;
+    target: RedisTarget;
+    namespace: string;
+    storeName: string;
+  }): Promise<ChildHandle> {
     const child = spawnChild('test/children/resolver.ts', {
-      env: { ...childEnv(ctx), STORE_NAME: ctx.storeName },
+      env: { ...childEnv(ctx), ...targetEnv(ctx.target), STORE_NAME: ctx.storeName },
     });
     await child.waitForMessage((m) => (m as { ready?: boolean }).ready === true, 20_000);
     return child;
@@ -97,10 +102,10 @@ describe('across processes', () => {
 
   test.for(['ref', 'json'] as const)(
     'a ref resolves in a fresh child process to an equal value (via %s)',
-    async (via, { store, redisUrl, namespace }) => {
+    async (via, { store, redisUrl, target, namespace }) => {
       const value = { ints: [1, 2, 3], map: new Map([['k', new Date(9)]]), big: 2n ** 80n, buf: Buffer.from('hi') };
       const p = await store.proxy(value);
-      const child = await resolver({ redisUrl, namespace, storeName: store.name });
+      const child = await resolver({ redisUrl, target, namespace, storeName: store.name });
       await child.send({ refs: [toRef(p)], via });
       const { results } = await child.waitForMessage<{ results: Result[] }>((m) => 'results' in (m as object), 20_000);
       await child.exited;
@@ -113,11 +118,12 @@ describe('across processes', () => {
   test('20 resolvers of one ephemeral ref in 2 processes: exactly one gets the value', async ({
     store,
     redisUrl,
+    target,
     namespace,
   }) => {
     const p = await store.proxy({ prize: 'the value' }, { evict: true });
     const ref = toRef(p);
-    const children = await Promise.all([0, 1].map(() => resolver({ redisUrl, namespace, storeName: store.name })));
+    const children = await Promise.all([0, 1].map(() => resolver({ redisUrl, target, namespace, storeName: store.name })));
     for (const child of children) await child.send({ refs: Array.from({ length: 10 }, () => ref), via: 'json', waitForGo: true });
     // Each child has its job; release them together.
     await Promise.all(children.map((c) => c.send({ go: true })));

@@ -7,7 +7,6 @@ import {
   ProxyResolveMissingKeyError,
   ProxyStoreFactoryError,
   Store,
-  RedisConnector,
   extract,
   fromRef,
   getKey,
@@ -38,8 +37,8 @@ describe('creating proxies', () => {
     await store.evict(getKey(p));
   });
 
-  test.for([true, false])('the store default populateTarget=%s applies unless overridden', async (populate, { redisUrl, namespace }) => {
-    const store = new Store('pt', new RedisConnector({ url: redisUrl, namespace }), { populateTarget: populate });
+  test.for([true, false])('the store default populateTarget=%s applies unless overridden', async (populate, { connect }) => {
+    const store = new Store('pt', connect(), { populateTarget: populate });
     const keys: string[] = [];
     const p1 = await store.proxy('value');
     keys.push(getKey(p1));

@@ -4,7 +4,6 @@ import {
   ProxyStoreError,
   ProxyStoreFactoryError,
   REF_MARKER,
-  RedisConnector,
   Store,
   fromRef,
   getKey,
@@ -121,9 +120,9 @@ describe('resolving in a process without the store', () => {
     await store.evict(ref.key);
   });
 
-  test('a ref for another namespace is refused', async ({ store, redisUrl, namespace }) => {
+  test('a ref for another namespace is refused', async ({ store, connect, namespace }) => {
     const p = await store.proxy([1]);
-    const other = new Store('other-ns', new RedisConnector({ url: redisUrl, namespace: `${namespace}-other` }), {
+    const other = new Store('other-ns', connect({ namespace: `${namespace}-other` }), {
       register: true,
     });
     const ref = { ...toRef(p), store: 'other-ns' };
@@ -133,13 +132,12 @@ describe('resolving in a process without the store', () => {
   });
 
   test('a proxy made by a closed store resolves through the registered store of its name', async ({
-    redisUrl,
-    namespace,
+    connect,
   }) => {
-    const first = new Store('reopen', new RedisConnector({ url: redisUrl, namespace }), { register: true });
+    const first = new Store('reopen', connect(), { register: true });
     const p = await first.proxy([7], { populateTarget: false });
     await first.close();
-    const second = new Store('reopen', new RedisConnector({ url: redisUrl, namespace }), { register: true });
+    const second = new Store('reopen', connect(), { register: true });
     expect(await resolve(p)).toEqual([7]);
     await second.evict(getKey(p));
     await second.close();

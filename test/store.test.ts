@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import {
   InvalidOptionsError,
   RedisConnector,
@@ -10,7 +10,22 @@ import {
   registerStore,
   unregisterStore,
 } from '../src/index.js';
-import { describe, expect, test } from './harness/store-fixture.js';
+import { connectionOptions, describe, expect, rawClient, test } from './harness/store-fixture.js';
+
+describe('the target', () => {
+  test('the store talks to the project target (a single Redis or a Redis Cluster)', async ({ store, target, redis }) => {
+    expect(store.connector.isCluster).toBe(target.kind === 'cluster');
+    const keys = await store.putBatch(Array.from({ length: 60 }, (_, i) => i));
+    expect(await store.connector.getBatch(keys).then((b) => b.every(Boolean))).toBe(true);
+    const raw: unknown = redis;
+    if (raw instanceof Cluster) {
+      // Objects spread over the masters, each readable through the cluster.
+      const perNode = await Promise.all(raw.nodes('master').map((n) => n.dbsize()));
+      expect(perNode.filter((n) => n > 0).length).toBeGreaterThan(1);
+    }
+    for (const k of keys) await store.evict(k);
+  });
+});
 
 describe('put, get, exists, evict', () => {
   const values: [string, unknown][] = [
@@ -148,8 +163,8 @@ describe('serializers', () => {
     await store.evict(key);
   });
 
-  test('store-level serializer and deserializer apply to every call', async ({ redisUrl, namespace }) => {
-    const store = new Store('ser', new RedisConnector({ url: redisUrl, namespace }), {
+  test('store-level serializer and deserializer apply to every call', async ({ connect }) => {
+    const store = new Store('ser', connect(), {
       serializer: (v) => Buffer.from(String(v).toUpperCase()),
       deserializer: (b) => `<${b.toString()}>`,
     });
@@ -183,8 +198,8 @@ describe('serializers', () => {
 });
 
 describe('cache', () => {
-  test('a negative cache size is refused', ({ redisUrl, namespace }) => {
-    expect(() => new Store('neg', new RedisConnector({ url: redisUrl, namespace }), { cacheSize: -1 })).toThrow(
+  test('a negative cache size is refused', ({ connect }) => {
+    expect(() => new Store('neg', connect(), { cacheSize: -1 })).toThrow(
       InvalidOptionsError,
     );
   });
@@ -197,8 +212,8 @@ describe('cache', () => {
     await store.evict(key);
   });
 
-  test('cache size 1 keeps the last value read', async ({ redisUrl, namespace }) => {
-    const store = new Store('cache1', new RedisConnector({ url: redisUrl, namespace }), { cacheSize: 1 });
+  test('cache size 1 keeps the last value read', async ({ connect }) => {
+    const store = new Store('cache1', connect(), { cacheSize: 1 });
     const key1 = await store.put('v1');
     expect(store.isCached(key1)).toBe(false);
     expect(await store.exists(key1)).toBe(true);
@@ -217,14 +232,13 @@ describe('cache', () => {
 });
 
 describe('registry, config and close', () => {
-  test('register on construction, StoreExistsError on a duplicate, close unregisters', async ({ redisUrl, namespace }) => {
+  test('register on construction, StoreExistsError on a duplicate, close unregisters', async ({ connect, namespace }) => {
     const name = `reg-${namespace}`;
     expect(getStore(name)).toBeUndefined();
-    const store = new Store(name, new RedisConnector({ url: redisUrl, namespace }), { register: true });
+    const store = new Store(name, connect(), { register: true });
     expect(getStore(name)).toBe(store);
-    const other = new RedisConnector({ url: redisUrl, namespace });
+    const other = connect();
     expect(() => new Store(name, other, { register: true })).toThrow(StoreExistsError);
-    await other.close();
     await store.close();
     expect(getStore(name)).toBeUndefined();
   });
@@ -242,16 +256,16 @@ describe('registry, config and close', () => {
     await twin.close();
   });
 
-  test('close is idempotent and later calls fail clearly', async ({ redisUrl, namespace }) => {
-    const store = new Store('closing', new RedisConnector({ url: redisUrl, namespace }));
+  test('close is idempotent and later calls fail clearly', async ({ connect }) => {
+    const store = new Store('closing', connect());
     await store.close();
     await store.close();
     await expect(store.put('x')).rejects.toThrow(ProxyStoreError);
     await expect(store.get('k')).rejects.toThrow(/store closing is closed/);
   });
 
-  test('config and fromConfig rebuild an equivalent store', async ({ redisUrl, namespace }) => {
-    const store = new Store('cfg', new RedisConnector({ url: redisUrl, namespace }), {
+  test('config and fromConfig rebuild an equivalent store', async ({ connect }) => {
+    const store = new Store('cfg', connect(), {
       cacheSize: 3,
       populateTarget: false,
       leaseTtl: 5,
@@ -267,8 +281,8 @@ describe('registry, config and close', () => {
     await store.close();
   });
 
-  test('a store over your own client never closes it', async ({ redisUrl, namespace }) => {
-    const client = new Redis(redisUrl);
+  test('a store over your own client never closes it', async ({ target, namespace }) => {
+    const client = rawClient(target);
     const store = new Store('own-client', new RedisConnector({ client, namespace }));
     const key = await store.put('x');
     await store.close();
@@ -281,23 +295,26 @@ describe('registry, config and close', () => {
 });
 
 describe('RedisConnector options', () => {
-  test('a namespace with a brace is refused', ({ redisUrl }) => {
-    expect(() => new RedisConnector({ url: redisUrl, namespace: 'app{1}' })).toThrow(InvalidOptionsError);
-    expect(() => new RedisConnector({ url: redisUrl, namespace: 'app}' })).toThrow(/brace/);
-    expect(() => new RedisConnector({ url: redisUrl, namespace: '' })).toThrow(/non-empty/);
-    expect(() => new RedisConnector({ url: redisUrl, namespace: 'has space' })).toThrow(/whitespace/);
+  test('a namespace with a brace is refused', ({ target }) => {
+    const where = connectionOptions(target);
+    expect(() => new RedisConnector({ ...where, namespace: 'app{1}' })).toThrow(InvalidOptionsError);
+    expect(() => new RedisConnector({ ...where, namespace: 'app}' })).toThrow(/brace/);
+    expect(() => new RedisConnector({ ...where, namespace: '' })).toThrow(/non-empty/);
+    expect(() => new RedisConnector({ ...where, namespace: 'has space' })).toThrow(/whitespace/);
   });
 
-  test('exactly one of url and client', ({ redisUrl }) => {
-    expect(() => new RedisConnector({ namespace: 'x' })).toThrow(/exactly one of `url` or `client`/);
-    const client = new Redis(redisUrl, { lazyConnect: true });
-    expect(() => new RedisConnector({ url: redisUrl, client, namespace: 'x' })).toThrow(/exactly one/);
+  test('exactly one of url, nodes and client', ({ target }) => {
+    expect(() => new RedisConnector({ namespace: 'x' })).toThrow(/exactly one of `url`, `nodes` or `client`, got none/);
+    const client = new Redis({ lazyConnect: true });
+    expect(() => new RedisConnector({ ...connectionOptions(target), client, namespace: 'x' })).toThrow(/exactly one/);
+    expect(() => new RedisConnector({ url: 'redis://h', nodes: [{ host: 'h', port: 1 }], namespace: 'x' })).toThrow(/url and nodes/);
     expect(() => new RedisConnector({ url: 'http://x', namespace: 'x' })).toThrow(/redis:\/\//);
+    expect(() => new RedisConnector({ nodes: [], namespace: 'x' })).toThrow(/non-empty list of \{ host, port \}/);
     client.disconnect();
   });
 
-  test('all keys of an object share one hash tag under the namespace', ({ redisUrl, namespace }) => {
-    const c = new RedisConnector({ url: redisUrl, namespace });
+  test('all keys of an object share one hash tag under the namespace', ({ connect, namespace }) => {
+    const c = connect();
     const tag = (k: string) => /\{([^}]*)\}/.exec(k)?.[1];
     for (const key of ['abc', 'L1~xyz', 'br{a}ce', '}x']) {
       const data = c.keys.object('d', key);
@@ -307,6 +324,5 @@ describe('RedisConnector options', () => {
       expect(tag(data)?.length).toBeGreaterThan(0);
     }
     expect(tag(c.keys.object('d', 'L1~xyz'))).toBe(tag(c.keys.lifetime('members', 'L1')));
-    void c.close();
   });
 });

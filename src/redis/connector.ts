@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { Redis, Cluster, type RedisOptions } from 'ioredis';
+import { Redis, Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
 import { InvalidOptionsError, errorFromReply } from '../errors.js';
 import { KeySpace, newKey, randomId, validateKey, validateNamespace } from '../keys.js';
 import createDebug from 'debug';
@@ -13,20 +14,30 @@ import { Scripts, type ConsumeReply } from './scripts.js';
 
 const log = createDebug('proxystore:redis');
 
-/** Options of {@link RedisConnector}: exactly one of `url` or `client`. */
+/** A Redis Cluster node address. */
+export interface ClusterNode {
+  host: string;
+  port: number;
+}
+
+/** Options of {@link RedisConnector}: exactly one of `url`, `nodes` or `client`. */
 export interface RedisConnectorOptions {
   /** A `redis://` or `rediss://` URL; the connector creates and owns its client. */
   url?: string;
+  /** Redis Cluster seed nodes; the connector creates and owns an ioredis `Cluster`. */
+  nodes?: ClusterNode[];
   /** Your own ioredis `Redis` or `Cluster` client; the connector never closes it. */
   client?: Redis | Cluster;
   /** Prefix of every key this connector touches. No braces. */
   namespace: string;
-  /** Extra ioredis options for a client made from `url`. */
+  /** Extra ioredis options for a client made from `url` (or for each node of `nodes`). */
   redisOptions?: RedisOptions;
+  /** Extra ioredis Cluster options for a client made from `nodes`. */
+  clusterOptions?: Omit<ClusterOptions, 'redisOptions'>;
   /**
-   * Milliseconds after which a command made through a client created from
-   * `url` fails with a timeout error instead of waiting (for a Redis that is
-   * down, restarting or stuck). Default 10,000. A client you pass in keeps
+   * Milliseconds after which a command made through a client the connector
+   * created fails with a timeout error instead of waiting (for a Redis that
+   * is down, restarting or stuck). Default 10,000. A client you pass in keeps
    * its own `commandTimeout`.
    */
   commandTimeout?: number;
@@ -37,7 +48,9 @@ export interface RedisConnectorConfig {
   kind: 'redis';
   namespace: string;
   url?: string;
+  nodes?: ClusterNode[];
   redisOptions?: RedisOptions;
+  clusterOptions?: Omit<ClusterOptions, 'redisOptions'>;
   commandTimeout?: number;
 }
 
@@ -62,20 +75,22 @@ export class RedisConnector {
   /** The Lua scripts, registered on {@link client}. */
   readonly scripts: Scripts;
   private readonly ownsClient: boolean;
-  private readonly url: string | undefined;
-  private readonly redisOptions: RedisOptions | undefined;
-  private readonly commandTimeout: number | undefined;
+  private readonly settings: Omit<RedisConnectorConfig, 'kind' | 'namespace'>;
   private closed = false;
 
   constructor(options: RedisConnectorOptions) {
     if (typeof options !== 'object' || options === null) {
-      throw new InvalidOptionsError('RedisConnector needs options: { url | client, namespace }');
+      throw new InvalidOptionsError('RedisConnector needs options: { url | nodes | client, namespace }');
     }
     this.namespace = validateNamespace(options.namespace);
     this.keys = new KeySpace(this.namespace);
-    if ((options.url === undefined) === (options.client === undefined)) {
-      throw new InvalidOptionsError('RedisConnector needs exactly one of `url` or `client`');
+    const given = (['url', 'nodes', 'client'] as const).filter((k) => options[k] !== undefined);
+    if (given.length !== 1) {
+      throw new InvalidOptionsError(
+        `RedisConnector needs exactly one of \`url\`, \`nodes\` or \`client\`, got ${given.length ? given.join(' and ') : 'none'}`,
+      );
     }
+    this.settings = {};
     if (options.client !== undefined) {
       if (!(options.client instanceof Redis) && !(options.client instanceof Cluster)) {
         throw new InvalidOptionsError('RedisConnector `client` must be an ioredis Redis or Cluster instance');
@@ -83,18 +98,31 @@ export class RedisConnector {
       this.client = options.client;
       this.ownsClient = false;
     } else {
-      const url = options.url as string;
-      if (typeof url !== 'string' || !/^rediss?:\/\//.test(url)) {
-        throw new InvalidOptionsError(`RedisConnector \`url\` must start with redis:// or rediss://, got ${JSON.stringify(url)}`);
-      }
       const commandTimeout = options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS;
       if (!Number.isFinite(commandTimeout) || commandTimeout <= 0) {
         throw new InvalidOptionsError(`commandTimeout must be a positive number of milliseconds, got ${String(options.commandTimeout)}`);
       }
-      this.url = url;
-      this.redisOptions = options.redisOptions;
-      this.commandTimeout = options.commandTimeout;
-      this.client = new Redis(url, { commandTimeout, ...options.redisOptions });
+      if (options.commandTimeout !== undefined) this.settings.commandTimeout = options.commandTimeout;
+      if (options.redisOptions !== undefined) this.settings.redisOptions = options.redisOptions;
+      if (options.url !== undefined) {
+        const url = options.url;
+        if (typeof url !== 'string' || !/^rediss?:\/\//.test(url)) {
+          throw new InvalidOptionsError(`RedisConnector \`url\` must start with redis:// or rediss://, got ${JSON.stringify(url)}`);
+        }
+        this.settings.url = url;
+        this.client = new Redis(url, { commandTimeout, ...options.redisOptions });
+      } else {
+        const nodes = options.nodes as ClusterNode[];
+        if (!Array.isArray(nodes) || nodes.length === 0 || !nodes.every((n) => typeof n?.host === 'string' && Number.isInteger(n?.port))) {
+          throw new InvalidOptionsError(`RedisConnector \`nodes\` must be a non-empty list of { host, port }, got ${JSON.stringify(nodes)}`);
+        }
+        this.settings.nodes = nodes.map((n) => ({ host: n.host, port: n.port }));
+        if (options.clusterOptions !== undefined) this.settings.clusterOptions = options.clusterOptions;
+        this.client = new Cluster(this.settings.nodes, {
+          ...options.clusterOptions,
+          redisOptions: { commandTimeout, ...options.redisOptions },
+        });
+      }
       // Connection errors reach callers as rejected commands; without a
       // listener ioredis would also print every reconnect attempt.
       this.client.on('error', (err: Error) => log('connection error (%s): %s', this.namespace, err.message));
@@ -103,6 +131,36 @@ export class RedisConnector {
     this.scripts = new Scripts(this.client);
     if (this.client.status === 'ready') void this.checkServer();
     else this.client.once('ready', () => void this.checkServer());
+  }
+
+  /** Whether the client is a Redis Cluster client. */
+  get isCluster(): boolean {
+    return this.client instanceof Cluster;
+  }
+
+  /**
+   * Split `redisKeys` (by index) into groups that one pipeline can carry: all
+   * of them on a single Redis; one group per master node on a Cluster
+   * (ioredis refuses a pipeline whose keys live on several nodes).
+   */
+  async groupsByNode(redisKeys: string[]): Promise<number[][]> {
+    const client = this.client;
+    if (!(client instanceof Cluster)) return [redisKeys.map((_, i) => i)];
+    if (client.status !== 'ready') {
+      await new Promise<void>((resolveReady, reject) => {
+        client.once('ready', () => resolveReady());
+        client.once('end', () => reject(new Error('the cluster connection ended')));
+      });
+    }
+    const groups = new Map<string, number[]>();
+    redisKeys.forEach((key, i) => {
+      const slot = calculateSlot(key);
+      const owner = client.slots[slot]?.[0] ?? `slot:${slot}`;
+      let group = groups.get(owner);
+      if (!group) groups.set(owner, (group = []));
+      group.push(i);
+    });
+    return [...groups.values()];
   }
 
   /**
@@ -173,17 +231,25 @@ export class RedisConnector {
    */
   async setBatch(keys: string[], values: Uint8Array[]): Promise<void> {
     if (keys.length === 0) return;
+    if (this.isCluster) {
+      const redisKeys = keys.map((k) => this.dataKey(k));
+      const groups = await this.groupsByNode(redisKeys);
+      await Promise.all(
+        groups.map((group) => {
+          const pipeline = this.client.pipeline();
+          for (const i of group) pipeline.set(redisKeys[i] as string, toBuffer(values[i] as Uint8Array));
+          return execPipeline(pipeline, 'SET (batch)');
+        }),
+      );
+      return;
+    }
     const pipeline = this.client.pipeline();
-    if (this.client instanceof Cluster) {
-      keys.forEach((key, i) => pipeline.set(this.dataKey(key), toBuffer(values[i] as Uint8Array)));
-    } else {
-      for (let start = 0; start < keys.length; start += MSET_CHUNK) {
-        const args: (string | Buffer)[] = [];
-        for (let i = start; i < Math.min(keys.length, start + MSET_CHUNK); i++) {
-          args.push(this.dataKey(keys[i] as string), toBuffer(values[i] as Uint8Array));
-        }
-        pipeline.mset(...args);
+    for (let start = 0; start < keys.length; start += MSET_CHUNK) {
+      const args: (string | Buffer)[] = [];
+      for (let i = start; i < Math.min(keys.length, start + MSET_CHUNK); i++) {
+        args.push(this.dataKey(keys[i] as string), toBuffer(values[i] as Uint8Array));
       }
+      pipeline.mset(...args);
     }
     await execPipeline(pipeline, 'SET (batch)');
   }
@@ -199,13 +265,20 @@ export class RedisConnector {
     );
   }
 
-  /** Many keys in one round trip; missing ones are undefined. */
+  /** Many keys in one round trip (one per node on a Cluster); missing ones are undefined. */
   async getBatch(keys: string[]): Promise<(Buffer | undefined)[]> {
     if (keys.length === 0) return [];
-    const pipeline = this.client.pipeline();
-    for (const key of keys) pipeline.getBuffer(this.dataKey(validateKey(key)));
-    const replies = await execPipeline(pipeline, 'GET (batch)');
-    return replies.map((r) => (r as Buffer | null) ?? undefined);
+    const redisKeys = keys.map((k) => this.dataKey(validateKey(k)));
+    const out: (Buffer | undefined)[] = new Array<Buffer | undefined>(keys.length);
+    await Promise.all(
+      (await this.groupsByNode(redisKeys)).map(async (group) => {
+        const pipeline = this.client.pipeline();
+        for (const i of group) pipeline.getBuffer(redisKeys[i] as string);
+        const replies = await execPipeline(pipeline, 'GET (batch)');
+        group.forEach((i, j) => (out[i] = (replies[j] as Buffer | null) ?? undefined));
+      }),
+    );
+    return out;
   }
 
   /** The first `length` bytes under a key (a header peek that never consumes). */
@@ -288,11 +361,7 @@ export class RedisConnector {
    * needs one.
    */
   config(): RedisConnectorConfig {
-    const cfg: RedisConnectorConfig = { kind: 'redis', namespace: this.namespace };
-    if (this.url !== undefined) cfg.url = this.url;
-    if (this.redisOptions !== undefined) cfg.redisOptions = this.redisOptions;
-    if (this.commandTimeout !== undefined) cfg.commandTimeout = this.commandTimeout;
-    return cfg;
+    return { kind: 'redis', namespace: this.namespace, ...this.settings };
   }
 
   /** Rebuild a connector from {@link RedisConnector.config}. */
@@ -300,14 +369,12 @@ export class RedisConnector {
     if (typeof config !== 'object' || config === null || config.kind !== 'redis') {
       throw new InvalidOptionsError(`not a RedisConnector config: ${JSON.stringify(config)}`);
     }
-    if (typeof config.url !== 'string') {
+    if (config.url === undefined && config.nodes === undefined) {
       throw new InvalidOptionsError(
-        `RedisConnector config for namespace ${config.namespace} has no url (the connector was made from a client); pass a client instead`,
+        `RedisConnector config for namespace ${config.namespace} has no url or nodes (the connector was made from a client); pass a client instead`,
       );
     }
-    const options: RedisConnectorOptions = { url: config.url, namespace: config.namespace };
-    if (config.redisOptions !== undefined) options.redisOptions = config.redisOptions;
-    if (config.commandTimeout !== undefined) options.commandTimeout = config.commandTimeout;
+    const { kind: _kind, ...options } = config;
     return new RedisConnector(options);
   }
 }

@@ -1,11 +1,13 @@
 /** Puts, gets and consumes one object with DEBUG set by the parent; logs go to stderr. */
 import { RedisConnector, Store, fromRef, resolve, toRef } from '../../src/index.js';
 import { CHILD_ENV } from '../harness/child.js';
+import { connectionOptions, targetFromEnv } from '../harness/target.js';
 
-const store = new Store('debug-child', new RedisConnector({
-  url: process.env[CHILD_ENV.redisUrl] as string,
-  namespace: process.env[CHILD_ENV.namespace] as string,
-}), { register: true });
+const store = new Store(
+  'debug-child',
+  new RedisConnector({ ...connectionOptions(targetFromEnv()), namespace: process.env[CHILD_ENV.namespace] as string }),
+  { register: true },
+);
 const key = await store.put({ hello: 'world' });
 await store.get(key);
 await store.evict(key);

@@ -9,11 +9,13 @@
  */
 import { RedisConnector, Store, fromRef, proxyReviver, resolve } from '../../src/index.js';
 import { CHILD_ENV } from '../harness/child.js';
+import { connectionOptions, targetFromEnv } from '../harness/target.js';
 
-const url = process.env[CHILD_ENV.redisUrl] as string;
 const namespace = process.env[CHILD_ENV.namespace] as string;
 const storeName = process.env.STORE_NAME as string;
-const store = new Store(storeName, new RedisConnector({ url, namespace }), { register: true });
+const store = new Store(storeName, new RedisConnector({ ...connectionOptions(targetFromEnv()), namespace }), {
+  register: true,
+});
 
 type Job = { refs: unknown[]; via: 'ref' | 'json'; waitForGo?: boolean };
 let job: Job | undefined;

@@ -28,6 +28,7 @@
 import { randomBytes } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { test as base, inject } from 'vitest';
+import { rawClient } from './target.js';
 
 export { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, onTestFailed, onTestFinished, vi } from 'vitest';
 
@@ -114,10 +115,11 @@ function leakMessage(namespace: string, leaked: string[]): string {
 
 export const test = base
   .extend('redisUrl', { scope: 'worker' }, () => inject('redisUrl'))
+  .extend('target', { scope: 'worker' }, () => inject('redisTarget'))
   // Its own connection, shared by the worker, so that whatever a test does to its `redis`
   // client (QUIT, SUBSCRIBE, MONITOR) cannot break the leak check.
-  .extend('leakCheckRedis', { scope: 'worker' }, async ({ redisUrl }, { onCleanup }) => {
-    const client = new Redis(redisUrl, { connectionName: 'proxystore-test-leak-check' });
+  .extend('leakCheckRedis', { scope: 'worker' }, async ({ target }, { onCleanup }) => {
+    const client = rawClient(target, { connectionName: 'proxystore-test-leak-check' });
     onCleanup(async () => {
       await client.quit();
     });
@@ -125,8 +127,8 @@ export const test = base
   })
   .extend('allowLeftovers', false as boolean)
   .extend('namespace', () => newNamespace())
-  .extend('redis', async ({ redisUrl }, { onCleanup }) => {
-    const client = new Redis(redisUrl, { connectionName: 'proxystore-test-assert' });
+  .extend('redis', async ({ target }, { onCleanup }) => {
+    const client = rawClient(target, { connectionName: 'proxystore-test-assert' });
     onCleanup(() => {
       client.disconnect();
     });

@@ -9,6 +9,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const redis = await findOrStartRedis();
   console.log(`[proxystore-redis] tests use Redis at ${redis.url} (source: ${redis.source})`);
   project.provide('redisUrl', redis.url);
+  project.provide('redisTarget', { kind: 'single', url: redis.url });
   return async () => {
     await redis.stop();
   };
