@@ -23,6 +23,7 @@ export {
   InvalidRefError,
   RedisOperationError,
   type ProxyStoreErrorJSON,
+  type ErrorContext,
 } from './errors.js';
 export { RedisConnector, type RedisConnectorOptions, type RedisConnectorConfig, type ClusterNode } from './redis/connector.js';
 export {
@@ -36,10 +37,12 @@ export {
   type ProxyOptions,
   type ProxyFromKeyOptions,
   type ProxyOf,
+  type NonProxiable,
 } from './store.js';
 export { registerStore, getStore, unregisterStore } from './registry.js';
-export { isProxy, isResolved, resolve, extract, getKey, type Proxy, type ProxyKind } from './proxy/proxy.js';
+export { isProxy, isResolved, resolve, extract, getKey, type Proxy, type ProxyKind, type TargetSource } from './proxy/proxy.js';
 export { toRef, fromRef, proxyReviver, validateRef, REF_MARKER, PROXY_EXTENSION_TYPE, type ProxyRef } from './proxy/refs.js';
 export { ProxyLocker } from './proxy/locker.js';
 export { type Lifetime } from './lifetimes/lifetime.js';
-export { type Serializer, type Deserializer, type Shape } from './serialize.js';
+export { type Serializer, type Deserializer, type Shape, type TypedArrayName } from './serialize.js';
+export { type ConsumeReply } from './redis/scripts.js';

@@ -23,7 +23,7 @@ export type Serializer = (value: unknown) => Uint8Array;
 /** A user deserializer: bytes to value (ProxyStore's `deserializer`). */
 export type Deserializer = (bytes: Buffer) => unknown;
 
-const TYPED_ARRAYS = {
+const TYPED_ARRAYS: { [N in TypedArrayName]: (typeof globalThis)[N] } = {
   Int8Array,
   Uint8Array,
   Uint8ClampedArray,
@@ -35,10 +35,21 @@ const TYPED_ARRAYS = {
   Float64Array,
   BigInt64Array,
   BigUint64Array,
-} as const;
+};
 
 /** The name of a typed array class. */
-export type TypedArrayName = keyof typeof TYPED_ARRAYS;
+export type TypedArrayName =
+  | 'Int8Array'
+  | 'Uint8Array'
+  | 'Uint8ClampedArray'
+  | 'Int16Array'
+  | 'Uint16Array'
+  | 'Int32Array'
+  | 'Uint32Array'
+  | 'Float32Array'
+  | 'Float64Array'
+  | 'BigInt64Array'
+  | 'BigUint64Array';
 type AnyTypedArray = InstanceType<(typeof TYPED_ARRAYS)[TypedArrayName]>;
 
 /** What kind of value a stored object is; known before it is resolved. */

@@ -103,8 +103,8 @@ export interface ProxyFromKeyOptions {
   deserializer?: Deserializer;
 }
 
-/** A resolved proxy's target; `skipNonproxiable` leaves these as they are. */
-type NonProxiable = null | undefined | boolean;
+/** Values that cannot be proxied; `skipNonproxiable` leaves them as they are. */
+export type NonProxiable = null | undefined | boolean;
 /** What `proxy(value)` returns for a value of type T. */
 export type ProxyOf<T> = T extends NonProxiable ? T : Proxy<T>;
 
@@ -494,6 +494,7 @@ export class Store implements TargetSource {
     return this.closing;
   }
 
+  /** `await using store = new Store(...)` closes the store at the end of the block. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
@@ -536,8 +537,9 @@ export class Store implements TargetSource {
   }
 }
 
-/** Environment variables a process can use to resolve refs without registering a store. */
+/** Environment variable: the Redis URL a process uses to resolve refs when it has no store of their name registered. */
 export const ENV_URL = 'PROXYSTORE_REDIS_URL';
+/** Environment variable: the namespace of the store built from {@link ENV_URL}. */
 export const ENV_NAMESPACE = 'PROXYSTORE_REDIS_NAMESPACE';
 
 /**

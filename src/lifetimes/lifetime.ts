@@ -30,6 +30,7 @@ export interface Lifetime {
   close(options?: { closeStores?: boolean }): Promise<void>;
   /** Whether the lifetime has ended, as Redis sees it. */
   done(): Promise<boolean>;
+  /** `await using lifetime = ...` closes the lifetime at the end of the block. */
   [Symbol.asyncDispose](): Promise<void>;
   /**
    * @internal Store `values` as new members, in one round trip, and return

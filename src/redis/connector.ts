@@ -68,11 +68,11 @@ export interface RedisConnectorConfig {
 export class RedisConnector {
   /** The namespace every key starts with. */
   readonly namespace: string;
-  /** Builds this connector's Redis keys. */
+  /** Builds this connector's Redis keys. @internal */
   readonly keys: KeySpace;
   /** The ioredis client in use. */
   readonly client: Redis | Cluster;
-  /** The Lua scripts, registered on {@link client}. */
+  /** The Lua scripts, registered on {@link client}. @internal */
   readonly scripts: Scripts;
   private readonly ownsClient: boolean;
   private readonly settings: Omit<RedisConnectorConfig, 'kind' | 'namespace'>;
@@ -224,7 +224,7 @@ export class RedisConnector {
   }
 
   /**
-   * Write many keys in one round trip: MSETs of up to {@link MSET_CHUNK} keys
+   * Write many keys in one round trip: MSETs of up to 1,000 keys
    * on a single Redis (one command per chunk is far cheaper than a SET per
    * key, for ioredis and for Redis), one SET per key on a Cluster (MSET keys
    * must share a slot).
