@@ -16,7 +16,7 @@ const nodeGlobals = Object.fromEntries(
 
 export default defineConfig(
   // .scratch/ is local, untracked experimentation.
-  { ignores: ['dist/', 'node_modules/', 'src/generated/', 'coverage/', '.scratch/'] },
+  { ignores: ['dist/', 'node_modules/', 'src/generated/', 'coverage/', 'docs/api/', '.scratch/'] },
   js.configs.recommended,
   // Not the type-checked presets: linting stays fast and needs no tsconfig project service.
   tseslint.configs.recommended,
