@@ -19,8 +19,11 @@
 import { randomBytes } from 'node:crypto';
 import { InvalidOptionsError } from './errors.js';
 
-/** Kinds of Redis keys that belong to one object. */
-export type ObjectKeyKind = 'd' | 'own' | 'tomb';
+/**
+ * Kinds of Redis keys that belong to one object: its data, its ownership
+ * record, its handle leases (owned objects), its consume tombstone.
+ */
+export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'tomb';
 
 /** Kinds of Redis keys that belong to one lifetime. */
 export type LifetimeKeyKind = 'lt' | 'members';
