@@ -1,12 +1,15 @@
 -- update: write new bytes for an owned object, by its unborrowed owner or by
--- its mutable borrow, checking that rule and writing in one step.
+-- its mutable borrow, checking that rule and writing in one step. With
+-- write = 0 it only checks (an unresolved handle has nothing to write, but
+-- breaking the rule still fails, as in ProxyStore).
 --
 -- KEYS[1] data    the object's data key
 -- KEYS[2] record  its ownership record (hash: owner, mut, h:<token> -> holder)
 -- KEYS[3] leases  its handle leases (sorted set: token -> lease end, ms)
 -- ARGV[1] key     the store key (for messages)
 -- ARGV[2] token   the owner's or the mutable borrow's token
--- ARGV[3] bytes   the new serialized object
+-- ARGV[3] write   '1' to write `bytes`, '0' to check the rule only
+-- ARGV[4] bytes   the new serialized object (ignored when write is '0')
 --
 -- Returns: 1
 -- Errors:  PSR_REFERENCE_INVALID   no live owner or borrow has this token
@@ -38,5 +41,5 @@ elseif rcall('EXISTS', KEYS[1]) == 0 then
   return redis.error_reply('PSR_REFERENCE_INVALID the object of key ' .. key .. ' is gone')
 end
 
-rcall('SET', KEYS[1], ARGV[3], 'KEEPTTL')
+if ARGV[3] == '1' then rcall('SET', KEYS[1], ARGV[4], 'KEEPTTL') end
 return 1

@@ -149,9 +149,9 @@ export interface UpdateOptions {
 /**
  * Write a handle's local target back to the store, atomically with the rule
  * check: an `OwnedProxy` that is not borrowed, or the `RefMutProxy`. An
- * unresolved handle has nothing to write: no-op (as ProxyStore), with no
- * round trip. Otherwise one round trip. Other processes' resolved copies are
- * not refreshed.
+ * unresolved handle has nothing to write, so only the rule is checked (as
+ * ProxyStore). One round trip. Other processes' resolved copies are not
+ * refreshed.
  *
  * @throws {@link ReferenceNotOwnedError} for a `RefProxy` (or a plain proxy).
  * @throws {@link MutableBorrowError} for an owner that is borrowed.
@@ -176,9 +176,14 @@ export async function update<T>(handle: OwnedProxy<T> | RefMutProxy<T>, options:
         { key: s.key },
       ),
   );
-  if (!state.resolved) return;
   const store = storeOf(state);
-  const bytes = store.encode(state.target, options.serializer);
-  await runFor(store, state, 'update', objectKeys(store, state.key), { key: state.key, token: state.token, bytes });
+  // Unresolved: nothing to write, but the rule is still checked (ProxyStore raises first too).
+  const bytes = state.resolved ? store.encode(state.target, options.serializer) : Buffer.alloc(0);
+  await runFor(store, state, 'update', objectKeys(store, state.key), {
+    key: state.key,
+    token: state.token,
+    write: state.resolved ? '1' : '0',
+    bytes,
+  });
 }
 
