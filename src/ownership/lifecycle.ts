@@ -22,9 +22,9 @@ export function adopt(renewal: Renewal, proxy: object): void {
   watch(proxy, state, renewal);
 }
 
-/** The handle ended: stop renewing it here and make it unusable. */
+/** The handle's token ended: stop renewing it here and make the handle (and any other holding the token here) unusable. */
 export function retire(store: Store, state: HandleState, reason: string): void {
-  renewalOf(store).forget(state.token);
+  renewalOf(store).end(state.token, reason);
   unwatch(state);
   invalidate(state, reason);
 }

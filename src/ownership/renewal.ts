@@ -101,9 +101,20 @@ export class Renewal {
   }
 
   /** Stop renewing a token (its handle ended). */
-  forget(token: string): void {
+  private forget(token: string): void {
     this.entries.delete(token);
     if (this.entries.size === 0) this.stopTimer();
+  }
+
+  /**
+   * The token ended (released, dropped): stop renewing it, and invalidate
+   * the handle that holds it here, which may be another proxy than the one
+   * the caller ended (a ref revived in the same process).
+   */
+  end(token: string, reason: string): void {
+    const entry = this.entries.get(token);
+    this.forget(token);
+    this.lapsed(entry, reason);
   }
 
   private ensureTimer(): void {
