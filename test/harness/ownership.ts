@@ -7,6 +7,13 @@
  *
  *   import { test, expect } from './harness/ownership.js';
  *   test('borrow then drop', async ({ store }) => { ... });
+ *
+ * `storeOptions` (an option fixture) configures that store, e.g. short leases:
+ *
+ *   describe('with 1 s leases', () => {
+ *     test.override({ storeOptions: { leaseTtl: 1 } });
+ *     ...
+ *   });
  */
 import type { Redis } from 'ioredis';
 import { RedisConnector, Store, type StoreOptions } from '../../src/index.js';
@@ -24,19 +31,21 @@ export function makeOwnershipStore(redisUrl: string, namespace: string, options:
   return new Store(`store-${namespace}`, new RedisConnector({ url: redisUrl, namespace }), { register: true, ...options });
 }
 
-export const test = base.extend('store', async ({ redisUrl, namespace, redis, onTestFinished }, { onCleanup }) => {
-  const store = makeOwnershipStore(redisUrl, namespace);
-  let left: string[] = [];
-  onCleanup(async () => {
-    await store.close();
-    left = await namespaceKeys(redis, namespace);
+export const test = base
+  .extend('storeOptions', {} as StoreOptions)
+  .extend('store', async ({ redisUrl, namespace, redis, storeOptions, onTestFinished }, { onCleanup }) => {
+    const store = makeOwnershipStore(redisUrl, namespace, storeOptions);
+    let left: string[] = [];
+    onCleanup(async () => {
+      await store.close();
+      left = await namespaceKeys(redis, namespace);
+    });
+    onTestFinished(({ task }) => {
+      if (left.length > 0 && task.result?.state !== 'fail') {
+        throw new Error(`Ownership leak check: after store.close() namespace ${namespace} still holds:\n  ${left.join('\n  ')}`);
+      }
+    });
+    return store;
   });
-  onTestFinished(({ task }) => {
-    if (left.length > 0 && task.result?.state !== 'fail') {
-      throw new Error(`Ownership leak check: after store.close() namespace ${namespace} still holds:\n  ${left.join('\n  ')}`);
-    }
-  });
-  return store;
-});
 
 export const it = test;
