@@ -21,13 +21,14 @@ declare const handleKind: unique symbol;
 /**
  * The one owner of an object in a store (ProxyStore's `OwnedProxy[T]`). Use
  * it as a `T`; lend it with `borrow`/`mutBorrow`; end it with `drop` (or
- * `await using`). Moving it to another process (`toRef`) moves ownership.
+ * `await using`, which drops it). Moving it to another process (`toRef`)
+ * moves ownership.
  */
-export type OwnedProxy<T> = Proxy<T> & { readonly [handleKind]: 'owned' };
-/** A shared borrow of an owned object (ProxyStore's `RefProxy[T]`). End it with `release`. */
-export type RefProxy<T> = Proxy<T> & { readonly [handleKind]: 'ref' };
+export type OwnedProxy<T> = Proxy<T> & { readonly [handleKind]: 'owned' } & AsyncDisposable;
+/** A shared borrow of an owned object (ProxyStore's `RefProxy[T]`). End it with `release` or `await using`. */
+export type RefProxy<T> = Proxy<T> & { readonly [handleKind]: 'ref' } & AsyncDisposable;
 /** The mutable borrow of an owned object (ProxyStore's `RefMutProxy[T]`). `update` writes through it. */
-export type RefMutProxy<T> = Proxy<T> & { readonly [handleKind]: 'refmut' };
+export type RefMutProxy<T> = Proxy<T> & { readonly [handleKind]: 'refmut' } & AsyncDisposable;
 
 /** Kinds of ownership handle. */
 export type HandleKind = Exclude<ProxyKind, 'proxy'>;
