@@ -4,7 +4,23 @@
  * their first use, and SCRIPT FLUSH in the middle of a run breaks nothing.
  */
 import type { Redis } from 'ioredis';
-import { fromRef, getKey, resolve, toRef } from '../src/index.js';
+import {
+  borrow,
+  clone,
+  drop,
+  fromRef,
+  getKey,
+  intoOwned,
+  mutBorrow,
+  release,
+  resolve,
+  toRef,
+  update,
+  type OwnedProxy,
+  type RefMutProxy,
+  type RefProxy,
+} from '../src/index.js';
+import { renewalOf } from '../src/ownership/renewal.js';
 import { describe, expect, test } from './harness/store-fixture.js';
 
 interface Seen {
@@ -102,5 +118,53 @@ describe('round trips on the wire', () => {
     expect(seen).toHaveLength(50);
     await wire.stop();
     for (const k of keys) await store.evict(k);
+  });
+});
+
+describe('ownership on the wire', () => {
+  test('ownedProxy, borrow, mutBorrow, release, update, clone, drop and intoOwned are one script call each', async ({
+    store,
+    redis,
+  }) => {
+    const client = store.connector.client as Redis;
+    const wire = await watch(redis, client);
+    const scriptCalls = (seen: Seen[]) => seen.map((s) => (s.command === 'eval' || s.command === 'evalsha' ? 'script' : s.command));
+
+    let owned!: OwnedProxy<number[]>;
+    expect(scriptCalls(await wire.during(async () => (owned = await store.ownedProxy([1, 2, 3]))))).toEqual(['script']);
+    let shared!: RefProxy<number[]>;
+    expect(scriptCalls(await wire.during(async () => (shared = await borrow(owned))))).toEqual(['script']);
+    expect(scriptCalls(await wire.during(() => release(shared)))).toEqual(['script']);
+    let writer!: RefMutProxy<number[]>;
+    expect(scriptCalls(await wire.during(async () => (writer = await mutBorrow(owned))))).toEqual(['script']);
+    writer.push(4);
+    expect(scriptCalls(await wire.during(() => update(writer)))).toEqual(['script']);
+    expect(scriptCalls(await wire.during(() => release(writer)))).toEqual(['script']);
+    // clone copies on the server: one script, and no bytes come through the client.
+    let copy!: OwnedProxy<number[]>;
+    const cloned = await wire.during(async () => (copy = await clone(owned)));
+    expect(scriptCalls(cloned)).toEqual(['script']);
+    expect(cloned[0]!.args.some((a) => a.includes('\\x'))).toBe(false);
+    expect(scriptCalls(await wire.during(() => drop(copy)))).toEqual(['script']);
+    expect(scriptCalls(await wire.during(() => drop(owned)))).toEqual(['script']);
+
+    const plain = await store.proxyFromKey<string>(await store.put('x'));
+    let adopted!: OwnedProxy<string>;
+    expect(scriptCalls(await wire.during(async () => (adopted = await intoOwned(plain))))).toEqual(['script']);
+    expect(scriptCalls(await wire.during(() => drop(adopted)))).toEqual(['script']);
+    await wire.stop();
+  });
+
+  test('one renewal renews every handle held here in one pipeline', async ({ store, redis }) => {
+    const owners = await Promise.all([1, 2, 3].map((n) => store.ownedProxy({ n })));
+    const borrows = await Promise.all(owners.map((o) => borrow(o)));
+    const client = store.connector.client as Redis;
+    const wire = await watch(redis, client);
+    const seen = await wire.during(() => renewalOf(store).tick());
+    // 3 owners + 3 borrows; the first call of a script on a connection may go as EVAL.
+    expect(seen.map((s) => (s.command === 'eval' ? 'evalsha' : s.command))).toEqual(Array(6).fill('evalsha'));
+    await wire.stop();
+    for (const b of borrows) await release(b);
+    for (const o of owners) await drop(o);
   });
 });
