@@ -155,7 +155,7 @@ describe('ownership on the wire', () => {
     await wire.stop();
   });
 
-  test('one renewal renews every handle held here in one pipeline', async ({ store, redis }) => {
+  test('one renewal renews every handle held here, one script call each, sent together', async ({ store, redis }) => {
     const owners = await Promise.all([1, 2, 3].map((n) => store.ownedProxy({ n })));
     const borrows = await Promise.all(owners.map((o) => borrow(o)));
     const client = store.connector.client as Redis;

@@ -4,9 +4,12 @@
  * Every handle (owner or borrow) has a lease in Redis that ends `leaseTtl`
  * after its last renewal, so a process that dies, is SIGKILLed or frozen
  * stops blocking others within `leaseTtl`. One `Renewal` per Store renews
- * every handle this store serves here, every `leaseTtl / 3`, in one
- * pipelined round trip (one `renew` script call per handle). Its timer is
- * `unref()`ed, so renewing never keeps a finished process alive.
+ * every handle this store serves here, every `leaseTtl / 3`, in one round
+ * trip: one `renew` script call per handle, all sent at once without waiting
+ * for replies (pipelined on the wire, not in an ioredis `pipeline()`, which
+ * on Redis Cluster refuses keys of several slots; a Cluster client routes
+ * each call to its node). Its timer is `unref()`ed, so renewing never keeps
+ * a finished process alive.
  *
  * Moves: a handle sent away with `toRef` stays in the sender's renewal in
  * *transit* mode, so a ref waiting in a queue does not expire. The receiver
@@ -156,29 +159,22 @@ export class Renewal {
     invalidate(state, reason);
   }
 
-  /** Renew every handle once, in one pipelined round trip. */
+  /** Renew every handle once, in one round trip. */
   async tick(): Promise<void> {
     if (this.ticking || this.closed || this.entries.size === 0) return;
     this.ticking = true;
     const batch = [...this.entries];
-    const { client, scripts } = this.store.connector;
-    const pipeline = client.pipeline();
-    for (const [token, e] of batch) {
-      scripts.queue(pipeline, 'renew', objectKeys(this.store, e.key), { token, holder: this.holder, ttlMs: this.ttlMs, mode: e.mode });
-    }
-    let results: [Error | null, unknown][] | null;
-    try {
-      results = await pipeline.exec();
-    } catch (err) {
-      log('renewal of %d handles failed: %O', batch.length, err);
-      return;
-    } finally {
-      this.ticking = false;
-    }
+    const { scripts } = this.store.connector;
+    const results = await Promise.allSettled(
+      batch.map(([token, e]) =>
+        scripts.run('renew', objectKeys(this.store, e.key), { token, holder: this.holder, ttlMs: this.ttlMs, mode: e.mode }),
+      ),
+    );
+    this.ticking = false;
     batch.forEach(([token, e], i) => {
-      const [err, reply] = results?.[i] ?? [new Error('no reply'), null];
-      if (err) return log('renewal of %s failed: %O', e.key, err);
-      const code = scripts.decode('renew', reply);
+      const result = results[i] as PromiseSettledResult<0 | 1 | 2>;
+      if (result.status === 'rejected') return log('renewal of %s failed: %O', e.key, result.reason);
+      const code = result.value;
       // Skip entries that changed while the renewal was in flight.
       if (code === 1 || this.entries.get(token) !== e) return;
       this.entries.delete(token);
@@ -219,23 +215,22 @@ export class Renewal {
     const held = [...this.entries].filter(([, e]) => e.mode === 'hold');
     this.entries.clear();
     if (held.length === 0) return;
-    const { client, scripts } = this.store.connector;
-    const pipeline = client.pipeline();
-    for (const [token, e] of held) {
+    const { scripts } = this.store.connector;
+    const ended = held.map(([token, e]) => {
       const state = e.state?.deref();
       if (state) {
         unwatch(state);
         invalidate(state, `its store ${this.store.name} was closed`);
       }
       const keys = objectKeys(this.store, e.key);
-      if (e.kind === 'owned') scripts.queue(pipeline, 'abandon', keys, { owner: token });
-      else scripts.queue(pipeline, 'release', keys, { key: e.key, token });
-    }
-    try {
-      // Per-handle errors (a borrow already released elsewhere) do not matter here.
-      await pipeline.exec();
-    } catch (err) {
-      log('ending %d handles at close failed (their leases will run out): %O', held.length, err);
+      return e.kind === 'owned'
+        ? scripts.run('abandon', keys, { owner: token })
+        : scripts.run('release', keys, { key: e.key, token });
+    });
+    // A failure (a borrow already released elsewhere, Redis gone) only means
+    // that handle's lease runs out by itself.
+    for (const result of await Promise.allSettled(ended)) {
+      if (result.status === 'rejected') log('ending a handle at close failed: %O', result.reason);
     }
   }
 }
