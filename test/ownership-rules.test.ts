@@ -273,6 +273,20 @@ describe('handles and refs', () => {
     await drop(owned);
   });
 
+  test('a handle nested in a stored object moves with it, and whoever reads the object holds it', async ({ store }) => {
+    const owned = await store.ownedProxy({ payload: [1, 2, 3] });
+    const shared = await borrow(owned);
+    const envelope = await store.put({ label: 'job', input: shared });
+    expect(isValid(shared)).toBe(false);
+    const job = await store.get<{ label: string; input: RefProxy<{ payload: number[] }> }>(envelope);
+    expect(isRefProxy(job!.input)).toBe(true);
+    expect((await resolve(job!.input)).payload).toEqual([1, 2, 3]);
+    await expect(drop(owned)).rejects.toThrow(BorrowedError);
+    await release(job!.input);
+    await drop(owned);
+    await store.evict(envelope);
+  });
+
   test('reviving a handle needs its store in this process', async ({ store }) => {
     const owned = await store.ownedProxy('x');
     const ref = { ...toRef(owned), store: 'no-such-store' };
