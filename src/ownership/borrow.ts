@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { InvalidOptionsError } from '../errors.js';
 import { randomId } from '../keys.js';
 import type { Proxy } from '../proxy/proxy.js';
 import {
@@ -16,7 +17,6 @@ import {
   objectKeys,
   requireHandle,
   storeOf,
-  wrongHandle,
   type OwnedProxy,
   type RefMutProxy,
   type RefProxy,
@@ -112,8 +112,15 @@ export async function mutBorrow<T>(owned: OwnedProxy<T>, options: BorrowOptions 
  * ```
  */
 export async function release<T>(handle: RefProxy<T> | RefMutProxy<T>): Promise<void> {
-  const state = requireHandle(handle, 'release', ['ref', 'refmut'], (s) =>
-    wrongHandle('release', 'a RefProxy or RefMutProxy', s.kind === 'owned' ? ': use drop() to end an owner' : '')(s),
+  const state = requireHandle(
+    handle,
+    'release',
+    ['ref', 'refmut'],
+    (s) =>
+      new InvalidOptionsError(
+        `release takes a RefProxy or RefMutProxy, got a ${kindName(s.kind)} of key ${s.key}${s.kind === 'owned' ? ': use drop() to end an owner' : ''}`,
+        { key: s.key },
+      ),
   );
   const store = storeOf(state);
   await runFor(store, state, 'release', objectKeys(store, state.key), { key: state.key, token: state.token });

@@ -12,7 +12,7 @@
  * @module
  */
 import type { ProxyState } from '../proxy/proxy.js';
-import type { HandleKind } from './handle.js';
+import type { HandleKind, HandleState } from './handle.js';
 import type { Renewal } from './renewal.js';
 
 interface Held {
@@ -27,7 +27,7 @@ const registry = new FinalizationRegistry<Held>((held) => {
 });
 
 /** End the handle when `proxy` is collected, unless {@link unwatch}ed first. */
-export function watch(proxy: object, state: ProxyState & { token: string }, renewal: Renewal): void {
+export function watch(proxy: object, state: HandleState, renewal: Renewal): void {
   registry.register(proxy, { renewal, token: state.token, kind: state.kind as HandleKind, key: state.key }, state);
 }
 

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { InvalidOptionsError, ProxyStoreFactoryError, ReferenceInvalidError, ReferenceNotOwnedError } from '../errors.js';
+import { ProxyStoreFactoryError, ReferenceNotOwnedError } from '../errors.js';
 import { checkValid, makeProxy, proxyState, requireState, sourceOf, type Proxy, type ProxyKind, type ProxyState } from '../proxy/proxy.js';
 import { toRef } from '../proxy/refs.js';
 import type { Deserializer, Shape } from '../serialize.js';
@@ -32,6 +32,9 @@ export type RefMutProxy<T> = Proxy<T> & { readonly [handleKind]: 'refmut' } & As
 
 /** Kinds of ownership handle. */
 export type HandleKind = Exclude<ProxyKind, 'proxy'>;
+
+/** A handle's state: it always has a token. */
+export type HandleState = ProxyState & { token: string };
 
 const KIND_NAMES: Record<ProxyKind, string> = {
   proxy: 'plain Proxy',
@@ -102,11 +105,11 @@ export function requireHandle(
   operation: string,
   kinds: readonly ProxyKind[],
   wrongKind: (state: ProxyState) => Error,
-): ProxyState & { token: string } {
+): HandleState {
   const state = requireState(value, operation);
   if (!kinds.includes(state.kind)) throw wrongKind(state);
   checkValid(state, operation);
-  return state as ProxyState & { token: string };
+  return state as HandleState;
 }
 
 /** The error for an operation that needs an `OwnedProxy`. */
@@ -116,14 +119,6 @@ export function notOwned(operation: string, what: string) {
       `${operation} needs an OwnedProxy, but key ${state.key} is held here by a ${kindName(state.kind)}: only owned references can be ${what}`,
       { key: state.key },
     );
-}
-
-/** The error for an operation given a handle of the wrong kind that is not about ownership rules. */
-export function wrongHandle(operation: string, expected: string, hint: string) {
-  return (state: ProxyState): InvalidOptionsError =>
-    new InvalidOptionsError(`${operation} takes ${expected}, got a ${kindName(state.kind)} of key ${state.key}${hint}`, {
-      key: state.key,
-    });
 }
 
 /** The store that serves a handle in this process. */
@@ -182,9 +177,4 @@ export function invalidate(state: ProxyState, reason: string): void {
   state.invalidReason = reason;
   state.target = undefined;
   state.resolved = false;
-}
-
-/** Whether an error says that the handle's token is no longer live in Redis. */
-export function isInvalidReference(err: unknown): err is ReferenceInvalidError {
-  return err instanceof ReferenceInvalidError;
 }

@@ -5,15 +5,13 @@
  *
  * @module
  */
-import { proxyState, type ProxyState } from '../proxy/proxy.js';
+import { ReferenceInvalidError } from '../errors.js';
+import { proxyState } from '../proxy/proxy.js';
 import type { ScriptArgs, ScriptKeys, ScriptName, ScriptReply } from '../redis/scripts.js';
 import type { Store } from '../store.js';
 import { unwatch, watch } from './finalizer.js';
-import { invalidate, isInvalidReference } from './handle.js';
+import { invalidate, type HandleState } from './handle.js';
 import { renewalOf, type Renewal } from './renewal.js';
-
-/** A handle's state with its token. */
-export type HandleState = ProxyState & { token: string };
 
 /** Start renewing a handle held here and watching it for collection. */
 export function adopt(renewal: Renewal, proxy: object): void {
@@ -44,7 +42,7 @@ export async function runFor<N extends ScriptName>(
   try {
     return await store.connector.scripts.run(name, keys, args, { key: state.key });
   } catch (err) {
-    if (isInvalidReference(err)) retire(store, state, err.message);
+    if (err instanceof ReferenceInvalidError) retire(store, state, err.message);
     throw err;
   }
 }

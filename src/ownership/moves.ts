@@ -16,8 +16,8 @@ import { checkValid, proxyState, requireState, setHandleDisposer } from '../prox
 import { setHandleMoves } from '../proxy/refs.js';
 import { release } from './borrow.js';
 import { unwatch } from './finalizer.js';
-import { invalidate, storeOf, type OwnedProxy, type RefProxy } from './handle.js';
-import { adopt, type HandleState } from './lifecycle.js';
+import { invalidate, storeOf, type HandleState, type OwnedProxy, type RefProxy } from './handle.js';
+import { adopt } from './lifecycle.js';
 import { drop } from './ops.js';
 import { renewalOf } from './renewal.js';
 

@@ -25,7 +25,7 @@ import { randomId } from '../keys.js';
 import type { ProxyState } from '../proxy/proxy.js';
 import type { Store } from '../store.js';
 import { unwatch } from './finalizer.js';
-import { invalidate, leaseMs, objectKeys, type HandleKind } from './handle.js';
+import { invalidate, leaseMs, objectKeys, type HandleKind, type HandleState } from './handle.js';
 
 const log = createDebug('proxystore:ownership');
 
@@ -69,25 +69,13 @@ export class Renewal {
     this.ttlMs = leaseMs(store);
   }
 
-  /** Whether the store closed (nothing is renewed any more). */
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
-  /** How many handles are renewed, by mode (for tests and diagnostics). */
-  get size(): { hold: number; transit: number } {
-    let hold = 0;
-    for (const e of this.entries.values()) if (e.mode === 'hold') hold++;
-    return { hold, transit: this.entries.size - hold };
-  }
-
   /** The mode in which a token is renewed here, if it is. */
   modeOf(token: string): RenewalMode | undefined {
     return this.entries.get(token)?.mode;
   }
 
   /** Renew a handle this process holds. */
-  hold(state: ProxyState & { token: string }): void {
+  hold(state: HandleState): void {
     this.entries.set(state.token, {
       kind: state.kind as HandleKind,
       key: state.key,
@@ -137,7 +125,7 @@ export class Renewal {
    * The command is queued synchronously, so any later command about the
    * handle from this process reaches Redis after it.
    */
-  claim(state: ProxyState & { token: string }): void {
+  claim(state: HandleState): void {
     const entry = this.entries.get(state.token);
     this.store.connector.scripts
       .run('renew', objectKeys(this.store, state.key), { token: state.token, holder: this.holder, ttlMs: this.ttlMs, mode: 'hold' })

@@ -9,8 +9,8 @@ import createDebug from 'debug';
 import { ReferenceInvalidError } from '../errors.js';
 import { proxyState, type ProxyState } from '../proxy/proxy.js';
 import { toRef } from '../proxy/refs.js';
-import { objectKeys, storeOf } from './handle.js';
-import { retire, type HandleState } from './lifecycle.js';
+import { objectKeys, storeOf, type HandleState } from './handle.js';
+import { retire } from './lifecycle.js';
 
 const log = createDebug('proxystore:ownership');
 
@@ -30,20 +30,18 @@ export interface SubmitOptions {
   refs?: Iterable<unknown>;
 }
 
-interface Scoped {
-  state: HandleState;
-  token: string;
-}
-
 function isBorrow(state: ProxyState | undefined): state is HandleState {
   return state !== undefined && (state.kind === 'ref' || state.kind === 'refmut') && state.token !== undefined;
 }
 
-/** End one borrow by its token, wherever its handle is now (it may have moved to the worker). */
-async function endBorrow({ state, token }: Scoped): Promise<void> {
+/**
+ * End one borrow by its token, wherever its handle is now: `release()` needs
+ * a valid handle, but this one may have moved to the callee.
+ */
+async function endBorrow(state: HandleState): Promise<void> {
   const store = storeOf(state);
   try {
-    await store.connector.scripts.run('release', objectKeys(store, state.key), { key: state.key, token }, { key: state.key });
+    await store.connector.scripts.run('release', objectKeys(store, state.key), { key: state.key, token: state.token }, { key: state.key });
   } catch (err) {
     // The receiver released it already, or its lease ended: the borrow is over either way.
     if (!(err instanceof ReferenceInvalidError)) throw err;
@@ -71,10 +69,10 @@ export async function submit<F extends (...args: never[]) => unknown>(
   options: SubmitOptions = {},
 ): Promise<Awaited<ReturnType<F>>> {
   const args = options.args ?? [];
-  const scoped = new Map<string, Scoped>();
+  const scoped = new Map<string, HandleState>();
   for (const value of [...args, ...(options.refs ?? [])]) {
     const state = proxyState(value);
-    if (isBorrow(state) && !scoped.has(state.token)) scoped.set(state.token, { state, token: state.token });
+    if (isBorrow(state) && !scoped.has(state.token)) scoped.set(state.token, state);
   }
   const endAll = async (): Promise<unknown[]> => {
     const results = await Promise.allSettled([...scoped.values()].map(endBorrow));
