@@ -44,5 +44,18 @@ export { isProxy, isResolved, resolve, extract, getKey, type Proxy, type ProxyKi
 export { toRef, fromRef, proxyReviver, validateRef, REF_MARKER, PROXY_EXTENSION_TYPE, type ProxyRef } from './proxy/refs.js';
 export { ProxyLocker } from './proxy/locker.js';
 export { type Lifetime } from './lifetimes/lifetime.js';
+export {
+  isOwnedProxy,
+  isRefProxy,
+  isRefMutProxy,
+  isValid,
+  type OwnedProxy,
+  type RefProxy,
+  type RefMutProxy,
+} from './ownership/handle.js';
+export { type OwnedProxyOptions, type OwnedProxyOf } from './ownership/owned.js';
+export { borrow, mutBorrow, release, type BorrowOptions } from './ownership/borrow.js';
+export { drop, clone, intoOwned, update, type IntoOwnedOptions, type UpdateOptions } from './ownership/ops.js';
+export { submit, type SubmitOptions } from './ownership/scopes.js';
 export { type Serializer, type Deserializer, type Shape, type TypedArrayName } from './serialize.js';
 export { type ConsumeReply } from './redis/scripts.js';

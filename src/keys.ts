@@ -19,8 +19,12 @@
 import { randomFillSync } from 'node:crypto';
 import { InvalidOptionsError } from './errors.js';
 
-/** Kinds of Redis keys that belong to one object. */
-export type ObjectKeyKind = 'd' | 'own' | 'tomb' | 'grace';
+/**
+ * Kinds of Redis keys that belong to one object: its data, its ownership
+ * record, its handle leases (owned objects), its consume tombstone and the
+ * grace copy of a consumed object.
+ */
+export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'tomb' | 'grace';
 
 /** Kinds of Redis keys that belong to one lifetime. */
 export type LifetimeKeyKind = 'lt' | 'members';

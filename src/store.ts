@@ -15,6 +15,7 @@ import {
 import { callerFrame, describeConsumer, explainTombstone } from './consumer.js';
 import { validateKey } from './keys.js';
 import { isLifetime, kLifetimePut, type Lifetime } from './lifetimes/lifetime.js';
+import { createOwnedProxy, type OwnedProxyOf, type OwnedProxyOptions } from './ownership/owned.js';
 import { ProxyLocker } from './proxy/locker.js';
 import { makeProxy, setStoreLookup, type Proxy, type ProxyState, type TargetSource } from './proxy/proxy.js';
 import { toRef } from './proxy/refs.js';
@@ -112,6 +113,10 @@ function isNonProxiable(value: unknown): value is NonProxiable {
   return value === null || value === undefined || typeof value === 'boolean';
 }
 
+function nonProxiable(value: NonProxiable): NonProxiableTypeError {
+  return new NonProxiableTypeError(`cannot proxy ${String(value)}: null, undefined and booleans are not proxiable`);
+}
+
 function positive(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
@@ -182,8 +187,14 @@ export class Store implements TargetSource {
     if (this.closing) throw new ProxyStoreError(`store ${this.name} is closed (${operation})`);
   }
 
-  private encode(value: unknown, serializer: Serializer | undefined): Buffer {
+  /** @internal Serialize with this store's serializer unless one is given. */
+  encode(value: unknown, serializer: Serializer | undefined): Buffer {
     return serialize(value, serializer ?? this.serializer);
+  }
+
+  /** @internal Deserialize with this store's deserializer unless one is given. */
+  decode(bytes: Buffer, key: string, deserializer: Deserializer | undefined): unknown {
+    return deserialize(bytes, key, deserializer ?? this.deserializer);
   }
 
   private write(values: Buffer[], lifetime: Lifetime | undefined): Promise<string[]> {
@@ -380,7 +391,7 @@ export class Store implements TargetSource {
     this.checkProxyOptions(options);
     if (isNonProxiable(value)) {
       if (options.skipNonproxiable) return value as ProxyOf<T>;
-      throw new NonProxiableTypeError(`cannot proxy ${String(value)}: null, undefined and booleans are not proxiable`);
+      throw nonProxiable(value);
     }
     const key = await this.put(value, options);
     return this.proxyOf<T>(
@@ -407,7 +418,7 @@ export class Store implements TargetSource {
     for (const value of values) {
       if (isNonProxiable(value)) {
         if (!options.skipNonproxiable) {
-          throw new NonProxiableTypeError(`cannot proxy ${String(value)}: null, undefined and booleans are not proxiable`);
+          throw nonProxiable(value);
         }
       } else {
         proxiable.push(value);
@@ -457,6 +468,31 @@ export class Store implements TargetSource {
     const proxy = await this.proxy(value, options);
     if (isNonProxiable(proxy)) return proxy as T extends NonProxiable ? T : ProxyLocker<T>;
     return new ProxyLocker<T>(proxy as Proxy<T>) as T extends NonProxiable ? T : ProxyLocker<T>;
+  }
+
+  /**
+   * Store a value with one owner, enforcing ProxyStore's ownership and
+   * borrowing rules in Redis (see `borrow`, `mutBorrow`, `drop`). The owner's
+   * process renews its lease; the object is evicted by `drop`, by the
+   * handle's garbage collection, or when its leases run out. One round trip.
+   *
+   * @throws {@link InvalidOptionsError} with `evict` or `lifetime` (ownership excludes them).
+   * @throws {@link NonProxiableTypeError} for null, undefined and booleans (unless `skipNonproxiable`).
+   * @example
+   * ```ts
+   * const owned = await store.ownedProxy([1, 2, 3]);
+   * const shared = await borrow(owned);
+   * await release(shared);
+   * await drop(owned);
+   * ```
+   */
+  async ownedProxy<T>(value: T, options: OwnedProxyOptions = {}): Promise<OwnedProxyOf<T>> {
+    this.checkOpen('ownedProxy');
+    if (isNonProxiable(value)) {
+      if (options.skipNonproxiable) return value as OwnedProxyOf<T>;
+      throw nonProxiable(value);
+    }
+    return (await createOwnedProxy(this, value, options)) as OwnedProxyOf<T>;
   }
 
   /** @internal Run `hook` when the store closes (StaticLifetime objects, renewals). */

@@ -3,8 +3,26 @@
  * the store's connection (one round trip), scripts go as EVALSHA after
  * their first use, and SCRIPT FLUSH in the middle of a run breaks nothing.
  */
+import { once } from 'node:events';
+import { createConnection } from 'node:net';
 import type { Redis } from 'ioredis';
-import { fromRef, getKey, resolve, toRef } from '../src/index.js';
+import {
+  borrow,
+  clone,
+  drop,
+  fromRef,
+  getKey,
+  intoOwned,
+  mutBorrow,
+  release,
+  resolve,
+  toRef,
+  update,
+  type OwnedProxy,
+  type RefMutProxy,
+  type RefProxy,
+} from '../src/index.js';
+import { renewalOf } from '../src/ownership/renewal.js';
 import { describe, expect, test } from './harness/store-fixture.js';
 
 interface Seen {
@@ -12,14 +30,45 @@ interface Seen {
   args: string[];
 }
 
+/**
+ * MONITOR on a plain socket, calling `onLine(args, from)` per command seen.
+ * Not ioredis' monitor(): it enters monitoring mode only in a `.then()` after
+ * MONITOR's +OK, so a line that arrives in the same packet (another test file
+ * busy on the shared Redis at that moment) is taken for the reply to a
+ * command that does not exist, and ioredis throws "Command queue state
+ * error" from its socket handler. Lines are parsed as ioredis parses them.
+ */
+async function openMonitor(redis: Redis, onLine: (args: string[], from: string) => void): Promise<() => void> {
+  const socket = createConnection({ host: redis.options.host ?? '127.0.0.1', port: redis.options.port ?? 6379 });
+  await once(socket, 'connect');
+  socket.setEncoding('utf8');
+  let buffer = '';
+  let started!: () => void;
+  const ok = new Promise<void>((res) => (started = res));
+  socket.on('data', (chunk: string) => {
+    buffer += chunk;
+    for (let end = buffer.indexOf('\r\n'); end >= 0; end = buffer.indexOf('\r\n')) {
+      const line = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      if (line === '+OK') started();
+      else if (line.startsWith('+')) {
+        // +<time> [<db> <from>] "<command>" "<arg>" ...
+        const argIndex = line.indexOf('"');
+        const from = line.slice(line.indexOf(' ') + 2, argIndex - 2).split(' ')[1] ?? '';
+        onLine(line.slice(argIndex + 1, -1).split('" "').map((a) => a.replace(/\\"/g, '"')), from);
+      }
+    }
+  });
+  socket.write('MONITOR\r\n');
+  await ok;
+  return () => socket.destroy();
+}
+
 async function watch(redis: Redis, source: Redis) {
-  // The store's connection must be up (its ready check done) before MONITOR
-  // starts: ioredis' monitor connection can choke on output that races its setup.
-  await source.ping();
-  const monitor = await redis.monitor();
+  await source.ping(); // make sure the store's connection is up
   const address = `${source.stream.localAddress}:${source.stream.localPort}`;
   const seen: Seen[] = [];
-  monitor.on('monitor', (_time: string, args: string[], from: string) => {
+  const stop = await openMonitor(redis, (args, from) => {
     if (from.endsWith(address)) seen.push({ command: (args[0] ?? '').toLowerCase(), args: args.slice(1) });
   });
   let marker = 0;
@@ -35,7 +84,7 @@ async function watch(redis: Redis, source: Redis) {
     const to = seen.findIndex((s) => s.command === 'echo' && s.args[0] === end);
     return seen.slice(from + 1, to);
   }
-  return { during, stop: () => monitor.disconnect() };
+  return { during, stop };
 }
 
 async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
@@ -104,5 +153,53 @@ describe('round trips on the wire', () => {
     expect(seen.map((s) => s.args.length / 2)).toEqual([1000, 1000, 500]);
     await wire.stop();
     for (const k of keys) await store.evict(k);
+  });
+});
+
+describe('ownership on the wire', () => {
+  test('ownedProxy, borrow, mutBorrow, release, update, clone, drop and intoOwned are one script call each', async ({
+    store,
+    redis,
+  }) => {
+    const client = store.connector.client as Redis;
+    const wire = await watch(redis, client);
+    const scriptCalls = (seen: Seen[]) => seen.map((s) => (s.command === 'eval' || s.command === 'evalsha' ? 'script' : s.command));
+
+    let owned!: OwnedProxy<number[]>;
+    expect(scriptCalls(await wire.during(async () => (owned = await store.ownedProxy([1, 2, 3]))))).toEqual(['script']);
+    let shared!: RefProxy<number[]>;
+    expect(scriptCalls(await wire.during(async () => (shared = await borrow(owned))))).toEqual(['script']);
+    expect(scriptCalls(await wire.during(() => release(shared)))).toEqual(['script']);
+    let writer!: RefMutProxy<number[]>;
+    expect(scriptCalls(await wire.during(async () => (writer = await mutBorrow(owned))))).toEqual(['script']);
+    writer.push(4);
+    expect(scriptCalls(await wire.during(() => update(writer)))).toEqual(['script']);
+    expect(scriptCalls(await wire.during(() => release(writer)))).toEqual(['script']);
+    // clone copies on the server: one script, and no bytes come through the client.
+    let copy!: OwnedProxy<number[]>;
+    const cloned = await wire.during(async () => (copy = await clone(owned)));
+    expect(scriptCalls(cloned)).toEqual(['script']);
+    expect(cloned[0]!.args.some((a) => a.includes('\\x'))).toBe(false);
+    expect(scriptCalls(await wire.during(() => drop(copy)))).toEqual(['script']);
+    expect(scriptCalls(await wire.during(() => drop(owned)))).toEqual(['script']);
+
+    const plain = await store.proxyFromKey<string>(await store.put('x'));
+    let adopted!: OwnedProxy<string>;
+    expect(scriptCalls(await wire.during(async () => (adopted = await intoOwned(plain))))).toEqual(['script']);
+    expect(scriptCalls(await wire.during(() => drop(adopted)))).toEqual(['script']);
+    await wire.stop();
+  });
+
+  test('one renewal renews every handle held here, one script call each, sent together', async ({ store, redis }) => {
+    const owners = await Promise.all([1, 2, 3].map((n) => store.ownedProxy({ n })));
+    const borrows = await Promise.all(owners.map((o) => borrow(o)));
+    const client = store.connector.client as Redis;
+    const wire = await watch(redis, client);
+    const seen = await wire.during(() => renewalOf(store).tick());
+    // 3 owners + 3 borrows; the first call of a script on a connection may go as EVAL.
+    expect(seen.map((s) => (s.command === 'eval' ? 'evalsha' : s.command))).toEqual(Array(6).fill('evalsha'));
+    await wire.stop();
+    for (const b of borrows) await release(b);
+    for (const o of owners) await drop(o);
   });
 });

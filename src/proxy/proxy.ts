@@ -15,7 +15,7 @@
  * @module
  */
 import { inspect } from 'node:util';
-import { ProxyNotResolvedError, ProxyStoreFactoryError } from '../errors.js';
+import { ProxyNotResolvedError, ProxyStoreFactoryError, ReferenceInvalidError } from '../errors.js';
 import { prototypeOfShape, type Deserializer, type Shape } from '../serialize.js';
 
 declare const proxyBrand: unique symbol;
@@ -61,6 +61,8 @@ export interface ProxyState {
   token?: string;
   /** False once the handle was moved, released or dropped. */
   valid: boolean;
+  /** Why the handle became invalid (for the error message). */
+  invalidReason?: string;
   /** `toJSON` as seen on the proxy: writes the ref. */
   toJSON: () => unknown;
 }
@@ -75,6 +77,17 @@ let storeLookup: ((state: ProxyState) => TargetSource) | undefined;
 /** @internal */
 export function setStoreLookup(lookup: (state: ProxyState) => TargetSource): void {
   storeLookup = lookup;
+}
+
+/**
+ * Ends an ownership handle (`drop`/`release`) for `await using`; set by the
+ * ownership module, which is where that logic lives.
+ */
+let disposeHandle: ((proxy: object) => Promise<void>) | undefined;
+
+/** @internal */
+export function setHandleDisposer(dispose: (proxy: object) => Promise<void>): void {
+  disposeHandle = dispose;
 }
 
 /**
@@ -121,6 +134,15 @@ function describeValue(value: unknown): string {
   return `a ${typeof value}`;
 }
 
+/** Throws when an ownership handle was moved, released or dropped. @internal */
+export function checkValid(state: ProxyState, what: string): void {
+  if (state.valid) return;
+  throw new ReferenceInvalidError(
+    `the ${state.kind} handle of key ${state.key} is invalid (${what}): ${state.invalidReason ?? 'it was moved, released or dropped'}`,
+    { key: state.key },
+  );
+}
+
 function notResolved(state: ProxyState, what: string): ProxyNotResolvedError {
   return new ProxyNotResolvedError(
     `proxy of key ${state.key} is not resolved (${what}): call \`await resolve(proxy)\` before using it`,
@@ -134,6 +156,7 @@ function describeProp(prop: string | symbol): string {
 
 /** The target, boxed when it is a primitive so that property access works. */
 function real(state: ProxyState, what: string): object {
+  checkValid(state, what);
   if (!state.resolved) throw notResolved(state, what);
   const t = state.target;
   return (typeof t === 'object' && t !== null) || typeof t === 'function' ? (t as object) : Object(t);
@@ -155,10 +178,15 @@ function bound(state: ProxyState, fn: (...args: unknown[]) => unknown, self: obj
 }
 
 const handler: ProxyHandler<object> = {
-  get(shadow, prop) {
+  get(shadow, prop, receiver) {
     const state = stateOfShadow.get(shadow) as ProxyState;
     if (prop === 'toJSON') return state.toJSON;
-    if (prop === 'then' && !state.resolved) return undefined;
+    if (prop === 'then' && (!state.resolved || !state.valid)) return undefined;
+    if (prop === Symbol.asyncDispose && state.kind !== 'proxy' && disposeHandle) {
+      // `await using` on an ownership handle ends it (drop or release).
+      const dispose = disposeHandle;
+      return () => dispose(receiver as object);
+    }
     if (packingDepth > 0 && prop === 'constructor') return ProxyRefCarrier;
     if (prop === Symbol.toStringTag && !state.resolved) {
       return (prototypeOfShape(state.shape) as Record<symbol, unknown> | null)?.[Symbol.toStringTag];
@@ -287,9 +315,11 @@ export function makeProxy<T>(options: MakeProxyOptions): Proxy<T> {
     configurable: true,
     enumerable: false,
     value: (depth: number, opts: object) =>
-      state.resolved
-        ? inspect(state.target, { ...opts, depth })
-        : `Proxy<${state.key}, unresolved>`,
+      !state.valid
+        ? `Proxy<${state.key}, invalid ${state.kind}>`
+        : state.resolved
+          ? inspect(state.target, { ...opts, depth })
+          : `Proxy<${state.key}, unresolved>`,
   });
   stateOfShadow.set(shadow, state);
   stateOfProxy.set(proxy, state);
@@ -336,9 +366,10 @@ export function isResolved(proxy: unknown): boolean {
  */
 export async function resolve<T>(proxy: T): Promise<T> {
   const state = requireState(proxy, 'resolve');
+  checkValid(state, 'resolve');
   if (state.resolved) return state.target as T;
   if (!state.resolving) {
-    const source = state.source && !state.source.isClosed ? state.source : lookup(state);
+    const source = sourceOf(state);
     state.resolving = source
       .resolveTarget(state.key, { evict: state.evict, ...(state.deserializer ? { deserializer: state.deserializer } : {}) })
       .then(
@@ -355,6 +386,14 @@ export async function resolve<T>(proxy: T): Promise<T> {
       );
   }
   return (await state.resolving) as T;
+}
+
+/**
+ * The store that serves a proxy here: the one that made or revived it, or
+ * the store of its name in this process. @internal
+ */
+export function sourceOf(state: ProxyState): TargetSource {
+  return state.source && !state.source.isClosed ? state.source : lookup(state);
 }
 
 function lookup(state: ProxyState): TargetSource {
@@ -376,6 +415,7 @@ function lookup(state: ProxyState): TargetSource {
  */
 export function extract<T>(proxy: T): T {
   const state = requireState(proxy, 'extract');
+  checkValid(state, 'extract');
   if (!state.resolved) throw notResolved(state, 'extract');
   return state.target as T;
 }

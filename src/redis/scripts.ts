@@ -21,6 +21,10 @@ type KeyName<N extends ScriptName> = (typeof LUA_SCRIPTS)[N]['keys'][number];
 type ArgName<N extends ScriptName> = (typeof LUA_SCRIPTS)[N]['args'][number];
 /** Values a script argument may take. */
 export type ScriptArg = string | number | Buffer;
+/** The named KEYS of a script. */
+export type ScriptKeys<N extends ScriptName> = Record<KeyName<N>, string>;
+/** The named ARGV of a script. */
+export type ScriptArgs<N extends ScriptName> = Record<ArgName<N>, ScriptArg>;
 
 /** What `consume` replies. */
 export type ConsumeReply =
@@ -43,8 +47,28 @@ function asInteger(name: string, reply: unknown, v: unknown): number {
   return n;
 }
 
+/** A decoder for scripts that reply one of a few integer codes. */
+function oneOf<C extends number>(name: ScriptName, codes: readonly C[]): (reply: unknown) => C {
+  return (reply) => {
+    const n = asInteger(name, reply, reply);
+    if (!(codes as readonly number[]).includes(n)) fail(name, reply);
+    return n as C;
+  };
+}
+
 /** Reply decoders, one per script; the compiler checks that every script has one. */
 const REPLIES = {
+  // Ownership (src/ownership/): codes are documented in each script's header.
+  ownedCreate: oneOf('ownedCreate', [1] as const),
+  intoOwned: oneOf('intoOwned', [1] as const),
+  borrow: oneOf('borrow', [1] as const),
+  mutBorrow: oneOf('mutBorrow', [1] as const),
+  release: oneOf('release', [1, 2] as const),
+  drop: oneOf('drop', [1] as const),
+  abandon: oneOf('abandon', [0, 1, 2] as const),
+  clone: oneOf('clone', [1] as const),
+  update: oneOf('update', [1] as const),
+  renew: oneOf('renew', [0, 1, 2] as const),
   consume(reply: unknown): ConsumeReply {
     if (!Array.isArray(reply)) fail('consume', reply);
     const flag = asInteger('consume', reply, reply[0]);

@@ -1,0 +1,48 @@
+-- mutBorrow: grant the one mutable borrow of an owned object to the owner
+-- presenting its token, unless the object is borrowed at all.
+--
+-- KEYS[1] data    the object's data key
+-- KEYS[2] record  its ownership record (hash: owner, mut, h:<token> -> holder)
+-- KEYS[3] leases  its handle leases (sorted set: token -> lease end, ms)
+-- ARGV[1] key     the store key (for messages)
+-- ARGV[2] owner   the owner's token
+-- ARGV[3] token   the new borrow's token
+-- ARGV[4] holder  id of the store instance that renews the borrow's lease
+-- ARGV[5] ttlMs   lease length, in milliseconds
+--
+-- Returns: 1
+-- Errors:  PSR_INVALID_OPTIONS    ttlMs is not a positive integer
+--          PSR_REFERENCE_INVALID  `owner` is not the object's owner (moved,
+--                                 dropped, lease expired)
+--          PSR_MUTABLE_BORROW     the object is already borrowed (shared or mutable)
+local rcall = redis.call
+--@include nowMs
+--@include leaseMs
+--@include purgeLeases
+--@include ownerError
+--@include grantLease
+--@include settleObject
+
+local key = ARGV[1]
+local ttl = leaseMs(ARGV[5])
+if not ttl then
+  return redis.error_reply('PSR_INVALID_OPTIONS mutBorrow: ttlMs must be a positive integer, got ' .. tostring(ARGV[5]))
+end
+local now = nowMs()
+purgeLeases(KEYS[2], KEYS[3], now)
+local err = ownerError(KEYS[1], KEYS[2], key, ARGV[2])
+if err then return err end
+if rcall('HGET', KEYS[2], 'mut') ~= '' then
+  return redis.error_reply('PSR_MUTABLE_BORROW key ' .. key ..
+    ' is already mutably borrowed: release the RefMutProxy first')
+end
+local shared = rcall('ZCARD', KEYS[3]) - 1
+if shared > 0 then
+  return redis.error_reply('PSR_MUTABLE_BORROW key ' .. key .. ' has ' .. shared ..
+    ' shared borrow(s): a mutable borrow must wait until they are released')
+end
+
+grantLease(KEYS[2], KEYS[3], ARGV[3], ARGV[4], now + ttl)
+rcall('HSET', KEYS[2], 'mut', ARGV[3])
+settleObject(KEYS[1], KEYS[2], KEYS[3])
+return 1

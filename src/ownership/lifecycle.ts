@@ -1,0 +1,48 @@
+/**
+ * How a handle starts and ends in this process: adopted (renewed here and
+ * watched by the finalizer), retired (no longer renewed, invalid), and the
+ * one helper through which operations run a script on a handle's behalf.
+ *
+ * @module
+ */
+import { ReferenceInvalidError } from '../errors.js';
+import { proxyState } from '../proxy/proxy.js';
+import type { ScriptArgs, ScriptKeys, ScriptName, ScriptReply } from '../redis/scripts.js';
+import type { Store } from '../store.js';
+import { unwatch, watch } from './finalizer.js';
+import { invalidate, type HandleState } from './handle.js';
+import { renewalOf, type Renewal } from './renewal.js';
+
+/** Start renewing a handle held here and watching it for collection. */
+export function adopt(renewal: Renewal, proxy: object): void {
+  const state = proxyState(proxy) as HandleState;
+  renewal.hold(state);
+  watch(proxy, state, renewal);
+}
+
+/** The handle's token ended: stop renewing it here and make the handle (and any other holding the token here) unusable. */
+export function retire(store: Store, state: HandleState, reason: string): void {
+  renewalOf(store).end(state.token, reason);
+  unwatch(state);
+  invalidate(state, reason);
+}
+
+/**
+ * Run a script for a handle. When Redis says the handle's token is no longer
+ * live (moved, released, dropped, lease ended), the local handle is retired
+ * too before the error is thrown.
+ */
+export async function runFor<N extends ScriptName>(
+  store: Store,
+  state: HandleState,
+  name: N,
+  keys: ScriptKeys<N>,
+  args: ScriptArgs<N>,
+): Promise<ScriptReply<N>> {
+  try {
+    return await store.connector.scripts.run(name, keys, args, { key: state.key });
+  } catch (err) {
+    if (err instanceof ReferenceInvalidError) retire(store, state, err.message);
+    throw err;
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * What an owner does besides lending: `drop` (end the object), `clone` (a
+ * server-side copy with a new owner), `intoOwned` (give a plain proxy's
+ * object an owner) and `update` (write the local target back, by the
+ * unborrowed owner or the mutable borrow). One script call each.
+ *
+ * @module
+ */
+import { InvalidOptionsError, ReferenceNotOwnedError } from '../errors.js';
+import { randomId, tagOf } from '../keys.js';
+import { requireState, type Proxy, type ProxyState } from '../proxy/proxy.js';
+import type { Serializer } from '../serialize.js';
+import type { Store } from '../store.js';
+import { kindName, makeHandle, notOwned, objectKeys, requireHandle, storeOf, type OwnedProxy, type RefMutProxy } from './handle.js';
+import { adopt, retire, runFor } from './lifecycle.js';
+import { renewalOf } from './renewal.js';
+
+/**
+ * End an owned object: evict it and invalidate the handle (ProxyStore's
+ * `del owned`). One round trip.
+ *
+ * @throws {@link BorrowedError} while the object is borrowed (the handle stays valid).
+ * @throws {@link ReferenceNotOwnedError} when given anything but an `OwnedProxy`.
+ * @throws {@link ReferenceInvalidError} when the handle was moved or dropped.
+ * @example
+ * ```ts
+ * const owned = await store.ownedProxy({ big: 'thing' });
+ * await drop(owned);
+ * ```
+ */
+export async function drop<T>(owned: OwnedProxy<T>): Promise<void> {
+  const state = requireHandle(owned, 'drop', ['owned'], notOwned('drop', 'dropped'));
+  const store = storeOf(state);
+  await runFor(store, state, 'drop', objectKeys(store, state.key), { key: state.key, owner: state.token });
+  retire(store, state, 'the OwnedProxy was dropped');
+}
+
+/** A deep copy of a resolved target, as another process would resolve it; undefined when it cannot be copied. */
+function copyOfTarget(store: Store, state: ProxyState): { value: unknown } | undefined {
+  try {
+    return { value: store.decode(store.encode(state.target, undefined), state.key, undefined) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Copy an owned object into a new object with its own owner. The bytes are
+ * copied on the server (no bytes through the client); the new key shares the
+ * source's hash tag (Redis Cluster needs that for COPY). When the source is
+ * resolved here, the clone gets a deep copy of its target. One round trip.
+ *
+ * Unlike ProxyStore, cloning a mutably borrowed object fails: the copy would
+ * read a value that the mutable borrow may be changing.
+ *
+ * @throws {@link ReferenceNotOwnedError} when given anything but an `OwnedProxy`.
+ * @throws {@link MutableBorrowError} while the object is mutably borrowed.
+ * @throws {@link ReferenceInvalidError} when the handle was moved or dropped.
+ * @example
+ * ```ts
+ * const copy = await clone(owned);
+ * copy.push(4); // the original is untouched
+ * await update(copy);
+ * ```
+ */
+export async function clone<T>(owned: OwnedProxy<T>): Promise<OwnedProxy<T>> {
+  const state = requireHandle(owned, 'clone', ['owned'], notOwned('clone', 'cloned'));
+  const store = storeOf(state);
+  const renewal = renewalOf(store);
+  const key = store.connector.newKey(tagOf(state.key));
+  const token = randomId();
+  const source = objectKeys(store, state.key);
+  const copy = objectKeys(store, key);
+  await runFor(
+    store,
+    state,
+    'clone',
+    { ...source, newData: copy.data, newRecord: copy.record, newLeases: copy.leases },
+    { key: state.key, owner: state.token, token, holder: renewal.holder, ttlMs: renewal.ttlMs },
+  );
+  const proxy = makeHandle<T>(store, {
+    kind: 'owned',
+    key,
+    shape: state.shape,
+    token,
+    deserializer: state.deserializer,
+    target: state.resolved ? copyOfTarget(store, state) : undefined,
+  });
+  adopt(renewal, proxy);
+  return proxy as OwnedProxy<T>;
+}
+
+/** Options of `intoOwned`. */
+export interface IntoOwnedOptions {
+  /** When the proxy is resolved, give the owner the same target (default true). */
+  populateTarget?: boolean;
+}
+
+/**
+ * Make a plain proxy's object owned: returns its one `OwnedProxy` (ProxyStore's
+ * `into_owned`). The object's keys get the owner's lease from now on, and the
+ * proxy's `evict` flag is cleared (as ProxyStore does). One round trip.
+ *
+ * @throws {@link AlreadyOwnedError} when the object already has an owner.
+ * @throws {@link InvalidOptionsError} when the proxy is already an ownership handle.
+ * @throws {@link ProxyResolveMissingKeyError} when the object is missing.
+ * @example
+ * ```ts
+ * const p = fromRef<number[]>(resultRef); // a worker's result
+ * const owned = await intoOwned(p);
+ * ```
+ */
+export async function intoOwned<T>(proxy: Proxy<T>, options: IntoOwnedOptions = {}): Promise<OwnedProxy<T>> {
+  const state = requireState(proxy, 'intoOwned');
+  if (state.kind !== 'proxy') {
+    throw new InvalidOptionsError(
+      `Only a plain proxy can be converted into an owned proxy: key ${state.key} is held here by a ${kindName(state.kind)} already`,
+      { key: state.key },
+    );
+  }
+  const store = storeOf(state);
+  const renewal = renewalOf(store);
+  const token = randomId();
+  await store.connector.scripts.run(
+    'intoOwned',
+    objectKeys(store, state.key),
+    { key: state.key, token, holder: renewal.holder, ttlMs: renewal.ttlMs },
+    { key: state.key },
+  );
+  state.evict = false;
+  const owned = makeHandle<T>(store, {
+    kind: 'owned',
+    key: state.key,
+    shape: state.shape,
+    token,
+    deserializer: state.deserializer,
+    target: (options.populateTarget ?? true) && state.resolved ? { value: state.target } : undefined,
+  });
+  adopt(renewal, owned);
+  return owned as OwnedProxy<T>;
+}
+
+/** Options of `update`. */
+export interface UpdateOptions {
+  /** Serializer for this write (default: the store's). */
+  serializer?: Serializer;
+}
+
+/**
+ * Write a handle's local target back to the store, atomically with the rule
+ * check: an `OwnedProxy` that is not borrowed, or the `RefMutProxy`. An
+ * unresolved handle has nothing to write, so only the rule is checked (as
+ * ProxyStore). One round trip. Other processes' resolved copies are not
+ * refreshed.
+ *
+ * @throws {@link ReferenceNotOwnedError} for a `RefProxy` (or a plain proxy).
+ * @throws {@link MutableBorrowError} for an owner that is borrowed.
+ * @throws {@link ReferenceInvalidError} when the handle was moved, released or dropped.
+ * @example
+ * ```ts
+ * const writer = await mutBorrow(owned);
+ * writer.push(4);
+ * await update(writer);
+ * ```
+ */
+export async function update<T>(handle: OwnedProxy<T> | RefMutProxy<T>, options: UpdateOptions = {}): Promise<void> {
+  const state = requireHandle(
+    handle,
+    'update',
+    ['owned', 'refmut'],
+    (s) =>
+      new ReferenceNotOwnedError(
+        s.kind === 'ref'
+          ? `a RefProxy of key ${s.key} is an immutable borrow: only an OwnedProxy or a RefMutProxy can update (use mutBorrow())`
+          : `update needs an OwnedProxy or a RefMutProxy, got a plain Proxy of key ${s.key} (use intoOwned())`,
+        { key: s.key },
+      ),
+  );
+  const store = storeOf(state);
+  // Unresolved: nothing to write, but the rule is still checked (ProxyStore raises first too).
+  const bytes = state.resolved ? store.encode(state.target, options.serializer) : Buffer.alloc(0);
+  await runFor(store, state, 'update', objectKeys(store, state.key), {
+    key: state.key,
+    token: state.token,
+    write: state.resolved ? '1' : '0',
+    bytes,
+  });
+}
+

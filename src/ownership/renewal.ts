@@ -1,0 +1,224 @@
+/**
+ * The heartbeat that keeps this process's handles alive.
+ *
+ * Every handle (owner or borrow) has a lease in Redis that ends `leaseTtl`
+ * after its last renewal, so a process that dies, is SIGKILLed or frozen
+ * stops blocking others within `leaseTtl`. One `Renewal` per Store renews
+ * every handle this store serves here, every `leaseTtl / 3`, in one round
+ * trip: one `renew` script call per handle, all sent at once without waiting
+ * for replies (pipelined on the wire, not in an ioredis `pipeline()`, which
+ * on Redis Cluster refuses keys of several slots; a Cluster client routes
+ * each call to its node). Its timer is `unref()`ed, so renewing never keeps
+ * a finished process alive.
+ *
+ * Moves: a handle sent away with `toRef` stays in the sender's renewal in
+ * *transit* mode, so a ref waiting in a queue does not expire. The receiver
+ * claims it on `fromRef` (a `renew` in *hold* mode records the receiver as
+ * the holder), and the sender's next transit renewal sees another holder and
+ * stops. Each renewal is identified by a random `holder` id, so two stores in
+ * one process (or two worker threads) are two holders.
+ *
+ * @module
+ */
+import createDebug from 'debug';
+import { randomId } from '../keys.js';
+import type { ProxyState } from '../proxy/proxy.js';
+import type { Store } from '../store.js';
+import { unwatch } from './finalizer.js';
+import { invalidate, leaseMs, objectKeys, type HandleKind, type HandleState } from './handle.js';
+
+const log = createDebug('proxystore:ownership');
+
+/** `hold`: this process has the handle. `transit`: it sent the handle away, not yet claimed. */
+export type RenewalMode = 'hold' | 'transit';
+
+interface Entry {
+  readonly kind: HandleKind;
+  readonly key: string;
+  readonly mode: RenewalMode;
+  /** The handle's state while it is held here; never keeps the proxy alive. */
+  readonly state: WeakRef<ProxyState> | undefined;
+}
+
+const renewals = new WeakMap<Store, Renewal>();
+
+/** The renewal of a store's handles in this process (created on first use). */
+export function renewalOf(store: Store): Renewal {
+  let renewal = renewals.get(store);
+  if (!renewal) {
+    const created = new Renewal(store);
+    renewals.set(store, created);
+    store.onClose(() => created.close());
+    renewal = created;
+  }
+  return renewal;
+}
+
+/** Renews the leases of the handles one store serves in this process. */
+export class Renewal {
+  /** Identifies this renewal as the holder of its handles in Redis. */
+  readonly holder = randomId();
+  /** Lease length, in milliseconds. */
+  readonly ttlMs: number;
+  private readonly entries = new Map<string, Entry>();
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private closed = false;
+
+  constructor(readonly store: Store) {
+    this.ttlMs = leaseMs(store);
+  }
+
+  /** The mode in which a token is renewed here, if it is. */
+  modeOf(token: string): RenewalMode | undefined {
+    return this.entries.get(token)?.mode;
+  }
+
+  /** Renew a handle this process holds. */
+  hold(state: HandleState): void {
+    this.entries.set(state.token, {
+      kind: state.kind as HandleKind,
+      key: state.key,
+      mode: 'hold',
+      state: new WeakRef(state),
+    });
+    this.ensureTimer();
+  }
+
+  /** The handle was sent away: renew it until a receiver claims it. */
+  send(token: string): void {
+    const e = this.entries.get(token);
+    if (e) this.entries.set(token, { kind: e.kind, key: e.key, mode: 'transit', state: undefined });
+  }
+
+  /** Stop renewing a token (its handle ended). */
+  private forget(token: string): void {
+    this.entries.delete(token);
+    if (this.entries.size === 0) this.stopTimer();
+  }
+
+  /**
+   * The token ended (released, dropped): stop renewing it, and invalidate
+   * the handle that holds it here, which may be another proxy than the one
+   * the caller ended (a ref revived in the same process).
+   */
+  end(token: string, reason: string): void {
+    const entry = this.entries.get(token);
+    this.forget(token);
+    this.lapsed(entry, reason);
+  }
+
+  private ensureTimer(): void {
+    if (this.timer || this.closed || this.entries.size === 0) return;
+    this.timer = setInterval(() => void this.tick(), Math.max(1, Math.floor(this.ttlMs / 3)));
+    this.timer.unref();
+  }
+
+  private stopTimer(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /**
+   * Claim a handle just revived here: renew it at once in hold mode, so its
+   * sender stops renewing it even if this process dies before its first tick.
+   * The command is queued synchronously, so any later command about the
+   * handle from this process reaches Redis after it.
+   */
+  claim(state: HandleState): void {
+    const entry = this.entries.get(state.token);
+    this.store.connector.scripts
+      .run('renew', objectKeys(this.store, state.key), { token: state.token, holder: this.holder, ttlMs: this.ttlMs, mode: 'hold' })
+      .then(
+        (code) => {
+          if (code === 0 && this.entries.get(state.token) === entry) {
+            this.entries.delete(state.token);
+            this.lapsed(entry, 'its lease had ended (or it was released) before it was revived here');
+          }
+        },
+        (err: unknown) => log('claim of %s failed: %O', state.key, err),
+      );
+  }
+
+  private lapsed(entry: Entry | undefined, reason: string): void {
+    const state = entry?.state?.deref();
+    if (!state) return;
+    unwatch(state);
+    invalidate(state, reason);
+  }
+
+  /** Renew every handle once, in one round trip. */
+  async tick(): Promise<void> {
+    if (this.ticking || this.closed || this.entries.size === 0) return;
+    this.ticking = true;
+    const batch = [...this.entries];
+    const { scripts } = this.store.connector;
+    const results = await Promise.allSettled(
+      batch.map(([token, e]) =>
+        scripts.run('renew', objectKeys(this.store, e.key), { token, holder: this.holder, ttlMs: this.ttlMs, mode: e.mode }),
+      ),
+    );
+    this.ticking = false;
+    batch.forEach(([token, e], i) => {
+      const result = results[i] as PromiseSettledResult<0 | 1 | 2>;
+      if (result.status === 'rejected') return log('renewal of %s failed: %O', e.key, result.reason);
+      const code = result.value;
+      // Skip entries that changed while the renewal was in flight.
+      if (code === 1 || this.entries.get(token) !== e) return;
+      this.entries.delete(token);
+      // 2: a receiver claimed a handle we sent; 0: the handle is gone.
+      if (code === 0) this.lapsed(e, 'its lease ended, or another holder of its token released or dropped it');
+    });
+    if (this.entries.size === 0) this.stopTimer();
+  }
+
+  /**
+   * The finalizer's end of a handle whose proxy was garbage collected while
+   * held here: release a borrow; drop an owner, or, when it is borrowed,
+   * leave the object to be evicted when its last borrow ends.
+   */
+  async collected(token: string, kind: HandleKind, key: string): Promise<void> {
+    const e = this.entries.get(token);
+    // Only when the collected proxy was the one holding the token here.
+    if (this.closed || !e || e.mode !== 'hold' || e.state?.deref() !== undefined) return;
+    this.forget(token);
+    const keys = objectKeys(this.store, key);
+    try {
+      if (kind === 'owned') await this.store.connector.scripts.run('abandon', keys, { owner: token }, { key });
+      else await this.store.connector.scripts.run('release', keys, { key, token }, { key });
+    } catch (err) {
+      log('finalizer of %s %s failed: %O', kind, key, err);
+    }
+  }
+
+  /**
+   * The store is closing: stop renewing, and end every handle held here in
+   * one round trip (borrows released, owners dropped or, when borrowed,
+   * orphaned). Handles in transit are left to their receivers.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopTimer();
+    const held = [...this.entries].filter(([, e]) => e.mode === 'hold');
+    this.entries.clear();
+    if (held.length === 0) return;
+    const { scripts } = this.store.connector;
+    const ended = held.map(([token, e]) => {
+      const state = e.state?.deref();
+      if (state) {
+        unwatch(state);
+        invalidate(state, `its store ${this.store.name} was closed`);
+      }
+      const keys = objectKeys(this.store, e.key);
+      return e.kind === 'owned'
+        ? scripts.run('abandon', keys, { owner: token })
+        : scripts.run('release', keys, { key: e.key, token });
+    });
+    // A failure (a borrow already released elsewhere, Redis gone) only means
+    // that handle's lease runs out by itself.
+    for (const result of await Promise.allSettled(ended)) {
+      if (result.status === 'rejected') log('ending a handle at close failed: %O', result.reason);
+    }
+  }
+}

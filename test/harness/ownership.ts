@@ -1,0 +1,51 @@
+/**
+ * `test` for ownership suites: like ./store-fixture.js, but stricter. Owned
+ * objects always carry a TTL (their lease), so the harness's leak check (keys
+ * without a TTL) cannot see an ownership leak; here, once the test's store is
+ * closed, its namespace must be *empty*: every owner dropped or abandoned,
+ * every borrow released.
+ *
+ *   import { test, expect } from './harness/ownership.js';
+ *   test('borrow then drop', async ({ store }) => { ... });
+ *
+ * `storeOptions` (an option fixture) configures that store, e.g. short leases:
+ *
+ *   describe('with 1 s leases', () => {
+ *     test.override({ storeOptions: { leaseTtl: 1 } });
+ *     ...
+ *   });
+ */
+import type { Redis } from 'ioredis';
+import { RedisConnector, Store, type StoreOptions } from '../../src/index.js';
+import { test as base } from './fixtures.js';
+
+export * from './fixtures.js';
+
+/** Every key of a namespace, with or without a TTL. */
+export async function namespaceKeys(redis: Redis, namespace: string): Promise<string[]> {
+  return (await redis.keys(`${namespace}:*`)).sort();
+}
+
+/** A registered store in the test's namespace (the name every child must use too). */
+export function makeOwnershipStore(redisUrl: string, namespace: string, options: StoreOptions = {}): Store {
+  return new Store(`store-${namespace}`, new RedisConnector({ url: redisUrl, namespace }), { register: true, ...options });
+}
+
+export const test = base
+  .extend('storeOptions', {} as StoreOptions)
+  .extend('store', async ({ redisUrl, namespace, redis, storeOptions, onTestFinished }, { onCleanup }) => {
+    const store = makeOwnershipStore(redisUrl, namespace, storeOptions);
+    let left: string[] = [];
+    onCleanup(async () => {
+      await store.close();
+      left = await namespaceKeys(redis, namespace);
+    });
+    onTestFinished(({ task }) => {
+      if (left.length > 0 && task.result?.state !== 'fail') {
+        throw new Error(`Ownership leak check: after store.close() namespace ${namespace} still holds:\n  ${left.join('\n  ')}`);
+      }
+    });
+    return store;
+  });
+
+export const it = test;
