@@ -57,6 +57,7 @@ async function endBorrow(state: HandleState): Promise<void> {
  * after the borrows are released, so the owner can `drop` as soon as it
  * resumes. A borrow the callee already released is fine.
  *
+ * @typeParam F - the submitting function (e.g. `pool.run`); `submit` returns what it resolves to.
  * @example
  * ```ts
  * const shared = await borrow(owned);
