@@ -12,6 +12,12 @@ const BOTH_TARGETS = [
   'test/refs.test.ts',
   'test/ephemeral.test.ts',
   'test/scripts.test.ts',
+  'test/ownership-ref.test.ts',
+  'test/ownership-rules.test.ts',
+  'test/ownership-scopes.test.ts',
+  'test/ownership-model.test.ts',
+  'test/ownership-processes.test.ts',
+  'test/ownership-nodes.test.ts',
 ];
 
 export default defineConfig({

@@ -71,13 +71,13 @@ describe('one owner per object', () => {
 
   test('an object whose owner went away while borrowed cannot be owned again, and goes with its last borrow', async ({
     store,
-    redisUrl,
+    target,
     namespace,
   }) => {
     const owned = await store.ownedProxy('x');
     const ref = toRef(await borrow(owned)); // in transit: its receiver will hold it
     await store.close(); // the owner is abandoned; the borrow stays live in Redis
-    const receiver = makeOwnershipStore(redisUrl, namespace); // same name: revives the ref
+    const receiver = makeOwnershipStore(target, namespace); // same name: revives the ref
     const shared = fromRef<string>(ref) as RefProxy<string>;
     expect(await resolve(shared)).toBe('x');
     const err = await intoOwned(await receiver.proxyFromKey(getKey(owned))).catch((e: unknown) => e);
@@ -202,8 +202,8 @@ describe('ends of life', () => {
     await drop(revived);
   });
 
-  test('store.close() ends the handles it holds: borrows released, owners dropped', async ({ redisUrl, namespace, redis }) => {
-    const store = makeOwnershipStore(redisUrl, namespace);
+  test('store.close() ends the handles it holds: borrows released, owners dropped', async ({ target, namespace, redis }) => {
+    const store = makeOwnershipStore(target, namespace);
     const owned = await store.ownedProxy([1]);
     const shared = await borrow(owned);
     const lone = await store.ownedProxy([2]);

@@ -4,9 +4,10 @@
  */
 import { RedisConnector, Store, borrow, getKey, mutBorrow, release, drop, type OwnedProxy, type RefProxy } from '../../src/index.js';
 import { CHILD_ENV } from '../harness/child.js';
+import { connectionOptions, targetFromEnv } from '../harness/target.js';
 
 const namespace = process.env[CHILD_ENV.namespace] as string;
-const store = new Store(`store-${namespace}`, new RedisConnector({ url: process.env[CHILD_ENV.redisUrl] as string, namespace }), {
+const store = new Store(`store-${namespace}`, new RedisConnector({ ...connectionOptions(targetFromEnv()), namespace }), {
   register: true,
 });
 const gc = (globalThis as { gc?: () => void }).gc;

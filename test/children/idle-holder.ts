@@ -4,12 +4,12 @@
  * exit by itself, since renewal never keeps a finished process alive.
  * Sends { key } before quitting.
  */
-import { Redis } from 'ioredis';
 import { RedisConnector, Store, borrow, getKey } from '../../src/index.js';
 import { CHILD_ENV } from '../harness/child.js';
+import { rawClient, targetFromEnv } from '../harness/target.js';
 
 const namespace = process.env[CHILD_ENV.namespace] as string;
-const client = new Redis(process.env[CHILD_ENV.redisUrl] as string);
+const client = rawClient(targetFromEnv());
 const store = new Store(`idle-${namespace}`, new RedisConnector({ client, namespace }), { leaseTtl: 1 });
 const owned = await store.ownedProxy({ held: true });
 const shared = await borrow(owned);

@@ -28,7 +28,7 @@
 import { randomBytes } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { test as base, inject } from 'vitest';
-import { rawClient } from './target.js';
+import { rawClient, targetEnv } from './target.js';
 
 export { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, onTestFailed, onTestFinished, vi } from 'vitest';
 
@@ -81,6 +81,12 @@ export async function findLeakedKeys(redis: AnyRedis, namespace: string): Promis
   return leaked.sort();
 }
 
+/** Every key under `<namespace>:`, with or without a TTL, sorted (every master of a Cluster). */
+export async function namespaceKeys(redis: AnyRedis, namespace: string): Promise<string[]> {
+  const all = await Promise.all(scanTargets(redis).map((node) => scanKeys(node, namespace)));
+  return [...new Set(all.flat())].sort();
+}
+
 /** Delete every key under `<namespace>:`; returns how many were deleted. */
 export async function deleteNamespaceKeys(redis: AnyRedis, namespace: string): Promise<number> {
   let deleted = 0;
@@ -115,7 +121,12 @@ function leakMessage(namespace: string, leaked: string[]): string {
 
 export const test = base
   .extend('redisUrl', { scope: 'worker' }, () => inject('redisUrl'))
-  .extend('target', { scope: 'worker' }, () => inject('redisTarget'))
+  .extend('target', { scope: 'worker' }, () => {
+    const target = inject('redisTarget');
+    // Child processes inherit this worker's environment: they reach the same target.
+    Object.assign(process.env, targetEnv(target));
+    return target;
+  })
   // Its own connection, shared by the worker, so that whatever a test does to its `redis`
   // client (QUIT, SUBSCRIBE, MONITOR) cannot break the leak check.
   .extend('leakCheckRedis', { scope: 'worker' }, async ({ target }, { onCleanup }) => {

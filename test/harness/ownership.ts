@@ -15,26 +15,25 @@
  *     ...
  *   });
  */
-import type { Redis } from 'ioredis';
 import { RedisConnector, Store, type StoreOptions } from '../../src/index.js';
-import { test as base } from './fixtures.js';
+import { namespaceKeys, test as base } from './fixtures.js';
+import { connectionOptions, type RedisTarget } from './target.js';
 
 export * from './fixtures.js';
+export * from './target.js';
 
-/** Every key of a namespace, with or without a TTL. */
-export async function namespaceKeys(redis: Redis, namespace: string): Promise<string[]> {
-  return (await redis.keys(`${namespace}:*`)).sort();
-}
-
-/** A registered store in the test's namespace (the name every child must use too). */
-export function makeOwnershipStore(redisUrl: string, namespace: string, options: StoreOptions = {}): Store {
-  return new Store(`store-${namespace}`, new RedisConnector({ url: redisUrl, namespace }), { register: true, ...options });
+/** A registered store in the test's namespace (the name every child must use too), on the project's target. */
+export function makeOwnershipStore(target: RedisTarget, namespace: string, options: StoreOptions = {}): Store {
+  return new Store(`store-${namespace}`, new RedisConnector({ ...connectionOptions(target), namespace }), {
+    register: true,
+    ...options,
+  });
 }
 
 export const test = base
   .extend('storeOptions', {} as StoreOptions)
-  .extend('store', async ({ redisUrl, namespace, redis, storeOptions, onTestFinished }, { onCleanup }) => {
-    const store = makeOwnershipStore(redisUrl, namespace, storeOptions);
+  .extend('store', async ({ target, namespace, redis, storeOptions, onTestFinished }, { onCleanup }) => {
+    const store = makeOwnershipStore(target, namespace, storeOptions);
     let left: string[] = [];
     onCleanup(async () => {
       await store.close();
