@@ -8,6 +8,7 @@
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
 import { InvalidOptionsError, errorFromReply } from '../errors.js';
 import { KeySpace, newKey, validateKey, validateNamespace } from '../keys.js';
+import { MIN_BULK_LIMIT, bulkLimit, checkFits, trackBulkLimit } from './limits.js';
 import { Scripts, type ConsumeReply } from './scripts.js';
 
 /** Options of {@link RedisConnector}: exactly one of `url` or `client`. */
@@ -81,6 +82,21 @@ export class RedisConnector {
       this.ownsClient = true;
     }
     this.scripts = new Scripts(this.client);
+    trackBulkLimit(this.client);
+  }
+
+  /**
+   * The largest value, in bytes as stored, that this connector's Redis
+   * accepts (its `proto-max-bulk-len`, learned once per connection; 512 MB
+   * when CONFIG GET is not allowed). Larger puts fail before sending anything.
+   */
+  maxValueBytes(): Promise<number> {
+    return bulkLimit(this.client);
+  }
+
+  /** Refuse, before sending, values larger than this Redis accepts (see {@link maxValueBytes}). */
+  checkFits(values: readonly Uint8Array[], operation: string): Promise<void> {
+    return checkFits(this.client, values, operation);
   }
 
   /** A fresh key, inside a lifetime's hash tag when `lifetimeId` is given. */
@@ -110,6 +126,11 @@ export class RedisConnector {
 
   /** Write bytes under a given key (overwrites). */
   set(key: string, bytes: Uint8Array): Promise<void> {
+    if (bytes.byteLength > MIN_BULK_LIMIT) return this.checkFits([bytes], 'put').then(() => this.write(key, bytes));
+    return this.write(key, bytes);
+  }
+
+  private write(key: string, bytes: Uint8Array): Promise<void> {
     return this.client.set(this.dataKey(key), toBuffer(bytes)).then(
       () => undefined,
       (err: unknown) => {
@@ -126,6 +147,7 @@ export class RedisConnector {
    */
   async setBatch(keys: string[], values: Uint8Array[]): Promise<void> {
     if (keys.length === 0) return;
+    await this.checkFits(values, 'putBatch');
     const pipeline = this.client.pipeline();
     if (this.client instanceof Cluster) {
       keys.forEach((key, i) => pipeline.set(this.dataKey(key), toBuffer(values[i] as Uint8Array)));

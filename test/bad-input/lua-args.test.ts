@@ -179,7 +179,7 @@ describe('consume, through connector.scripts.run', () => {
     ).toThrow(/ARGV ttlMs must be/);
   });
 
-  test('resolving an ephemeral ref whose Redis key holds a hash is a SerializationError naming that key', async ({ store, redis }) => {
+  test('consuming a key whose Redis key holds a hash is a SerializationError naming that Redis key', async ({ store, redis }) => {
     await redis.hset(store.connector.dataKey('k'), 'field', 'value');
     const err = await store.connector.consume('k', '{}', 1000).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SerializationError);
