@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { Packr, RESERVE_START_SPACE, C1 } from 'msgpackr';
+import { Packr, RESERVE_START_SPACE, C1, addExtension } from 'msgpackr';
 import { SerializationError } from './errors.js';
 import { packingRefs } from './proxy/proxy.js';
 
@@ -136,12 +136,37 @@ export function shapeOf(value: unknown): Shape {
   return 'object';
 }
 
+/** The typed array class of a view, a subclass's base class included. */
 function typedArrayName(view: ArrayBufferView): TypedArrayName | undefined {
   for (const [name, cls] of Object.entries(TYPED_ARRAYS) as [TypedArrayName, (typeof TYPED_ARRAYS)[TypedArrayName]][]) {
-    if (Object.getPrototypeOf(view) === cls.prototype) return name;
+    if (view instanceof cls) return name;
   }
   return undefined;
 }
+
+/**
+ * Instances of typed array subclasses (`class Pixels extends Uint8Array`),
+ * Buffers excepted. msgpackr tags a nested typed array with its
+ * constructor's name, so it wrote a subclass with a code it could not read
+ * back: the put worked and every get failed. Stored as the base class
+ * instead, as class instances are stored as plain objects. The extension has
+ * no type of its own, so the bytes are exactly those of the base class.
+ */
+class TypedArraySubclass {
+  static [Symbol.hasInstance](value: unknown): boolean {
+    if (!ArrayBuffer.isView(value) || Buffer.isBuffer(value)) return false;
+    const name = typedArrayName(value);
+    return name !== undefined && Object.getPrototypeOf(value) !== TYPED_ARRAYS[name].prototype;
+  }
+}
+
+addExtension({
+  Class: TypedArraySubclass,
+  write(view: AnyTypedArray): AnyTypedArray {
+    const cls = TYPED_ARRAYS[typedArrayName(view) as TypedArrayName];
+    return new cls(view.buffer as ArrayBuffer, view.byteOffset, view.length);
+  },
+});
 
 /** The class instances of a shape inherit from, for `instanceof` before resolution. */
 export function prototypeOfShape(shape: Shape): object | null {
