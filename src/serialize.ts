@@ -160,6 +160,39 @@ class TypedArraySubclass {
   }
 }
 
+/**
+ * msgpackr's own reader of its error extension looks the stored name up in
+ * an object literal, so a name like "valueOf" or "constructor" called an
+ * Object.prototype method chosen by the data ("valueOf" returned msgpackr's
+ * internal table of Error constructors as the decoded value). This reader
+ * does the same job with an own-key lookup. msgpackr writes errors as
+ * `[name, message, cause]` (plus `errors` for an AggregateError) after a
+ * one-byte extension header; this replaces the reader for the whole process.
+ */
+const ERROR_CLASSES = new Map<string, ErrorConstructor>([
+  ['Error', Error],
+  ['EvalError', EvalError],
+  ['RangeError', RangeError],
+  ['ReferenceError', ReferenceError],
+  ['SyntaxError', SyntaxError],
+  ['TypeError', TypeError],
+  ['URIError', URIError],
+]);
+
+addExtension({
+  type: 0x65,
+  read(data: unknown): Error {
+    if (!Array.isArray(data)) throw new Error('malformed error extension: expected [name, message, cause]');
+    const [name, message, cause, errors] = data as [unknown, string, unknown, unknown];
+    if (name === 'AggregateError') return new AggregateError(Array.isArray(errors) ? errors : [], message, { cause });
+    const cls = typeof name === 'string' ? ERROR_CLASSES.get(name) : undefined;
+    if (cls) return new cls(message, { cause });
+    const error = new Error(message, { cause });
+    error.name = String(name);
+    return error;
+  },
+});
+
 addExtension({
   Class: TypedArraySubclass,
   write(view: AnyTypedArray): AnyTypedArray {
