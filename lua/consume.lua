@@ -9,8 +9,8 @@
 -- Returns: {1, value}                       the object, now deleted
 --          {0, tombstone | nil, nowMs}      the object is missing; the tombstone
 --                                           is "<consumedAtMs> <consumer JSON>"
--- Errors:  PSR_INVALID_OPTIONS  not exactly 2 KEYS and 2 ARGV, or ttlMs is not
---                               a positive integer of at most 15 digits
+-- Errors:  PSR_INVALID_OPTIONS  not exactly 2 KEYS and 2 ARGV (the generated guard),
+--                               or ttlMs is not a positive integer of at most 15 digits
 --          PSR_SERIALIZATION    the data or tombstone key holds something that
 --                               is not a string (not written by proxystore-redis)
 local rcall = redis.call
@@ -20,10 +20,6 @@ local function shown(s)
   return (string.gsub(string.sub(s, 1, 200), '%c', '?'))
 end
 
-if #KEYS ~= 2 or #ARGV ~= 2 then
-  return redis.error_reply('PSR_INVALID_OPTIONS consume: expects 2 KEYS (data, tombstone) and 2 ARGV (consumer, ttlMs), got '
-    .. #KEYS .. ' KEYS and ' .. #ARGV .. ' ARGV')
-end
 -- Digits only, so SET gets exactly what was checked ('1e3', 'inf' and
 -- '0x10' pass tonumber); 15 digits stay an exact integer and far from
 -- Redis's expire-time overflow.
