@@ -53,7 +53,8 @@ describe('keys with odd characters and Unicode', () => {
 
   test('get, exists, proxyFromKey and evict work on any key, touching only its Redis key', async ({ store, redis, namespace }) => {
     await fc.assert(
-      fc.asyncProperty(oddKey, fc.jsonValue(), async (key, value) => {
+      // Through JSON once, so -0 is 0 as get gives it (docs/serialization.md).
+      fc.asyncProperty(oddKey, fc.jsonValue().map((v) => JSON.parse(JSON.stringify(v)) as unknown), async (key, value) => {
         await store.connector.set(key, serialize(value));
         try {
           expect(await redis.keys(`${namespace}:*`)).toEqual([store.connector.dataKey(key)]);
