@@ -53,8 +53,8 @@ describe('keys with odd characters and Unicode', () => {
 
   test('get, exists, proxyFromKey and evict work on any key, touching only its Redis key', async ({ store, redis, namespace }) => {
     await fc.assert(
-      // Through JSON once, so -0 is 0 as get gives it (docs/serialization.md).
-      fc.asyncProperty(oddKey, fc.jsonValue().map((v) => JSON.parse(JSON.stringify(v)) as unknown), async (key, value) => {
+      // Values are not the point here (round-trip.test.ts is): plain ones that come back equal.
+      fc.asyncProperty(oddKey, fc.record({ s: fc.string({ unit: 'binary' }), n: fc.integer(), list: fc.array(fc.integer()) }), async (key, value) => {
         await store.connector.set(key, serialize(value));
         try {
           expect(await redis.keys(`${namespace}:*`)).toEqual([store.connector.dataKey(key)]);
