@@ -13,7 +13,14 @@ interface Seen {
 }
 
 async function watch(redis: Redis, source: Redis) {
-  const monitor = await redis.monitor();
+  // Not redis.monitor(). MONITOR streams every client's commands (other test files run in
+  // parallel), and ioredis marks the connection as monitoring only a tick after MONITOR's OK:
+  // lines in the same chunk as the OK, or still in flight after disconnect(), reach it as
+  // replies to no command, which it emits as an 'error' ("Command queue state error") before
+  // monitor() has attached any listener. Those lines fall outside the markers: ignore them.
+  const monitor = redis.duplicate({ monitor: true });
+  monitor.on('error', () => {});
+  await new Promise((resolve) => monitor.once('monitoring', resolve));
   await source.ping(); // make sure the store's connection is up
   const address = `${source.stream.localAddress}:${source.stream.localPort}`;
   const seen: Seen[] = [];
@@ -34,10 +41,6 @@ async function watch(redis: Redis, source: Redis) {
     return seen.slice(from + 1, to);
   }
   function stop(): void {
-    // MONITOR streams every client's commands (other test files run in parallel): lines still
-    // in flight when the connection leaves monitoring mode reach ioredis as replies to no
-    // command, which it emits as an 'error' ("Command queue state error"). They mean nothing.
-    monitor.on('error', () => {});
     monitor.disconnect();
   }
   return { during, stop };
