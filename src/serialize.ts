@@ -161,6 +161,24 @@ class TypedArraySubclass {
 }
 
 /**
+ * Plain objects (prototype Object.prototype or null) that msgpackr would take
+ * for class instances: it tests `value.constructor === Object`, which an own
+ * `constructor` key or a null prototype defeats, and then calls `value.toJSON()`
+ * if there is one, so data such as `{ constructor: 1, toJSON: 'x' }` could not
+ * be stored at all. Written as the plain objects they are.
+ */
+class PlainObjectInDisguise {
+  static [Symbol.hasInstance](value: unknown): boolean {
+    if (typeof value !== 'object' || value === null) return false;
+    const proto: unknown = Object.getPrototypeOf(value);
+    return (proto === Object.prototype || proto === null) && (value as { constructor?: unknown }).constructor !== Object;
+  }
+}
+
+// A write that returns the value itself makes msgpackr write it as a plain object.
+addExtension({ Class: PlainObjectInDisguise, write: (value: object) => value });
+
+/**
  * msgpackr's own reader of its error extension looks the stored name up in
  * an object literal, so a name like "valueOf" or "constructor" called an
  * Object.prototype method chosen by the data ("valueOf" returned msgpackr's

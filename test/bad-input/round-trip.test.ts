@@ -112,6 +112,13 @@ describe('what msgpackr supports round-trips through put and get', () => {
     await store.evict(key);
   });
 
+  test('plain objects with data keys named constructor and toJSON come back as they went in', async ({ store }) => {
+    const values = [{ constructor: false, toJSON: '\u0000' }, { constructor: 'x', toJSON: 5, a: [1] }];
+    const key = await store.put(values);
+    expectSame(await store.get(key), values);
+    await store.evict(key);
+  });
+
   test('the earliest and latest valid Dates come back exactly', async ({ store }) => {
     const dates = [new Date(-8.64e15), new Date(8.64e15), new Date(-1), new Date(0), new Date('1969-07-20T20:17:40.123Z')];
     const key = await store.put(dates);
