@@ -7,10 +7,13 @@
 // Header lines:   -- KEYS[1] name  description
 //                 -- ARGV[1] name  description
 // Includes:       --@include name   inlines lua/includes/name.lua
+// Guard:          after the header, a generated check refuses calls whose KEYS/ARGV counts
+//                 differ from the header's (scripts/lua-guard.mjs)
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withArityGuard } from './lua-guard.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const luaDir = join(root, 'lua');
@@ -44,7 +47,7 @@ for (const file of readdirSync(luaDir).filter((f) => f.endsWith('.lua')).sort())
   const keys = header(raw, file, 'KEYS');
   const args = header(raw, file, 'ARGV');
   if (keys.length === 0) throw new Error(`lua/${file}: the header declares no KEYS`);
-  const source = inline(raw, file);
+  const source = withArityGuard(name, raw, inline(raw, file));
   const sha = createHash('sha1').update(source).digest('hex');
   entries.push({ name, keys, args, source, sha });
 }

@@ -6,17 +6,18 @@
  * gets a fresh temporary `--dir`, no persistence, and dies with this process.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
 
 export interface LocalRedis {
-  /** `redis://127.0.0.1:<port>` */
+  /** `redis://127.0.0.1:<port>`, or `rediss://` with the `tls` option */
   url: string;
   host: string;
   port: number;
@@ -32,6 +33,11 @@ export interface StartRedisServerOptions {
   args?: string[];
   /** Working directory of the process (the data `--dir` is always a fresh temp dir). */
   cwd?: string;
+  /**
+   * Serve TLS only: the port is a `--tls-port` (plain `--port 0`), clients need no certificate
+   * (`--tls-auth-clients no`), and readiness is checked over TLS against `caFile`.
+   */
+  tls?: { certFile: string; keyFile: string; caFile: string };
 }
 
 export type RedisSource = 'REDIS_URL' | 'redis-server' | 'testcontainers' | 'localhost:6379';
@@ -112,10 +118,10 @@ export async function ping(host: string, port: number, timeoutMs = 500): Promise
   });
 }
 
-/** `process_id` from `INFO server`, or undefined if nothing answers (raw socket, as ping). */
-async function serverPid(host: string, port: number, timeoutMs = 500): Promise<number | undefined> {
+/** `process_id` from `INFO server`, or undefined if nothing answers (raw socket, as ping; TLS when `ca` is given). */
+async function serverPid(host: string, port: number, timeoutMs = 500, ca?: Buffer): Promise<number | undefined> {
   return new Promise((resolve) => {
-    const sock = new Socket();
+    const sock = ca ? tlsConnect({ host, port, ca }, () => sock.write('INFO server\r\n')) : new Socket();
     let buf = '';
     const done = (pid: number | undefined) => {
       sock.destroy();
@@ -129,7 +135,7 @@ async function serverPid(host: string, port: number, timeoutMs = 500): Promise<n
       if (m) done(Number(m[1]));
       else if (buf.startsWith('-') && buf.includes('\r\n')) done(undefined);
     });
-    sock.connect(port, host, () => sock.write('INFO server\r\n'));
+    if (!ca) sock.connect(port, host, () => sock.write('INFO server\r\n'));
   });
 }
 
@@ -156,10 +162,20 @@ async function startOnce(port: number, opts: StartRedisServerOptions): Promise<L
     '--save', '',
     '--appendonly', 'no',
     '--bind', HOST,
-    '--port', String(port),
+    ...(opts.tls
+      ? [
+          '--port', '0',
+          '--tls-port', String(port),
+          '--tls-cert-file', opts.tls.certFile,
+          '--tls-key-file', opts.tls.keyFile,
+          '--tls-ca-cert-file', opts.tls.caFile,
+          '--tls-auth-clients', 'no',
+        ]
+      : ['--port', String(port)]),
     '--dir', dir,
     ...(opts.args ?? []),
   ];
+  const ca = opts.tls ? readFileSync(opts.tls.caFile) : undefined;
   let child: ChildProcess;
   try {
     child = spawn('redis-server', args, {
@@ -200,7 +216,7 @@ async function startOnce(port: number, opts: StartRedisServerOptions): Promise<L
     }
     // Ask for its pid, not just PONG: another server may already hold the port (ours then
     // exits with "Address already in use", maybe only after that one has answered).
-    if ((await serverPid(HOST, port)) === child.pid) break;
+    if ((await serverPid(HOST, port, 500, ca)) === child.pid) break;
     if (Date.now() > deadline) {
       const out = await tail(logPath);
       child.kill('SIGKILL');
@@ -230,7 +246,7 @@ async function startOnce(port: number, opts: StartRedisServerOptions): Promise<L
       await cleanupDir();
     })());
 
-  return { url: `redis://${HOST}:${port}`, host: HOST, port, pid, stop };
+  return { url: `${opts.tls ? 'rediss' : 'redis'}://${HOST}:${port}`, host: HOST, port, pid, stop };
 }
 
 class RedisStartError extends Error {

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { Packr, RESERVE_START_SPACE, C1 } from 'msgpackr';
+import { Packr, RESERVE_START_SPACE, C1, addExtension } from 'msgpackr';
 import { SerializationError } from './errors.js';
 import { packingRefs } from './proxy/proxy.js';
 
@@ -147,12 +147,88 @@ export function shapeOf(value: unknown): Shape {
   return 'object';
 }
 
+/** The typed array class of a view, a subclass's base class included. */
 function typedArrayName(view: ArrayBufferView): TypedArrayName | undefined {
   for (const [name, cls] of Object.entries(TYPED_ARRAYS) as [TypedArrayName, (typeof TYPED_ARRAYS)[TypedArrayName]][]) {
-    if (Object.getPrototypeOf(view) === cls.prototype) return name;
+    if (view instanceof cls) return name;
   }
   return undefined;
 }
+
+/**
+ * Instances of typed array subclasses (`class Pixels extends Uint8Array`),
+ * Buffers excepted. msgpackr tags a nested typed array with its
+ * constructor's name, so it wrote a subclass with a code it could not read
+ * back: the put worked and every get failed. Stored as the base class
+ * instead, as class instances are stored as plain objects. The extension has
+ * no type of its own, so the bytes are exactly those of the base class.
+ */
+class TypedArraySubclass {
+  static [Symbol.hasInstance](value: unknown): boolean {
+    if (!ArrayBuffer.isView(value) || Buffer.isBuffer(value)) return false;
+    const name = typedArrayName(value);
+    return name !== undefined && Object.getPrototypeOf(value) !== TYPED_ARRAYS[name].prototype;
+  }
+}
+
+/**
+ * Plain objects (prototype Object.prototype or null) that msgpackr would take
+ * for class instances: it tests `value.constructor === Object`, which an own
+ * `constructor` key or a null prototype defeats, and then calls `value.toJSON()`
+ * if there is one, so data such as `{ constructor: 1, toJSON: 'x' }` could not
+ * be stored at all. Written as the plain objects they are.
+ */
+class PlainObjectInDisguise {
+  static [Symbol.hasInstance](value: unknown): boolean {
+    if (typeof value !== 'object' || value === null) return false;
+    const proto: unknown = Object.getPrototypeOf(value);
+    return (proto === Object.prototype || proto === null) && (value as { constructor?: unknown }).constructor !== Object;
+  }
+}
+
+// A write that returns the value itself makes msgpackr write it as a plain object.
+addExtension({ Class: PlainObjectInDisguise, write: (value: object) => value });
+
+/**
+ * msgpackr's own reader of its error extension looks the stored name up in
+ * an object literal, so a name like "valueOf" or "constructor" called an
+ * Object.prototype method chosen by the data ("valueOf" returned msgpackr's
+ * internal table of Error constructors as the decoded value). This reader
+ * does the same job with an own-key lookup. msgpackr writes errors as
+ * `[name, message, cause]` (plus `errors` for an AggregateError) after a
+ * one-byte extension header; this replaces the reader for the whole process.
+ */
+const ERROR_CLASSES = new Map<string, ErrorConstructor>([
+  ['Error', Error],
+  ['EvalError', EvalError],
+  ['RangeError', RangeError],
+  ['ReferenceError', ReferenceError],
+  ['SyntaxError', SyntaxError],
+  ['TypeError', TypeError],
+  ['URIError', URIError],
+]);
+
+addExtension({
+  type: 0x65,
+  read(data: unknown): Error {
+    if (!Array.isArray(data)) throw new Error('malformed error extension: expected [name, message, cause]');
+    const [name, message, cause, errors] = data as [unknown, string, unknown, unknown];
+    if (name === 'AggregateError') return new AggregateError(Array.isArray(errors) ? errors : [], message, { cause });
+    const cls = typeof name === 'string' ? ERROR_CLASSES.get(name) : undefined;
+    if (cls) return new cls(message, { cause });
+    const error = new Error(message, { cause });
+    error.name = String(name);
+    return error;
+  },
+});
+
+addExtension({
+  Class: TypedArraySubclass,
+  write(view: AnyTypedArray): AnyTypedArray {
+    const cls = TYPED_ARRAYS[typedArrayName(view) as TypedArrayName];
+    return new cls(view.buffer as ArrayBuffer, view.byteOffset, view.length);
+  },
+});
 
 /** The class instances of a shape inherit from, for `instanceof` before resolution. */
 export function prototypeOfShape(shape: Shape): object | null {

@@ -585,26 +585,31 @@ export const ENV_NAMESPACE = 'PROXYSTORE_REDIS_NAMESPACE';
  * inside the ref but the name.
  */
 function storeFor(state: ProxyState): Store {
-  let store = getStore(state.storeName);
-  if (!store) {
-    const url = process.env[ENV_URL];
-    const namespace = process.env[ENV_NAMESPACE];
-    if (!url || !namespace) {
-      throw new ProxyStoreFactoryError(
-        `no store named ${JSON.stringify(state.storeName)} is registered in this process to resolve key ${state.key}: ` +
-          `create it with { register: true }, or set ${ENV_URL} and ${ENV_NAMESPACE}`,
-        { key: state.key },
-      );
-    }
-    store = new Store(state.storeName, new RedisConnector({ url, namespace }), { register: true });
+  const store = getStore(state.storeName);
+  if (store) {
+    if (store.namespace !== state.namespace) throw otherNamespace(state, store.namespace);
+    return store;
   }
-  if (store.namespace !== state.namespace) {
+  const url = process.env[ENV_URL];
+  const namespace = process.env[ENV_NAMESPACE];
+  if (!url || !namespace) {
     throw new ProxyStoreFactoryError(
-      `ref for key ${state.key} belongs to namespace ${JSON.stringify(state.namespace)}, but store ${JSON.stringify(store.name)} here uses namespace ${JSON.stringify(store.namespace)}: refused`,
+      `no store named ${JSON.stringify(state.storeName)} is registered in this process to resolve key ${state.key}: ` +
+        `create it with { register: true }, or set ${ENV_URL} and ${ENV_NAMESPACE}`,
       { key: state.key },
     );
   }
-  return store;
+  // Checked before the store is built: a ref of another namespace must not
+  // make this process open (and keep) a connection under a name it chose.
+  if (namespace !== state.namespace) throw otherNamespace(state, namespace);
+  return new Store(state.storeName, new RedisConnector({ url, namespace }), { register: true });
+}
+
+function otherNamespace(state: ProxyState, namespace: string): ProxyStoreFactoryError {
+  return new ProxyStoreFactoryError(
+    `ref for key ${state.key} belongs to namespace ${JSON.stringify(state.namespace)}, but store ${JSON.stringify(state.storeName)} here uses namespace ${JSON.stringify(namespace)}: refused`,
+    { key: state.key },
+  );
 }
 
 setStoreLookup(storeFor);

@@ -10,6 +10,7 @@ import calculateSlot from 'cluster-key-slot';
 import { InvalidOptionsError, errorFromReply } from '../errors.js';
 import { KeySpace, newKey, randomId, validateKey, validateNamespace } from '../keys.js';
 import createDebug from 'debug';
+import { MIN_BULK_LIMIT, bulkLimit, checkFits, trackServer } from './limits.js';
 import { Scripts, type ConsumeReply } from './scripts.js';
 
 const log = createDebug('proxystore:redis');
@@ -129,8 +130,7 @@ export class RedisConnector {
       this.ownsClient = true;
     }
     this.scripts = new Scripts(this.client);
-    if (this.client.status === 'ready') void this.checkServer();
-    else this.client.once('ready', () => void this.checkServer());
+    trackServer(this.client, this.namespace);
   }
 
   /** Whether the client is a Redis Cluster client. */
@@ -164,28 +164,17 @@ export class RedisConnector {
   }
 
   /**
-   * Once per connector, when it first connects: warn when the server may
-   * evict keys on its own (allkeys-* or volatile-* maxmemory policies), since
-   * Redis could then drop an owned, borrowed or lifetime-held object behind
-   * the library's back. CONFIG may be forbidden (ACL, managed Redis): then
-   * nothing is checked.
+   * The largest value, in bytes as stored, that this connector's Redis
+   * accepts (its `proto-max-bulk-len`, learned once per connection; 512 MB
+   * when CONFIG GET is not allowed). Larger puts fail before sending anything.
    */
-  private async checkServer(): Promise<void> {
-    let reply: unknown;
-    try {
-      reply = await this.client.config('GET', 'maxmemory-policy');
-    } catch {
-      return;
-    }
-    const policy = Array.isArray(reply) ? String(reply[1] ?? '') : '';
-    if (/^(allkeys|volatile)-/.test(policy)) {
-      log('maxmemory-policy is %s', policy);
-      process.emitWarning(
-        `Redis maxmemory-policy is ${policy}: under memory pressure Redis may evict proxystore-redis objects ` +
-          `(namespace ${this.namespace}) that are still owned, borrowed or held by a lifetime. Use noeviction.`,
-        { type: 'ProxyStoreWarning', code: 'PROXYSTORE_EVICTION_POLICY' },
-      );
-    }
+  maxValueBytes(): Promise<number> {
+    return bulkLimit(this.client);
+  }
+
+  /** Refuse, before sending, values larger than this Redis accepts (see {@link maxValueBytes}). */
+  checkFits(values: readonly Uint8Array[], operation: string): Promise<void> {
+    return checkFits(this.client, values, operation);
   }
 
   /** A fresh key, inside a lifetime's hash tag when `lifetimeId` is given. */
@@ -215,6 +204,11 @@ export class RedisConnector {
 
   /** Write bytes under a given key (overwrites). */
   set(key: string, bytes: Uint8Array): Promise<void> {
+    if (bytes.byteLength > MIN_BULK_LIMIT) return this.checkFits([bytes], 'put').then(() => this.write(key, bytes));
+    return this.write(key, bytes);
+  }
+
+  private write(key: string, bytes: Uint8Array): Promise<void> {
     return this.client.set(this.dataKey(key), toBuffer(bytes)).then(
       () => undefined,
       (err: unknown) => {
@@ -231,6 +225,7 @@ export class RedisConnector {
    */
   async setBatch(keys: string[], values: Uint8Array[]): Promise<void> {
     if (keys.length === 0) return;
+    await this.checkFits(values, 'putBatch');
     if (this.isCluster) {
       const redisKeys = keys.map((k) => this.dataKey(k));
       const groups = await this.groupsByNode(redisKeys);

@@ -14,7 +14,7 @@
  */
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { LUA_SCRIPTS } from '../generated/lua.js';
-import { RedisOperationError, errorFromReply, type ErrorContext } from '../errors.js';
+import { InvalidOptionsError, RedisOperationError, errorFromReply, type ErrorContext } from '../errors.js';
 
 export type ScriptName = keyof typeof LUA_SCRIPTS;
 type KeyName<N extends ScriptName> = (typeof LUA_SCRIPTS)[N]['keys'][number];
@@ -82,6 +82,36 @@ const REPLIES = {
 
 export type ScriptReply<N extends ScriptName> = ReturnType<(typeof REPLIES)[N]>;
 
+/**
+ * Check a call against the script's header before anything is sent: ioredis
+ * would send `undefined` as an empty string and an object as
+ * "[object Object]", so a missing key would name a Redis key outside the
+ * namespace instead of failing.
+ */
+function checkCall(name: ScriptName, keys: object, args: object, context: ErrorContext = {}): void {
+  const script = LUA_SCRIPTS[name];
+  const k = keys as Record<string, unknown>;
+  const a = args as Record<string, unknown>;
+  for (const key of script.keys) {
+    if (typeof k[key] !== 'string' || k[key] === '') {
+      throw new InvalidOptionsError(`script ${name}: KEYS ${key} must be a non-empty string, got ${describeArg(k[key])}`, context);
+    }
+  }
+  for (const arg of script.args) {
+    const v = a[arg];
+    if (!(typeof v === 'string' || Buffer.isBuffer(v) || (typeof v === 'number' && Number.isFinite(v)))) {
+      throw new InvalidOptionsError(`script ${name}: ARGV ${arg} must be a string, a finite number or a Buffer, got ${describeArg(v)}`, context);
+    }
+  }
+}
+
+function describeArg(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.slice(0, 100));
+  if (typeof v === 'number') return String(v);
+  if (v === null || v === undefined) return String(v);
+  return typeof v;
+}
+
 type Client = Redis | Cluster;
 type CommandFn = (...args: ScriptArg[]) => Promise<unknown>;
 
@@ -122,6 +152,7 @@ export class Scripts {
     args: Record<ArgName<N>, ScriptArg>,
     context: ErrorContext = {},
   ): Promise<ScriptReply<N>> {
+    checkCall(name, keys, args, context);
     const fn = (this.client as unknown as Record<string, CommandFn>)[`${commandName(name)}Buffer`] as CommandFn;
     let reply: unknown;
     try {
@@ -139,6 +170,7 @@ export class Scripts {
     keys: Record<KeyName<N>, string>,
     args: Record<ArgName<N>, ScriptArg>,
   ): void {
+    checkCall(name, keys, args);
     const fn = (pipeline as unknown as Record<string, CommandFn>)[`${commandName(name)}Buffer`] as CommandFn;
     void fn.apply(pipeline, this.args(name, keys, args));
   }

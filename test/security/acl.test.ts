@@ -1,0 +1,259 @@
+/**
+ * The library works for a Redis ACL user allowed only its namespace's keys
+ * and the commands listed in docs/security.md, and such a user can reach
+ * nothing else, Lua scripts included. Runs against its own redis-server so
+ * that the users it creates touch no other test.
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { startRedisServer, type LocalRedis } from '../../scripts/local-redis.js';
+import {
+  ProxyResolveMissingKeyError,
+  RedisConnector,
+  RedisOperationError,
+  Store,
+  borrow,
+  clone,
+  drop,
+  fromRef,
+  getKey,
+  intoOwned,
+  mutBorrow,
+  release,
+  resolve,
+  toRef,
+  update,
+} from '../../src/index.js';
+import { afterAll, beforeAll, deleteNamespaceKeys, describe, expect, onTestFinished, test } from '../harness/fixtures.js';
+
+/** The minimal command list of docs/security.md ("Redis ACL"). */
+const COMMANDS = [
+  // the store and ephemeral proxies
+  'get', 'set', 'mset', 'exists', 'getrange', 'unlink', 'evalsha', 'eval', 'time', 'rename', 'pexpire',
+  // ownership scripts
+  'copy', 'del', 'hget', 'hset', 'hdel', 'pexpireat', 'zadd', 'zcard', 'zrange', 'zrangebyscore', 'zrem', 'zremrangebyscore', 'zscore',
+];
+
+let server: LocalRedis;
+let admin: Redis;
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  admin = new Redis(server.url);
+});
+
+afterAll(async () => {
+  admin?.disconnect();
+  await server?.stop();
+});
+
+function escapeGlob(s: string): string {
+  return s.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+interface AclOptions {
+  /** Commands granted (default: the documented list). */
+  commands?: string[];
+  /** Namespace the store uses (default: the user's own). */
+  storeNamespace?: string;
+  /** ioredis's ready check (INFO); the documented setup turns it off. */
+  readyCheck?: boolean;
+}
+
+/**
+ * Create a user allowed `~<namespace>:{*` and the given commands, and a store
+ * connected as that user. Both, and the namespace's keys, go when the test ends.
+ */
+async function aclStore(namespace: string, options: AclOptions = {}): Promise<Store> {
+  const user = `app-${namespace}`;
+  const password = randomBytes(12).toString('hex');
+  const commands = options.commands ?? COMMANDS;
+  await admin.call('ACL', 'SETUSER', user, 'reset', 'on', `>${password}`, `~${escapeGlob(namespace)}:{*`, 'resetchannels', '-@all', ...commands.map((c) => `+${c}`));
+  await admin.call('ACL', 'LOG', 'RESET');
+  const url = `redis://${user}:${password}@${server.host}:${server.port}`;
+  const store = new Store(`acl-${namespace}`, new RedisConnector({
+    url,
+    namespace: options.storeNamespace ?? namespace,
+    redisOptions: { enableReadyCheck: options.readyCheck ?? false },
+  }), { register: true });
+  onTestFinished(async () => {
+    await store.close();
+    await admin.call('ACL', 'DELUSER', user);
+    await deleteNamespaceKeys(admin, namespace);
+  });
+  return store;
+}
+
+/** What ACL LOG recorded as refused, as `<reason> <object>` (e.g. `command config|get`). */
+async function refused(): Promise<string[]> {
+  const entries = (await admin.call('ACL', 'LOG')) as unknown[][];
+  return entries.map((entry) => {
+    const fields = new Map<string, unknown>();
+    for (let i = 0; i < entry.length; i += 2) fields.set(String(entry[i]), entry[i + 1]);
+    return `${String(fields.get('reason'))} ${String(fields.get('object'))}`;
+  });
+}
+
+describe('a Redis ACL user with only its namespace and the documented commands', () => {
+  test('put and get work', async ({ namespace }) => {
+    const store = await aclStore(namespace);
+    const key = await store.put({ a: [1, 2] });
+    expect(await store.get(key)).toEqual({ a: [1, 2] });
+    await store.evict(key);
+  });
+
+  test('exists works', async ({ namespace }) => {
+    const store = await aclStore(namespace);
+    const key = await store.put('x');
+    expect(await store.exists(key)).toBe(true);
+    await store.evict(key);
+    expect(await store.exists(key)).toBe(false);
+  });
+
+  test('evict works', async ({ namespace }) => {
+    const store = await aclStore(namespace);
+    const key = await store.put('x');
+    await store.evict(key);
+    expect(await admin.keys(`${namespace}:*`)).toEqual([]);
+  });
+
+  test('putBatch works', async ({ namespace }) => {
+    const store = await aclStore(namespace);
+    const keys = await store.putBatch([1, 'two', [3]]);
+    expect(await Promise.all(keys.map((k) => store.get(k)))).toEqual([1, 'two', [3]]);
+    for (const k of keys) await store.evict(k);
+  });
+
+  test('a proxy resolves from its ref', async ({ namespace }) => {
+    const store = await aclStore(namespace);
+    const p = await store.proxy([1, 2, 3]);
+    expect(await resolve(fromRef(toRef(p)))).toEqual([1, 2, 3]);
+    await store.evict(getKey(p));
+  });
+
+  test('proxyFromKey reads the header', async ({ namespace }) => {
+    const store = await aclStore(namespace);
+    const key = await store.put([1]);
+    const p = await store.proxyFromKey<number[]>(key);
+    expect(Array.isArray(p)).toBe(true);
+    await store.evict(key);
+  });
+
+  test('an ephemeral proxy is consumed once, and the second resolve reads the tombstone', async ({ namespace }) => {
+    const store = await aclStore(namespace);
+    const ref = toRef(await store.proxy({ once: true }, { evict: true }));
+    expect(await resolve(fromRef(ref))).toEqual({ once: true });
+    await expect(resolve(fromRef(ref))).rejects.toThrow(/consumed by pid \d+/);
+    await expect(resolve(fromRef(ref))).rejects.toThrow(ProxyResolveMissingKeyError);
+  });
+
+  test('the only command Redis refuses it is the CONFIG GET that learns the value size limit', async ({ namespace }) => {
+    const store = await aclStore(namespace);
+    const keys = await store.putBatch([1, 2]);
+    await store.get(keys[0]!);
+    await store.exists(keys[1]!);
+    await resolve(fromRef(toRef(await store.proxy('e', { evict: true }))));
+    await store.proxyFromKey(keys[0]!);
+    for (const k of keys) await store.evict(k);
+    expect(await refused()).toEqual(['command config|get']);
+  });
+
+  test('without CONFIG the value size limit falls back to 512 MB and a 2 MB value is stored', async ({ namespace }) => {
+    const store = await aclStore(namespace);
+    expect(await store.connector.maxValueBytes()).toBe(512 * 1024 * 1024);
+    const key = await store.put(Buffer.alloc(2 * 1024 * 1024, 1));
+    expect((await store.get<Buffer>(key))!.length).toBe(2 * 1024 * 1024);
+    await store.evict(key);
+  });
+
+  test('with +info added, ioredis\'s default ready check works too', async ({ namespace }) => {
+    const store = await aclStore(namespace, { commands: [...COMMANDS, 'info'], readyCheck: true });
+    const key = await store.put('x');
+    expect(await store.get(key)).toBe('x');
+    await store.evict(key);
+    expect(await refused()).toEqual(['command config|get']);
+  });
+});
+
+describe('the command list is minimal', () => {
+  /** Every operation the library has, once. */
+  async function workflow(store: Store): Promise<void> {
+    await coreWorkflow(store);
+    const owned = await store.ownedProxy({ n: 1 });
+    const shared = await borrow(owned);
+    await release(shared);
+    const writer = await mutBorrow(owned);
+    (await resolve(writer)).n = 2;
+    await update(writer);
+    await release(writer);
+    const copy = await clone(owned);
+    const adopted = await intoOwned(await store.proxy([1]));
+    for (const o of [owned, copy]) await drop(o);
+    await drop(adopted);
+  }
+
+  async function coreWorkflow(store: Store): Promise<void> {
+    const key = await store.put({ a: 1 });
+    const keys = await store.putBatch([1, 2]);
+    await store.get(key);
+    await store.exists(key);
+    await resolve(fromRef(toRef(await store.proxyFromKey(key))));
+    const ref = toRef(await store.proxy('once', { evict: true }));
+    await resolve(fromRef(ref));
+    await resolve(fromRef(ref)).catch((err: unknown) => {
+      if (!(err instanceof ProxyResolveMissingKeyError)) throw err;
+    });
+    for (const k of [key, ...keys]) await store.evict(k);
+  }
+
+  test('the whole list runs every operation', async ({ namespace }) => {
+    await admin.script('FLUSH');
+    await workflow(await aclStore(namespace));
+  });
+
+  // ZREMRANGEBYSCORE only runs when a lease has lapsed (a holder died): the
+  // ownership suites cover that path; this workflow has no dead holder.
+  test.for(COMMANDS.filter((c) => c !== 'zremrangebyscore'))('without +%s some operation fails', async (command, { namespace }) => {
+    // Scripts must load with EVAL: an earlier test may have left them in the server's cache.
+    await admin.script('FLUSH');
+    const store = await aclStore(namespace, { commands: COMMANDS.filter((c) => c !== command) });
+    await expect(workflow(store)).rejects.toThrow(/NOPERM|can't run this command/);
+  });
+});
+
+describe('what such a user cannot do', () => {
+  test('a store of another namespace on its connection gets a RedisOperationError naming NOPERM', async ({ namespace }) => {
+    const store = await aclStore(namespace, { storeNamespace: `other-${namespace}` });
+    const err = await store.put('x').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RedisOperationError);
+    expect((err as Error).message).toMatch(/^Redis SET failed \(key [^)]+\): NOPERM/);
+  });
+
+  test('a namespace that only starts with its own (<ns>:victim) is refused too: the { in ~<ns>:{* is what stops it', async ({ namespace }) => {
+    const store = await aclStore(namespace, { storeNamespace: `${namespace}:victim` });
+    await expect(store.put('x')).rejects.toThrow(/NOPERM/);
+  });
+
+  test('a command outside the list is refused', async ({ namespace }) => {
+    const store = await aclStore(namespace);
+    await expect(store.connector.client.keys('*')).rejects.toThrow(/NOPERM/);
+    await expect(store.connector.client.flushall()).rejects.toThrow(/NOPERM/);
+  });
+
+  test('EVAL grants nothing more: a script cannot reach keys outside the namespace', async ({ namespace }) => {
+    const store = await aclStore(namespace);
+    await admin.set(`other-${namespace}`, 'secret');
+    try {
+      await expect(store.connector.client.eval("return redis.call('GET', KEYS[1])", 1, `other-${namespace}`)).rejects.toThrow(/NOPERM/);
+      await expect(store.connector.client.eval(`return redis.call('GET', 'other-${namespace}')`, 0)).rejects.toThrow(/can't access at least one of the keys/);
+    } finally {
+      await admin.unlink(`other-${namespace}`);
+    }
+  });
+
+  test('EVAL grants nothing more: a script cannot run commands outside the list', async ({ namespace }) => {
+    const store = await aclStore(namespace);
+    await expect(store.connector.client.eval("return redis.call('KEYS', '*')", 0)).rejects.toThrow(/can't run this command/);
+    await expect(store.connector.client.eval(`return redis.call('LPUSH', KEYS[1], 'v')`, 1, `${namespace}:{x}`)).rejects.toThrow(/can't run this command/);
+  });
+});
