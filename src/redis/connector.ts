@@ -6,7 +6,7 @@
  * @module
  */
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
-import { InvalidOptionsError, errorFromReply } from '../errors.js';
+import { InvalidOptionsError, errorFromReply, type ErrorContext } from '../errors.js';
 import { KeySpace, newKey, validateKey, validateNamespace } from '../keys.js';
 import { Scripts, type ConsumeReply } from './scripts.js';
 
@@ -250,16 +250,20 @@ function toBuffer(bytes: Uint8Array): Buffer {
 }
 
 /** Run a pipeline and throw the first error it holds. */
-export async function execPipeline(pipeline: ReturnType<Redis['pipeline']>, operation: string): Promise<unknown[]> {
+export async function execPipeline(
+  pipeline: ReturnType<Redis['pipeline']>,
+  operation: string,
+  context: ErrorContext = {},
+): Promise<unknown[]> {
   let results: [Error | null, unknown][] | null;
   try {
     results = await pipeline.exec();
   } catch (err) {
-    throw errorFromReply(err, operation);
+    throw errorFromReply(err, operation, context);
   }
-  if (results === null) throw errorFromReply(new Error('pipeline was discarded'), operation);
+  if (results === null) throw errorFromReply(new Error('pipeline was discarded'), operation, context);
   return results.map(([err, value]) => {
-    if (err) throw errorFromReply(err, operation);
+    if (err) throw errorFromReply(err, operation, context);
     return value;
   });
 }

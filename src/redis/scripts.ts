@@ -6,9 +6,9 @@
  * EVAL again after NOSCRIPT, so `SCRIPT FLUSH` and restarts break nothing).
  * Command names carry the script's SHA, so two versions of this library can
  * share one client. Each script has a typed signature generated from its
- * header (KEYS and ARGV names) and a reply decoder here that checks the
- * reply's shape at run time, so a wrong reply is a clear error, not a wrong
- * value.
+ * header (KEYS and ARGV names; a variadic `KEYS[n...]`/`ARGV[n...]` is an
+ * array) and a reply decoder here that checks the reply's shape at run time,
+ * so a wrong reply is a clear error, not a wrong value.
  *
  * @module
  */
@@ -19,8 +19,16 @@ import { RedisOperationError, errorFromReply, type ErrorContext } from '../error
 export type ScriptName = keyof typeof LUA_SCRIPTS;
 type KeyName<N extends ScriptName> = (typeof LUA_SCRIPTS)[N]['keys'][number];
 type ArgName<N extends ScriptName> = (typeof LUA_SCRIPTS)[N]['args'][number];
+type RestKey<N extends ScriptName> = (typeof LUA_SCRIPTS)[N]['restKey'];
+type RestArg<N extends ScriptName> = (typeof LUA_SCRIPTS)[N]['restArg'];
 /** Values a script argument may take. */
 export type ScriptArg = string | number | Buffer;
+/** The KEYS of a script by name; its variadic rest, if any, is an array. */
+export type ScriptKeys<N extends ScriptName> = Record<KeyName<N>, string> &
+  (RestKey<N> extends string ? Record<RestKey<N>, readonly string[]> : unknown);
+/** The ARGV of a script by name; its variadic rest, if any, is an array. */
+export type ScriptArgs<N extends ScriptName> = Record<ArgName<N>, ScriptArg> &
+  (RestArg<N> extends string ? Record<RestArg<N>, readonly ScriptArg[]> : unknown);
 
 /** What `consume` replies. */
 export type ConsumeReply =
@@ -59,6 +67,13 @@ const REPLIES = {
 export type ScriptReply<N extends ScriptName> = ReturnType<(typeof REPLIES)[N]>;
 
 type Client = Redis | Cluster;
+interface ScriptSpec {
+  keys: readonly string[];
+  restKey: string | null;
+  args: readonly string[];
+  restArg: string | null;
+  source: string;
+}
 type CommandFn = (...args: ScriptArg[]) => Promise<unknown>;
 
 function commandName(name: ScriptName): string {
@@ -71,20 +86,26 @@ export class Scripts {
     for (const name of Object.keys(LUA_SCRIPTS) as ScriptName[]) {
       const command = commandName(name);
       if (typeof (client as unknown as Record<string, unknown>)[command] === 'function') continue;
-      const script = LUA_SCRIPTS[name];
-      client.defineCommand(command, { numberOfKeys: script.keys.length, lua: script.source });
+      const script: ScriptSpec = LUA_SCRIPTS[name];
+      // A script with variadic KEYS gets its key count with each call.
+      const numberOfKeys = script.restKey === null ? script.keys.length : undefined;
+      client.defineCommand(command, { numberOfKeys, lua: script.source });
     }
   }
 
-  private args<N extends ScriptName>(
-    name: N,
-    keys: Record<KeyName<N>, string>,
-    args: Record<ArgName<N>, ScriptArg>,
-  ): ScriptArg[] {
-    const script = LUA_SCRIPTS[name];
+  private args<N extends ScriptName>(name: N, keys: ScriptKeys<N>, args: ScriptArgs<N>): ScriptArg[] {
+    const script: ScriptSpec = LUA_SCRIPTS[name];
+    const k = keys as unknown as Record<string, string | readonly string[]>;
+    const a = args as unknown as Record<string, ScriptArg | readonly ScriptArg[]>;
     const out: ScriptArg[] = [];
-    for (const k of script.keys as readonly KeyName<N>[]) out.push(keys[k]);
-    for (const a of script.args as readonly ArgName<N>[]) out.push(args[a]);
+    for (const key of script.keys) out.push(k[key] as string);
+    if (script.restKey !== null) {
+      const rest = k[script.restKey] as readonly string[];
+      out.unshift(script.keys.length + rest.length);
+      out.push(...rest);
+    }
+    for (const arg of script.args) out.push(a[arg] as ScriptArg);
+    if (script.restArg !== null) out.push(...(a[script.restArg] as readonly ScriptArg[]));
     return out;
   }
 
@@ -94,8 +115,8 @@ export class Scripts {
    */
   async run<N extends ScriptName>(
     name: N,
-    keys: Record<KeyName<N>, string>,
-    args: Record<ArgName<N>, ScriptArg>,
+    keys: ScriptKeys<N>,
+    args: ScriptArgs<N>,
     context: ErrorContext = {},
   ): Promise<ScriptReply<N>> {
     const fn = (this.client as unknown as Record<string, CommandFn>)[`${commandName(name)}Buffer`] as CommandFn;
@@ -112,8 +133,8 @@ export class Scripts {
   queue<N extends ScriptName>(
     pipeline: ChainableCommander,
     name: N,
-    keys: Record<KeyName<N>, string>,
-    args: Record<ArgName<N>, ScriptArg>,
+    keys: ScriptKeys<N>,
+    args: ScriptArgs<N>,
   ): void {
     const fn = (pipeline as unknown as Record<string, CommandFn>)[`${commandName(name)}Buffer`] as CommandFn;
     void fn.apply(pipeline, this.args(name, keys, args));
