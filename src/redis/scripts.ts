@@ -35,6 +35,29 @@ export type ConsumeReply =
   | { consumed: true; value: Buffer }
   | { consumed: false; tombstone: Buffer | undefined; nowMs: number };
 
+/** What `lifetimeCreate` replies: `created` false when the lease was already over. */
+export interface LifetimeCreateReply {
+  created: boolean;
+  /** The lease end (Unix ms), or undefined without a lease. */
+  expiresAtMs: number | undefined;
+}
+
+/** The state `lifetimeClose` found; `missing`: Redis no longer knows the lifetime. */
+export type LifetimeStateBefore = 'open' | 'closing' | 'ended' | 'missing';
+
+/** What one `lifetimeClose` step replies. */
+export interface LifetimeCloseReply {
+  finished: boolean;
+  evicted: number;
+  before: LifetimeStateBefore;
+}
+
+/** What `lifetimeExtend` replies; `cursor` is 'done', 'close', or where `lifetimeExpireChunk` goes on. */
+export interface LifetimeExtendReply {
+  expiresAtMs: number;
+  cursor: string;
+}
+
 function fail(name: string, reply: unknown): never {
   let shown: string;
   try {
@@ -51,6 +74,19 @@ function asInteger(name: string, reply: unknown, v: unknown): number {
   return n;
 }
 
+function asText(name: string, reply: unknown, v: unknown): string {
+  if (Buffer.isBuffer(v)) return v.toString('utf8');
+  if (typeof v === 'string') return v;
+  fail(name, reply);
+}
+
+function asTuple(name: string, reply: unknown, length: number): unknown[] {
+  if (!Array.isArray(reply) || reply.length !== length) fail(name, reply);
+  return reply as unknown[];
+}
+
+const CLOSE_STATES: ReadonlySet<string> = new Set(['open', 'closing', 'ended', 'missing']);
+
 /** Reply decoders, one per script; the compiler checks that every script has one. */
 const REPLIES = {
   consume(reply: unknown): ConsumeReply {
@@ -61,6 +97,36 @@ const REPLIES = {
       return { consumed: false, tombstone: reply[1] ?? undefined, nowMs: asInteger('consume', reply, reply[2]) };
     }
     fail('consume', reply);
+  },
+  lifetimeCreate(reply: unknown): LifetimeCreateReply {
+    const [created, expiresAt] = asTuple('lifetimeCreate', reply, 2);
+    const flag = asInteger('lifetimeCreate', reply, created);
+    const at = asInteger('lifetimeCreate', reply, expiresAt);
+    if (flag !== 0 && flag !== 1) fail('lifetimeCreate', reply);
+    return { created: flag === 1, expiresAtMs: at === -1 ? undefined : at };
+  },
+  lifetimePut(reply: unknown): number {
+    return asInteger('lifetimePut', reply, reply);
+  },
+  lifetimeAddKeys(reply: unknown): number {
+    return asInteger('lifetimeAddKeys', reply, reply);
+  },
+  lifetimeClose(reply: unknown): LifetimeCloseReply {
+    const [finished, evicted, before] = asTuple('lifetimeClose', reply, 3);
+    const state = asText('lifetimeClose', reply, before);
+    if (!CLOSE_STATES.has(state)) fail('lifetimeClose', reply);
+    return {
+      finished: asInteger('lifetimeClose', reply, finished) === 1,
+      evicted: asInteger('lifetimeClose', reply, evicted),
+      before: state as LifetimeStateBefore,
+    };
+  },
+  lifetimeExtend(reply: unknown): LifetimeExtendReply {
+    const [expiresAt, cursor] = asTuple('lifetimeExtend', reply, 2);
+    return { expiresAtMs: asInteger('lifetimeExtend', reply, expiresAt), cursor: asText('lifetimeExtend', reply, cursor) };
+  },
+  lifetimeExpireChunk(reply: unknown): string {
+    return asText('lifetimeExpireChunk', reply, reply);
   },
 } satisfies { [N in ScriptName]: (reply: unknown) => unknown };
 
