@@ -14,7 +14,7 @@ import {
 } from './errors.js';
 import { callerFrame, describeConsumer, explainTombstone } from './consumer.js';
 import { validateKey } from './keys.js';
-import { isLifetime, kLifetimePut, type Lifetime } from './lifetimes/lifetime.js';
+import { isLifetime, kLifetimeAddKeys, kLifetimePut, type Lifetime } from './lifetimes/lifetime.js';
 import { ProxyLocker } from './proxy/locker.js';
 import { makeProxy, setStoreLookup, type Proxy, type ProxyState, type TargetSource } from './proxy/proxy.js';
 import { toRef } from './proxy/refs.js';
@@ -430,9 +430,14 @@ export class Store implements TargetSource {
     this.checkOpen('proxyFromKey');
     this.checkProxyOptions(options);
     validateKey(key);
-    const header = await this.connector.getPrefix(key, 3);
+    const lifetime = options.lifetime;
+    if (lifetime !== undefined && !isLifetime(lifetime)) throw new InvalidOptionsError('`lifetime` must be a ContextLifetime, LeaseLifetime or StaticLifetime');
+    // Both commands go out together: one round trip.
+    const [header] = await Promise.all([
+      this.connector.getPrefix(key, 3),
+      lifetime === undefined ? undefined : lifetime[kLifetimeAddKeys](this, [key]),
+    ]);
     const shape = (header && peekShape(header)) || 'object';
-    if (options.lifetime !== undefined) await options.lifetime.addKey(key);
     return this.proxyOf<T>(key, shape, options.evict ?? false, options.deserializer);
   }
 
@@ -562,3 +567,13 @@ function storeFor(state: ProxyState): Store {
 }
 
 setStoreLookup(storeFor);
+
+/**
+ * @internal The store of a proxy: the open store that made or resolved it,
+ * else the one {@link storeFor} finds (StaticLifetime.addProxy needs it, as
+ * ProxyStore's `factory.get_store()`).
+ */
+export function storeOfProxy(state: ProxyState): Store {
+  if (state.source instanceof Store && !state.source.isClosed) return state.source;
+  return storeFor(state);
+}
