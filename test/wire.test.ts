@@ -5,44 +5,8 @@
  */
 import type { Redis } from 'ioredis';
 import { fromRef, getKey, resolve, toRef } from '../src/index.js';
+import { watch } from './harness/monitor.js';
 import { describe, expect, test } from './harness/store-fixture.js';
-
-interface Seen {
-  command: string;
-  args: string[];
-}
-
-async function watch(redis: Redis, source: Redis) {
-  const monitor = await redis.monitor();
-  await source.ping(); // make sure the store's connection is up
-  const address = `${source.stream.localAddress}:${source.stream.localPort}`;
-  const seen: Seen[] = [];
-  monitor.on('monitor', (_time: string, args: string[], from: string) => {
-    if (from.endsWith(address)) seen.push({ command: (args[0] ?? '').toLowerCase(), args: args.slice(1) });
-  });
-  let marker = 0;
-  /** The commands the store's connection sent while `fn` ran. */
-  async function during(fn: () => Promise<unknown>): Promise<Seen[]> {
-    const start = `start-${marker++}`;
-    const end = `end-${marker++}`;
-    await source.echo(start);
-    await fn();
-    await source.echo(end);
-    await waitFor(() => seen.some((s) => s.command === 'echo' && s.args[0] === end));
-    const from = seen.findIndex((s) => s.command === 'echo' && s.args[0] === start);
-    const to = seen.findIndex((s) => s.command === 'echo' && s.args[0] === end);
-    return seen.slice(from + 1, to);
-  }
-  return { during, stop: () => monitor.disconnect() };
-}
-
-async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error('timed out waiting for MONITOR output');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('round trips on the wire', () => {
   test('put, get, resolve and an ephemeral consume are one command each; scripts go as EVALSHA', async ({
