@@ -232,10 +232,10 @@ export function statesOf(proxies: unknown[], lifetimeId: string): ProxyState[] {
   });
 }
 
-/** The error for an operation on a lifetime known (here) to have ended. */
-export function endedError(lifetimeId: string, name: string | undefined, operation: string): LifetimeEndedError {
+/** The error for an operation on a lifetime that was closed through this very handle (no need to ask Redis). */
+export function closedHereError(lifetimeId: string, name: string | undefined, operation: string): LifetimeEndedError {
   const who = name ? `lifetime ${lifetimeId} ("${name}")` : `lifetime ${lifetimeId}`;
-  return new LifetimeEndedError(`${who} has ended, so ${operation} is refused: use a new lifetime`, { lifetime: lifetimeId });
+  return new LifetimeEndedError(`${who} was closed in this process, so ${operation} is refused: use a new lifetime`, { lifetime: lifetimeId });
 }
 
 /** How long an 'ended' marker lives: the store's tombstone TTL (both only serve error messages). */

@@ -10,7 +10,7 @@ import { newKey, randomId, validateLifetimeId } from '../keys.js';
 import { Store } from '../store.js';
 import {
   LifetimeRecord,
-  endedError,
+  closedHereError,
   endedTtlMs,
   log,
   splitAddKeyArgs,
@@ -54,7 +54,7 @@ export async function readForAttach(store: Store, id: string, cls: string): Prom
  * end, or close it.
  *
  * Creating one sends its creation to Redis at once; the first operation on
- * it waits for that reply.
+ * it waits for that reply ({@link ContextLifetime.waitUntilReady}).
  *
  * @example
  * ```ts
@@ -74,9 +74,11 @@ export class ContextLifetime implements Lifetime {
   /** @internal */
   protected readonly record: LifetimeRecord;
   /** @internal Settles when Redis has the lifetime (or refused it). */
-  protected readonly ready: Promise<void>;
-  /** @internal Known here to have ended: closed by us, or Redis said so. */
+  protected readonly created: Promise<void>;
+  /** @internal Known to have ended (closed, or Redis said so): done() needs no round trip. */
   protected ended = false;
+  /** @internal Closed through this handle: refuse adds without asking Redis. */
+  protected closedHere = false;
   private closing: Promise<void> | undefined;
 
   constructor(store: Store, options: LifetimeOptions = {}) {
@@ -93,17 +95,34 @@ export class ContextLifetime implements Lifetime {
     this.record = new LifetimeRecord(store.connector, this.id);
     if (attached) {
       this.ended = attached.ended;
-      this.ready = Promise.resolve();
+      this.created = Promise.resolve();
       return;
     }
     if (store.isClosed) throw new ProxyStoreError(`store ${store.name} is closed: cannot create a ${cls}`);
     const { kind, expiry } = this.creation(options);
-    this.ready = this.record.create(kind, this.name, expiry).then((reply) => {
+    this.created = this.record.create(kind, this.name, expiry).then((reply) => {
       if (!reply.created) this.ended = true;
       log('created %s %s%s', kind, this.id, reply.created ? '' : ' (already expired)');
     });
-    // Errors surface from the first operation that awaits `ready`.
-    this.ready.catch(() => {});
+    // Errors surface from the first operation that awaits `created`.
+    this.created.catch(() => {});
+  }
+
+  /**
+   * Resolves (to the lifetime) once it exists in Redis: its creation is sent
+   * at construction, and every operation on it waits for it. Await this
+   * before handing `id` to another process, which would otherwise see an id
+   * Redis does not know yet, that is, a lifetime that has ended.
+   *
+   * @example
+   * ```ts
+   * const lifetime = await new ContextLifetime(store).waitUntilReady();
+   * worker.postMessage({ lifetimeId: lifetime.id });
+   * ```
+   */
+  async waitUntilReady(): Promise<this> {
+    await this.created;
+    return this;
   }
 
   /**
@@ -127,9 +146,13 @@ export class ContextLifetime implements Lifetime {
     return { kind: 'context', expiry: { mode: 'none' } };
   }
 
-  /** @internal Refuse locally what Redis would refuse anyway. */
+  /**
+   * @internal Refuse locally what Redis would refuse anyway. Only a close
+   * through this handle is taken as known: otherwise Redis refuses, with the
+   * better message (when and how the lifetime ended).
+   */
   protected check(store: Store, operation: string): void {
-    if (this.ended) throw endedError(this.id, this.name, operation);
+    if (this.closedHere) throw closedHereError(this.id, this.name, operation);
     if (store.namespace !== this.store.namespace) {
       throw new InvalidOptionsError(
         `lifetime ${this.id} belongs to store ${this.store.name} (namespace ${this.store.namespace}), not to store ${store.name} (namespace ${store.namespace}): a lifetime and its objects come from the same store`,
@@ -145,7 +168,7 @@ export class ContextLifetime implements Lifetime {
 
   /** @internal Run a script call; remember when Redis says the lifetime has ended. */
   protected async guard<T>(call: () => Promise<T>): Promise<T> {
-    await this.ready;
+    await this.created;
     try {
       return await call();
     } catch (err) {
@@ -224,12 +247,13 @@ export class ContextLifetime implements Lifetime {
   async close(options: CloseOptions = {}): Promise<void> {
     if (!this.closing) {
       const closing = (async () => {
-        await this.ready.catch(() => {});
+        await this.created.catch(() => {});
         if (this.store.isClosed) {
           throw new ProxyStoreError(`store ${this.store.name} is closed: close lifetime ${this.id} before its store`, { lifetime: this.id });
         }
         const result = await this.record.close(endedTtlMs(this.store));
         this.ended = true;
+        this.closedHere = true;
         log('closed %s (was %s): evicted %d object(s)', this.id, result.before, result.evicted);
       })();
       this.closing = closing;
@@ -254,7 +278,7 @@ export class ContextLifetime implements Lifetime {
    */
   async done(): Promise<boolean> {
     if (this.ended) return true;
-    await this.ready;
+    await this.created;
     if ((await this.record.state()) !== 'open') this.ended = true;
     return this.ended;
   }

@@ -8,7 +8,7 @@
  */
 import { InvalidOptionsError } from '../errors.js';
 import type { Store } from '../store.js';
-import { endedError, endedTtlMs, log, type ExpirySpec, type LifetimeKind } from './base.js';
+import { endedTtlMs, log, type ExpirySpec, type LifetimeKind } from './base.js';
 import { ContextLifetime, attachedOptions, readForAttach, type LifetimeOptions } from './context.js';
 
 /** An expiry: seconds (a number, as ProxyStore's float) or an absolute `Date`. */
@@ -93,7 +93,6 @@ export class LeaseLifetime extends ContextLifetime {
    */
   async extend(expiry: Expiry): Promise<void> {
     const { relative, ms } = toMs(expiry, 'extend');
-    if (this.ended) throw endedError(this.id, this.name, 'extend');
     this.check(this.store, 'extend');
     const result = await this.guard(() => this.record.extend(relative ? 'add' : 'at', ms, endedTtlMs(this.store)));
     if (result.ended) this.ended = true;

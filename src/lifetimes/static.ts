@@ -20,7 +20,7 @@ import { inspect } from 'node:util';
 import { InvalidOptionsError, LifetimeEndedError, ProxyStoreError } from '../errors.js';
 import { newKey, randomId } from '../keys.js';
 import { Store, storeOfProxy } from '../store.js';
-import { LifetimeRecord, endedError, endedTtlMs, log, splitAddKeyArgs, statesOf } from './base.js';
+import { LifetimeRecord, closedHereError, endedTtlMs, log, splitAddKeyArgs, statesOf } from './base.js';
 import { kLifetimeAddKeys, kLifetimePut, type AddKeyArgs, type CloseOptions, type Lifetime } from './lifetime.js';
 
 /** How long a signal or `beforeExit` waits for the eviction before letting the process end anyway. */
@@ -106,7 +106,7 @@ export class StaticLifetime implements Lifetime {
   }
 
   private check(operation: string): void {
-    if (this.ended) throw endedError(this.id, this.name, operation);
+    if (this.ended) throw closedHereError(this.id, this.name, operation);
   }
 
   /** This lifetime's part in `store`, created (and its lease started) on first use. */
