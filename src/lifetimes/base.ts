@@ -36,7 +36,7 @@ export const log = createDebug('proxystore:lifetime');
  */
 export const lifetimeTuning = {
   /** Members evicted or re-expired per close/extend call. */
-  chunk: 2000,
+  chunk: 1000,
   /** Most objects written or added per put/addKeys call. */
   batch: 1000,
   /** A put call stops taking more values once it holds this many bytes. */
