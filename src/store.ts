@@ -108,6 +108,11 @@ type NonProxiable = null | undefined | boolean;
 /** What `proxy(value)` returns for a value of type T. */
 export type ProxyOf<T> = T extends NonProxiable ? T : Proxy<T>;
 
+function checkLifetime(lifetime: unknown): Lifetime {
+  if (!isLifetime(lifetime)) throw new InvalidOptionsError('`lifetime` must be a ContextLifetime, LeaseLifetime or StaticLifetime');
+  return lifetime;
+}
+
 function isNonProxiable(value: unknown): value is NonProxiable {
   return value === null || value === undefined || typeof value === 'boolean';
 }
@@ -187,10 +192,7 @@ export class Store implements TargetSource {
   }
 
   private async write(values: Buffer[], lifetime: Lifetime | undefined): Promise<string[]> {
-    if (lifetime !== undefined) {
-      if (!isLifetime(lifetime)) throw new InvalidOptionsError('`lifetime` must be a ContextLifetime, LeaseLifetime or StaticLifetime');
-      return lifetime[kLifetimePut](this, values);
-    }
+    if (lifetime !== undefined) return checkLifetime(lifetime)[kLifetimePut](this, values);
     if (values.length === 1) return [await this.connector.put(values[0] as Buffer)];
     return this.connector.putBatch(values);
   }
@@ -430,8 +432,7 @@ export class Store implements TargetSource {
     this.checkOpen('proxyFromKey');
     this.checkProxyOptions(options);
     validateKey(key);
-    const lifetime = options.lifetime;
-    if (lifetime !== undefined && !isLifetime(lifetime)) throw new InvalidOptionsError('`lifetime` must be a ContextLifetime, LeaseLifetime or StaticLifetime');
+    const lifetime = options.lifetime === undefined ? undefined : checkLifetime(options.lifetime);
     // Both commands go out together: one round trip.
     const [header] = await Promise.all([
       this.connector.getPrefix(key, 3),

@@ -17,7 +17,7 @@
  * @module
  */
 import createDebug from 'debug';
-import { InvalidOptionsError, LifetimeEndedError, ProxyStoreError, ProxyStoreFactoryError } from '../errors.js';
+import { InvalidOptionsError, LifetimeEndedError, ProxyStoreFactoryError, errorFromReply } from '../errors.js';
 import { validateKey } from '../keys.js';
 import { proxyState, type ProxyState } from '../proxy/proxy.js';
 import { execPipeline, type RedisConnector } from '../redis/connector.js';
@@ -185,36 +185,53 @@ export class LifetimeRecord {
 
   /** The state Redis holds (one HGET). */
   async state(): Promise<LifetimeState> {
-    const state = await this.connector.client.hget(this.meta, 'state').catch((err: unknown) => {
-      throw new ProxyStoreError(`could not read the state of lifetime ${this.id}: ${String(err)}`, { lifetime: this.id, cause: err });
-    });
-    return state === 'open' || state === 'closing' || state === 'ended' ? state : undefined;
+    let state: string | null;
+    try {
+      state = await this.connector.client.hget(this.meta, 'state');
+    } catch (err) {
+      throw errorFromReply(err, 'HGET', { lifetime: this.id });
+    }
+    return asState(state);
   }
 
-  /** The meta fields (for attach). */
+  /** The meta fields (one HMGET; attach needs them all). */
   async read(): Promise<{ state: LifetimeState; kind: string | undefined; name: string | undefined }> {
-    const [state, kind, name] = await this.connector.client.hmget(this.meta, 'state', 'kind', 'name');
+    let fields: (string | null)[];
+    try {
+      fields = await this.connector.client.hmget(this.meta, 'state', 'kind', 'name');
+    } catch (err) {
+      throw errorFromReply(err, 'HMGET', { lifetime: this.id });
+    }
+    const [state, kind, name] = fields;
     return {
-      state: state === 'open' || state === 'closing' || state === 'ended' ? state : undefined,
+      state: asState(state ?? null),
       kind: kind ?? undefined,
       name: name ? name : undefined,
     };
   }
 }
 
-/** Split `addKey`'s arguments into keys and the trailing options. */
+function asState(state: string | null): LifetimeState {
+  return state === 'open' || state === 'closing' || state === 'ended' ? state : undefined;
+}
+
+/** Split `addKey`'s arguments into keys and the trailing options (a plain object). */
 export function splitAddKeyArgs(args: AddKeyArgs, lifetimeId: string): { keys: string[]; store: Store | undefined } {
-  const last = args[args.length - 1];
-  const options = typeof last === 'object' && last !== null ? (last as AddKeyOptions) : undefined;
-  const keys = (options ? args.slice(0, -1) : args) as unknown[];
+  const last: unknown = args[args.length - 1];
+  const isOptions =
+    typeof last === 'object' && last !== null && !proxyState(last) && Object.getPrototypeOf(last) === Object.prototype;
+  const keys = (isOptions ? args.slice(0, -1) : args) as unknown[];
   for (const key of keys) {
+    if (proxyState(key)) {
+      throw new InvalidOptionsError(`lifetime ${lifetimeId}: addKey takes store keys, got a proxy: use addProxy`, { lifetime: lifetimeId });
+    }
     try {
       validateKey(key);
     } catch (err) {
       throw new InvalidOptionsError(`lifetime ${lifetimeId}: addKey takes store keys, ${(err as Error).message}`, { lifetime: lifetimeId });
     }
   }
-  return { keys: keys as string[], store: options?.store };
+  return { keys: keys as string[], store: isOptions ? (last as AddKeyOptions).store : undefined };
 }
 
 /** The proxy states of `proxies`; ProxyStoreFactoryError (as ProxyStore) for anything not made by a store. */

@@ -273,10 +273,18 @@ export class StaticLifetime implements Lifetime {
    */
   async close(options: CloseOptions = {}): Promise<void> {
     this.ended = true;
-    this.closing ??= this.releaseAll().then(async (stores) => {
-      this.unlisten();
-      if (options.closeStores) await Promise.all(stores.map((s) => s.close()));
-    });
+    if (!this.closing) {
+      const closing = this.releaseAll().then(async (stores) => {
+        this.unlisten();
+        if (options.closeStores) await Promise.all(stores.map((s) => s.close()));
+      });
+      this.closing = closing;
+      // The parts are dropped even when their eviction fails (their leases then
+      // clean up), so a later close() has nothing left to fail on.
+      closing.catch(() => {
+        if (this.closing === closing) this.closing = undefined;
+      });
+    }
     await this.closing;
   }
 

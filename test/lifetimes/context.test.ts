@@ -150,6 +150,14 @@ describe('objects put under a lifetime', () => {
     }
   });
 
+  test('addKey of a proxy, or of something that is not a key, says what to use instead', async ({ store }) => {
+    await using lifetime = new ContextLifetime(store);
+    const unresolved = await store.proxy([1], { populateTarget: false });
+    await expect(lifetime.addKey(unresolved as unknown as string)).rejects.toThrow(/got a proxy: use addProxy/);
+    await expect(lifetime.addKey(42 as unknown as string)).rejects.toThrow(InvalidOptionsError);
+    await lifetime.addProxy(unresolved);
+  });
+
   test('evict together with a real lifetime is still InvalidOptionsError', async ({ store }) => {
     await using lifetime = new ContextLifetime(store);
     await expect(store.proxy('v', { evict: true, lifetime })).rejects.toThrow(InvalidOptionsError);
