@@ -14,8 +14,25 @@ export interface Seen {
   args: string[];
 }
 
+/**
+ * ioredis switches a connection to monitoring mode only in a `.then()` after MONITOR's reply,
+ * and drops it on disconnect; MONITOR lines of other clients (test files run in parallel) that
+ * arrive in between reach it as replies to no command, which it emits as an 'error'. Those
+ * lines fall outside every `during()` window: they mean nothing here.
+ */
+const QUEUE_STATE_ERROR = /Command queue state error/;
+
 export async function watch(redis: Redis, source: Redis) {
-  const monitor = await redis.monitor();
+  // Not redis.monitor(): it listens for one 'error' only, so a second such line is unhandled.
+  const monitor = redis.duplicate({ monitor: true, lazyConnect: false });
+  const failures: Error[] = [];
+  monitor.on('error', (err: Error) => {
+    if (!QUEUE_STATE_ERROR.test(err.message)) failures.push(err);
+  });
+  await new Promise<void>((resolve, reject) => {
+    monitor.once('monitoring', () => resolve());
+    monitor.once('end', () => reject(new Error(`MONITOR connection ended before monitoring: ${failures.join('; ')}`)));
+  });
   await source.ping(); // make sure the store's connection is up
   const address = `${source.stream.localAddress}:${source.stream.localPort}`;
   const seen: Seen[] = [];
@@ -25,6 +42,7 @@ export async function watch(redis: Redis, source: Redis) {
   let marker = 0;
   /** The commands the store's connection sent while `fn` ran. */
   async function during(fn: () => Promise<unknown>): Promise<Seen[]> {
+    if (failures.length > 0) throw failures[0];
     const start = `start-${marker++}`;
     const end = `end-${marker++}`;
     await source.echo(start);
@@ -36,10 +54,6 @@ export async function watch(redis: Redis, source: Redis) {
     return seen.slice(from + 1, to);
   }
   function stop(): void {
-    // MONITOR streams every client's commands (other test files run in parallel): lines still
-    // in flight when the connection leaves monitoring mode reach ioredis as replies to no
-    // command, which it emits as an 'error' ("Command queue state error"). They mean nothing.
-    monitor.on('error', () => {});
     monitor.disconnect();
   }
   return { during, stop };
