@@ -30,13 +30,14 @@ describe('ported from ProxyStore (tests/store/lifetimes_test.py)', () => {
   });
 
   // ProxyStore extends a 1 ms lease before its timer fires; here the lease is a
-  // Redis TTL that a 1 ms lease may already have passed, so the lease is 1 s.
+  // Redis TTL that a 1 ms lease may already have passed, so the lease is 3 s
+  // (room for a put and an extend on a loaded machine).
   const expiries: [string, () => Date | number][] = [
     ['a Date just past', () => new Date(Date.now() - 1)],
     ['0.001 seconds', () => 0.001],
   ];
   test.for(expiries)('a lease extended by %s still ends', async ([, expiry], { store }) => {
-    const lifetime = new LeaseLifetime(store, { expiry: 1 });
+    const lifetime = new LeaseLifetime(store, { expiry: 3 });
     const key = await store.put('v', { lifetime });
     await lifetime.extend(expiry());
     await waitUntil(() => lifetime.done(), 'the lease has ended');
@@ -60,7 +61,7 @@ describe('the lease is a Redis TTL', () => {
 
   test('the objects vanish at the lease end with no client doing anything', async ({ store, redisUrl, namespace, redis }) => {
     const owner = new Store('owner', new RedisConnector({ url: redisUrl, namespace }));
-    const lifetime = new LeaseLifetime(owner, { expiry: 1 });
+    const lifetime = new LeaseLifetime(owner, { expiry: 3 });
     const keys = await owner.putBatch([1, 2, 3], { lifetime });
     const id = lifetime.id;
     for (const key of keys) expect(await redis.pttl(owner.connector.dataKey(key))).not.toBe(-1); // a TTL, or gone already
@@ -71,7 +72,7 @@ describe('the lease is a Redis TTL', () => {
   });
 
   test('done() is true once the lease has ended, in every handle', async ({ store, redisUrl, namespace }) => {
-    const lifetime = new LeaseLifetime(store, { expiry: 1 });
+    const lifetime = new LeaseLifetime(store, { expiry: 3 });
     const other = new Store('other', new RedisConnector({ url: redisUrl, namespace }));
     try {
       const attached = await LeaseLifetime.attach(other, lifetime.id);
