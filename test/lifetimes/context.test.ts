@@ -180,7 +180,8 @@ describe('another handle on the same lifetime (attach)', () => {
     redisUrl,
     namespace,
   }) => {
-    const lifetime = new ContextLifetime(store, { name: 'shared' });
+    // Another connection sees the lifetime only once Redis has run its creation.
+    const lifetime = await new ContextLifetime(store, { name: 'shared' }).waitUntilReady();
     const other = await secondStore(redisUrl, namespace);
     try {
       const attached = await ContextLifetime.attach(other, lifetime.id);

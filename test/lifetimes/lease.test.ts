@@ -72,7 +72,8 @@ describe('the lease is a Redis TTL', () => {
   });
 
   test('done() is true once the lease has ended, in every handle', async ({ store, redisUrl, namespace }) => {
-    const lifetime = new LeaseLifetime(store, { expiry: 3 });
+    // Another connection sees the lifetime only once Redis has run its creation.
+    const lifetime = await new LeaseLifetime(store, { expiry: 3 }).waitUntilReady();
     const other = new Store('other', new RedisConnector({ url: redisUrl, namespace }));
     try {
       const attached = await LeaseLifetime.attach(other, lifetime.id);
