@@ -6,6 +6,8 @@
 //
 // Header lines:   -- KEYS[1] name  description
 //                 -- ARGV[1] name  description
+//                 -- KEYS[3...] name  description   (variadic: the rest, as an array; last)
+//                 -- ARGV[1...] name  description   (the same for ARGV)
 // Includes:       --@include name   inlines lua/includes/name.lua
 // Guard:          after the header, a generated check refuses calls whose KEYS/ARGV counts
 //                 differ from the header's (scripts/lua-guard.mjs)
@@ -31,12 +33,15 @@ function inline(source, file, seen = new Set()) {
 
 function header(source, file, kind) {
   const out = [];
-  for (const m of source.matchAll(new RegExp(`^-- ${kind}\\[(\\d+)\\] (\\w+)`, 'gm'))) {
+  let rest = null;
+  for (const m of source.matchAll(new RegExp(`^-- ${kind}\\[(\\d+)(\\.\\.\\.)?\\] (\\w+)`, 'gm'))) {
     const index = Number(m[1]);
+    if (rest !== null) throw new Error(`${file}: ${kind}[${index}] comes after the variadic ${kind}[${out.length + 1}...]`);
     if (index !== out.length + 1) throw new Error(`${file}: ${kind}[${index}] out of order (expected ${out.length + 1})`);
-    out.push(m[2]);
+    if (m[2]) rest = m[3];
+    else out.push(m[3]);
   }
-  return out;
+  return { fixed: out, rest };
 }
 
 const entries = [];
@@ -44,12 +49,12 @@ for (const file of readdirSync(luaDir).filter((f) => f.endsWith('.lua')).sort())
   const name = file.replace(/\.lua$/, '');
   if (!/^[a-zA-Z][a-zA-Z0-9]*$/.test(name)) throw new Error(`lua/${file}: script names are camelCase identifiers`);
   const raw = readFileSync(join(luaDir, file), 'utf8');
-  const keys = header(raw, file, 'KEYS');
-  const args = header(raw, file, 'ARGV');
-  if (keys.length === 0) throw new Error(`lua/${file}: the header declares no KEYS`);
+  const { fixed: keys, rest: restKey } = header(raw, file, 'KEYS');
+  const { fixed: args, rest: restArg } = header(raw, file, 'ARGV');
+  if (keys.length === 0) throw new Error(`lua/${file}: the header declares no fixed KEYS`);
   const source = withArityGuard(name, raw, inline(raw, file));
   const sha = createHash('sha1').update(source).digest('hex');
-  entries.push({ name, keys, args, source, sha });
+  entries.push({ name, keys, restKey, args, restArg, source, sha });
 }
 
 const lines = [
@@ -58,7 +63,7 @@ const lines = [
   'export const LUA_SCRIPTS = {',
   ...entries.map(
     (e) =>
-      `  ${e.name}: { keys: ${JSON.stringify(e.keys)} as const, args: ${JSON.stringify(e.args)} as const, sha: ${JSON.stringify(e.sha)}, source: ${JSON.stringify(e.source)} },`,
+      `  ${e.name}: { keys: ${JSON.stringify(e.keys)} as const, restKey: ${JSON.stringify(e.restKey)}, args: ${JSON.stringify(e.args)} as const, restArg: ${JSON.stringify(e.restArg)}, sha: ${JSON.stringify(e.sha)}, source: ${JSON.stringify(e.source)} },`,
   ),
   '} as const;',
   '',

@@ -43,7 +43,10 @@ export { registerStore, getStore, unregisterStore } from './registry.js';
 export { isProxy, isResolved, resolve, extract, getKey, type Proxy, type ProxyKind, type TargetSource } from './proxy/proxy.js';
 export { toRef, fromRef, proxyReviver, validateRef, REF_MARKER, PROXY_EXTENSION_TYPE, type ProxyRef } from './proxy/refs.js';
 export { ProxyLocker } from './proxy/locker.js';
-export { type Lifetime } from './lifetimes/lifetime.js';
+export { type Lifetime, type AddKeyOptions, type AddKeyArgs, type CloseOptions } from './lifetimes/lifetime.js';
+export { ContextLifetime, type LifetimeOptions } from './lifetimes/context.js';
+export { LeaseLifetime, type LeaseLifetimeOptions, type Expiry } from './lifetimes/lease.js';
+export { StaticLifetime } from './lifetimes/static.js';
 export {
   isOwnedProxy,
   isRefProxy,

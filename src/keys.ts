@@ -26,8 +26,13 @@ import { InvalidOptionsError } from './errors.js';
  */
 export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'tomb' | 'grace';
 
-/** Kinds of Redis keys that belong to one lifetime. */
-export type LifetimeKeyKind = 'lt' | 'members';
+/**
+ * Kinds of Redis keys that belong to one lifetime: its meta hash, the set of
+ * its own members (store keys inside its hash tag) and the set of its foreign
+ * members (whole data keys of objects in other hash tags, kept apart so that a
+ * Redis Cluster version can group them by slot).
+ */
+export type LifetimeKeyKind = 'lt' | 'members' | 'foreign';
 
 const SEPARATOR = '~';
 
@@ -92,6 +97,23 @@ export function validateKey(key: unknown): string {
     throw new InvalidOptionsError(`a store key must be a non-empty string, got ${describe(key)}`);
   }
   return key;
+}
+
+const LIFETIME_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+/**
+ * Check a lifetime id given by a caller (`ContextLifetime.attach`): ids are
+ * {@link randomId}s, and nothing but URL-safe base64 characters may appear
+ * in one, so the id is its own hash tag and never needs encoding.
+ */
+export function validateLifetimeId(id: unknown): string {
+  if (typeof id !== 'string' || !LIFETIME_ID.test(id)) {
+    throw new InvalidOptionsError(
+      `not a lifetime id: ${describe(id)} (expected the \`id\` of a lifetime: 1-128 characters of A-Z a-z 0-9 _ -)`,
+      typeof id === 'string' ? { lifetime: id } : {},
+    );
+  }
+  return id;
 }
 
 function describe(value: unknown): string {

@@ -14,7 +14,7 @@ import {
 } from './errors.js';
 import { callerFrame, describeConsumer, explainTombstone } from './consumer.js';
 import { validateKey } from './keys.js';
-import { isLifetime, kLifetimePut, type Lifetime } from './lifetimes/lifetime.js';
+import { isLifetime, kLifetimeAddKeys, kLifetimePut, type Lifetime } from './lifetimes/lifetime.js';
 import { createOwnedProxy, type OwnedProxyOf, type OwnedProxyOptions } from './ownership/owned.js';
 import { ProxyLocker } from './proxy/locker.js';
 import { makeProxy, setStoreLookup, type Proxy, type ProxyState, type TargetSource } from './proxy/proxy.js';
@@ -109,6 +109,11 @@ export type NonProxiable = null | undefined | boolean;
 /** What `proxy(value)` returns for a value of type T. */
 export type ProxyOf<T> = T extends NonProxiable ? T : Proxy<T>;
 
+function checkLifetime(lifetime: unknown): Lifetime {
+  if (!isLifetime(lifetime)) throw new InvalidOptionsError('`lifetime` must be a ContextLifetime, LeaseLifetime or StaticLifetime');
+  return lifetime;
+}
+
 function isNonProxiable(value: unknown): value is NonProxiable {
   return value === null || value === undefined || typeof value === 'boolean';
 }
@@ -199,10 +204,11 @@ export class Store implements TargetSource {
 
   private write(values: Buffer[], lifetime: Lifetime | undefined): Promise<string[]> {
     if (lifetime !== undefined) {
-      if (!isLifetime(lifetime)) {
-        return Promise.reject(new InvalidOptionsError('`lifetime` must be a ContextLifetime, LeaseLifetime or StaticLifetime'));
+      try {
+        return checkLifetime(lifetime)[kLifetimePut](this, values);
+      } catch (err) {
+        return Promise.reject(err);
       }
-      return lifetime[kLifetimePut](this, values);
     }
     return this.connector.putBatch(values);
   }
@@ -449,9 +455,13 @@ export class Store implements TargetSource {
     this.checkOpen('proxyFromKey');
     this.checkProxyOptions(options);
     validateKey(key);
-    const header = await this.connector.getPrefix(key, 3);
+    const lifetime = options.lifetime === undefined ? undefined : checkLifetime(options.lifetime);
+    // Both commands go out together: one round trip.
+    const [header] = await Promise.all([
+      this.connector.getPrefix(key, 3),
+      lifetime === undefined ? undefined : lifetime[kLifetimeAddKeys](this, [key]),
+    ]);
     const shape = (header && peekShape(header)) || 'object';
-    if (options.lifetime !== undefined) await options.lifetime.addKey(key);
     return this.proxyOf<T>(key, shape, options.evict ?? false, options.deserializer);
   }
 
@@ -613,3 +623,13 @@ function otherNamespace(state: ProxyState, namespace: string): ProxyStoreFactory
 }
 
 setStoreLookup(storeFor);
+
+/**
+ * @internal The store of a proxy: the open store that made or resolved it,
+ * else the one {@link storeFor} finds (StaticLifetime.addProxy needs it, as
+ * ProxyStore's `factory.get_store()`).
+ */
+export function storeOfProxy(state: ProxyState): Store {
+  if (state.source instanceof Store && !state.source.isClosed) return state.source;
+  return storeFor(state);
+}

@@ -9,6 +9,24 @@ import type { Store } from '../store.js';
 /** Internal: how a Store writes new objects as members of a lifetime (one round trip). */
 export const kLifetimePut: unique symbol = Symbol.for('proxystore-redis.lifetime.put');
 
+/** Internal: how a Store adds existing keys of its own to a lifetime (`proxyFromKey`). */
+export const kLifetimeAddKeys: unique symbol = Symbol.for('proxystore-redis.lifetime.addKeys');
+
+/** The trailing options of `addKey` (ProxyStore's `store=` argument). */
+export interface AddKeyOptions {
+  /** The store the keys belong to. StaticLifetime needs it; the others check it. */
+  store: Store;
+}
+
+/** `addKey`'s arguments: keys, optionally followed by {@link AddKeyOptions}. */
+export type AddKeyArgs = string[] | [...keys: string[], options: AddKeyOptions];
+
+/** Options of `close`. */
+export interface CloseOptions {
+  /** Close the store(s) of the lifetime once it is closed. Default false. */
+  closeStores?: boolean;
+}
+
 /**
  * Something that evicts its objects when it ends.
  *
@@ -22,12 +40,12 @@ export const kLifetimePut: unique symbol = Symbol.for('proxystore-redis.lifetime
 export interface Lifetime {
   /** The lifetime's id (its Redis hash tag). */
   readonly id: string;
-  /** Associate existing keys with this lifetime. */
-  addKey(...keys: string[]): Promise<void>;
+  /** Associate existing keys with this lifetime; `addKey(...keys, { store })` names their store. */
+  addKey(...keys: AddKeyArgs): Promise<void>;
   /** Associate the targets of proxies with this lifetime. */
   addProxy(...proxies: unknown[]): Promise<void>;
   /** End the lifetime and evict its objects (idempotent). */
-  close(options?: { closeStores?: boolean }): Promise<void>;
+  close(options?: CloseOptions): Promise<void>;
   /** Whether the lifetime has ended, as Redis sees it. */
   done(): Promise<boolean>;
   /** `await using lifetime = ...` closes the lifetime at the end of the block. */
@@ -37,9 +55,16 @@ export interface Lifetime {
    * their keys.
    */
   [kLifetimePut](store: Store, values: Buffer[]): Promise<string[]>;
+  /** @internal Add keys of `store` as members, in one round trip. */
+  [kLifetimeAddKeys](store: Store, keys: string[]): Promise<void>;
 }
 
 /** Whether a value implements {@link Lifetime}. */
 export function isLifetime(value: unknown): value is Lifetime {
-  return typeof value === 'object' && value !== null && typeof (value as Partial<Lifetime>)[kLifetimePut] === 'function';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Partial<Lifetime>)[kLifetimePut] === 'function' &&
+    typeof (value as Partial<Lifetime>)[kLifetimeAddKeys] === 'function'
+  );
 }

@@ -7,7 +7,7 @@
  */
 import { Redis, Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
-import { InvalidOptionsError, errorFromReply } from '../errors.js';
+import { InvalidOptionsError, errorFromReply, type ErrorContext } from '../errors.js';
 import { KeySpace, newKey, randomId, validateKey, validateNamespace } from '../keys.js';
 import createDebug from 'debug';
 import { MIN_BULK_LIMIT, bulkLimit, checkFits, trackServer } from './limits.js';
@@ -393,16 +393,20 @@ function toBuffer(bytes: Uint8Array): Buffer {
 }
 
 /** Run a pipeline and throw the first error it holds. */
-export async function execPipeline(pipeline: ReturnType<Redis['pipeline']>, operation: string): Promise<unknown[]> {
+export async function execPipeline(
+  pipeline: ReturnType<Redis['pipeline']>,
+  operation: string,
+  context: ErrorContext = {},
+): Promise<unknown[]> {
   let results: [Error | null, unknown][] | null;
   try {
     results = await pipeline.exec();
   } catch (err) {
-    throw errorFromReply(err, operation);
+    throw errorFromReply(err, operation, context);
   }
-  if (results === null) throw errorFromReply(new Error('pipeline was discarded'), operation);
+  if (results === null) throw errorFromReply(new Error('pipeline was discarded'), operation, context);
   return results.map(([err, value]) => {
-    if (err) throw errorFromReply(err, operation);
+    if (err) throw errorFromReply(err, operation, context);
     return value;
   });
 }

@@ -6,9 +6,9 @@
  * EVAL again after NOSCRIPT, so `SCRIPT FLUSH` and restarts break nothing).
  * Command names carry the script's SHA, so two versions of this library can
  * share one client. Each script has a typed signature generated from its
- * header (KEYS and ARGV names) and a reply decoder here that checks the
- * reply's shape at run time, so a wrong reply is a clear error, not a wrong
- * value.
+ * header (KEYS and ARGV names; a variadic `KEYS[n...]`/`ARGV[n...]` is an
+ * array) and a reply decoder here that checks the reply's shape at run time,
+ * so a wrong reply is a clear error, not a wrong value.
  *
  * @module
  */
@@ -19,17 +19,44 @@ import { InvalidOptionsError, RedisOperationError, errorFromReply, type ErrorCon
 export type ScriptName = keyof typeof LUA_SCRIPTS;
 type KeyName<N extends ScriptName> = (typeof LUA_SCRIPTS)[N]['keys'][number];
 type ArgName<N extends ScriptName> = (typeof LUA_SCRIPTS)[N]['args'][number];
+type RestKey<N extends ScriptName> = (typeof LUA_SCRIPTS)[N]['restKey'];
+type RestArg<N extends ScriptName> = (typeof LUA_SCRIPTS)[N]['restArg'];
 /** Values a script argument may take. */
 export type ScriptArg = string | number | Buffer;
-/** The named KEYS of a script. */
-export type ScriptKeys<N extends ScriptName> = Record<KeyName<N>, string>;
-/** The named ARGV of a script. */
-export type ScriptArgs<N extends ScriptName> = Record<ArgName<N>, ScriptArg>;
+/** The KEYS of a script by name; its variadic rest, if any, is an array. */
+export type ScriptKeys<N extends ScriptName> = Record<KeyName<N>, string> &
+  (RestKey<N> extends string ? Record<RestKey<N>, readonly string[]> : unknown);
+/** The ARGV of a script by name; its variadic rest, if any, is an array. */
+export type ScriptArgs<N extends ScriptName> = Record<ArgName<N>, ScriptArg> &
+  (RestArg<N> extends string ? Record<RestArg<N>, readonly ScriptArg[]> : unknown);
 
 /** What `consume` replies. */
 export type ConsumeReply =
   | { consumed: true; value: Buffer }
   | { consumed: false; tombstone: Buffer | undefined; nowMs: number };
+
+/** What `lifetimeCreate` replies: `created` false when the lease was already over. */
+export interface LifetimeCreateReply {
+  created: boolean;
+  /** The lease end (Unix ms), or undefined without a lease. */
+  expiresAtMs: number | undefined;
+}
+
+/** The state `lifetimeClose` found; `missing`: Redis no longer knows the lifetime. */
+export type LifetimeStateBefore = 'open' | 'closing' | 'ended' | 'missing';
+
+/** What one `lifetimeClose` step replies. */
+export interface LifetimeCloseReply {
+  finished: boolean;
+  evicted: number;
+  before: LifetimeStateBefore;
+}
+
+/** What `lifetimeExtend` replies; `cursor` is 'done', 'close', or where `lifetimeExpireChunk` goes on. */
+export interface LifetimeExtendReply {
+  expiresAtMs: number;
+  cursor: string;
+}
 
 function fail(name: string, reply: unknown): never {
   let shown: string;
@@ -56,6 +83,19 @@ function oneOf<C extends number>(name: ScriptName, codes: readonly C[]): (reply:
   };
 }
 
+function asText(name: string, reply: unknown, v: unknown): string {
+  if (Buffer.isBuffer(v)) return v.toString('utf8');
+  if (typeof v === 'string') return v;
+  fail(name, reply);
+}
+
+function asTuple(name: string, reply: unknown, length: number): unknown[] {
+  if (!Array.isArray(reply) || reply.length !== length) fail(name, reply);
+  return reply as unknown[];
+}
+
+const CLOSE_STATES: ReadonlySet<string> = new Set(['open', 'closing', 'ended', 'missing']);
+
 /** Reply decoders, one per script; the compiler checks that every script has one. */
 const REPLIES = {
   // Ownership (src/ownership/): codes are documented in each script's header.
@@ -78,6 +118,36 @@ const REPLIES = {
     }
     fail('consume', reply);
   },
+  lifetimeCreate(reply: unknown): LifetimeCreateReply {
+    const [created, expiresAt] = asTuple('lifetimeCreate', reply, 2);
+    const flag = asInteger('lifetimeCreate', reply, created);
+    const at = asInteger('lifetimeCreate', reply, expiresAt);
+    if (flag !== 0 && flag !== 1) fail('lifetimeCreate', reply);
+    return { created: flag === 1, expiresAtMs: at === -1 ? undefined : at };
+  },
+  lifetimePut(reply: unknown): number {
+    return asInteger('lifetimePut', reply, reply);
+  },
+  lifetimeAddKeys(reply: unknown): number {
+    return asInteger('lifetimeAddKeys', reply, reply);
+  },
+  lifetimeClose(reply: unknown): LifetimeCloseReply {
+    const [finished, evicted, before] = asTuple('lifetimeClose', reply, 3);
+    const state = asText('lifetimeClose', reply, before);
+    if (!CLOSE_STATES.has(state)) fail('lifetimeClose', reply);
+    return {
+      finished: asInteger('lifetimeClose', reply, finished) === 1,
+      evicted: asInteger('lifetimeClose', reply, evicted),
+      before: state as LifetimeStateBefore,
+    };
+  },
+  lifetimeExtend(reply: unknown): LifetimeExtendReply {
+    const [expiresAt, cursor] = asTuple('lifetimeExtend', reply, 2);
+    return { expiresAtMs: asInteger('lifetimeExtend', reply, expiresAt), cursor: asText('lifetimeExtend', reply, cursor) };
+  },
+  lifetimeExpireChunk(reply: unknown): string {
+    return asText('lifetimeExpireChunk', reply, reply);
+  },
 } satisfies { [N in ScriptName]: (reply: unknown) => unknown };
 
 export type ScriptReply<N extends ScriptName> = ReturnType<(typeof REPLIES)[N]>;
@@ -89,19 +159,30 @@ export type ScriptReply<N extends ScriptName> = ReturnType<(typeof REPLIES)[N]>;
  * namespace instead of failing.
  */
 function checkCall(name: ScriptName, keys: object, args: object, context: ErrorContext = {}): void {
-  const script = LUA_SCRIPTS[name];
+  const script: ScriptSpec = LUA_SCRIPTS[name];
   const k = keys as Record<string, unknown>;
   const a = args as Record<string, unknown>;
-  for (const key of script.keys) {
-    if (typeof k[key] !== 'string' || k[key] === '') {
-      throw new InvalidOptionsError(`script ${name}: KEYS ${key} must be a non-empty string, got ${describeArg(k[key])}`, context);
+  const checkKey = (label: string, v: unknown) => {
+    if (typeof v !== 'string' || v === '') {
+      throw new InvalidOptionsError(`script ${name}: KEYS ${label} must be a non-empty string, got ${describeArg(v)}`, context);
     }
-  }
-  for (const arg of script.args) {
-    const v = a[arg];
+  };
+  const checkArg = (label: string, v: unknown) => {
     if (!(typeof v === 'string' || Buffer.isBuffer(v) || (typeof v === 'number' && Number.isFinite(v)))) {
-      throw new InvalidOptionsError(`script ${name}: ARGV ${arg} must be a string, a finite number or a Buffer, got ${describeArg(v)}`, context);
+      throw new InvalidOptionsError(`script ${name}: ARGV ${label} must be a string, a finite number or a Buffer, got ${describeArg(v)}`, context);
     }
+  };
+  for (const key of script.keys) checkKey(key, k[key]);
+  for (const arg of script.args) checkArg(arg, a[arg]);
+  if (script.restKey !== null) {
+    const rest = k[script.restKey];
+    if (!Array.isArray(rest)) checkKey(`${script.restKey}[]`, rest);
+    else rest.forEach((v: unknown, i) => checkKey(`${script.restKey}[${i}]`, v));
+  }
+  if (script.restArg !== null) {
+    const rest = a[script.restArg];
+    if (!Array.isArray(rest)) checkArg(`${script.restArg}[]`, rest);
+    else rest.forEach((v: unknown, i) => checkArg(`${script.restArg}[${i}]`, v));
   }
 }
 
@@ -113,6 +194,13 @@ function describeArg(v: unknown): string {
 }
 
 type Client = Redis | Cluster;
+interface ScriptSpec {
+  keys: readonly string[];
+  restKey: string | null;
+  args: readonly string[];
+  restArg: string | null;
+  source: string;
+}
 type CommandFn = (...args: ScriptArg[]) => Promise<unknown>;
 
 function commandName(name: ScriptName): string {
@@ -125,20 +213,26 @@ export class Scripts {
     for (const name of Object.keys(LUA_SCRIPTS) as ScriptName[]) {
       const command = commandName(name);
       if (typeof (client as unknown as Record<string, unknown>)[command] === 'function') continue;
-      const script = LUA_SCRIPTS[name];
-      client.defineCommand(command, { numberOfKeys: script.keys.length, lua: script.source });
+      const script: ScriptSpec = LUA_SCRIPTS[name];
+      // A script with variadic KEYS gets its key count with each call.
+      const numberOfKeys = script.restKey === null ? script.keys.length : undefined;
+      client.defineCommand(command, { numberOfKeys, lua: script.source });
     }
   }
 
-  private args<N extends ScriptName>(
-    name: N,
-    keys: Record<KeyName<N>, string>,
-    args: Record<ArgName<N>, ScriptArg>,
-  ): ScriptArg[] {
-    const script = LUA_SCRIPTS[name];
+  private args<N extends ScriptName>(name: N, keys: ScriptKeys<N>, args: ScriptArgs<N>): ScriptArg[] {
+    const script: ScriptSpec = LUA_SCRIPTS[name];
+    const k = keys as unknown as Record<string, string | readonly string[]>;
+    const a = args as unknown as Record<string, ScriptArg | readonly ScriptArg[]>;
     const out: ScriptArg[] = [];
-    for (const k of script.keys as readonly KeyName<N>[]) out.push(keys[k]);
-    for (const a of script.args as readonly ArgName<N>[]) out.push(args[a]);
+    for (const key of script.keys) out.push(k[key] as string);
+    if (script.restKey !== null) {
+      const rest = k[script.restKey] as readonly string[];
+      out.unshift(script.keys.length + rest.length);
+      out.push(...rest);
+    }
+    for (const arg of script.args) out.push(a[arg] as ScriptArg);
+    if (script.restArg !== null) out.push(...(a[script.restArg] as readonly ScriptArg[]));
     return out;
   }
 
@@ -148,8 +242,8 @@ export class Scripts {
    */
   async run<N extends ScriptName>(
     name: N,
-    keys: Record<KeyName<N>, string>,
-    args: Record<ArgName<N>, ScriptArg>,
+    keys: ScriptKeys<N>,
+    args: ScriptArgs<N>,
     context: ErrorContext = {},
   ): Promise<ScriptReply<N>> {
     checkCall(name, keys, args, context);
@@ -167,8 +261,8 @@ export class Scripts {
   queue<N extends ScriptName>(
     pipeline: ChainableCommander,
     name: N,
-    keys: Record<KeyName<N>, string>,
-    args: Record<ArgName<N>, ScriptArg>,
+    keys: ScriptKeys<N>,
+    args: ScriptArgs<N>,
   ): void {
     checkCall(name, keys, args);
     const fn = (pipeline as unknown as Record<string, CommandFn>)[`${commandName(name)}Buffer`] as CommandFn;

@@ -1,0 +1,46 @@
+-- lifetimeAddKeys: make existing objects members of an open lifetime. A data
+-- key inside the lifetime's hash tag becomes an own member (its store key, in
+-- the members set); any other becomes a foreign member (its whole data key, in
+-- the foreign set). Under a lease, each object gets the lease end as its
+-- expiry (a missing object is still recorded; it simply has nothing to expire).
+--
+-- KEYS[1] meta      the lifetime's meta hash, <ns>:{<id>}:lt
+-- KEYS[2] members   the lifetime's set of own members, <ns>:{<id>}:members
+-- KEYS[3] foreign   the lifetime's set of foreign members, <ns>:{<id>}:foreign
+-- KEYS[4...] data   the objects' data keys. Foreign ones are in other hash tags:
+--                   fine on a single Redis; on Redis Cluster they would have to
+--                   be grouped by slot (not built yet).
+--
+-- Returns: how many keys were not members yet
+-- Errors:  PSR_LIFETIME_ENDED   the lifetime is closing, closed, or its lease ran out
+--          PSR_INVALID_OPTIONS  KEYS[2] and KEYS[3] are not the sets of KEYS[1]
+local rcall = redis.call
+--@include nowMs
+--@include lifetimePrefix
+--@include lifetimeEnded
+
+local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
+if not prefix then
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeAddKeys: ' .. KEYS[1] .. ', ' .. KEYS[2] .. ' and ' .. KEYS[3] .. ' are not one lifetime')
+end
+
+local meta = rcall('HMGET', KEYS[1], 'state', 'expiresAt')
+if meta[1] ~= 'open' then return lifetimeEnded(KEYS[1], meta[1], nowMs()) end
+local expiresAt = tonumber(meta[2])
+
+local own = prefix .. 'd:'
+local added = 0
+for i = 4, #KEYS do
+  local data = KEYS[i]
+  if string.sub(data, 1, #own) == own then
+    added = added + rcall('SADD', KEYS[2], string.sub(data, #own + 1))
+  else
+    added = added + rcall('SADD', KEYS[3], data)
+  end
+  if expiresAt then rcall('PEXPIREAT', data, expiresAt) end
+end
+if expiresAt then
+  rcall('PEXPIREAT', KEYS[2], expiresAt)
+  rcall('PEXPIREAT', KEYS[3], expiresAt)
+end
+return added

@@ -1,0 +1,37 @@
+-- lifetimeExpireChunk: give the next chunk of members the lifetime's current
+-- lease end (the latest extend wins, even over an extend still walking its
+-- chunks). Stops ('done') when the lifetime is no longer an open lease.
+--
+-- KEYS[1] meta     the lifetime's meta hash, <ns>:{<id>}:lt
+-- KEYS[2] members  the lifetime's set of own members, <ns>:{<id>}:members
+-- KEYS[3] foreign  the lifetime's set of foreign members, <ns>:{<id>}:foreign
+-- ARGV[1] cursor   from lifetimeExtend or the previous call
+-- ARGV[2] count    about how many members this call re-expires
+--
+-- Derived keys: own members' data keys, <ns>:{<id>}:d:<member>, share the
+-- lifetime's hash tag; foreign members are whole data keys in other hash tags
+-- (fine on a single Redis; Redis Cluster would need them grouped by slot).
+--
+-- Returns: the next cursor, or 'done'
+-- Errors:  PSR_INVALID_OPTIONS  a malformed cursor or count; keys of different lifetimes
+local rcall = redis.call
+--@include lifetimePrefix
+--@include expireMembers
+
+local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
+if not prefix then
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExpireChunk: ' .. KEYS[1] .. ', ' .. KEYS[2] .. ' and ' .. KEYS[3] .. ' are not one lifetime')
+end
+local count = tonumber(ARGV[2])
+if not count or count < 1 then
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExpireChunk: count must be a positive integer, got ' .. tostring(ARGV[2]))
+end
+
+local meta = rcall('HMGET', KEYS[1], 'state', 'expiresAt')
+local expiresAt = tonumber(meta[2])
+if meta[1] ~= 'open' or not expiresAt then return 'done' end
+local next = expireMembers(prefix, ARGV[1], count, expiresAt)
+if not next then
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExpireChunk: malformed cursor ' .. tostring(ARGV[1]))
+end
+return next

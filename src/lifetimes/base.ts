@@ -1,0 +1,261 @@
+/**
+ * The Redis side of one lifetime, shared by the three lifetime classes: its
+ * keys and every script call on them. A lifetime is
+ *
+ *     <ns>:{<id>}:lt        meta hash: state (open | closing | ended), kind,
+ *                           name, createdAt, expiresAt (leases), endedAt
+ *     <ns>:{<id>}:members   set of own members: store keys `<id>~<random>`,
+ *                           whose data keys share the lifetime's hash tag
+ *     <ns>:{<id>}:foreign   set of foreign members: whole data keys of
+ *                           objects in other hash tags (added with addKey)
+ *
+ * and it is changed only by the `lifetime*.lua` scripts. Work per script call
+ * is bounded ({@link lifetimeTuning}): a batch is split into several calls
+ * sent in one pipeline, and close/extend go in chunks, one call after the
+ * other, so no call blocks Redis for long.
+ *
+ * @module
+ */
+import createDebug from 'debug';
+import { InvalidOptionsError, LifetimeEndedError, ProxyStoreFactoryError, errorFromReply } from '../errors.js';
+import { validateKey } from '../keys.js';
+import { proxyState, type ProxyState } from '../proxy/proxy.js';
+import { execPipeline, type RedisConnector } from '../redis/connector.js';
+import type { LifetimeCreateReply, LifetimeStateBefore, ScriptArgs, ScriptKeys } from '../redis/scripts.js';
+import type { Store } from '../store.js';
+import type { AddKeyArgs, AddKeyOptions } from './lifetime.js';
+
+export const log = createDebug('proxystore:lifetime');
+
+/**
+ * Bounds on the work of one script call. `chunk` members per close/extend
+ * step keeps each call well under 50 ms on a 1,000,000-member lifetime
+ * (see bench/lifetimes.ts and docs/lifetimes.md); puts are split by count
+ * and by bytes. Mutable for tests and the benchmark only.
+ * @internal
+ */
+export const lifetimeTuning = {
+  /** Members evicted or re-expired per close/extend call. */
+  chunk: 1000,
+  /** Most objects written or added per put/addKeys call. */
+  batch: 1000,
+  /** A put call stops taking more values once it holds this many bytes. */
+  batchBytes: 8 * 1024 * 1024,
+};
+
+/** The kinds of lifetime, as recorded in the meta hash. */
+export type LifetimeKind = 'context' | 'lease' | 'static';
+
+/** The state of a lifetime as Redis holds it; undefined when Redis does not know it. */
+export type LifetimeState = 'open' | 'closing' | 'ended' | undefined;
+
+/** How a new lifetime's lease is given: none, milliseconds from now (server clock), or a Unix time in ms. */
+export type ExpirySpec = { mode: 'none' } | { mode: 'in' | 'at'; ms: number };
+
+/** What a finished close found and did. */
+export interface CloseResult {
+  evicted: number;
+  /** The state the first step found. */
+  before: LifetimeStateBefore;
+}
+
+/** Split `items` into runs of at most `size` (and, with `bytes`, at most `maxBytes` bytes unless one item alone is bigger). */
+function chunked<T>(items: T[], size: number, bytes?: (item: T) => number, maxBytes = Infinity): T[][] {
+  const out: T[][] = [];
+  let current: T[] = [];
+  let currentBytes = 0;
+  for (const item of items) {
+    const b = bytes ? bytes(item) : 0;
+    if (current.length > 0 && (current.length >= size || currentBytes + b > maxBytes)) {
+      out.push(current);
+      current = [];
+      currentBytes = 0;
+    }
+    current.push(item);
+    currentBytes += b;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+/** One lifetime in Redis: its keys and the script calls on them. */
+export class LifetimeRecord {
+  readonly meta: string;
+  readonly members: string;
+  readonly foreign: string;
+
+  constructor(
+    readonly connector: RedisConnector,
+    readonly id: string,
+  ) {
+    this.meta = connector.keys.lifetime('lt', id);
+    this.members = connector.keys.lifetime('members', id);
+    this.foreign = connector.keys.lifetime('foreign', id);
+  }
+
+  private get sets(): { meta: string; members: string; foreign: string } {
+    return { meta: this.meta, members: this.members, foreign: this.foreign };
+  }
+
+  /** Create the meta record (one round trip). */
+  create(kind: LifetimeKind, name: string | undefined, expiry: ExpirySpec): Promise<LifetimeCreateReply> {
+    return this.connector.scripts.run(
+      'lifetimeCreate',
+      { meta: this.meta },
+      { kind, name: name ?? '', expiry: expiry.mode, ms: expiry.mode === 'none' ? 0 : expiry.ms },
+      { lifetime: this.id },
+    );
+  }
+
+  /** Write `values` under `keys` (all inside this lifetime's tag) as members; one round trip. */
+  async put(keys: string[], values: Buffer[]): Promise<void> {
+    const pairs = keys.map((key, i) => ({ data: this.connector.dataKey(key), value: values[i] as Buffer }));
+    const calls = chunked(pairs, lifetimeTuning.batch, (p) => p.value.length, lifetimeTuning.batchBytes);
+    await this.runAll(
+      'lifetimePut',
+      calls.map((c) => [{ meta: this.meta, members: this.members, data: c.map((p) => p.data) }, { values: c.map((p) => p.value) }] as const),
+    );
+  }
+
+  /** Add existing store keys as members (own or foreign); one round trip. */
+  async addKeys(keys: string[]): Promise<void> {
+    const calls = chunked(keys.map((k) => this.connector.dataKey(k)), lifetimeTuning.batch);
+    await this.runAll('lifetimeAddKeys', calls.map((data) => [{ ...this.sets, data }, {}] as const));
+  }
+
+  /** One script call per batch, pipelined when there are several. */
+  private async runAll<N extends 'lifetimePut' | 'lifetimeAddKeys'>(
+    name: N,
+    calls: readonly (readonly [ScriptKeys<N>, ScriptArgs<N>])[],
+  ): Promise<void> {
+    const scripts = this.connector.scripts;
+    const context = { lifetime: this.id };
+    if (calls.length === 1) {
+      const [keys, args] = calls[0] as readonly [ScriptKeys<N>, ScriptArgs<N>];
+      await scripts.run(name, keys, args, context);
+      return;
+    }
+    const pipeline = this.connector.client.pipeline();
+    for (const [keys, args] of calls) scripts.queue(pipeline, name, keys, args);
+    for (const reply of await execPipeline(pipeline, name, context)) scripts.decode(name, reply);
+  }
+
+  /**
+   * Close: mark the lifetime closing, evict every member in chunks (one
+   * script call after the other), leave an 'ended' marker that expires after
+   * `endedTtlMs`. Safe to run from several processes at once, and to resume
+   * a close that a dead process began.
+   */
+  async close(endedTtlMs: number): Promise<CloseResult> {
+    let evicted = 0;
+    let before: LifetimeStateBefore | undefined;
+    for (;;) {
+      const step = await this.connector.scripts.run(
+        'lifetimeClose',
+        this.sets,
+        { count: lifetimeTuning.chunk, endedTtlMs },
+        { lifetime: this.id },
+      );
+      before ??= step.before;
+      evicted += step.evicted;
+      if (step.finished) return { evicted, before };
+    }
+  }
+
+  /**
+   * Move the lease end (`add` ms to it, set it `at` a Unix time, or `in` ms
+   * from now) and give every member the new expiry, chunk by chunk. A lease
+   * end that is not in the future closes the lifetime. Returns the new end
+   * and whether the lifetime ended.
+   */
+  async extend(mode: 'add' | 'at' | 'in', ms: number, endedTtlMs: number): Promise<{ expiresAtMs: number; ended: boolean }> {
+    const scripts = this.connector.scripts;
+    const context = { lifetime: this.id };
+    const first = await scripts.run('lifetimeExtend', this.sets, { mode, ms, count: lifetimeTuning.chunk }, context);
+    if (first.cursor === 'close') {
+      await this.close(endedTtlMs);
+      return { expiresAtMs: first.expiresAtMs, ended: true };
+    }
+    let cursor = first.cursor;
+    while (cursor !== 'done') {
+      cursor = await scripts.run('lifetimeExpireChunk', this.sets, { cursor, count: lifetimeTuning.chunk }, context);
+    }
+    return { expiresAtMs: first.expiresAtMs, ended: false };
+  }
+
+  /** The state Redis holds (one HGET). */
+  async state(): Promise<LifetimeState> {
+    let state: string | null;
+    try {
+      state = await this.connector.client.hget(this.meta, 'state');
+    } catch (err) {
+      throw errorFromReply(err, 'HGET', { lifetime: this.id });
+    }
+    return asState(state);
+  }
+
+  /** The meta fields (one HMGET; attach needs them all). */
+  async read(): Promise<{ state: LifetimeState; kind: string | undefined; name: string | undefined }> {
+    let fields: (string | null)[];
+    try {
+      fields = await this.connector.client.hmget(this.meta, 'state', 'kind', 'name');
+    } catch (err) {
+      throw errorFromReply(err, 'HMGET', { lifetime: this.id });
+    }
+    const [state, kind, name] = fields;
+    return {
+      state: asState(state ?? null),
+      kind: kind ?? undefined,
+      name: name ? name : undefined,
+    };
+  }
+}
+
+function asState(state: string | null): LifetimeState {
+  return state === 'open' || state === 'closing' || state === 'ended' ? state : undefined;
+}
+
+/** Split `addKey`'s arguments into keys and the trailing options (a plain object). */
+export function splitAddKeyArgs(args: AddKeyArgs, lifetimeId: string): { keys: string[]; store: Store | undefined } {
+  const last: unknown = args[args.length - 1];
+  const isOptions =
+    typeof last === 'object' && last !== null && !proxyState(last) && Object.getPrototypeOf(last) === Object.prototype;
+  const keys = (isOptions ? args.slice(0, -1) : args) as unknown[];
+  for (const key of keys) {
+    if (proxyState(key)) {
+      throw new InvalidOptionsError(`lifetime ${lifetimeId}: addKey takes store keys, got a proxy: use addProxy`, { lifetime: lifetimeId });
+    }
+    try {
+      validateKey(key);
+    } catch (err) {
+      throw new InvalidOptionsError(`lifetime ${lifetimeId}: addKey takes store keys, ${(err as Error).message}`, { lifetime: lifetimeId });
+    }
+  }
+  return { keys: keys as string[], store: isOptions ? (last as AddKeyOptions).store : undefined };
+}
+
+/** The proxy states of `proxies`; ProxyStoreFactoryError (as ProxyStore) for anything not made by a store. */
+export function statesOf(proxies: unknown[], lifetimeId: string): ProxyState[] {
+  return proxies.map((proxy) => {
+    const state = proxyState(proxy);
+    if (!state) {
+      const what = proxy === null ? 'null' : typeof proxy === 'object' ? 'an object that is not a store proxy' : `a ${typeof proxy}`;
+      throw new ProxyStoreFactoryError(
+        `lifetime ${lifetimeId}: addProxy takes proxies made by a store (store.proxy, proxyFromKey, fromRef), got ${what}`,
+        { lifetime: lifetimeId },
+      );
+    }
+    return state;
+  });
+}
+
+/** The error for an operation on a lifetime that was closed through this very handle (no need to ask Redis). */
+export function closedHereError(lifetimeId: string, name: string | undefined, operation: string): LifetimeEndedError {
+  const who = name ? `lifetime ${lifetimeId} ("${name}")` : `lifetime ${lifetimeId}`;
+  return new LifetimeEndedError(`${who} was closed in this process, so ${operation} is refused: use a new lifetime`, { lifetime: lifetimeId });
+}
+
+/** How long an 'ended' marker lives: the store's tombstone TTL (both only serve error messages). */
+export function endedTtlMs(store: Store): number {
+  return Math.max(1, Math.round(store.tombstoneTtl * 1000));
+}

@@ -1,0 +1,101 @@
+/**
+ * LeaseLifetime: objects that live until a lease ends (ProxyStore's
+ * `LeaseLifetime`). The lease is a Redis key TTL on every member and on the
+ * lifetime's own keys, computed from the server's clock: they vanish at the
+ * lease end even if every client is gone, and no client timer is needed.
+ *
+ * @module
+ */
+import { InvalidOptionsError } from '../errors.js';
+import type { Store } from '../store.js';
+import { endedTtlMs, log, type ExpirySpec, type LifetimeKind } from './base.js';
+import { ContextLifetime, attachedOptions, readForAttach, type LifetimeOptions } from './context.js';
+
+/** An expiry: seconds (a number, as ProxyStore's float) or an absolute `Date`. */
+export type Expiry = number | Date;
+
+/** Options of {@link LeaseLifetime}. */
+export interface LeaseLifetimeOptions extends LifetimeOptions {
+  /** When the lease ends: in this many seconds, or at this Date. Now or earlier: the lifetime is born ended. */
+  expiry: Expiry;
+}
+
+function toMs(expiry: unknown, what: string): { relative: boolean; ms: number } {
+  if (expiry instanceof Date) {
+    const ms = expiry.getTime();
+    if (!Number.isFinite(ms)) throw new InvalidOptionsError(`${what} is an invalid Date`);
+    return { relative: false, ms };
+  }
+  if (typeof expiry === 'number' && Number.isFinite(expiry)) return { relative: true, ms: Math.round(expiry * 1000) };
+  throw new InvalidOptionsError(`${what} must be a number of seconds or a Date, got ${String(expiry)}`);
+}
+
+/**
+ * Objects associated with this lifetime are evicted when its lease ends, by
+ * Redis itself; `extend` moves the lease, `close` ends it early.
+ *
+ * @example
+ * ```ts
+ * const lifetime = new LeaseLifetime(store, { expiry: 10 });
+ * const key = await store.put('value', { lifetime });
+ * await lifetime.extend(5); // the lease now ends 15 s after creation
+ * // ... 15 s later, in any process:
+ * await lifetime.done(); // true
+ * await store.exists(key); // false
+ * ```
+ */
+export class LeaseLifetime extends ContextLifetime {
+  constructor(store: Store, options: LeaseLifetimeOptions) {
+    super(store, options);
+  }
+
+  /**
+   * A handle on an existing lease (see {@link ContextLifetime.attach}).
+   *
+   * @throws {@link InvalidOptionsError} when the lifetime has no lease.
+   * @example
+   * ```ts
+   * const lease = await LeaseLifetime.attach(store, id);
+   * await lease.extend(30);
+   * ```
+   */
+  static override async attach(store: Store, id: string): Promise<LeaseLifetime> {
+    const attached = await readForAttach(store, id, 'LeaseLifetime');
+    if (!attached.ended && attached.kind !== 'lease') {
+      throw new InvalidOptionsError(`lifetime ${id} is a ${attached.kind ?? 'unknown'} lifetime, not a lease: use ContextLifetime.attach`, {
+        lifetime: id,
+      });
+    }
+    return new LeaseLifetime(store, attachedOptions<LeaseLifetimeOptions>(attached));
+  }
+
+  /** @internal */
+  protected override creation(options: LeaseLifetimeOptions): { kind: LifetimeKind; expiry: ExpirySpec } {
+    if (typeof options !== 'object' || options === null || !('expiry' in options)) {
+      throw new InvalidOptionsError('LeaseLifetime needs { expiry }: seconds (a number) or a Date');
+    }
+    const { relative, ms } = toMs(options.expiry, 'LeaseLifetime expiry');
+    return { kind: 'lease', expiry: { mode: relative ? 'in' : 'at', ms } };
+  }
+
+  /**
+   * Move the lease end: `extend(seconds)` adds to the current end,
+   * `extend(date)` sets it, even earlier (as ProxyStore). Every member, and
+   * every object added later, gets the new end as its Redis expiry. An end
+   * that is not in the future closes the lifetime now.
+   *
+   * @throws {@link LifetimeEndedError} when the lifetime has ended.
+   * @example
+   * ```ts
+   * await lease.extend(60);                                // one more minute
+   * await lease.extend(new Date(Date.now() + 5 * 60_000)); // ends in 5 minutes
+   * ```
+   */
+  async extend(expiry: Expiry): Promise<void> {
+    const { relative, ms } = toMs(expiry, 'extend');
+    this.check(this.store, 'extend');
+    const result = await this.guard(() => this.record.extend(relative ? 'add' : 'at', ms, endedTtlMs(this.store)));
+    if (result.ended) this.ended = true;
+    log('extended %s to %s%s', this.id, new Date(result.expiresAtMs).toISOString(), result.ended ? ' (ended it)' : '');
+  }
+}

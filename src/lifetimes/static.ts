@@ -1,0 +1,359 @@
+/**
+ * StaticLifetime: objects that live as long as the process that made them
+ * (ProxyStore's `StaticLifetime`, a process singleton).
+ *
+ * ProxyStore evicts them from an `atexit` handler. Node has no exit hook that
+ * can do I/O, and nothing runs on SIGKILL, so here the static lifetime is a
+ * lease that a heartbeat renews while the process lives:
+ *
+ * - a normal end evicts the objects: SIGINT, SIGTERM, `beforeExit`, an
+ *   explicit `close()`, or `store.close()` (for that store's objects);
+ * - after `process.exit()`, a crash or SIGKILL the lease runs out: the objects
+ *   are gone within the store's `leaseTtl`.
+ *
+ * Objects belong to stores (each with its own Redis and namespace), so the
+ * singleton keeps one lease-renewed Redis lifetime per store: a "part".
+ *
+ * @module
+ */
+import { inspect } from 'node:util';
+import { InvalidOptionsError, LifetimeEndedError, ProxyStoreError } from '../errors.js';
+import { newKey, randomId } from '../keys.js';
+import { Store, storeOfProxy } from '../store.js';
+import { LifetimeRecord, closedHereError, endedTtlMs, log, splitAddKeyArgs, statesOf } from './base.js';
+import { kLifetimeAddKeys, kLifetimePut, type AddKeyArgs, type CloseOptions, type Lifetime } from './lifetime.js';
+
+/** How long a signal or `beforeExit` waits for the eviction before letting the process end anyway. */
+const SHUTDOWN_GRACE_MS = 5_000;
+
+/** The signals after which the objects are evicted. */
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+/** The part of the static lifetime that lives in one store. */
+interface Part {
+  readonly store: Store;
+  readonly record: LifetimeRecord;
+  readonly leaseMs: number;
+  /** Settles when Redis has the part's lifetime. */
+  readonly ready: Promise<void>;
+  readonly heartbeat: NodeJS.Timeout;
+  renewing: Promise<void> | undefined;
+}
+
+const kSingleton: unique symbol = Symbol('proxystore-redis.static');
+
+/** @internal Tests only: `StaticLifetime[kResetStatic]()` forgets the singleton, as ProxyStore's tests reset `_instance`. */
+export const kResetStatic: unique symbol = Symbol('proxystore-redis.static.reset');
+
+/**
+ * Keeps its objects for the rest of the process. One per process:
+ * `StaticLifetime.instance()`.
+ *
+ * The lease of each store's part is `leaseTtl` seconds (a Store option,
+ * default 30), renewed every `leaseTtl / 3` by a timer that does not keep the
+ * process alive.
+ *
+ * @example
+ * ```ts
+ * const store = new Store('default', connector, { register: true });
+ * const key = await store.put('value', { lifetime: StaticLifetime.instance() });
+ * const proxy = await store.proxy('value', { lifetime: StaticLifetime.instance() });
+ * // evicted on SIGINT/SIGTERM/beforeExit or store.close(); after SIGKILL, within leaseTtl
+ * ```
+ */
+export class StaticLifetime implements Lifetime {
+  private static current: StaticLifetime | undefined;
+
+  /** A process-wide id; each store's part has its own Redis id ({@link StaticLifetime.idIn}). */
+  readonly id = randomId();
+  /** As ProxyStore's. */
+  readonly name = 'static';
+  private readonly parts = new Map<Store, Part>();
+  /** Stores whose close already runs {@link release}. */
+  private readonly hooked = new WeakSet<Store>();
+  private ended = false;
+  private closing: Promise<void> | undefined;
+  private listening = false;
+
+  private constructor(token: typeof kSingleton) {
+    if (token !== kSingleton) throw new InvalidOptionsError('StaticLifetime is a singleton: use StaticLifetime.instance()');
+  }
+
+  /**
+   * The process's static lifetime.
+   *
+   * @example
+   * ```ts
+   * StaticLifetime.instance() === StaticLifetime.instance(); // true
+   * ```
+   */
+  static instance(): StaticLifetime {
+    StaticLifetime.current ??= new StaticLifetime(kSingleton);
+    return StaticLifetime.current;
+  }
+
+  /** @internal Forget the singleton and stop its timers and listeners (its objects are left to their leases). */
+  static [kResetStatic](): void {
+    const current = StaticLifetime.current;
+    if (current) for (const part of [...current.parts.values()]) current.drop(part);
+    current?.unlisten();
+    StaticLifetime.current = undefined;
+  }
+
+  /** The Redis id of this lifetime's part in `store`, if it has one (for inspection). */
+  idIn(store: Store): string | undefined {
+    return this.parts.get(store)?.record.id;
+  }
+
+  private check(operation: string): void {
+    if (this.ended) throw closedHereError(this.id, this.name, operation);
+  }
+
+  /** This lifetime's part in `store`, created (and its lease started) on first use. */
+  private part(store: Store): Part {
+    const existing = this.parts.get(store);
+    if (existing) return existing;
+    if (store.isClosed) throw new ProxyStoreError(`store ${store.name} is closed: it cannot hold static objects`);
+    const record = new LifetimeRecord(store.connector, randomId());
+    const leaseMs = Math.max(1, Math.round(store.leaseTtl * 1000));
+    const part: Part = {
+      store,
+      record,
+      leaseMs,
+      ready: record.create('static', `static lifetime of pid ${process.pid}`, { mode: 'in', ms: leaseMs }).then(() => {
+        log('static lifetime of store %s is %s (lease %d ms)', store.name, record.id, leaseMs);
+      }),
+      // Renewal keeps the objects while the process lives; it must not keep the process alive.
+      heartbeat: setInterval(() => this.renew(part), Math.max(1, Math.floor(leaseMs / 3))).unref(),
+      renewing: undefined,
+    };
+    part.ready.catch(() => this.drop(part));
+    this.parts.set(store, part);
+    if (!this.hooked.has(store)) {
+      this.hooked.add(store);
+      store.onClose(() => this.release(store));
+    }
+    this.listen();
+    return part;
+  }
+
+  /** Forget a part (its objects are gone or will expire with its lease). */
+  private drop(part: Part): void {
+    clearInterval(part.heartbeat);
+    if (this.parts.get(part.store) === part) this.parts.delete(part.store);
+    if (this.parts.size === 0) this.unlisten();
+  }
+
+  private renew(part: Part): void {
+    if (part.renewing || this.parts.get(part.store) !== part) return;
+    part.renewing = part.ready
+      .then(() => part.record.extend('in', part.leaseMs, endedTtlMs(part.store)))
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          if (err instanceof LifetimeEndedError) {
+            // The lease ran out (the process stalled longer than leaseTtl): those
+            // objects are gone; the next static object starts a new part.
+            log('static lifetime %s of store %s lapsed: %s', part.record.id, part.store.name, err.message);
+            this.drop(part);
+          } else {
+            log('renewing static lifetime %s of store %s failed (will retry): %s', part.record.id, part.store.name, String(err));
+          }
+        },
+      )
+      .finally(() => {
+        part.renewing = undefined;
+      });
+  }
+
+  /** Run `op` on the part of `store`; if Redis says the part's lease lapsed, once more on a new part. */
+  private async withPart<T>(store: Store, op: (part: Part) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const part = this.part(store);
+      await part.ready;
+      try {
+        return await op(part);
+      } catch (err) {
+        if (!(err instanceof LifetimeEndedError) || this.ended || attempt > 0 || this.parts.get(store) !== part) throw err;
+        log('static lifetime %s of store %s lapsed; starting a new one', part.record.id, store.name);
+        this.drop(part);
+      }
+    }
+  }
+
+  /**
+   * Associate existing keys of `store` with the static lifetime. The store is
+   * required (ProxyStore's `store=` argument): `addKey(...keys, { store })`.
+   *
+   * @throws {@link InvalidOptionsError} without a store.
+   * @example
+   * ```ts
+   * await StaticLifetime.instance().addKey(key, { store });
+   * ```
+   */
+  async addKey(...keys: AddKeyArgs): Promise<void> {
+    const split = splitAddKeyArgs(keys, this.id);
+    if (split.store === undefined) {
+      throw new InvalidOptionsError(
+        'StaticLifetime.addKey requires the store parameter: call addKey(...keys, { store }) (its objects are evicted per store)',
+        { lifetime: this.id },
+      );
+    }
+    if (!(split.store instanceof Store)) throw new InvalidOptionsError('StaticLifetime.addKey: `store` must be a Store', { lifetime: this.id });
+    await this[kLifetimeAddKeys](split.store, split.keys);
+  }
+
+  /**
+   * Associate the objects of proxies with the static lifetime, each in the
+   * store it comes from (found as resolving would find it).
+   *
+   * @throws {@link ProxyStoreFactoryError} for something that is not a store proxy.
+   * @example
+   * ```ts
+   * await StaticLifetime.instance().addProxy(proxy);
+   * ```
+   */
+  async addProxy(...proxies: unknown[]): Promise<void> {
+    const states = statesOf(proxies, this.id);
+    this.check('addProxy');
+    const byStore = new Map<Store, string[]>();
+    for (const state of states) {
+      const store = storeOfProxy(state);
+      byStore.set(store, [...(byStore.get(store) ?? []), state.key]);
+    }
+    await Promise.all([...byStore].map(([store, keys]) => this[kLifetimeAddKeys](store, keys)));
+  }
+
+  /** @internal */
+  async [kLifetimeAddKeys](store: Store, keys: string[]): Promise<void> {
+    this.check('addKey');
+    if (keys.length === 0) return;
+    await this.withPart(store, (part) => part.record.addKeys(keys));
+  }
+
+  /** @internal */
+  async [kLifetimePut](store: Store, values: Buffer[]): Promise<string[]> {
+    this.check('put');
+    return this.withPart(store, async (part) => {
+      const keys = values.map(() => newKey(part.record.id));
+      await part.record.put(keys, values);
+      return keys;
+    });
+  }
+
+  /** Evict the static objects of one store (its close hook; also used by {@link close}). */
+  private async release(store: Store): Promise<void> {
+    const part = this.parts.get(store);
+    if (!part) return;
+    this.drop(part);
+    await part.ready.catch(() => {});
+    await part.renewing;
+    const result = await part.record.close(endedTtlMs(store));
+    log('released static lifetime %s of store %s: evicted %d object(s)', part.record.id, store.name, result.evicted);
+  }
+
+  /** Evict the static objects of every store; throws the first failure after trying all. */
+  private async releaseAll(): Promise<Store[]> {
+    const stores = [...this.parts.keys()];
+    const results = await Promise.allSettled(stores.map((store) => this.release(store)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return stores;
+  }
+
+  /**
+   * End the static lifetime: evict its objects in every store. It cannot be
+   * used again in this process (as ProxyStore: "only once"). With
+   * `closeStores`, also closes those stores. Idempotent.
+   *
+   * @example
+   * ```ts
+   * await StaticLifetime.instance().close({ closeStores: true });
+   * ```
+   */
+  async close(options: CloseOptions = {}): Promise<void> {
+    this.ended = true;
+    if (!this.closing) {
+      const closing = this.releaseAll().then(async (stores) => {
+        this.unlisten();
+        if (options.closeStores) await Promise.all(stores.map((s) => s.close()));
+      });
+      this.closing = closing;
+      // The parts are dropped even when their eviction fails (their leases then
+      // clean up), so a later close() has nothing left to fail on.
+      closing.catch(() => {
+        if (this.closing === closing) this.closing = undefined;
+      });
+    }
+    await this.closing;
+  }
+
+  /**
+   * Whether the static lifetime has been closed in this process.
+   *
+   * @example
+   * ```ts
+   * await StaticLifetime.instance().done(); // false until close()
+   * ```
+   */
+  async done(): Promise<boolean> {
+    return this.ended;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  [inspect.custom](): string {
+    return `StaticLifetime(id=${this.id}, stores=[${[...this.parts.keys()].map((s) => s.name).join(', ')}])`;
+  }
+
+  private readonly onSignal = (signal: NodeJS.Signals): void => {
+    void this.shutdown(signal);
+  };
+
+  private readonly onBeforeExit = (): void => {
+    void this.shutdown(undefined);
+  };
+
+  /** Listen for the normal ends of the process while there is something to evict. */
+  private listen(): void {
+    if (this.listening) return;
+    this.listening = true;
+    for (const signal of SIGNALS) process.on(signal, this.onSignal);
+    process.on('beforeExit', this.onBeforeExit);
+  }
+
+  private unlisten(): void {
+    if (!this.listening) return;
+    this.listening = false;
+    for (const signal of SIGNALS) process.off(signal, this.onSignal);
+    process.off('beforeExit', this.onBeforeExit);
+  }
+
+  /**
+   * Evict everything, then let the process end as it would have without us:
+   * re-raise the signal if no other listener wants it (a second Ctrl-C in the
+   * meantime ends the process at once). Another listener of the signal decides
+   * itself when the process ends.
+   */
+  private async shutdown(signal: NodeJS.Signals | undefined): Promise<void> {
+    this.unlisten();
+    // The eviction's I/O must finish even if nothing else holds the event loop
+    // open, but a Redis that does not answer must not hold the process forever
+    // (the leases clean up after it).
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, SHUTDOWN_GRACE_MS);
+    });
+    try {
+      await Promise.race([this.releaseAll(), grace]);
+    } catch (err) {
+      log('evicting static objects on %s failed: %s', signal ?? 'beforeExit', String(err));
+    } finally {
+      clearTimeout(timer);
+    }
+    if (signal !== undefined && process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  }
+}
+

@@ -1,0 +1,163 @@
+/**
+ * StaticLifetime in this process. The first block ports ProxyStore's static
+ * lifetime tests; process ends (signals, beforeExit, SIGKILL) are tested
+ * with real child processes in static-process.test.ts.
+ */
+import {
+  InvalidOptionsError,
+  LifetimeEndedError,
+  ProxyStoreFactoryError,
+  RedisConnector,
+  StaticLifetime,
+  Store,
+  getKey,
+  type Proxy,
+} from '../../src/index.js';
+import { kResetStatic } from '../../src/lifetimes/static.js';
+import { afterEach, describe, expect, test } from '../harness/store-fixture.js';
+import { lifetimeKeys, objectCount, waitUntil } from './util.js';
+
+afterEach(async () => {
+  // As ProxyStore's tests reset StaticLifetime._instance.
+  await StaticLifetime.instance().close();
+  StaticLifetime[kResetStatic]();
+});
+
+function leaseStore(redisUrl: string, namespace: string, name: string, leaseTtl = 1): Store {
+  return new Store(name, new RedisConnector({ url: redisUrl, namespace }), { leaseTtl });
+}
+
+describe('ported from ProxyStore (tests/store/lifetimes_test.py)', () => {
+  test('StaticLifetime is a singleton', () => {
+    expect(StaticLifetime.instance()).toBe(StaticLifetime.instance());
+    expect(() => new (StaticLifetime as unknown as new () => StaticLifetime)()).toThrow(/singleton/);
+  });
+
+  test('addKey without its store is refused (the store parameter is required)', async () => {
+    await expect(StaticLifetime.instance().addKey('k')).rejects.toThrow(InvalidOptionsError);
+    await expect(StaticLifetime.instance().addKey()).rejects.toThrow(/requires the store parameter/);
+  });
+
+  test('addProxy of a proxy that does not come from a store throws ProxyStoreFactoryError', async () => {
+    await expect(StaticLifetime.instance().addProxy(new Proxy<unknown[]>([], {}))).rejects.toThrow(ProxyStoreFactoryError);
+  });
+
+  test('static lifetime cleanup via keys and proxies; close through any handle is idempotent', async ({ store }) => {
+    const key1 = await store.put('value1');
+    const key2 = await store.put('value2');
+    const key3 = await store.put('value3');
+    const key4 = await store.put('value4');
+    const proxy1: Proxy<string> = await store.proxyFromKey(key3);
+    const proxy2: Proxy<string> = await store.proxyFromKey(key4);
+
+    const lifetime = StaticLifetime.instance();
+    expect(await lifetime.done()).toBe(false);
+    await lifetime.addKey(key1, key2, { store });
+    await lifetime.addProxy(proxy1, proxy2);
+
+    await StaticLifetime.instance().close();
+    await lifetime.close();
+    expect(await lifetime.done()).toBe(true);
+    for (const key of [key1, key2, key3, key4]) expect(await store.exists(key)).toBe(false);
+  });
+
+  test('close({ closeStores: true }) closes the stores of its objects', async ({ redisUrl, namespace, redis }) => {
+    const store = leaseStore(redisUrl, namespace, 'static-close-store');
+    await store.put('value', { lifetime: StaticLifetime.instance() });
+    await StaticLifetime.instance().close({ closeStores: true });
+    expect(store.isClosed).toBe(true);
+    expect(await objectCount(redis, namespace)).toBe(0);
+  });
+});
+
+describe('a lease renewed by a heartbeat', () => {
+  test('static objects carry a lease of the store\'s leaseTtl', async ({ redisUrl, namespace, redis }) => {
+    const store = leaseStore(redisUrl, namespace, 'lease-ttl', 5);
+    try {
+      const key = await store.put('v', { lifetime: StaticLifetime.instance() });
+      const pttl = await redis.pttl(store.connector.dataKey(key));
+      expect(pttl).toBeGreaterThan(0);
+      expect(pttl).toBeLessThanOrEqual(5_000);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('the heartbeat moves the lease end forward while the process lives', async ({ redisUrl, namespace, redis }) => {
+    // A 3 s lease renewed every second: robust against a loaded machine.
+    const store = leaseStore(redisUrl, namespace, 'heartbeat', 3);
+    try {
+      const key = await store.put('v', { lifetime: StaticLifetime.instance() });
+      const data = store.connector.dataKey(key);
+      const first = await redis.pexpiretime(data);
+      await waitUntil(async () => (await redis.pexpiretime(data)) > first, 'the lease was renewed');
+      const id = StaticLifetime.instance().idIn(store) as string;
+      expect(await redis.pexpiretime(data)).toBe(await redis.pexpiretime(lifetimeKeys(store, id).meta));
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a part whose lease lapsed is replaced by a new one on the next put', async ({ redisUrl, namespace, redis }) => {
+    const store = leaseStore(redisUrl, namespace, 'lapse', 30);
+    try {
+      const first = await store.put('a', { lifetime: StaticLifetime.instance() });
+      const lapsedId = StaticLifetime.instance().idIn(store) as string;
+      // What Redis does when a stalled process misses its renewals.
+      const k = lifetimeKeys(store, lapsedId);
+      await redis.del(k.meta, k.members, store.connector.dataKey(first));
+      const second = await store.put('b', { lifetime: StaticLifetime.instance() });
+      const newId = StaticLifetime.instance().idIn(store);
+      expect(newId).not.toBe(lapsedId);
+      expect(second.startsWith(`${newId}~`)).toBe(true);
+      expect(await store.get(second)).toBe('b');
+    } finally {
+      await store.close();
+    }
+    expect(await objectCount(redis, namespace)).toBe(0);
+  });
+});
+
+describe('stores', () => {
+  test("store.close() evicts that store's static objects and no other store's", async ({ redisUrl, namespace, redis }) => {
+    const a = leaseStore(redisUrl, namespace, 'store-a', 30);
+    const b = leaseStore(redisUrl, `${namespace}-b`, 'store-b', 30);
+    try {
+      const ka = await a.put('a', { lifetime: StaticLifetime.instance() });
+      const pb = await b.proxy('b', { lifetime: StaticLifetime.instance() });
+      expect(StaticLifetime.instance().idIn(a)).not.toBe(StaticLifetime.instance().idIn(b));
+      await a.close();
+      expect(await redis.exists(a.connector.dataKey(ka))).toBe(0);
+      expect(await b.exists(getKey(pb))).toBe(true);
+      expect(await StaticLifetime.instance().done()).toBe(false);
+      // The static lifetime goes on in the other store, and takes new stores.
+      await b.put('more', { lifetime: StaticLifetime.instance() });
+    } finally {
+      await StaticLifetime.instance().close();
+      await b.close();
+    }
+    expect(await objectCount(redis, `${namespace}-b`)).toBe(0);
+  });
+
+  test('after close, static puts throw LifetimeEndedError', async ({ store }) => {
+    await StaticLifetime.instance().close();
+    await expect(store.put('v', { lifetime: StaticLifetime.instance() })).rejects.toThrow(LifetimeEndedError);
+    await expect(store.put('v', { lifetime: StaticLifetime.instance() })).rejects.toThrow(/was closed in this process/);
+  });
+
+  test('proxyFromKey with the static lifetime needs no store argument', async ({ store }) => {
+    const key = await store.put('v');
+    await store.proxyFromKey(key, { lifetime: StaticLifetime.instance() });
+    await StaticLifetime.instance().close();
+    expect(await store.exists(key)).toBe(false);
+  });
+
+  test('while static objects exist, the process listens for SIGINT, SIGTERM and beforeExit; after, it does not', async ({ store }) => {
+    const counts = () => ['SIGINT', 'SIGTERM', 'beforeExit'].map((e) => process.listenerCount(e));
+    const before = counts();
+    await store.put('v', { lifetime: StaticLifetime.instance() });
+    expect(counts()).toEqual(before.map((n) => n + 1));
+    await StaticLifetime.instance().close();
+    expect(counts()).toEqual(before);
+  });
+});

@@ -1,0 +1,71 @@
+/**
+ * Round trips of lifetime operations, watched with MONITOR: creating a
+ * lifetime, putting under it, adding a key and closing a small one are one
+ * script call each; proxyFromKey sends its header read and the membership
+ * change together.
+ */
+import type { Redis } from 'ioredis';
+import { ContextLifetime, LeaseLifetime, StaticLifetime } from '../../src/index.js';
+import { LUA_SCRIPTS } from '../../src/generated/lua.js';
+import { watch, type Seen } from '../harness/monitor.js';
+import { describe, expect, onTestFinished, test } from '../harness/store-fixture.js';
+
+const shas = new Map<string, string>(Object.entries(LUA_SCRIPTS).map(([name, s]) => [s.sha, name]));
+/** `evalsha:<script>` (or `eval:<script>`), or the plain command. */
+function named(seen: Seen[]): string[] {
+  return seen.map((s) => {
+    if (s.command === 'evalsha') return `evalsha:${shas.get(s.args[0] as string) ?? '?'}`;
+    if (s.command === 'eval') return `eval:${[...Object.entries(LUA_SCRIPTS)].find(([, v]) => v.source === s.args[0])?.[0] ?? '?'}`;
+    return s.command;
+  });
+}
+
+describe('lifetime operations on the wire', () => {
+  test('create, put, putBatch, addKey, extend and close are one script call each', async ({ store, redis }) => {
+    // Load every script on the connection first, so that what follows is EVALSHA.
+    const warm = new LeaseLifetime(store, { expiry: 60 });
+    await store.put('warm', { lifetime: warm });
+    await warm.addKey(await store.put('k'));
+    await warm.extend(1);
+    await warm.close();
+
+    const wire = await watch(redis, store.connector.client as Redis);
+    onTestFinished(() => wire.stop());
+    let lifetime!: LeaseLifetime;
+    expect(named(await wire.during(async () => {
+      lifetime = new LeaseLifetime(store, { expiry: 60 });
+      await lifetime.done();
+    }))).toEqual(['evalsha:lifetimeCreate', 'hget']);
+    expect(named(await wire.during(() => store.put({ a: 1 }, { lifetime })))).toEqual(['evalsha:lifetimePut']);
+    expect(named(await wire.during(() => store.putBatch([1, 2, 3], { lifetime })))).toEqual(['evalsha:lifetimePut']);
+    const key = await store.put('outside');
+    expect(named(await wire.during(() => lifetime.addKey(key)))).toEqual(['evalsha:lifetimeAddKeys']);
+    expect(named(await wire.during(() => store.proxyFromKey(key, { lifetime })))).toEqual(['getrange', 'evalsha:lifetimeAddKeys']);
+    expect(named(await wire.during(() => lifetime.extend(30)))).toEqual(['evalsha:lifetimeExtend']);
+    expect(named(await wire.during(() => lifetime.close()))).toEqual(['evalsha:lifetimeClose']);
+  });
+
+  test('a static put is one script call once the store has its part', async ({ store, redis }) => {
+    await store.put('first', { lifetime: StaticLifetime.instance() });
+    const wire = await watch(redis, store.connector.client as Redis);
+    onTestFinished(() => wire.stop());
+    expect(named(await wire.during(() => store.put('second', { lifetime: StaticLifetime.instance() })))).toEqual([
+      'evalsha:lifetimePut',
+    ]);
+    await StaticLifetime.instance().close();
+  });
+
+  test('a ContextLifetime sends its creation at construction, before the first put asks for it', async ({ store, redis }) => {
+    const warm = new ContextLifetime(store);
+    await store.put('w', { lifetime: warm });
+    await warm.close();
+    const wire = await watch(redis, store.connector.client as Redis);
+    onTestFinished(() => wire.stop());
+    let lifetime!: ContextLifetime;
+    expect(named(await wire.during(async () => {
+      lifetime = new ContextLifetime(store);
+      await store.put('x', { lifetime });
+    }))).toEqual(['evalsha:lifetimeCreate', 'evalsha:lifetimePut']);
+    await lifetime.close();
+  });
+});
