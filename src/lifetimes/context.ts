@@ -287,6 +287,7 @@ export class ContextLifetime implements Lifetime {
     await this.close();
   }
 
+  /** `util.inspect` shows the kind, id and name, never Redis state (it cannot await). */
   [inspect.custom](): string {
     return `${this.constructor.name}(id=${this.id}${this.name ? `, name=${JSON.stringify(this.name)}` : ''}, store=${this.store.name})`;
   }

@@ -304,6 +304,7 @@ export class StaticLifetime implements Lifetime {
     await this.close();
   }
 
+  /** `util.inspect` shows the process's static lifetime, never Redis state (it cannot await). */
   [inspect.custom](): string {
     return `StaticLifetime(id=${this.id}, stores=[${[...this.parts.keys()].map((s) => s.name).join(', ')}])`;
   }
