@@ -205,7 +205,8 @@ export class Store implements TargetSource {
   private write(values: Buffer[], lifetime: Lifetime | undefined): Promise<string[]> {
     if (lifetime !== undefined) {
       try {
-        return checkLifetime(lifetime)[kLifetimePut](this, values);
+        const checked = checkLifetime(lifetime);
+        return this.connector.checkFits(values, 'put').then(() => checked[kLifetimePut](this, values));
       } catch (err) {
         return Promise.reject(err);
       }

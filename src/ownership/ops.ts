@@ -179,6 +179,7 @@ export async function update<T>(handle: OwnedProxy<T> | RefMutProxy<T>, options:
   const store = storeOf(state);
   // Unresolved: nothing to write, but the rule is still checked (ProxyStore raises first too).
   const bytes = state.resolved ? store.encode(state.target, options.serializer) : Buffer.alloc(0);
+  await store.connector.checkFits([bytes], 'update');
   await runFor(store, state, 'update', objectKeys(store, state.key), {
     key: state.key,
     token: state.token,

@@ -43,6 +43,7 @@ export async function createOwnedProxy<T>(store: Store, value: T, options: Owned
   const token = randomId();
   const renewal = renewalOf(store);
   const bytes = store.encode(value, options.serializer);
+  await store.connector.checkFits([bytes], 'ownedProxy');
   await store.connector.scripts.run(
     'ownedCreate',
     objectKeys(store, key),

@@ -7,7 +7,7 @@
 import { Redis } from 'ioredis';
 import { startRedisServer, type LocalRedis } from '../../scripts/local-redis.js';
 import { MIN_BULK_LIMIT } from '../../src/redis/limits.js';
-import { RedisConnector, RedisOperationError, Store } from '../../src/index.js';
+import { ContextLifetime, RedisConnector, RedisOperationError, Store, drop, getKey, update } from '../../src/index.js';
 import { afterAll, beforeAll, deleteNamespaceKeys, describe, expect, onTestFinished, test } from '../harness/fixtures.js';
 
 const LIMIT = MIN_BULK_LIMIT; // --proto-max-bulk-len 1mb; Redis refuses anything smaller
@@ -134,6 +134,29 @@ describe('values larger than proto-max-bulk-len', () => {
     } finally {
       await admin.config('SET', 'proto-max-bulk-len', String(LIMIT));
     }
+  });
+});
+
+describe('values over the limit on the lifetime and ownership paths', () => {
+  test('a put under a ContextLifetime over the limit is refused and the lifetime keeps its members', async ({ namespace }) => {
+    const store = openStore(namespace);
+    const lifetime = new ContextLifetime(store);
+    const small = await store.put('small', { lifetime });
+    await expect(store.put(storedAs(2 * LIMIT), { lifetime })).rejects.toThrow(/^put refused: the value is 2,097,152 bytes/);
+    expect(await store.get(small)).toBe('small');
+    await lifetime.close();
+    expect(await store.exists(small)).toBe(false);
+  });
+
+  test('ownedProxy and update over the limit are refused before anything is sent', async ({ namespace }) => {
+    const store = openStore(namespace);
+    await expect(store.ownedProxy(storedAs(2 * LIMIT))).rejects.toThrow(/^ownedProxy refused: the value is 2,097,152 bytes/);
+    const owned = await store.ownedProxy({ small: true });
+    (owned as unknown as { big: Buffer }).big = storedAs(2 * LIMIT);
+    await expect(update(owned)).rejects.toThrow(/^update refused: the value is \d[\d,]* bytes/);
+    delete (owned as unknown as { big?: Buffer }).big;
+    expect(await store.get(getKey(owned))).toEqual({ small: true });
+    await drop(owned);
   });
 });
 
