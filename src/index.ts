@@ -40,6 +40,7 @@ export {
   type NonProxiable,
 } from './store.js';
 export { registerStore, getStore, unregisterStore } from './registry.js';
+export { type StoreMetrics, type OperationMetrics } from './metrics.js';
 export { isProxy, isResolved, resolve, extract, getKey, type Proxy, type ProxyKind, type TargetSource } from './proxy/proxy.js';
 export { toRef, fromRef, proxyReviver, validateRef, REF_MARKER, PROXY_EXTENSION_TYPE, type ProxyRef } from './proxy/refs.js';
 export { ProxyLocker } from './proxy/locker.js';

@@ -14,6 +14,7 @@ import {
 } from './errors.js';
 import { callerFrame, describeConsumer, explainTombstone } from './consumer.js';
 import { validateKey } from './keys.js';
+import { MetricsRecorder, type StoreMetrics } from './metrics.js';
 import { isLifetime, kLifetimeAddKeys, kLifetimePut, type Lifetime } from './lifetimes/lifetime.js';
 import { createOwnedProxy, type OwnedProxyOf, type OwnedProxyOptions } from './ownership/owned.js';
 import { ProxyLocker } from './proxy/locker.js';
@@ -53,6 +54,8 @@ export interface StoreOptions {
   leaseTtl?: number;
   /** Seconds a consume tombstone is kept (it only serves error messages). Default 300. */
   tombstoneTtl?: number;
+  /** Record counts, timings and bytes per operation ({@link Store.metrics}). Default false. */
+  metrics?: boolean;
 }
 
 /** The serializable configuration of a Store. */
@@ -64,6 +67,7 @@ export interface StoreConfig {
   populateTarget: boolean;
   leaseTtl: number;
   tombstoneTtl: number;
+  metrics: boolean;
 }
 
 /** Options of `put`/`putBatch`. */
@@ -154,6 +158,7 @@ export class Store implements TargetSource {
   private readonly cache = new Map<string, unknown>();
   private readonly closeHooks: (() => Promise<void>)[] = [];
   private closing: Promise<void> | undefined;
+  private readonly recorder: MetricsRecorder | undefined;
 
   constructor(name: string, connector: RedisConnector, options: StoreOptions = {}) {
     if (typeof name !== 'string' || name.length === 0) {
@@ -175,6 +180,7 @@ export class Store implements TargetSource {
     this.serializer = options.serializer;
     this.deserializer = options.deserializer;
     this.registered = options.register ?? false;
+    this.recorder = options.metrics ? new MetricsRecorder() : undefined;
     if (this.registered) registerStore(this);
   }
 
@@ -186,6 +192,36 @@ export class Store implements TargetSource {
   /** Whether {@link close} has been called. */
   get isClosed(): boolean {
     return this.closing !== undefined;
+  }
+
+  /** Run `body` as one call of `op` for the metrics, when they are on. @internal */
+  measure<T>(op: string, body: () => Promise<T>): Promise<T> {
+    return this.recorder ? this.recorder.time(op, body) : body();
+  }
+
+  /** Count bytes moved by `op`, when metrics are on. @internal */
+  countBytes(op: string, n: number): void {
+    this.recorder?.bytes(op, n);
+  }
+
+  /**
+   * Counts, timings and bytes per operation since the store was made, or
+   * undefined when the store was made without `{ metrics: true }`.
+   *
+   * @example
+   * ```ts
+   * const store = new Store('s', connector, { metrics: true });
+   * await store.put([1, 2, 3]);
+   * store.metrics()?.put; // { count: 1, errors: 0, avgMs: 0.4, bytes: 7, ... }
+   * ```
+   */
+  metrics(): StoreMetrics | undefined {
+    return this.recorder?.snapshot();
+  }
+
+  /** Start the metrics from zero (no-op when metrics are off). */
+  resetMetrics(): void {
+    this.recorder?.reset();
   }
 
   private checkOpen(operation: string): void {
@@ -222,9 +258,14 @@ export class Store implements TargetSource {
    * const key = await store.put(new Map([['a', 1]]));
    * ```
    */
-  async put(value: unknown, options: PutOptions = {}): Promise<string> {
+  put(value: unknown, options: PutOptions = {}): Promise<string> {
+    return this.measure('put', () => this.putOne(value, options));
+  }
+
+  private async putOne(value: unknown, options: PutOptions): Promise<string> {
     this.checkOpen('put');
     const bytes = this.encode(value, options.serializer);
+    this.recorder?.bytes('put', bytes.length);
     let key: string;
     if (options.lifetime === undefined) {
       // The hot path: one SET, no batching machinery.
@@ -245,11 +286,16 @@ export class Store implements TargetSource {
    * const [k1, k2] = await store.putBatch(['a', 'b']);
    * ```
    */
-  async putBatch(values: unknown[], options: PutOptions = {}): Promise<string[]> {
+  putBatch(values: unknown[], options: PutOptions = {}): Promise<string[]> {
+    return this.measure('putBatch', () => this.putMany(values, options));
+  }
+
+  private async putMany(values: unknown[], options: PutOptions): Promise<string[]> {
     this.checkOpen('putBatch');
     if (!Array.isArray(values)) throw new InvalidOptionsError('putBatch takes an array of values');
     if (values.length === 0) return [];
     const encoded = values.map((v) => this.encode(v, options.serializer));
+    if (this.recorder) this.recorder.bytes('putBatch', encoded.reduce((n, b) => n + b.length, 0));
     const keys = await this.write(encoded, options.lifetime);
     if (log.enabled) log('PUT %d keys', keys.length);
     return keys;
@@ -264,7 +310,11 @@ export class Store implements TargetSource {
    * const value = await store.get<number[]>(key);
    * ```
    */
-  async get<T = unknown, D = undefined>(key: string, options: GetOptions<D> = {}): Promise<T | D> {
+  get<T = unknown, D = undefined>(key: string, options: GetOptions<D> = {}): Promise<T | D> {
+    return this.measure('get', () => this.getOne<T, D>(key, options));
+  }
+
+  private async getOne<T, D>(key: string, options: GetOptions<D>): Promise<T | D> {
     this.checkOpen('get');
     validateKey(key);
     if (this.cache.has(key)) {
@@ -277,6 +327,7 @@ export class Store implements TargetSource {
     log('GET %s', key);
     const bytes = await this.connector.get(key);
     if (bytes === undefined) return options.default as D;
+    this.recorder?.bytes('get', bytes.length);
     const value = deserialize(bytes, key, options.deserializer ?? this.deserializer);
     this.remember(key, value);
     return value as T;
@@ -301,10 +352,12 @@ export class Store implements TargetSource {
    * await store.exists(key); // true
    * ```
    */
-  async exists(key: string): Promise<boolean> {
-    this.checkOpen('exists');
-    if (this.cache.has(key)) return true;
-    return this.connector.exists(key);
+  exists(key: string): Promise<boolean> {
+    return this.measure('exists', async () => {
+      this.checkOpen('exists');
+      if (this.cache.has(key)) return true;
+      return this.connector.exists(key);
+    });
   }
 
   /**
@@ -315,15 +368,21 @@ export class Store implements TargetSource {
    * await store.evict(key);
    * ```
    */
-  async evict(key: string): Promise<void> {
-    this.checkOpen('evict');
-    log('EVICT %s', key);
-    this.cache.delete(key);
-    await this.connector.evict(key);
+  evict(key: string): Promise<void> {
+    return this.measure('evict', async () => {
+      this.checkOpen('evict');
+      log('EVICT %s', key);
+      this.cache.delete(key);
+      await this.connector.evict(key);
+    });
   }
 
   /** @internal Resolve a proxy's target; see {@link TargetSource}. */
-  async resolveTarget(key: string, options: { evict: boolean; deserializer?: Deserializer }): Promise<unknown> {
+  resolveTarget(key: string, options: { evict: boolean; deserializer?: Deserializer }): Promise<unknown> {
+    return this.measure(options.evict ? 'consume' : 'resolve', () => this.fetchTarget(key, options));
+  }
+
+  private async fetchTarget(key: string, options: { evict: boolean; deserializer?: Deserializer }): Promise<unknown> {
     this.checkOpen('resolve');
     const deserializer = options.deserializer ?? this.deserializer;
     if (options.evict) {
@@ -333,6 +392,7 @@ export class Store implements TargetSource {
       if (!reply.consumed) throw this.missing(key, reply.tombstone, reply.nowMs);
       log('EVICT %s (consumed)', key);
       this.cache.delete(key);
+      this.recorder?.bytes('consume', reply.value.length);
       return deserialize(reply.value, key, deserializer);
     }
     log('GET %s (resolve)', key);
@@ -341,6 +401,7 @@ export class Store implements TargetSource {
       if (this.cache.has(key)) return this.cache.get(key);
       throw this.missing(key, await this.connector.tombstone(key).catch(() => undefined), undefined);
     }
+    this.recorder?.bytes('resolve', bytes.length);
     const value = deserialize(bytes, key, deserializer);
     this.remember(key, value);
     return value;
@@ -559,6 +620,7 @@ export class Store implements TargetSource {
       populateTarget: this.populateTarget,
       leaseTtl: this.leaseTtl,
       tombstoneTtl: this.tombstoneTtl,
+      metrics: this.recorder !== undefined,
     };
   }
 
@@ -580,6 +642,7 @@ export class Store implements TargetSource {
       populateTarget: config.populateTarget,
       leaseTtl: config.leaseTtl,
       tombstoneTtl: config.tombstoneTtl,
+      metrics: config.metrics ?? false,
     });
   }
 }

@@ -40,7 +40,7 @@ export async function runFor<N extends ScriptName>(
   args: ScriptArgs<N>,
 ): Promise<ScriptReply<N>> {
   try {
-    return await store.connector.scripts.run(name, keys, args, { key: state.key });
+    return await store.measure(name, () => store.connector.scripts.run(name, keys, args, { key: state.key }));
   } catch (err) {
     if (err instanceof ReferenceInvalidError) retire(store, state, err.message);
     throw err;

@@ -121,11 +121,13 @@ export async function intoOwned<T>(proxy: Proxy<T>, options: IntoOwnedOptions = 
   const store = storeOf(state);
   const renewal = renewalOf(store);
   const token = randomId();
-  await store.connector.scripts.run(
-    'intoOwned',
-    objectKeys(store, state.key),
-    { key: state.key, token, holder: renewal.holder, ttlMs: renewal.ttlMs },
-    { key: state.key },
+  await store.measure('intoOwned', () =>
+    store.connector.scripts.run(
+      'intoOwned',
+      objectKeys(store, state.key),
+      { key: state.key, token, holder: renewal.holder, ttlMs: renewal.ttlMs },
+      { key: state.key },
+    ),
   );
   state.evict = false;
   const owned = makeHandle<T>(store, {

@@ -44,11 +44,13 @@ export async function createOwnedProxy<T>(store: Store, value: T, options: Owned
   const renewal = renewalOf(store);
   const bytes = store.encode(value, options.serializer);
   await store.connector.checkFits([bytes], 'ownedProxy');
-  await store.connector.scripts.run(
-    'ownedCreate',
-    objectKeys(store, key),
-    { key, bytes, token, holder: renewal.holder, ttlMs: renewal.ttlMs },
-    { key },
+  await store.measure('ownedProxy', () =>
+    store.connector.scripts.run(
+      'ownedCreate',
+      objectKeys(store, key),
+      { key, bytes, token, holder: renewal.holder, ttlMs: renewal.ttlMs },
+      { key },
+    ),
   );
   const populate = options.populateTarget ?? store.populateTarget;
   const proxy = makeHandle<T>(store, {
