@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { serialize as v8serialize, deserialize as v8deserialize } from 'node:v8';
 import type { Redis } from 'ioredis';
 import { Packr } from 'msgpackr';
-import type { Store } from '../src/index.js';
+import { ContextLifetime, borrow, drop, release, type Store } from '../src/index.js';
 
 const execFileAsync = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -126,6 +126,36 @@ export const cases: Case[] = [
     },
   },
   {
+    name: 'put with a ContextLifetime vs SET (c=1)',
+    async run(ctx) {
+      const lifetime = new ContextLifetime(ctx.store);
+      await lifetime.waitUntilReady();
+      const r = await ctx.latency(
+        () => ctx.store.put(SMALL, { lifetime }),
+        () => ctx.raw.set(rawKey(ctx), JSON.stringify(SMALL)),
+        { keep: true },
+      );
+      await lifetime.close();
+      return atMost(this.name, 'ms', r.lib, r.raw, 1.3, 'one script call: data and membership together');
+    },
+  },
+  {
+    name: 'borrow + release vs two SETs (c=1)',
+    async run(ctx) {
+      const owned = await ctx.store.ownedProxy(SMALL);
+      const r = await ctx.latency(
+        async () => release(await borrow(owned)),
+        async () => {
+          await ctx.raw.set(rawKey(ctx), '1');
+          await ctx.raw.set(rawKey(ctx), '2');
+        },
+        { keep: true },
+      );
+      await drop(owned);
+      return atMost(this.name, 'ms', r.lib, r.raw, 1.3, 'two script calls (borrow, release) against two SETs');
+    },
+  },
+  {
     name: 'put throughput, 64 concurrent vs SET',
     async run(ctx) {
       const ms = ctx.quick ? 200 : 1000;
@@ -213,6 +243,48 @@ export const cases: Case[] = [
         goal: 'report',
         note: `msgpackr ${m.ms.toFixed(0)} ms (${m.mb.toFixed(1)} MB), JSON ${j.ms.toFixed(0)} ms (${j.mb.toFixed(1)} MB), v8.serialize ${v.ms.toFixed(0)} ms (${v.mb.toFixed(1)} MB), for ${n.toLocaleString('en-US')} doubles`,
       };
+    },
+  },
+  {
+    name: 'close a ContextLifetime of 100,000 keys vs pipelined UNLINK',
+    async run(ctx) {
+      const n = ctx.quick ? 20_000 : 100_000;
+      const values = Array.from({ length: n }, (_, i) => i);
+      const libTimes: number[] = [];
+      const rawTimes: number[] = [];
+      const oneByOne: number[] = [];
+      for (let round = 0; round < (ctx.quick ? 1 : 3); round++) {
+        const lifetime = new ContextLifetime(ctx.store);
+        await ctx.store.putBatch(values, { lifetime });
+        let t = performance.now();
+        await lifetime.close();
+        libTimes.push(performance.now() - t);
+
+        const keys = await ctx.store.putBatch(values);
+        const redisKeys = keys.map((k) => ctx.store.connector.dataKey(k));
+        t = performance.now();
+        const p = ctx.raw.pipeline();
+        for (const k of redisKeys) p.unlink(k);
+        await p.exec();
+        rawTimes.push(performance.now() - t);
+
+        // What ProxyStore's ContextLifetime.close does: one evict per key, one after the other.
+        const few = await ctx.store.putBatch(values.slice(0, Math.min(n, 5_000)));
+        t = performance.now();
+        for (const k of few) await ctx.store.evict(k);
+        oneByOne.push(((performance.now() - t) * n) / few.length);
+      }
+      const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+      const lib = med(libTimes);
+      const sequential = med(oneByOne);
+      return atMost(
+        `close a ContextLifetime of ${n.toLocaleString('en-US')} keys vs pipelined UNLINK`,
+        'ms',
+        lib,
+        med(rawTimes),
+        1.5,
+        `evicting them one call at a time (ProxyStore's close) would take ${sequential.toFixed(0)} ms (extrapolated from 5,000): ${(sequential / lib).toFixed(1)}x the lifetime's close`,
+      );
     },
   },
   {

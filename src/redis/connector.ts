@@ -203,18 +203,15 @@ export class RedisConnector {
   }
 
   /** Write bytes under a given key (overwrites). */
-  set(key: string, bytes: Uint8Array): Promise<void> {
+  set(key: string, bytes: Uint8Array): Promise<unknown> {
     if (bytes.byteLength > MIN_BULK_LIMIT) return this.checkFits([bytes], 'put').then(() => this.write(key, bytes));
     return this.write(key, bytes);
   }
 
-  private write(key: string, bytes: Uint8Array): Promise<void> {
-    return this.client.set(this.dataKey(key), toBuffer(bytes)).then(
-      () => undefined,
-      (err: unknown) => {
-        throw errorFromReply(err, 'SET', { key });
-      },
-    );
+  private write(key: string, bytes: Uint8Array): Promise<unknown> {
+    return this.client.set(this.dataKey(key), toBuffer(bytes)).catch((err: unknown) => {
+      throw errorFromReply(err, 'SET', { key });
+    });
   }
 
   /**
