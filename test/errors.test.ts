@@ -5,8 +5,10 @@ import {
   LifetimeEndedError,
   ProxyResolveMissingKeyError,
   ProxyStoreError,
+  toRef,
 } from '../src/index.js';
-import { describe, expect, test } from './harness/fixtures.js';
+import { childEnv, spawnChild } from './harness/child.js';
+import { describe, expect, test } from './harness/store-fixture.js';
 
 describe('errors that cross processes', () => {
   test('every error class has a stable code and its own name', () => {
@@ -49,6 +51,30 @@ describe('errors that cross processes', () => {
     const back = ProxyStoreError.fromJSON(message);
     expect(back).toBeInstanceOf(ProxyResolveMissingKeyError);
     expect(back.message).toBe('key w is missing');
+  });
+
+  test('a failed resolve in another process reaches the caller as the same class with the same code', async ({
+    store,
+    namespace,
+    redisUrl,
+  }) => {
+    const p = await store.proxy([1], { evict: true });
+    const ref = toRef(p);
+    await store.evict(ref.key);
+    const child = spawnChild('test/children/failing-resolve.ts', {
+      env: { ...childEnv({ redisUrl, namespace }), STORE_NAME: store.name },
+    });
+    await child.waitForMessage((m) => (m as { ready?: boolean }).ready === true, 20_000);
+    await child.send(ref);
+    const reply = await child.waitForMessage<{ cloned: unknown; json: unknown }>((m) => 'cloned' in (m as object), 20_000);
+    await child.exited;
+    for (const form of [reply.cloned, reply.json]) {
+      const err = ProxyStoreError.fromJSON(form);
+      expect(err).toBeInstanceOf(ProxyResolveMissingKeyError);
+      expect(err.code).toBe('PROXY_RESOLVE_MISSING_KEY');
+      expect(err.message).toContain(ref.key);
+    }
+    expect(ProxyStoreError.fromJSON(reply.json).key).toBe(ref.key);
   });
 
   test('anything else becomes a plain ProxyStoreError', () => {
