@@ -1,6 +1,10 @@
 /** Helpers shared by the lifetime tests. */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Store } from '../../src/index.js';
+import { namespaceKeys } from '../harness/fixtures.js';
+
+// Every master of a Cluster, not the one node a plain SCAN would reach.
+export { namespaceKeys };
 
 /** Poll `cond` until it holds; fail naming `what` after `timeoutMs` (generous: machines are loaded). */
 export async function waitUntil(cond: () => Promise<boolean>, what: string, timeoutMs = 20_000, intervalMs = 50): Promise<void> {
@@ -21,19 +25,7 @@ export function lifetimeKeys(store: Store, id: string): { meta: string; members:
   };
 }
 
-/** Every key of a namespace, sorted. */
-export async function namespaceKeys(redis: Redis, namespace: string): Promise<string[]> {
-  const keys = new Set<string>();
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${namespace}:*`, 'COUNT', 1000);
-    cursor = next;
-    for (const k of batch) keys.add(k);
-  } while (cursor !== '0');
-  return [...keys].sort();
-}
-
 /** How many data keys (objects) a namespace holds. */
-export async function objectCount(redis: Redis, namespace: string): Promise<number> {
+export async function objectCount(redis: Redis | Cluster, namespace: string): Promise<number> {
   return (await namespaceKeys(redis, namespace)).filter((k) => /:d:/.test(k)).length;
 }
