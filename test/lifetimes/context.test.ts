@@ -19,7 +19,7 @@ import {
 import { lifetimeTuning } from '../../src/lifetimes/base.js';
 import { isLifetime } from '../../src/lifetimes/lifetime.js';
 import { describe, expect, test } from '../harness/store-fixture.js';
-import { lifetimeKeys, namespaceKeys, objectCount } from './util.js';
+import { foreignMode, lifetimeKeys, namespaceKeys, objectCount } from './util.js';
 
 describe('ported from ProxyStore (tests/store/lifetimes_test.py)', () => {
   test('ContextLifetime implements the Lifetime protocol', async ({ store }) => {
@@ -243,8 +243,8 @@ describe('another handle on the same lifetime (attach)', () => {
     const other = await ContextLifetime.attach(store, lifetime.id);
     // One bounded step, as a process that died mid-close would leave it.
     const k = lifetimeKeys(store, lifetime.id);
-    const step = await store.connector.scripts.run('lifetimeClose', k, { count: 2, endedTtlMs: 60_000 });
-    expect(step).toEqual({ finished: false, evicted: 2, before: 'open' });
+    const step = await store.connector.scripts.run('lifetimeClose', k, { count: 2, endedTtlMs: 60_000, foreign: foreignMode(store), unlinked: [] });
+    expect(step).toEqual({ finished: false, evicted: 2, before: 'open', handed: [] });
     expect(await redis.hget(k.meta, 'state')).toBe('closing');
 
     expect(await other.done()).toBe(true);

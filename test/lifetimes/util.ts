@@ -17,12 +17,18 @@ export async function waitUntil(cond: () => Promise<boolean>, what: string, time
 }
 
 /** The Redis keys of a lifetime (see src/lifetimes/base.ts). */
-export function lifetimeKeys(store: Store, id: string): { meta: string; members: string; foreign: string } {
+export function lifetimeKeys(store: Store, id: string): { meta: string; members: string; foreign: string; evicting: string } {
   return {
     meta: store.connector.keys.lifetime('lt', id),
     members: store.connector.keys.lifetime('members', id),
     foreign: store.connector.keys.lifetime('foreign', id),
+    evicting: store.connector.keys.lifetime('evicting', id),
   };
+}
+
+/** The `foreign` argument the library gives the close and extend scripts on this store's Redis. */
+export function foreignMode(store: Store): 'touch' | 'return' {
+  return store.connector.isCluster ? 'return' : 'touch';
 }
 
 /** How many data keys (objects) a namespace holds. */
