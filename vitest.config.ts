@@ -18,6 +18,11 @@ const BOTH_TARGETS = [
   'test/ownership-model.test.ts',
   'test/ownership-processes.test.ts',
   'test/ownership-nodes.test.ts',
+  'test/lifetimes/context.test.ts',
+  'test/lifetimes/lease.test.ts',
+  'test/lifetimes/static.test.ts',
+  'test/lifetimes/processes.test.ts',
+  'test/lifetimes/foreign.test.ts',
 ];
 
 export default defineConfig({

@@ -1,17 +1,23 @@
 -- lifetimeAddKeys: make existing objects members of an open lifetime. A data
 -- key inside the lifetime's hash tag becomes an own member (its store key, in
 -- the members set); any other becomes a foreign member (its whole data key, in
--- the foreign set). Under a lease, each object gets the lease end as its
--- expiry (a missing object is still recorded; it simply has nothing to expire).
+-- the foreign set). Under a lease, each object in KEYS gets the lease end as
+-- its expiry (a missing object is still recorded; it simply has nothing to
+-- expire). Objects in ARGV (foreign keys of other slots, on Redis Cluster) are
+-- only recorded: the caller gave them the lease end before this call, and
+-- gives them the returned one again if it differs (see docs/lifetimes.md, "On
+-- Redis Cluster").
 --
--- KEYS[1] meta      the lifetime's meta hash, <ns>:{<id>}:lt
--- KEYS[2] members   the lifetime's set of own members, <ns>:{<id>}:members
--- KEYS[3] foreign   the lifetime's set of foreign members, <ns>:{<id>}:foreign
--- KEYS[4...] data   the objects' data keys. Foreign ones are in other hash tags:
---                   fine on a single Redis; on Redis Cluster they would have to
---                   be grouped by slot (not built yet).
+-- KEYS[1] meta        the lifetime's meta hash, <ns>:{<id>}:lt
+-- KEYS[2] members     the lifetime's set of own members, <ns>:{<id>}:members
+-- KEYS[3] foreign     the lifetime's set of foreign members, <ns>:{<id>}:foreign
+-- KEYS[4...] data     data keys recorded and, under a lease, expired here: own
+--                     ones, and on a single Redis foreign ones too
+-- ARGV[1...] elsewhere  foreign data keys in other slots (Redis Cluster),
+--                     recorded as strings and not touched
 --
--- Returns: how many keys were not members yet
+-- Returns: {added, expiresAtMs}  how many keys were not members yet; the lease
+--          end, or -1 without a lease
 -- Errors:  PSR_LIFETIME_ENDED   the lifetime is closing, closed, or its lease ran out
 --          PSR_INVALID_OPTIONS  KEYS[2] and KEYS[3] are not the sets of KEYS[1]
 local rcall = redis.call
@@ -39,8 +45,11 @@ for i = 4, #KEYS do
   end
   if expiresAt then rcall('PEXPIREAT', data, expiresAt) end
 end
+for i = 1, #ARGV, 1000 do
+  added = added + rcall('SADD', KEYS[3], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
 if expiresAt then
   rcall('PEXPIREAT', KEYS[2], expiresAt)
   rcall('PEXPIREAT', KEYS[3], expiresAt)
 end
-return added
+return {added, expiresAt or -1}

@@ -6,36 +6,60 @@
 -- are fine (SPOP hands each member to one of them); closing an ended lifetime
 -- is a no-op.
 --
+-- Foreign members live in other slots. With foreign = 'touch' (a single
+-- Redis) they are unlinked here. With 'return' (Redis Cluster) they are moved
+-- to the `evicting` set and returned; the caller unlinks them on their nodes
+-- and names them in `unlinked` on its next call, which removes them from
+-- `evicting`. The lifetime ends only once `evicting` is empty, and a step that
+-- finds nothing else left hands out what `evicting` still holds (the share of
+-- a closer that died, or of one still at work: unlinking twice is harmless),
+-- so a close that crashed between the two steps is finished by the next one.
+--
 -- KEYS[1] meta        the lifetime's meta hash, <ns>:{<id>}:lt
 -- KEYS[2] members     the lifetime's set of own members, <ns>:{<id>}:members
 -- KEYS[3] foreign     the lifetime's set of foreign members, <ns>:{<id>}:foreign
--- ARGV[1] count       the most members this call evicts
+-- KEYS[4] evicting    foreign members handed to a closer and not yet unlinked,
+--                     <ns>:{<id>}:evicting (it gets the lease's TTL, if any)
+-- ARGV[1] count       the most members this call evicts or hands out
 -- ARGV[2] endedTtlMs  how long the 'ended' marker lives, in milliseconds
+-- ARGV[3] foreign     touch | return (see above)
+-- ARGV[4...] unlinked foreign data keys the caller unlinked since its last call
 --
 -- Derived keys: own members' data keys, <ns>:{<id>}:d:<member>, share the
--- lifetime's hash tag; foreign members are whole data keys in other hash tags
--- (fine on a single Redis; Redis Cluster would need them grouped by slot).
+-- lifetime's hash tag; with foreign = 'touch', foreign members are whole data
+-- keys in other hash tags (on one server).
 --
--- Returns: {finished, evicted, before}  finished is 1 once nothing is left;
---          evicted counts the members this call evicted; before is the state
---          this call found: open | closing | ended | missing (Redis no longer
---          knows the lifetime: its lease ran out, or its marker expired)
--- Errors:  PSR_INVALID_OPTIONS  bad count or endedTtlMs; keys of different lifetimes
+-- Returns: {finished, evicted, before, handed}  finished is 1 once nothing is
+--          left; evicted counts the members this call unlinked; before is
+--          the state this call found: open | closing | ended | missing (Redis
+--          no longer knows the lifetime: its lease ran out, or its marker
+--          expired); handed lists the foreign data keys the caller must
+--          unlink (always empty with 'touch', and when finished)
+-- Errors:  PSR_INVALID_OPTIONS  bad count, endedTtlMs or foreign; keys of different lifetimes
 local rcall = redis.call
 --@include nowMs
 --@include lifetimePrefix
+--@include foreignMode
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
-if not prefix then
-  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeClose: ' .. KEYS[1] .. ', ' .. KEYS[2] .. ' and ' .. KEYS[3] .. ' are not one lifetime')
+if not prefix or KEYS[4] ~= prefix .. 'evicting' then
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeClose: ' .. KEYS[1] .. ', ' .. KEYS[2] .. ', ' .. KEYS[3] .. ' and ' .. KEYS[4] .. ' are not one lifetime')
 end
 local count, endedTtl = tonumber(ARGV[1]), tonumber(ARGV[2])
 if not count or count < 1 or count ~= math.floor(count) or not endedTtl or endedTtl < 1 or endedTtl ~= math.floor(endedTtl) then
   return redis.error_reply('PSR_INVALID_OPTIONS lifetimeClose: count and endedTtlMs must be positive integers, got ' .. tostring(ARGV[1]) .. ', ' .. tostring(ARGV[2]))
 end
+local touch = foreignMode(ARGV[3])
+if touch == nil then
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeClose: foreign must be touch or return, got ' .. tostring(ARGV[3]))
+end
+
+for i = 4, #ARGV, 1000 do
+  rcall('SREM', KEYS[4], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
 
 local state = rcall('HGET', KEYS[1], 'state')
-if state == 'ended' then return {1, 0, 'ended'} end
+if state == 'ended' then return {1, 0, 'ended', {}} end
 local now = nowMs()
 if state == 'open' then rcall('HSET', KEYS[1], 'state', 'closing', 'closingAt', now) end
 
@@ -46,6 +70,7 @@ local function unlinkAll(keys)
 end
 
 local evicted = 0
+local handed = {}
 local own = rcall('SPOP', KEYS[2], count)
 if #own > 0 then
   for i = 1, #own do own[i] = prefix .. 'd:' .. own[i] end
@@ -54,17 +79,36 @@ if #own > 0 then
 end
 if evicted < count then
   local foreign = rcall('SPOP', KEYS[3], count - evicted)
-  if #foreign > 0 then
+  if #foreign > 0 and touch then
     unlinkAll(foreign)
     evicted = evicted + #foreign
+  elseif #foreign > 0 then
+    for i = 1, #foreign, 1000 do
+      rcall('SADD', KEYS[4], unpack(foreign, i, math.min(i + 999, #foreign)))
+    end
+    -- Under a lease the set lives no longer than the lifetime's other keys.
+    local ttl = rcall('PTTL', KEYS[1])
+    if ttl > 0 then rcall('PEXPIRE', KEYS[4], ttl) end
+    handed = foreign
+  end
+end
+if evicted + #handed < count and rcall('EXISTS', KEYS[2], KEYS[3]) == 0 then
+  -- Only `evicting` is left: foreign members another closer took and has not
+  -- confirmed yet. Unlink them here, or hand them out again.
+  if touch then
+    local left = rcall('SPOP', KEYS[4], count - evicted)
+    unlinkAll(left)
+    evicted = evicted + #left
+  elseif #handed == 0 then
+    handed = rcall('SRANDMEMBER', KEYS[4], count - evicted)
   end
 end
 
 local before = state or 'missing'
-if rcall('EXISTS', KEYS[2], KEYS[3]) > 0 then return {0, evicted, before} end
+if rcall('EXISTS', KEYS[2], KEYS[3], KEYS[4]) > 0 then return {0, evicted, before, handed} end
 if state then
   rcall('HSET', KEYS[1], 'state', 'ended', 'endedAt', now)
   rcall('HDEL', KEYS[1], 'expiresAt')
   rcall('PEXPIRE', KEYS[1], endedTtl)
 end
-return {1, evicted, before}
+return {1, evicted, before, handed}

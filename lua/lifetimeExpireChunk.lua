@@ -1,22 +1,28 @@
 -- lifetimeExpireChunk: give the next chunk of members the lifetime's current
 -- lease end (the latest extend wins, even over an extend still walking its
--- chunks). Stops ('done') when the lifetime is no longer an open lease.
+-- chunks). Stops ('done', -1) when the lifetime is no longer an open lease.
 --
 -- KEYS[1] meta     the lifetime's meta hash, <ns>:{<id>}:lt
 -- KEYS[2] members  the lifetime's set of own members, <ns>:{<id>}:members
 -- KEYS[3] foreign  the lifetime's set of foreign members, <ns>:{<id>}:foreign
 -- ARGV[1] cursor   from lifetimeExtend or the previous call
 -- ARGV[2] count    about how many members this call re-expires
+-- ARGV[3] foreign  touch: expire foreign members here (a single Redis);
+--                  return: hand them to the caller (Redis Cluster)
 --
 -- Derived keys: own members' data keys, <ns>:{<id>}:d:<member>, share the
--- lifetime's hash tag; foreign members are whole data keys in other hash tags
--- (fine on a single Redis; Redis Cluster would need them grouped by slot).
+-- lifetime's hash tag; with foreign = 'touch', foreign members are whole data
+-- keys in other hash tags (on one server).
 --
--- Returns: the next cursor, or 'done'
--- Errors:  PSR_INVALID_OPTIONS  a malformed cursor or count; keys of different lifetimes
+-- Returns: {expiresAtMs, cursor, found}  the current lease end (-1 when the
+--          lifetime is no longer an open lease); the next cursor, or 'done';
+--          the foreign members of this chunk for the caller to expire
+--          (empty with 'touch')
+-- Errors:  PSR_INVALID_OPTIONS  a malformed cursor, count or foreign; keys of different lifetimes
 local rcall = redis.call
 --@include lifetimePrefix
 --@include expireMembers
+--@include foreignMode
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
 if not prefix then
@@ -26,12 +32,16 @@ local count = tonumber(ARGV[2])
 if not count or count < 1 then
   return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExpireChunk: count must be a positive integer, got ' .. tostring(ARGV[2]))
 end
+local touch = foreignMode(ARGV[3])
+if touch == nil then
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExpireChunk: foreign must be touch or return, got ' .. tostring(ARGV[3]))
+end
 
 local meta = rcall('HMGET', KEYS[1], 'state', 'expiresAt')
 local expiresAt = tonumber(meta[2])
-if meta[1] ~= 'open' or not expiresAt then return 'done' end
-local next = expireMembers(prefix, ARGV[1], count, expiresAt)
+if meta[1] ~= 'open' or not expiresAt then return {-1, 'done', {}} end
+local next, found = expireMembers(prefix, ARGV[1], count, expiresAt, touch)
 if not next then
   return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExpireChunk: malformed cursor ' .. tostring(ARGV[1]))
 end
-return next
+return {expiresAt, next, found}

@@ -11,19 +11,25 @@
 -- ARGV[1] mode     add: to the current end; at: a Unix time; in: from now (server clock)
 -- ARGV[2] ms       milliseconds (for 'at', a Unix time in milliseconds)
 -- ARGV[3] count    about how many members this call re-expires
+-- ARGV[4] foreign  touch: expire foreign members here (a single Redis);
+--                  return: hand them to the caller, which expires them on
+--                  their own nodes (Redis Cluster)
 --
 -- Derived keys: members' data keys, as in lifetimeExpireChunk.
 --
--- Returns: {expiresAtMs, cursor}  cursor is 'done' when every member has the new
---          expiry, 'close' when the lease is over (the caller closes the
---          lifetime), else a cursor for lifetimeExpireChunk
+-- Returns: {expiresAtMs, cursor, found}  cursor is 'done' when every member
+--          has the new expiry, 'close' when the lease is over (the caller
+--          closes the lifetime), else a cursor for lifetimeExpireChunk; found
+--          lists the foreign members of this chunk for the caller to expire
+--          (empty with 'touch')
 -- Errors:  PSR_LIFETIME_ENDED   the lifetime is closing, closed, or its lease ran out
---          PSR_INVALID_OPTIONS  the lifetime has no lease; bad mode, ms or count
+--          PSR_INVALID_OPTIONS  the lifetime has no lease; bad mode, ms, count or foreign
 local rcall = redis.call
 --@include nowMs
 --@include lifetimePrefix
 --@include lifetimeEnded
 --@include expireMembers
+--@include foreignMode
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
 if not prefix then
@@ -32,6 +38,10 @@ end
 local mode, ms, count = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 if not ms or ms ~= math.floor(ms) or not count or count < 1 then
   return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExtend: ms and count must be integers, got ' .. tostring(ARGV[2]) .. ', ' .. tostring(ARGV[3]))
+end
+local touch = foreignMode(ARGV[4])
+if touch == nil then
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExtend: foreign must be touch or return, got ' .. tostring(ARGV[4]))
 end
 
 local now = nowMs()
@@ -56,10 +66,11 @@ end
 if expiresAt <= now then
   -- Expiring the keys now would drop the meta before the members are gone.
   rcall('HSET', KEYS[1], 'state', 'closing', 'closingAt', now, 'expiresAt', expiresAt)
-  return {expiresAt, 'close'}
+  return {expiresAt, 'close', {}}
 end
 rcall('HSET', KEYS[1], 'expiresAt', expiresAt)
 rcall('PEXPIREAT', KEYS[1], expiresAt)
 rcall('PEXPIREAT', KEYS[2], expiresAt)
 rcall('PEXPIREAT', KEYS[3], expiresAt)
-return {expiresAt, expireMembers(prefix, 'm:0', count, expiresAt)}
+local cursor, found = expireMembers(prefix, 'm:0', count, expiresAt, touch)
+return {expiresAt, cursor, found}

@@ -28,11 +28,13 @@ export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'tomb' | 'grace';
 
 /**
  * Kinds of Redis keys that belong to one lifetime: its meta hash, the set of
- * its own members (store keys inside its hash tag) and the set of its foreign
- * members (whole data keys of objects in other hash tags, kept apart so that a
- * Redis Cluster version can group them by slot).
+ * its own members (store keys inside its hash tag), the set of its foreign
+ * members (whole data keys of objects in other hash tags, kept apart because
+ * on Redis Cluster the client applies their expiry and eviction on their own
+ * nodes) and, during a close on Redis Cluster, the foreign members handed to
+ * a closer and not yet unlinked.
  */
-export type LifetimeKeyKind = 'lt' | 'members' | 'foreign';
+export type LifetimeKeyKind = 'lt' | 'members' | 'foreign' | 'evicting';
 
 const SEPARATOR = '~';
 

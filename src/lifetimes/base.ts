@@ -8,11 +8,19 @@
  *                           whose data keys share the lifetime's hash tag
  *     <ns>:{<id>}:foreign   set of foreign members: whole data keys of
  *                           objects in other hash tags (added with addKey)
+ *     <ns>:{<id>}:evicting  during a close on Redis Cluster: foreign members
+ *                           handed to a closer and not yet unlinked
  *
  * and it is changed only by the `lifetime*.lua` scripts. Work per script call
  * is bounded ({@link lifetimeTuning}): a batch is split into several calls
  * sent in one pipeline, and close/extend go in chunks, one call after the
  * other, so no call blocks Redis for long.
+ *
+ * Foreign members live in other slots. On a single Redis the scripts expire
+ * and evict them themselves, in the same atomic call; on Redis Cluster they
+ * cannot (CROSSSLOT), so the scripts only record and pop them and this side
+ * applies the effect on their own masters (./foreign.ts), in the order that
+ * keeps every crash window safe (docs/lifetimes.md, "On Redis Cluster").
  *
  * @module
  */
@@ -21,8 +29,9 @@ import { InvalidOptionsError, LifetimeEndedError, ProxyStoreFactoryError, errorF
 import { validateKey } from '../keys.js';
 import { proxyState, type ProxyState } from '../proxy/proxy.js';
 import { execPipeline, type RedisConnector } from '../redis/connector.js';
-import type { LifetimeCreateReply, LifetimeStateBefore, ScriptArgs, ScriptKeys } from '../redis/scripts.js';
+import type { LifetimeCreateReply, LifetimeStateBefore, ScriptArgs, ScriptKeys, ScriptReply } from '../redis/scripts.js';
 import type { Store } from '../store.js';
+import { ForeignExpiry, NO_LEASE, unlinkForeign } from './foreign.js';
 import type { AddKeyArgs, AddKeyOptions } from './lifetime.js';
 
 export const log = createDebug('proxystore:lifetime');
@@ -41,6 +50,13 @@ export const lifetimeTuning = {
   batch: 1000,
   /** A put call stops taking more values once it holds this many bytes. */
   batchBytes: 8 * 1024 * 1024,
+  /**
+   * Whether the scripts expire and evict foreign members themselves
+   * (possible only when every key is on one server); undefined: yes on a
+   * single Redis, no on Redis Cluster. Tests set false to run the Cluster
+   * way on a single Redis.
+   */
+  foreignInScript: undefined as boolean | undefined,
 };
 
 /** The kinds of lifetime, as recorded in the meta hash. */
@@ -83,6 +99,9 @@ export class LifetimeRecord {
   readonly meta: string;
   readonly members: string;
   readonly foreign: string;
+  readonly evicting: string;
+  /** What every own member's data key starts with: `<ns>:{<id>}:d:`. */
+  private readonly ownPrefix: string;
 
   constructor(
     readonly connector: RedisConnector,
@@ -91,10 +110,26 @@ export class LifetimeRecord {
     this.meta = connector.keys.lifetime('lt', id);
     this.members = connector.keys.lifetime('members', id);
     this.foreign = connector.keys.lifetime('foreign', id);
+    this.evicting = connector.keys.lifetime('evicting', id);
+    this.ownPrefix = `${this.meta.slice(0, -'lt'.length)}d:`;
   }
 
   private get sets(): { meta: string; members: string; foreign: string } {
     return { meta: this.meta, members: this.members, foreign: this.foreign };
+  }
+
+  private get context(): { lifetime: string } {
+    return { lifetime: this.id };
+  }
+
+  /** Whether the scripts touch foreign members themselves (see {@link lifetimeTuning}). */
+  private get foreignInScript(): boolean {
+    return lifetimeTuning.foreignInScript ?? !this.connector.isCluster;
+  }
+
+  /** The `foreign` argument of the close and extend scripts. */
+  private get foreignMode(): 'touch' | 'return' {
+    return this.foreignInScript ? 'touch' : 'return';
   }
 
   /** Create the meta record (one round trip). */
@@ -117,27 +152,66 @@ export class LifetimeRecord {
     );
   }
 
-  /** Add existing store keys as members (own or foreign); one round trip. */
+  /**
+   * Add existing store keys as members (own or foreign). One round trip on
+   * a single Redis, where the script also gives foreign keys the lease.
+   * On Redis Cluster, foreign keys of a lease get the lease end *before* the
+   * script records them (a crash in between leaves them expiring at the lease
+   * end, never a member without a TTL that outlives the lease), and again
+   * after it if an extend moved the end meanwhile.
+   */
   async addKeys(keys: string[]): Promise<void> {
-    const calls = chunked(keys.map((k) => this.connector.dataKey(k)), lifetimeTuning.batch);
-    await this.runAll('lifetimeAddKeys', calls.map((data) => [{ ...this.sets, data }, {}] as const));
+    const data = keys.map((k) => this.connector.dataKey(k));
+    if (this.foreignInScript) {
+      const calls = chunked(data, lifetimeTuning.batch);
+      await this.runAll('lifetimeAddKeys', calls.map((d) => [{ ...this.sets, data: d }, { elsewhere: [] }] as const));
+      return;
+    }
+    const own = data.filter((d) => d.startsWith(this.ownPrefix));
+    const elsewhere = data.filter((d) => !d.startsWith(this.ownPrefix));
+    const expiry = new ForeignExpiry(this.connector, this.context);
+    // Not open: the script refuses, with the message that says how it ended.
+    const before = elsewhere.length > 0 ? await this.leaseEnd() : NO_LEASE;
+    await expiry.apply(elsewhere, before);
+    const calls = [
+      ...chunked(own, lifetimeTuning.batch).map((d) => [{ ...this.sets, data: d }, { elsewhere: [] }] as const),
+      ...chunked(elsewhere, lifetimeTuning.batch).map((e) => [{ ...this.sets, data: [] }, { elsewhere: e }] as const),
+    ];
+    const ends = (await this.runAll('lifetimeAddKeys', calls)).map((r) => r.expiresAtMs);
+    if (elsewhere.length === 0) return;
+    // Each call saw the lease end the keys it recorded must carry; any other
+    // than the one applied before means an extend ran in between.
+    if (ends.every((end) => end === before)) await expiry.observe(before);
+    else await expiry.moved(ends[ends.length - 1] as number);
+    await expiry.settle(() => this.leaseEnd());
   }
 
-  /** One script call per batch, pipelined when there are several. */
+  /** The lease end of an open lease (one HMGET), or {@link NO_LEASE}. */
+  private async leaseEnd(): Promise<number> {
+    let fields: (string | null)[];
+    try {
+      fields = await this.connector.client.hmget(this.meta, 'state', 'expiresAt');
+    } catch (err) {
+      throw errorFromReply(err, 'HMGET', this.context);
+    }
+    const [state, expiresAt] = fields;
+    return state === 'open' && expiresAt ? Number(expiresAt) : NO_LEASE;
+  }
+
+  /** One script call per batch, pipelined when there are several; their replies. */
   private async runAll<N extends 'lifetimePut' | 'lifetimeAddKeys'>(
     name: N,
     calls: readonly (readonly [ScriptKeys<N>, ScriptArgs<N>])[],
-  ): Promise<void> {
+  ): Promise<ScriptReply<N>[]> {
     const scripts = this.connector.scripts;
-    const context = { lifetime: this.id };
+    const context = this.context;
     if (calls.length === 1) {
       const [keys, args] = calls[0] as readonly [ScriptKeys<N>, ScriptArgs<N>];
-      await scripts.run(name, keys, args, context);
-      return;
+      return [await scripts.run(name, keys, args, context)];
     }
     const pipeline = this.connector.client.pipeline();
     for (const [keys, args] of calls) scripts.queue(pipeline, name, keys, args);
-    for (const reply of await execPipeline(pipeline, name, context)) scripts.decode(name, reply);
+    return (await execPipeline(pipeline, name, context)).map((reply) => scripts.decode(name, reply));
   }
 
   /**
@@ -149,16 +223,21 @@ export class LifetimeRecord {
   async close(endedTtlMs: number): Promise<CloseResult> {
     let evicted = 0;
     let before: LifetimeStateBefore | undefined;
+    // On Redis Cluster each step hands over foreign members (parked in the
+    // lifetime's `evicting` set); the next step learns they are unlinked.
+    let unlinked: string[] = [];
     for (;;) {
       const step = await this.connector.scripts.run(
         'lifetimeClose',
-        this.sets,
-        { count: lifetimeTuning.chunk, endedTtlMs },
-        { lifetime: this.id },
+        { ...this.sets, evicting: this.evicting },
+        { count: lifetimeTuning.chunk, endedTtlMs, foreign: this.foreignMode, unlinked },
+        this.context,
       );
       before ??= step.before;
       evicted += step.evicted;
       if (step.finished) return { evicted, before };
+      if (step.handed.length > 0) evicted += await unlinkForeign(this.connector, step.handed, this.context);
+      unlinked = step.handed;
     }
   }
 
@@ -170,16 +249,26 @@ export class LifetimeRecord {
    */
   async extend(mode: 'add' | 'at' | 'in', ms: number, endedTtlMs: number): Promise<{ expiresAtMs: number; ended: boolean }> {
     const scripts = this.connector.scripts;
-    const context = { lifetime: this.id };
-    const first = await scripts.run('lifetimeExtend', this.sets, { mode, ms, count: lifetimeTuning.chunk }, context);
+    const context = this.context;
+    const foreign = this.foreignMode;
+    const count = lifetimeTuning.chunk;
+    const first = await scripts.run('lifetimeExtend', this.sets, { mode, ms, count, foreign }, context);
     if (first.cursor === 'close') {
       await this.close(endedTtlMs);
       return { expiresAtMs: first.expiresAtMs, ended: true };
     }
+    // On Redis Cluster each step names the foreign members of its chunk,
+    // for this side to expire on their masters (nothing to do on one Redis).
+    const expiry = new ForeignExpiry(this.connector, context);
+    await expiry.apply(first.found, first.expiresAtMs);
     let cursor = first.cursor;
     while (cursor !== 'done') {
-      cursor = await scripts.run('lifetimeExpireChunk', this.sets, { cursor, count: lifetimeTuning.chunk }, context);
+      const step = await scripts.run('lifetimeExpireChunk', this.sets, { cursor, count, foreign }, context);
+      await expiry.observe(step.expiresAtMs);
+      await expiry.apply(step.found, step.expiresAtMs);
+      cursor = step.cursor;
     }
+    await expiry.settle(() => this.leaseEnd());
     return { expiresAtMs: first.expiresAtMs, ended: false };
   }
 

@@ -45,17 +45,35 @@ export interface LifetimeCreateReply {
 /** The state `lifetimeClose` found; `missing`: Redis no longer knows the lifetime. */
 export type LifetimeStateBefore = 'open' | 'closing' | 'ended' | 'missing';
 
+/** What `lifetimeAddKeys` replies. */
+export interface LifetimeAddKeysReply {
+  /** How many keys were not members yet. */
+  added: number;
+  /** The lease end the script saw (Unix ms), or -1 without a lease. */
+  expiresAtMs: number;
+}
+
 /** What one `lifetimeClose` step replies. */
 export interface LifetimeCloseReply {
   finished: boolean;
+  /** Members this step unlinked itself. */
   evicted: number;
   before: LifetimeStateBefore;
+  /** Foreign data keys the caller must unlink (foreign = 'return'), then name in `unlinked`. */
+  handed: string[];
 }
 
-/** What `lifetimeExtend` replies; `cursor` is 'done', 'close', or where `lifetimeExpireChunk` goes on. */
-export interface LifetimeExtendReply {
+/**
+ * What `lifetimeExtend` and `lifetimeExpireChunk` reply: the lease end (-1
+ * from a chunk when the lifetime is no longer an open lease); `cursor` is
+ * 'done', 'close' (extend only), or where `lifetimeExpireChunk` goes on;
+ * `found`, the foreign members of the chunk for the caller to expire
+ * (foreign = 'return').
+ */
+export interface LifetimeExpireReply {
   expiresAtMs: number;
   cursor: string;
+  found: string[];
 }
 
 function fail(name: string, reply: unknown): never {
@@ -94,6 +112,20 @@ function asTuple(name: string, reply: unknown, length: number): unknown[] {
   return reply as unknown[];
 }
 
+function asTextList(name: string, reply: unknown, v: unknown): string[] {
+  if (!Array.isArray(v)) fail(name, reply);
+  return v.map((item: unknown) => asText(name, reply, item));
+}
+
+function asExpireReply(name: 'lifetimeExtend' | 'lifetimeExpireChunk', reply: unknown): LifetimeExpireReply {
+  const [expiresAt, cursor, found] = asTuple(name, reply, 3);
+  return {
+    expiresAtMs: asInteger(name, reply, expiresAt),
+    cursor: asText(name, reply, cursor),
+    found: asTextList(name, reply, found),
+  };
+}
+
 const CLOSE_STATES: ReadonlySet<string> = new Set(['open', 'closing', 'ended', 'missing']);
 
 /** Reply decoders, one per script; the compiler checks that every script has one. */
@@ -128,25 +160,28 @@ const REPLIES = {
   lifetimePut(reply: unknown): number {
     return asInteger('lifetimePut', reply, reply);
   },
-  lifetimeAddKeys(reply: unknown): number {
-    return asInteger('lifetimeAddKeys', reply, reply);
+  lifetimeAddKeys(reply: unknown): LifetimeAddKeysReply {
+    const [added, expiresAt] = asTuple('lifetimeAddKeys', reply, 2);
+    return { added: asInteger('lifetimeAddKeys', reply, added), expiresAtMs: asInteger('lifetimeAddKeys', reply, expiresAt) };
   },
   lifetimeClose(reply: unknown): LifetimeCloseReply {
-    const [finished, evicted, before] = asTuple('lifetimeClose', reply, 3);
+    const [finished, evicted, before, handed] = asTuple('lifetimeClose', reply, 4);
     const state = asText('lifetimeClose', reply, before);
     if (!CLOSE_STATES.has(state)) fail('lifetimeClose', reply);
+    const done = asInteger('lifetimeClose', reply, finished);
+    if (done !== 0 && done !== 1) fail('lifetimeClose', reply);
     return {
-      finished: asInteger('lifetimeClose', reply, finished) === 1,
+      finished: done === 1,
       evicted: asInteger('lifetimeClose', reply, evicted),
       before: state as LifetimeStateBefore,
+      handed: asTextList('lifetimeClose', reply, handed),
     };
   },
-  lifetimeExtend(reply: unknown): LifetimeExtendReply {
-    const [expiresAt, cursor] = asTuple('lifetimeExtend', reply, 2);
-    return { expiresAtMs: asInteger('lifetimeExtend', reply, expiresAt), cursor: asText('lifetimeExtend', reply, cursor) };
+  lifetimeExtend(reply: unknown): LifetimeExpireReply {
+    return asExpireReply('lifetimeExtend', reply);
   },
-  lifetimeExpireChunk(reply: unknown): string {
-    return asText('lifetimeExpireChunk', reply, reply);
+  lifetimeExpireChunk(reply: unknown): LifetimeExpireReply {
+    return asExpireReply('lifetimeExpireChunk', reply);
   },
 } satisfies { [N in ScriptName]: (reply: unknown) => unknown };
 

@@ -6,9 +6,10 @@
  */
 import { LeaseLifetime, RedisConnector, Store, getKey } from '../../src/index.js';
 import { CHILD_ENV } from '../harness/child.js';
+import { connectionOptions, targetFromEnv } from '../harness/target.js';
 
 const store = new Store('lease-child', new RedisConnector({
-  url: process.env[CHILD_ENV.redisUrl] as string,
+  ...connectionOptions(targetFromEnv()),
   namespace: process.env[CHILD_ENV.namespace] as string,
 }));
 const lifetime = new LeaseLifetime(store, { expiry: Number(process.env.LEASE_SECONDS) });

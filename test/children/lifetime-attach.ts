@@ -7,9 +7,10 @@
  */
 import { ContextLifetime, RedisConnector, Store } from '../../src/index.js';
 import { CHILD_ENV } from '../harness/child.js';
+import { connectionOptions, targetFromEnv } from '../harness/target.js';
 
 const store = new Store('attach-child', new RedisConnector({
-  url: process.env[CHILD_ENV.redisUrl] as string,
+  ...connectionOptions(targetFromEnv()),
   namespace: process.env[CHILD_ENV.namespace] as string,
 }));
 const lifetime = await ContextLifetime.attach(store, process.env.LIFETIME_ID as string);

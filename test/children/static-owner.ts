@@ -11,12 +11,14 @@
  *   sends { sigterm: true } and exits only on { exit: true }.
  */
 import type { Socket } from 'node:net';
-import { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import { RedisConnector, StaticLifetime, Store, getKey } from '../../src/index.js';
 import { CHILD_ENV } from '../harness/child.js';
+import { rawClient, targetFromEnv } from '../harness/target.js';
 
 const mode = process.argv[2] ?? 'wait';
-const client = new Redis(process.env[CHILD_ENV.redisUrl] as string);
+// A Redis, or a Cluster (typed as a Redis by rawClient) on the cluster target.
+const client = rawClient(targetFromEnv()) as unknown as Redis | Cluster;
 const store = new Store(
   'static-child',
   new RedisConnector({ client, namespace: process.env[CHILD_ENV.namespace] as string }),
@@ -48,7 +50,8 @@ process.on('message', (msg: { go?: boolean; exit?: boolean }) => {
       process.disconnect();
     });
   } else if (mode === 'before-exit') {
-    (client.stream as Socket).unref();
+    // Every socket: a Cluster client holds one per node it has connected to (none for the others).
+    for (const node of client instanceof Cluster ? client.nodes() : [client]) (node.stream as Socket | undefined)?.unref();
     process.removeAllListeners('message');
     process.channel?.unref();
   } else if (mode === 'process-exit') {

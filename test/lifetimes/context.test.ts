@@ -8,7 +8,7 @@ import {
   InvalidOptionsError,
   LifetimeEndedError,
   ProxyStoreFactoryError,
-  RedisConnector,
+  type RedisConnector,
   Store,
   getKey,
   isResolved,
@@ -19,7 +19,7 @@ import {
 import { lifetimeTuning } from '../../src/lifetimes/base.js';
 import { isLifetime } from '../../src/lifetimes/lifetime.js';
 import { describe, expect, test } from '../harness/store-fixture.js';
-import { lifetimeKeys, namespaceKeys, objectCount } from './util.js';
+import { foreignMode, lifetimeKeys, namespaceKeys, objectCount } from './util.js';
 
 describe('ported from ProxyStore (tests/store/lifetimes_test.py)', () => {
   test('ContextLifetime implements the Lifetime protocol', async ({ store }) => {
@@ -126,20 +126,20 @@ describe('objects put under a lifetime', () => {
     expect((err as Error).message).toMatch(new RegExp(`lifetime ${lifetime.id} \\("nightly"\\) was closed \\d+\\.\\d s ago.*use a new lifetime`));
   });
 
-  test('closeStores closes the store after the lifetime', async ({ redisUrl, namespace }) => {
-    const store = new Store('closing-with-lifetime', new RedisConnector({ url: redisUrl, namespace }));
+  test('closeStores closes the store after the lifetime', async ({ connect }) => {
+    const store = new Store('closing-with-lifetime', connect());
     const lifetime = new ContextLifetime(store);
     const key = await store.put('v', { lifetime });
     await lifetime.close({ closeStores: true });
     expect(store.isClosed).toBe(true);
-    const check = new Store('check', new RedisConnector({ url: redisUrl, namespace }));
+    const check = new Store('check', connect());
     expect(await check.exists(key)).toBe(false);
     await check.close();
   });
 
-  test('a lifetime refuses objects of a store in another namespace', async ({ store, redisUrl, namespace }) => {
+  test('a lifetime refuses objects of a store in another namespace', async ({ store, connect, namespace }) => {
     await using lifetime = new ContextLifetime(store);
-    const elsewhere = new Store('elsewhere', new RedisConnector({ url: redisUrl, namespace: `${namespace}-other` }));
+    const elsewhere = new Store('elsewhere', connect({ namespace: `${namespace}-other` }));
     try {
       await expect(elsewhere.put('v', { lifetime })).rejects.toThrow(InvalidOptionsError);
       const p = await elsewhere.proxy('x');
@@ -163,26 +163,25 @@ describe('objects put under a lifetime', () => {
     await expect(store.proxy('v', { evict: true, lifetime })).rejects.toThrow(InvalidOptionsError);
   });
 
-  test('a closed store refuses a lifetime on it', async ({ redisUrl, namespace }) => {
-    const store = new Store('closed-early', new RedisConnector({ url: redisUrl, namespace }));
+  test('a closed store refuses a lifetime on it', async ({ connect }) => {
+    const store = new Store('closed-early', connect());
     await store.close();
     expect(() => new ContextLifetime(store)).toThrow(/store closed-early is closed/);
   });
 });
 
 describe('another handle on the same lifetime (attach)', () => {
-  async function secondStore(redisUrl: string, namespace: string): Promise<Store> {
-    return new Store('second', new RedisConnector({ url: redisUrl, namespace }));
+  function secondStore(connect: () => RedisConnector): Store {
+    return new Store('second', connect());
   }
 
   test('an attached handle adds keys, sees done() flip when the first closes it, then gets LifetimeEndedError', async ({
     store,
-    redisUrl,
-    namespace,
+    connect,
   }) => {
     // Another connection sees the lifetime only once Redis has run its creation.
     const lifetime = await new ContextLifetime(store, { name: 'shared' }).waitUntilReady();
-    const other = await secondStore(redisUrl, namespace);
+    const other = secondStore(connect);
     try {
       const attached = await ContextLifetime.attach(other, lifetime.id);
       expect(attached.id).toBe(lifetime.id);
@@ -204,10 +203,10 @@ describe('another handle on the same lifetime (attach)', () => {
     }
   });
 
-  test('an attached handle can close the lifetime for its creator', async ({ store, redisUrl, namespace }) => {
+  test('an attached handle can close the lifetime for its creator', async ({ store, connect }) => {
     const lifetime = new ContextLifetime(store);
     const key = await store.put('v', { lifetime });
-    const other = await secondStore(redisUrl, namespace);
+    const other = secondStore(connect);
     try {
       await (await ContextLifetime.attach(other, lifetime.id)).close();
       expect(await lifetime.done()).toBe(true);
@@ -244,8 +243,8 @@ describe('another handle on the same lifetime (attach)', () => {
     const other = await ContextLifetime.attach(store, lifetime.id);
     // One bounded step, as a process that died mid-close would leave it.
     const k = lifetimeKeys(store, lifetime.id);
-    const step = await store.connector.scripts.run('lifetimeClose', k, { count: 2, endedTtlMs: 60_000 });
-    expect(step).toEqual({ finished: false, evicted: 2, before: 'open' });
+    const step = await store.connector.scripts.run('lifetimeClose', k, { count: 2, endedTtlMs: 60_000, foreign: foreignMode(store), unlinked: [] });
+    expect(step).toEqual({ finished: false, evicted: 2, before: 'open', handed: [] });
     expect(await redis.hget(k.meta, 'state')).toBe('closing');
 
     expect(await other.done()).toBe(true);

@@ -9,7 +9,6 @@ import {
   InvalidOptionsError,
   LeaseLifetime,
   LifetimeEndedError,
-  RedisConnector,
   Store,
 } from '../../src/index.js';
 import { lifetimeTuning } from '../../src/lifetimes/base.js';
@@ -59,8 +58,8 @@ describe('the lease is a Redis TTL', () => {
     }
   });
 
-  test('the objects vanish at the lease end with no client doing anything', async ({ store, redisUrl, namespace, redis }) => {
-    const owner = new Store('owner', new RedisConnector({ url: redisUrl, namespace }));
+  test('the objects vanish at the lease end with no client doing anything', async ({ store, connect, namespace, redis }) => {
+    const owner = new Store('owner', connect());
     const lifetime = new LeaseLifetime(owner, { expiry: 3 });
     const keys = await owner.putBatch([1, 2, 3], { lifetime });
     const id = lifetime.id;
@@ -71,10 +70,10 @@ describe('the lease is a Redis TTL', () => {
     expect(await (await ContextLifetime.attach(store, id)).done()).toBe(true);
   });
 
-  test('done() is true once the lease has ended, in every handle', async ({ store, redisUrl, namespace }) => {
+  test('done() is true once the lease has ended, in every handle', async ({ store, connect }) => {
     // Another connection sees the lifetime only once Redis has run its creation.
     const lifetime = await new LeaseLifetime(store, { expiry: 3 }).waitUntilReady();
-    const other = new Store('other', new RedisConnector({ url: redisUrl, namespace }));
+    const other = new Store('other', connect());
     try {
       const attached = await LeaseLifetime.attach(other, lifetime.id);
       expect(await attached.done()).toBe(false);

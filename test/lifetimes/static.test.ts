@@ -7,7 +7,7 @@ import {
   InvalidOptionsError,
   LifetimeEndedError,
   ProxyStoreFactoryError,
-  RedisConnector,
+  type RedisConnector,
   StaticLifetime,
   Store,
   getKey,
@@ -23,8 +23,8 @@ afterEach(async () => {
   StaticLifetime[kResetStatic]();
 });
 
-function leaseStore(redisUrl: string, namespace: string, name: string, leaseTtl = 1): Store {
-  return new Store(name, new RedisConnector({ url: redisUrl, namespace }), { leaseTtl });
+function leaseStore(connector: RedisConnector, name: string, leaseTtl = 1): Store {
+  return new Store(name, connector, { leaseTtl });
 }
 
 describe('ported from ProxyStore (tests/store/lifetimes_test.py)', () => {
@@ -61,8 +61,8 @@ describe('ported from ProxyStore (tests/store/lifetimes_test.py)', () => {
     for (const key of [key1, key2, key3, key4]) expect(await store.exists(key)).toBe(false);
   });
 
-  test('close({ closeStores: true }) closes the stores of its objects', async ({ redisUrl, namespace, redis }) => {
-    const store = leaseStore(redisUrl, namespace, 'static-close-store');
+  test('close({ closeStores: true }) closes the stores of its objects', async ({ connect, namespace, redis }) => {
+    const store = leaseStore(connect(), 'static-close-store');
     await store.put('value', { lifetime: StaticLifetime.instance() });
     await StaticLifetime.instance().close({ closeStores: true });
     expect(store.isClosed).toBe(true);
@@ -71,8 +71,8 @@ describe('ported from ProxyStore (tests/store/lifetimes_test.py)', () => {
 });
 
 describe('a lease renewed by a heartbeat', () => {
-  test('static objects carry a lease of the store\'s leaseTtl', async ({ redisUrl, namespace, redis }) => {
-    const store = leaseStore(redisUrl, namespace, 'lease-ttl', 5);
+  test('static objects carry a lease of the store\'s leaseTtl', async ({ connect, redis }) => {
+    const store = leaseStore(connect(), 'lease-ttl', 5);
     try {
       const key = await store.put('v', { lifetime: StaticLifetime.instance() });
       const pttl = await redis.pttl(store.connector.dataKey(key));
@@ -83,9 +83,9 @@ describe('a lease renewed by a heartbeat', () => {
     }
   });
 
-  test('the heartbeat moves the lease end forward while the process lives', async ({ redisUrl, namespace, redis }) => {
+  test('the heartbeat moves the lease end forward while the process lives', async ({ connect, redis }) => {
     // A 3 s lease renewed every second: robust against a loaded machine.
-    const store = leaseStore(redisUrl, namespace, 'heartbeat', 3);
+    const store = leaseStore(connect(), 'heartbeat', 3);
     try {
       const key = await store.put('v', { lifetime: StaticLifetime.instance() });
       const data = store.connector.dataKey(key);
@@ -98,8 +98,8 @@ describe('a lease renewed by a heartbeat', () => {
     }
   });
 
-  test('a part whose lease lapsed is replaced by a new one on the next put', async ({ redisUrl, namespace, redis }) => {
-    const store = leaseStore(redisUrl, namespace, 'lapse', 30);
+  test('a part whose lease lapsed is replaced by a new one on the next put', async ({ connect, namespace, redis }) => {
+    const store = leaseStore(connect(), 'lapse', 30);
     try {
       const first = await store.put('a', { lifetime: StaticLifetime.instance() });
       const lapsedId = StaticLifetime.instance().idIn(store) as string;
@@ -119,9 +119,9 @@ describe('a lease renewed by a heartbeat', () => {
 });
 
 describe('stores', () => {
-  test("store.close() evicts that store's static objects and no other store's", async ({ redisUrl, namespace, redis }) => {
-    const a = leaseStore(redisUrl, namespace, 'store-a', 30);
-    const b = leaseStore(redisUrl, `${namespace}-b`, 'store-b', 30);
+  test("store.close() evicts that store's static objects and no other store's", async ({ connect, namespace, redis }) => {
+    const a = leaseStore(connect(), 'store-a', 30);
+    const b = leaseStore(connect({ namespace: `${namespace}-b` }), 'store-b', 30);
     try {
       const ka = await a.put('a', { lifetime: StaticLifetime.instance() });
       const pb = await b.proxy('b', { lifetime: StaticLifetime.instance() });

@@ -1,6 +1,10 @@
 /** Helpers shared by the lifetime tests. */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Store } from '../../src/index.js';
+import { namespaceKeys } from '../harness/fixtures.js';
+
+// Every master of a Cluster, not the one node a plain SCAN would reach.
+export { namespaceKeys };
 
 /** Poll `cond` until it holds; fail naming `what` after `timeoutMs` (generous: machines are loaded). */
 export async function waitUntil(cond: () => Promise<boolean>, what: string, timeoutMs = 20_000, intervalMs = 50): Promise<void> {
@@ -13,27 +17,21 @@ export async function waitUntil(cond: () => Promise<boolean>, what: string, time
 }
 
 /** The Redis keys of a lifetime (see src/lifetimes/base.ts). */
-export function lifetimeKeys(store: Store, id: string): { meta: string; members: string; foreign: string } {
+export function lifetimeKeys(store: Store, id: string): { meta: string; members: string; foreign: string; evicting: string } {
   return {
     meta: store.connector.keys.lifetime('lt', id),
     members: store.connector.keys.lifetime('members', id),
     foreign: store.connector.keys.lifetime('foreign', id),
+    evicting: store.connector.keys.lifetime('evicting', id),
   };
 }
 
-/** Every key of a namespace, sorted. */
-export async function namespaceKeys(redis: Redis, namespace: string): Promise<string[]> {
-  const keys = new Set<string>();
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${namespace}:*`, 'COUNT', 1000);
-    cursor = next;
-    for (const k of batch) keys.add(k);
-  } while (cursor !== '0');
-  return [...keys].sort();
+/** The `foreign` argument the library gives the close and extend scripts on this store's Redis. */
+export function foreignMode(store: Store): 'touch' | 'return' {
+  return store.connector.isCluster ? 'return' : 'touch';
 }
 
 /** How many data keys (objects) a namespace holds. */
-export async function objectCount(redis: Redis, namespace: string): Promise<number> {
+export async function objectCount(redis: Redis | Cluster, namespace: string): Promise<number> {
   return (await namespaceKeys(redis, namespace)).filter((k) => /:d:/.test(k)).length;
 }
