@@ -8,6 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { startRedisServer, type LocalRedis } from '../../scripts/local-redis.js';
 import {
+  ContextLifetime,
+  LeaseLifetime,
   ProxyResolveMissingKeyError,
   RedisConnector,
   RedisOperationError,
@@ -32,6 +34,8 @@ const COMMANDS = [
   'get', 'set', 'mset', 'exists', 'getrange', 'unlink', 'evalsha', 'eval', 'time', 'rename', 'pexpire',
   // ownership scripts
   'copy', 'del', 'hget', 'hset', 'hdel', 'pexpireat', 'zadd', 'zcard', 'zrange', 'zrangebyscore', 'zrem', 'zremrangebyscore', 'zscore',
+  // lifetime scripts and done()
+  'hmget', 'pttl', 'sadd', 'spop', 'srandmember', 'srem', 'sscan',
 ];
 
 let server: LocalRedis;
@@ -179,6 +183,7 @@ describe('the command list is minimal', () => {
   /** Every operation the library has, once. */
   async function workflow(store: Store): Promise<void> {
     await coreWorkflow(store);
+    await lifetimeWorkflow(store);
     const owned = await store.ownedProxy({ n: 1 });
     const shared = await borrow(owned);
     await release(shared);
@@ -190,6 +195,20 @@ describe('the command list is minimal', () => {
     const adopted = await intoOwned(await store.proxy([1]));
     for (const o of [owned, copy]) await drop(o);
     await drop(adopted);
+  }
+
+  async function lifetimeWorkflow(store: Store): Promise<void> {
+    const context = new ContextLifetime(store);
+    await store.putBatch([1, 2], { lifetime: context });
+    const loose = await store.put('joins later');
+    await context.addKey(loose);
+    await context.done();
+    await context.close();
+    const lease = new LeaseLifetime(store, { expiry: 30 });
+    await store.put('leased', { lifetime: lease });
+    await lease.addKey(await store.put('joins the lease'));
+    await lease.extend(10);
+    await lease.close();
   }
 
   async function coreWorkflow(store: Store): Promise<void> {
@@ -211,9 +230,12 @@ describe('the command list is minimal', () => {
     await workflow(await aclStore(namespace));
   });
 
-  // ZREMRANGEBYSCORE only runs when a lease has lapsed (a holder died): the
-  // ownership suites cover that path; this workflow has no dead holder.
-  test.for(COMMANDS.filter((c) => c !== 'zremrangebyscore'))('without +%s some operation fails', async (command, { namespace }) => {
+  // Commands this single-Redis workflow cannot reach: ZREMRANGEBYSCORE only
+  // runs when a lease has lapsed (a holder died); PTTL, SRANDMEMBER and SREM
+  // only when a lifetime on a Redis Cluster hands its foreign members to the
+  // client to unlink. The ownership and cluster lifetime suites cover those paths.
+  const UNREACHED = new Set(['zremrangebyscore', 'pttl', 'srandmember', 'srem']);
+  test.for(COMMANDS.filter((c) => !UNREACHED.has(c)))('without +%s some operation fails', async (command, { namespace }) => {
     // Scripts must load with EVAL: an earlier test may have left them in the server's cache.
     await admin.script('FLUSH');
     const store = await aclStore(namespace, { commands: COMMANDS.filter((c) => c !== command) });
