@@ -86,12 +86,12 @@ try {
   for (const w of workers) w.send({ task: 'exit' });
   await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : w.once('exit', r)))));
   await store.close();
-  // The consume tombstone expires by itself (it only serves error messages); nothing else may remain.
+  // The consume tombstone and grace copy expire by themselves; nothing else may remain.
   const check = new Redis(redis.url);
   const left = await check.keys(`${namespace}:*`);
   const lasting = [];
   for (const k of left) if ((await check.pttl(k)) === -1) lasting.push(k);
-  console.log(`\nleft in Redis: ${lasting.length} key(s) without a TTL, ${left.length - lasting.length} short-lived tombstone(s)`);
+  console.log(`\nleft in Redis: ${lasting.length} key(s) without a TTL, ${left.length - lasting.length} short-lived key(s) (the consume tombstone and its grace copy), now deleted`);
   if (lasting.length > 0) exitCode = 1;
   await check.del(...(left.length ? left : ['-']));
   await check.quit();
