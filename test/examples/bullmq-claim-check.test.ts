@@ -89,7 +89,7 @@ test('a second job with the same claim check fails: the input is consumed once',
   await expect(duplicate.waitUntilFinished(bull.queueEvents)).rejects.toThrow(/was consumed by pid \d+/);
 });
 
-test('the result expires with its lease when nobody resolves it', async ({ store, bull, redis, namespace }) => {
+test('the result expires with its lease when nobody resolves it', { timeout: 60_000 }, async ({ store, bull, redis, namespace }) => {
   bull.startWorker(store, { resultLease: 1 });
   const job = await submitJob(bull.queue, store, values(), 2);
   const ref = await job.waitUntilFinished(bull.queueEvents); // the ref only: nothing resolves it

@@ -46,7 +46,7 @@ async function makeEvent(platform: Store): Promise<{ text: string; inputKey: str
   return { text, inputKey: (JSON.parse(text) as { orders: { key: string } }).orders.key };
 }
 
-test('an invocation consumes its input and returns the ref of a new result', async ({ platform, invoke }) => {
+test('an invocation consumes its input and returns the ref of a new result', { timeout: 60_000 }, async ({ platform, invoke }) => {
   const event = await makeEvent(platform);
   const { response } = await invoke(event.text);
   expect('summary' in response).toBe(true);
@@ -55,7 +55,7 @@ test('an invocation consumes its input and returns the ref of a new result', asy
   expect(await platform.exists(event.inputKey)).toBe(false);
 });
 
-test('the same event delivered twice: the second invocation answers duplicate, naming the first', async ({ platform, invoke }) => {
+test('the same event delivered twice: the second invocation answers duplicate, naming the first', { timeout: 60_000 }, async ({ platform, invoke }) => {
   const event = await makeEvent(platform);
   const first = await invoke(event.text);
   expect('summary' in first.response).toBe(true);
@@ -64,7 +64,7 @@ test('the same event delivered twice: the second invocation answers duplicate, n
   expect((second.response as { reason: string }).reason).toMatch(/ at \S*examples\/serverless-handler\.ts:\d+/);
 });
 
-test('the same event delivered to two invocations at once: exactly one processes it', async ({ platform, invoke }) => {
+test('the same event delivered to two invocations at once: exactly one processes it', { timeout: 60_000 }, async ({ platform, invoke }) => {
   const event = await makeEvent(platform);
   const both = await Promise.all([invoke(event.text), invoke(event.text)]);
   const winners = both.filter(({ response }) => 'summary' in response);
