@@ -51,6 +51,8 @@ export interface ChildExit {
 }
 
 export interface ChildResult extends ChildExit {
+  /** The child's process id (it has exited by then). */
+  pid: number;
   stdout: string;
   stderr: string;
   messages: unknown[];
@@ -247,7 +249,7 @@ export async function runChild(file: string | URL, opts: RunChildOptions = {}): 
           `killed\n--- stderr ---\n${tail(handle.stderr)}`,
       );
     }
-    return { code, signal, stdout: handle.stdout, stderr: handle.stderr, messages: handle.messages };
+    return { pid: handle.pid, code, signal, stdout: handle.stdout, stderr: handle.stderr, messages: handle.messages };
   } finally {
     clearTimeout(timer);
   }
