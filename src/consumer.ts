@@ -7,6 +7,7 @@
  * @module
  */
 import { hostname } from 'node:os';
+import type { ConsumedBy } from './errors.js';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -48,11 +49,11 @@ export function describeConsumer(frame: string | undefined): string {
 }
 
 /**
- * A sentence about a tombstone `"<consumedAtMs> <token> <json>"`, relative to
- * the server's `nowMs` (both are Redis server time, so clocks of different
- * hosts do not matter).
+ * Parse a tombstone `"<consumedAtMs> <token> <json>"`, relative to the
+ * server's `nowMs` (both are Redis server time, so clocks of different hosts
+ * do not matter).
  */
-export function explainTombstone(tombstone: Buffer | string, nowMs: number | undefined): string {
+export function parseTombstone(tombstone: Buffer | string, nowMs: number | undefined): ConsumedBy {
   const text = tombstone.toString();
   const m = /^(\d+) (\S+) ([\s\S]*)$/.exec(text);
   const at = Number(m?.[1]);
@@ -62,7 +63,22 @@ export function explainTombstone(tombstone: Buffer | string, nowMs: number | und
   } catch {
     // A damaged tombstone still tells us the object was consumed.
   }
-  const ago = nowMs !== undefined && Number.isFinite(at) ? ` ${((nowMs - at) / 1000).toFixed(1)} s ago` : '';
-  const where = info.frame ? ` at ${info.frame}` : '';
-  return `consumed by pid ${info.pid ?? '?'} on ${info.host ?? '?'}${ago}${where}`;
+  const out: ConsumedBy = {};
+  if (typeof info.pid === 'number') out.pid = info.pid;
+  if (typeof info.host === 'string') out.host = info.host;
+  if (typeof info.frame === 'string') out.frame = info.frame;
+  if (nowMs !== undefined && Number.isFinite(at)) out.agoMs = nowMs - at;
+  return out;
+}
+
+/** A sentence about who consumed an object. */
+export function explainConsumer(by: ConsumedBy): string {
+  const ago = by.agoMs !== undefined ? ` ${(by.agoMs / 1000).toFixed(1)} s ago` : '';
+  const where = by.frame ? ` at ${by.frame}` : '';
+  return `consumed by pid ${by.pid ?? '?'} on ${by.host ?? '?'}${ago}${where}`;
+}
+
+/** A sentence about a tombstone (see {@link parseTombstone}). */
+export function explainTombstone(tombstone: Buffer | string, nowMs: number | undefined): string {
+  return explainConsumer(parseTombstone(tombstone, nowMs));
 }

@@ -17,6 +17,18 @@ export interface ProxyStoreErrorJSON {
   message: string;
   key?: string;
   lifetime?: string;
+  /** {@link ProxyResolveMissingKeyError.consumedBy}. */
+  consumedBy?: ConsumedBy;
+}
+
+/** Who consumed an ephemeral object (see {@link ProxyResolveMissingKeyError.consumedBy}). */
+export interface ConsumedBy {
+  pid?: number;
+  host?: string;
+  /** First stack frame of the consumer outside the library. */
+  frame?: string;
+  /** Milliseconds between the consume and the failed resolve (Redis server time). */
+  agoMs?: number;
 }
 
 /** Extra context an error can carry. */
@@ -91,6 +103,7 @@ export class ProxyStoreError extends Error {
     const ctx: ErrorContext = {};
     if (typeof j.key === 'string') ctx.key = j.key;
     if (typeof j.lifetime === 'string') ctx.lifetime = j.lifetime;
+    if (typeof j.consumedBy === 'object' && j.consumedBy !== null) (ctx as { consumedBy?: ConsumedBy }).consumedBy = j.consumedBy;
     const err = new (cls ?? ProxyStoreError)(typeof j.message === 'string' ? j.message : '(no message)', ctx);
     if (typeof j.stack === 'string') err.stack = j.stack;
     return err;
@@ -100,6 +113,23 @@ export class ProxyStoreError extends Error {
 /** A proxy's key is not in the store (evicted, expired, or consumed by another resolver). */
 export class ProxyResolveMissingKeyError extends ProxyStoreError {
   static override readonly code: string = 'PROXY_RESOLVE_MISSING_KEY';
+  /**
+   * Set when the object was an ephemeral one that somebody consumed (read
+   * from its tombstone); undefined when it was evicted, expired or never
+   * stored. Lets a handler tell a duplicate delivery from a lost input.
+   */
+  readonly consumedBy: ConsumedBy | undefined;
+
+  constructor(message: string, context: ErrorContext & { consumedBy?: ConsumedBy } = {}) {
+    super(message, context);
+    this.consumedBy = context.consumedBy;
+  }
+
+  override toJSON(): ProxyStoreErrorJSON {
+    const out = super.toJSON();
+    if (this.consumedBy !== undefined) out.consumedBy = this.consumedBy;
+    return out;
+  }
 }
 
 /** `null`, `undefined` and booleans cannot be proxied (ProxyStore: None and bool). */

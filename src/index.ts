@@ -24,6 +24,7 @@ export {
   RedisOperationError,
   type ProxyStoreErrorJSON,
   type ErrorContext,
+  type ConsumedBy,
 } from './errors.js';
 export { RedisConnector, type RedisConnectorOptions, type RedisConnectorConfig, type ClusterNode } from './redis/connector.js';
 export {

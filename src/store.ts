@@ -12,7 +12,7 @@ import {
   ProxyStoreError,
   ProxyStoreFactoryError,
 } from './errors.js';
-import { callerFrame, describeConsumer, explainTombstone } from './consumer.js';
+import { callerFrame, describeConsumer, explainConsumer, parseTombstone } from './consumer.js';
 import { validateKey } from './keys.js';
 import { MetricsRecorder, type StoreMetrics } from './metrics.js';
 import { isLifetime, kLifetimeAddKeys, kLifetimePut, type Lifetime } from './lifetimes/lifetime.js';
@@ -414,9 +414,10 @@ export class Store implements TargetSource {
 
   private missing(key: string, tombstone: Buffer | undefined, nowMs: number | undefined): ProxyResolveMissingKeyError {
     if (tombstone !== undefined) {
+      const consumedBy = parseTombstone(tombstone, nowMs);
       return new ProxyResolveMissingKeyError(
-        `key ${key} of store ${this.name} was ${explainTombstone(tombstone, nowMs)} (an ephemeral proxy resolves once)`,
-        { key },
+        `key ${key} of store ${this.name} was ${explainConsumer(consumedBy)} (an ephemeral proxy resolves once)`,
+        { key, consumedBy },
       );
     }
     return new ProxyResolveMissingKeyError(
@@ -681,7 +682,9 @@ function storeFor(state: ProxyState): Store {
   // Checked before the store is built: a ref of another namespace must not
   // make this process open (and keep) a connection under a name it chose.
   if (namespace !== state.namespace) throw otherNamespace(state, namespace);
-  return new Store(state.storeName, new RedisConnector({ url, namespace }), { register: true });
+  // Made on demand: its idle connection must not keep the process alive, since
+  // nobody here knows to close it (a serverless handler, a script).
+  return new Store(state.storeName, new RedisConnector({ url, namespace, unrefWhenIdle: true }), { register: true });
 }
 
 function otherNamespace(state: ProxyState, namespace: string): ProxyStoreFactoryError {

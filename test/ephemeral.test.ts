@@ -1,5 +1,6 @@
 import {
   ProxyResolveMissingKeyError,
+  ProxyStoreError,
   fromRef,
   getKey,
   isResolved,
@@ -37,6 +38,18 @@ describe('ephemeral proxies (evict: true)', () => {
     const message = (err as Error).message;
     expect(message).toContain(ref.key);
     expect(message).toMatch(new RegExp(`consumed by pid ${process.pid} on \\S+ \\d+\\.\\d s ago at .*ephemeral\\.test\\.ts:\\d+`));
+    // The same, as data: a handler can tell a duplicate delivery from a lost input.
+    const by = (err as ProxyResolveMissingKeyError).consumedBy;
+    expect(by?.pid).toBe(process.pid);
+    expect(by?.frame).toMatch(/ephemeral\.test\.ts:\d+/);
+    expect(by?.agoMs).toBeGreaterThanOrEqual(0);
+    const back = ProxyStoreError.fromJSON(JSON.parse(JSON.stringify(err)));
+    expect((back as ProxyResolveMissingKeyError).consumedBy).toEqual(by);
+    // An object that was never consumed, only evicted, has no consumer.
+    const plain = await store.proxy([1], { populateTarget: false });
+    await store.evict(getKey(plain));
+    const missing = await resolve(plain).catch((e: unknown) => e);
+    expect((missing as ProxyResolveMissingKeyError).consumedBy).toBeUndefined();
     // The tombstone is short-lived: it carries a TTL.
     const tomb = store.connector.keys.object('tomb', ref.key);
     const ttl = await redis.pttl(tomb);

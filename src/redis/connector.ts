@@ -42,6 +42,15 @@ export interface RedisConnectorOptions {
    * its own `commandTimeout`.
    */
   commandTimeout?: number;
+  /**
+   * Let the process exit while this connector's connection is idle (the
+   * socket is `unref()`ed; a command in flight still holds the process
+   * through its timeout timer). For connections made on demand, e.g. the
+   * store a process builds from PROXYSTORE_REDIS_URL to resolve a ref, and
+   * for short-lived processes such as serverless handlers. Only for clients
+   * made from `url`. Default false.
+   */
+  unrefWhenIdle?: boolean;
 }
 
 /** The serializable configuration of a connector (see {@link RedisConnector.config}). */
@@ -111,7 +120,12 @@ export class RedisConnector {
           throw new InvalidOptionsError(`RedisConnector \`url\` must start with redis:// or rediss://, got ${JSON.stringify(url)}`);
         }
         this.settings.url = url;
-        this.client = new Redis(url, { commandTimeout, ...options.redisOptions });
+        const client = new Redis(url, { commandTimeout, ...options.redisOptions });
+        if (options.unrefWhenIdle) {
+          // Each new connection's socket; commands in flight keep their (ref'd) timeout timer.
+          client.on('connect', () => client.stream?.unref());
+        }
+        this.client = client;
       } else {
         const nodes = options.nodes as ClusterNode[];
         if (!Array.isArray(nodes) || nodes.length === 0 || !nodes.every((n) => typeof n?.host === 'string' && Number.isInteger(n?.port))) {
