@@ -87,8 +87,9 @@ export async function handler(event: OrderEvent): Promise<HandlerResponse> {
   try {
     orders = await resolve(event.orders); // consumes the input: one resolve, in one process, ever
   } catch (err) {
-    // A redelivered event: another invocation consumed the input (the message says who, when, where).
-    if (err instanceof ProxyResolveMissingKeyError) return { duplicate: true, reason: err.message };
+    // A redelivered event: another invocation consumed the input (consumedBy says who, when, where).
+    // An input that is simply gone (evicted, expired) has no consumer: that is a real failure.
+    if (err instanceof ProxyResolveMissingKeyError && err.consumedBy) return { duplicate: true, reason: err.message };
     throw err;
   }
   const lease = new LeaseLifetime(store, { expiry: RESULT_LEASE, name: `summary-${event.requestId}` });
