@@ -148,6 +148,8 @@ const REPLIES = {
   lifetimeExpireChunk(reply: unknown): string {
     return asText('lifetimeExpireChunk', reply, reply);
   },
+  // The command line's gc (src/cli/gc.ts): 1 evicted, else why it was kept.
+  gcEvict: oneOf('gcEvict', [0, 1, 2, 3, 4, 5] as const),
 } satisfies { [N in ScriptName]: (reply: unknown) => unknown };
 
 export type ScriptReply<N extends ScriptName> = ReturnType<(typeof REPLIES)[N]>;
