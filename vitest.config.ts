@@ -18,6 +18,9 @@ const BOTH_TARGETS = [
   'test/ownership-model.test.ts',
   'test/ownership-processes.test.ts',
   'test/ownership-nodes.test.ts',
+  'test/cli/inspect.test.ts',
+  'test/cli/gc.test.ts',
+  'test/cli/gc-evict.test.ts',
 ];
 
 export default defineConfig({
