@@ -73,10 +73,17 @@ const DEFAULT_LIMIT = 100;
 const DEFAULT_TIMEOUT_S = 5;
 
 /** parseArgs' errors, shorter (they go on about positionals after `--`). */
-function shortParseError(err: Error): string {
+function shortParseError(err: Error, argv: string[]): string {
   const message = err.message;
   let m = /^Unknown option '([^']+)'/.exec(message);
-  if (m) return `unknown option ${m[1]}`;
+  if (m) {
+    // Store keys and lifetime ids are base64url: one in 64 starts with '-',
+    // and parseArgs names only its first letter (`-A` of `-AbC`).
+    const option = m[1] as string;
+    const word = /^-[^-]/.test(option) ? argv.find((a) => a.startsWith(option) && a.length > 2) : undefined;
+    const hint = word ? ` (a KEY that starts with '-' goes after --, as in: inspect -- ${word})` : '';
+    return `unknown option ${word ?? option}${hint}`;
+  }
   m = /^Option '(--[\w-]+)(?: <value>)?' argument missing/.exec(message) ?? /^Option '-\w, (--[\w-]+) <value>' argument missing/.exec(message);
   if (m) return `${m[1]} needs a value`;
   m = /^Option '(?:-\w, )?(--[\w-]+)' does not take an argument/.exec(message);
@@ -122,7 +129,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError(shortParseError(err as Error));
+    throw new UsageError(shortParseError(err as Error, argv));
   }
   const { values, positionals } = parsed;
   const [first, ...rest] = positionals;
@@ -212,7 +219,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
 
 /** A URL with its password (and user) hidden, for messages. */
 export function redactUrl(url: string): string {
-  return url.replace(/^(rediss?:\/\/)[^@/]*@/, '$1***@');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, '$1***@');
 }
 
 const COMMON = `Options:
@@ -244,7 +251,8 @@ Exit codes: 0 done, 1 failed (Redis unreachable, a Redis error), 2 wrong usage,
   inspect: `Usage: ${PROGRAM} inspect [KEY] [options]
 
 Without KEY: four tables (lifetimes, owned objects, consumed objects, orphans).
-With KEY: one object (a store key) or one lifetime (its id) in detail.
+With KEY: one object (a store key) or one lifetime (its id) in detail. A KEY
+that starts with '-' goes last, after --:  inspect -n app -- -Xq3...
 Uses read commands only (SCAN, TYPE, PTTL, HGETALL, ZRANGE, SCARD, SSCAN,
 SISMEMBER, OBJECT IDLETIME, GET of tombstones); never reads an object's value.
 

@@ -48,6 +48,11 @@ export interface InspectReport {
   unrecognized: { count: number; sample: string[] };
 }
 
+/** Code-unit order, the same in every locale. */
+function byString(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 async function mapLimited<T, R>(items: T[], fn: (item: T) => Promise<R>, width = 200): Promise<R[]> {
   const out: R[] = [];
   for (let i = 0; i < items.length; i += width) out.push(...(await Promise.all(items.slice(i, i + width).map(fn))));
@@ -81,11 +86,11 @@ export async function inspectNamespace(conn: Connection, limit: number, progress
     for (const k of page.unrecognized) if (unrecognized.sample.length < 20) unrecognized.sample.push(k);
     progress.advance(page.scanned, `${plural(orphanCount, 'orphan')}`);
   });
-  orphans.sort((a, b) => a.key.localeCompare(b.key));
+  orphans.sort((a, b) => byString(a.key, b.key));
 
   const first = <T>(items: Iterable<T>): T[] => [...items].sort().slice(0, limit);
   const lifetimes = await mapLimited(first(index.lifetimes.keys()), (id) => lifetimeInfo(client, keys, id, nowMs));
-  lifetimes.sort((a, b) => (a.createdAtMs ?? Infinity) - (b.createdAtMs ?? Infinity) || a.id.localeCompare(b.id));
+  lifetimes.sort((a, b) => (a.createdAtMs ?? Infinity) - (b.createdAtMs ?? Infinity) || byString(a.id, b.id));
   const owned = await mapLimited(first(index.owned), (key) => ownedInfo(client, keys, key, nowMs));
   const tombstones = (await mapLimited(first(index.tombstones), (key) => tombstoneInfo(client, keys, key, nowMs))).filter(
     (t): t is TombstoneInfo => t !== null,
