@@ -7,4 +7,11 @@
  */
 import { main } from './cli/main.js';
 
+// Output piped into `head` and the like: when the reader goes away, stop
+// quietly, as command-line tools do, instead of an unhandled EPIPE trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(process.exitCode ?? 0);
+});
+
 process.exitCode = await main(process.argv.slice(2));

@@ -18,9 +18,10 @@ export function duration(ms: number): string {
   return `${Math.trunc(h / 24)}d ${Math.abs(h % 24)}h`;
 }
 
-/** Seconds as a duration (`idle 3600` -> `1h 0m`). */
+/** Whole seconds as a duration: `0s`, `42s`, `1h 0m`; `?` for unknown. */
 export function seconds(s: number | null): string {
-  return s === null ? '?' : duration(s * 1000);
+  if (s === null) return '?';
+  return Math.abs(s) < 60 ? `${Math.round(s)}s` : duration(s * 1000);
 }
 
 /** A TTL in milliseconds: `none` for no TTL. */
