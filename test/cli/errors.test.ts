@@ -3,8 +3,11 @@
  * non-zero exit code, and soon (a wrong URL must not hang). Times include
  * starting Node with tsx, about a second.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer, type Server } from 'node:net';
 import { getFreePort } from '../../scripts/local-redis.js';
+import { ROOT } from '../harness/child.js';
 import { afterEach, describe, expect, test } from '../harness/store-fixture.js';
 import { cli, type CliRun } from './util.js';
 
@@ -119,5 +122,23 @@ describe('the environment and help', () => {
     expect(gc.stdout).toMatch(/^Usage: proxystore-redis gc /);
     expect((await cli(['help', 'inspect'])).stdout).toMatch(/^Usage: proxystore-redis inspect /);
     expect((await cli(['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
+
+describe('output', () => {
+  test.override({ allowLeftovers: true });
+
+  test('a reader that goes away (| head) ends the run quietly, not with an EPIPE trace', async ({ store, redisUrl, namespace }) => {
+    await store.putBatch(Array.from({ length: 3000 }, (_, i) => i));
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'gc', '-n', namespace, '--url', redisUrl], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 });
