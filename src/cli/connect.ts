@@ -26,7 +26,7 @@ export interface Connection {
   /** The clients to SCAN: every master of a cluster, or the one server. */
   masters(): Redis[];
   isCluster: boolean;
-  /** For humans: `redis://127.0.0.1:6379` or `cluster 10.0.0.1:7000 (3 masters)`. */
+  /** For humans: `redis://127.0.0.1:6379`, `cluster of 3 masters, seeds 10.0.0.1:7000,...` or `cluster of 3 masters, detected at 10.0.0.1:7000`. */
   describe(): string;
   close(): void;
 }
@@ -134,7 +134,7 @@ function connection(connector: RedisConnector, describe: string): Connection {
     client,
     isCluster: client instanceof Cluster,
     masters: () => (client instanceof Cluster ? client.nodes('master') : [client]),
-    describe: () => (client instanceof Cluster ? `${describe}, ${client.nodes('master').length} masters` : describe),
+    describe: () => (client instanceof Cluster ? `cluster of ${client.nodes('master').length} masters, ${describe}` : describe),
     close: () => client.disconnect(),
   };
 }
@@ -146,7 +146,7 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
     const connector = makeCluster(options.cluster, fromUrl, options);
     const where = options.cluster.map((n) => `${n.host}:${n.port}`).join(',');
     await connectWithin(connector.client, `cluster ${where}`, options.timeoutMs);
-    return connection(connector, `cluster ${where}`);
+    return connection(connector, `seeds ${where}`);
   }
   const connector = new RedisConnector({
     url: options.url,
@@ -164,5 +164,5 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
   const seed = { host: single.options.host ?? '127.0.0.1', port: single.options.port ?? 6379 };
   const cluster = makeCluster([seed], fromUrl, options);
   await connectWithin(cluster.client, `cluster ${where}`, options.timeoutMs);
-  return connection(cluster, `cluster ${where} (detected)`);
+  return connection(cluster, `detected at ${where}`);
 }

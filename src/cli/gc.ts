@@ -90,7 +90,7 @@ export async function runGc(conn: Connection, options: GcOptions, sink: GcSink, 
   const scripts = conn.connector.scripts;
   const minIdle = options.olderThan ?? 0;
   progress.stage('reading namespace');
-  const index = await indexNamespace(conn, (n) => progress.advance(n));
+  const index = await indexNamespace(conn, (n) => progress.advance(n), { lifetimesOnly: true });
   const foreign = await loadForeignIndex(
     conn,
     [...index.lifetimes].filter(([, lt]) => lt.foreign).map(([id]) => id),

@@ -57,8 +57,16 @@ export interface NamespaceIndex {
 
 const UNRECOGNIZED_SAMPLE = 20;
 
-/** Pass 1. `onKeys(n)` after each page. */
-export async function indexNamespace(conn: Connection, onKeys?: (n: number) => void): Promise<NamespaceIndex> {
+/**
+ * Pass 1. `onKeys(n)` after each page. With `lifetimesOnly` (gc), the keys of
+ * owned objects, tombstones and grace copies are not kept: memory then grows
+ * with the number of lifetimes only.
+ */
+export async function indexNamespace(
+  conn: Connection,
+  onKeys?: (n: number) => void,
+  { lifetimesOnly = false }: { lifetimesOnly?: boolean } = {},
+): Promise<NamespaceIndex> {
   const keys = conn.connector.keys;
   const index: NamespaceIndex = {
     lifetimes: new Map(),
@@ -79,6 +87,8 @@ export async function indexNamespace(conn: Connection, onKeys?: (n: number) => v
         lt[parsed.kind === 'lt' ? 'meta' : parsed.kind] = true;
       } else if (parsed.kind === 'd') {
         index.dataKeys++;
+      } else if (lifetimesOnly) {
+        continue;
       } else if (parsed.kind === 'own' || parsed.kind === 'lease') {
         index.owned.add(parsed.key);
       } else if (parsed.kind === 'tomb') {
