@@ -23,6 +23,9 @@ const BOTH_TARGETS = [
   'test/lifetimes/static.test.ts',
   'test/lifetimes/processes.test.ts',
   'test/lifetimes/foreign.test.ts',
+  'test/cli/inspect.test.ts',
+  'test/cli/gc.test.ts',
+  'test/cli/gc-evict.test.ts',
 ];
 
 export default defineConfig({

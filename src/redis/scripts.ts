@@ -183,6 +183,8 @@ const REPLIES = {
   lifetimeExpireChunk(reply: unknown): LifetimeExpireReply {
     return asExpireReply('lifetimeExpireChunk', reply);
   },
+  // The command line's gc (src/cli/gc.ts): 1 evicted, else why it was kept.
+  gcEvict: oneOf('gcEvict', [0, 1, 2, 3, 4, 5] as const),
 } satisfies { [N in ScriptName]: (reply: unknown) => unknown };
 
 export type ScriptReply<N extends ScriptName> = ReturnType<(typeof REPLIES)[N]>;

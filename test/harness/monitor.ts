@@ -24,7 +24,7 @@ export interface Seen {
  * command that does not exist, and ioredis throws "Command queue state
  * error" from its socket handler. Lines are parsed as ioredis parses them.
  */
-async function openMonitor(redis: Redis, onLine: (args: string[], from: string) => void): Promise<() => void> {
+export async function openMonitor(redis: Redis, onLine: (args: string[], from: string) => void): Promise<() => void> {
   const socket = createConnection({ host: redis.options.host ?? '127.0.0.1', port: redis.options.port ?? 6379 });
   await once(socket, 'connect');
   socket.setEncoding('utf8');

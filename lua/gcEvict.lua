@@ -1,0 +1,61 @@
+-- gcEvict: evict one object that nothing holds (the command line's `gc`),
+-- checking in the same step that this is still so: it has no ownership
+-- record and no handle lease, it is not an own member of the lifetime whose
+-- id is its hash tag, it holds bytes (a Redis string), and it has been idle
+-- for at least minIdle seconds. Membership in a lifetime of another hash tag
+-- (a foreign member) is kept in another slot, so the caller checks it
+-- beforehand; it is not checked here.
+--
+-- KEYS[1] data     the object's data key, <ns>:{<tag>}:d:<key>
+-- KEYS[2] record   its ownership record, <ns>:{<tag>}:own:<key>
+-- KEYS[3] leases   its handle leases, <ns>:{<tag>}:lease:<key>
+-- KEYS[4] members  the own-member set of the lifetime whose id is <tag>,
+--                  <ns>:{<tag>}:members (usually absent)
+-- ARGV[1] member   <key> as it appears in the data key (the name an own
+--                  member has in the members set)
+-- ARGV[2] minIdle  seconds the object must have been idle (OBJECT IDLETIME:
+--                  since its last read or write); 0 for no such check
+--
+-- Returns: 1  evicted
+--          0  kept: the object is gone already
+--          2  kept: it is owned (ownership record or handle lease)
+--          3  kept: it is an own member of a lifetime
+--          4  kept: it was used less than minIdle seconds ago
+--          5  kept: the data key holds another Redis type than a string
+--             (not written by proxystore-redis)
+-- Errors:  PSR_INVALID_OPTIONS  KEYS that are not one object's; minIdle not a
+--                               whole number of seconds; minIdle > 0 on a Redis
+--                               that does not track idle time (an LFU
+--                               maxmemory-policy)
+local rcall = redis.call
+
+local data, member = KEYS[1], ARGV[1]
+local suffix = 'd:' .. member
+local prefix = string.sub(data, 1, #data - #suffix)
+if member == '' or #data <= #suffix or string.sub(data, #prefix + 1) ~= suffix
+    or string.sub(prefix, -2) ~= '}:'
+    or KEYS[2] ~= prefix .. 'own:' .. member
+    or KEYS[3] ~= prefix .. 'lease:' .. member
+    or KEYS[4] ~= prefix .. 'members' then
+  return redis.error_reply('PSR_INVALID_OPTIONS gcEvict: the KEYS are not the data, record, leases and members keys of one object')
+end
+local minIdle = tonumber(ARGV[2])
+if not string.match(ARGV[2], '^%d+$') or #ARGV[2] > 12 then
+  return redis.error_reply('PSR_INVALID_OPTIONS gcEvict: minIdle must be a whole number of seconds, got ' .. string.sub(ARGV[2], 1, 40))
+end
+
+-- TYPE, EXISTS, SISMEMBER and OBJECT do not update the key's access time.
+local kind = rcall('TYPE', data)['ok']
+if kind == 'none' then return 0 end
+if kind ~= 'string' then return 5 end
+if rcall('EXISTS', KEYS[2], KEYS[3]) > 0 then return 2 end
+if rcall('SISMEMBER', KEYS[4], member) == 1 then return 3 end
+if minIdle > 0 then
+  local idle = redis.pcall('OBJECT', 'IDLETIME', data)
+  if type(idle) == 'table' and idle.err then
+    return redis.error_reply('PSR_INVALID_OPTIONS gcEvict: this Redis does not track idle time (its maxmemory-policy is an LFU policy), so minIdle cannot be used')
+  end
+  if idle < minIdle then return 4 end
+end
+rcall('UNLINK', data)
+return 1

@@ -1,0 +1,269 @@
+/**
+ * What is in a namespace, found with read commands only.
+ *
+ * Two passes over the namespace, each a SCAN of every master in pages:
+ *
+ * 1. {@link indexNamespace}: every key but the data keys (only counted):
+ *    lifetimes, owned objects, tombstones, keys the library did not write.
+ * 2. {@link classifyData} over the data keys (`SCAN MATCH <ns>:{*}:d:*`), a
+ *    page at a time: a data key is held when it has an ownership record or a
+ *    handle lease, when it is an own member of the lifetime whose id is its
+ *    hash tag (SISMEMBER on that lifetime's members set, in the same slot), or
+ *    when it is in some lifetime's foreign-member set. Foreign sets are read
+ *    once, after pass 1, into memory up to {@link surveyTuning.foreignInMemory}
+ *    members; larger ones are asked per page with SMISMEMBER. What is held by
+ *    nothing is an orphan.
+ *
+ * Commands for one page go in one pipeline to the master that holds the page
+ * (an object's keys and its tag's members set share one slot). Nothing here
+ * reads an object's value, and none of these commands (SCAN, EXISTS, TYPE,
+ * PTTL, SISMEMBER, OBJECT IDLETIME, ...) updates an object's access time, so
+ * looking does not make objects look fresh to `gc --older-than`.
+ *
+ * @module
+ */
+import type { Redis } from 'ioredis';
+import type { KeySpace } from '../keys.js';
+import type { Connection } from './connect.js';
+import { dataPattern, namespacePattern, parseKey, scanPages, type ObjectKey } from './layout.js';
+
+/** Bounds; mutable for tests only. @internal */
+export const surveyTuning = {
+  /** Foreign members (in total) read into memory; sets beyond are asked per page. */
+  foreignInMemory: 200_000,
+};
+
+/** Which keys of a lifetime exist. */
+export interface LifetimeKeys {
+  meta: boolean;
+  members: boolean;
+  foreign: boolean;
+  /**
+   * Foreign members a closing lifetime on a Redis Cluster handed to a closer
+   * to unlink (they are being evicted: gc may take them too, harmlessly).
+   */
+  evicting: boolean;
+}
+
+/** Pass 1's result. */
+export interface NamespaceIndex {
+  lifetimes: Map<string, LifetimeKeys>;
+  /** Store keys with an ownership record or handle leases. */
+  owned: Set<string>;
+  /** Store keys with a consume tombstone. */
+  tombstones: Set<string>;
+  /** Store keys with a grace copy (a consumed object kept for a lost reply's resend). */
+  graces: Set<string>;
+  /** Data keys seen (a SCAN may count one twice). */
+  dataKeys: number;
+  /** Keys under `<ns>:{` that the library did not write (gc leaves them alone). */
+  unrecognized: { count: number; sample: string[] };
+}
+
+const UNRECOGNIZED_SAMPLE = 20;
+
+/**
+ * Pass 1. `onKeys(n)` after each page. With `lifetimesOnly` (gc), the keys of
+ * owned objects, tombstones and grace copies are not kept: memory then grows
+ * with the number of lifetimes only.
+ */
+export async function indexNamespace(
+  conn: Connection,
+  onKeys?: (n: number) => void,
+  { lifetimesOnly = false }: { lifetimesOnly?: boolean } = {},
+): Promise<NamespaceIndex> {
+  const keys = conn.connector.keys;
+  const index: NamespaceIndex = {
+    lifetimes: new Map(),
+    owned: new Set(),
+    tombstones: new Set(),
+    graces: new Set(),
+    dataKeys: 0,
+    unrecognized: { count: 0, sample: [] },
+  };
+  for await (const page of scanPages(conn.masters(), namespacePattern(keys))) {
+    for (const redisKey of page) {
+      const parsed = parseKey(keys, redisKey);
+      if (!parsed) {
+        addUnrecognized(index, redisKey);
+      } else if (parsed.type === 'lifetime') {
+        let lt = index.lifetimes.get(parsed.id);
+        if (!lt) index.lifetimes.set(parsed.id, (lt = { meta: false, members: false, foreign: false, evicting: false }));
+        lt[parsed.kind === 'lt' ? 'meta' : parsed.kind] = true;
+      } else if (parsed.kind === 'd') {
+        index.dataKeys++;
+      } else if (lifetimesOnly) {
+        continue;
+      } else if (parsed.kind === 'own' || parsed.kind === 'lease') {
+        index.owned.add(parsed.key);
+      } else if (parsed.kind === 'tomb') {
+        index.tombstones.add(parsed.key);
+      } else {
+        index.graces.add(parsed.key);
+      }
+    }
+    onKeys?.(page.length);
+  }
+  return index;
+}
+
+function addUnrecognized(index: NamespaceIndex, redisKey: string): void {
+  index.unrecognized.count++;
+  if (index.unrecognized.sample.length < UNRECOGNIZED_SAMPLE) index.unrecognized.sample.push(redisKey);
+}
+
+/** Foreign members of every lifetime: whole data keys. */
+export interface ForeignIndex {
+  /** Members of the sets read into memory. */
+  inMemory: Set<string>;
+  /** Sets too large to read, asked per page (SMISMEMBER). */
+  asked: string[];
+}
+
+/** Read the foreign-member sets of `lifetimeIds`, the smallest first, into memory up to the budget. */
+export async function loadForeignIndex(conn: Connection, lifetimeIds: Iterable<string>): Promise<ForeignIndex> {
+  const client = conn.client;
+  const sets = [...lifetimeIds].map((id) => conn.connector.keys.lifetime('foreign', id));
+  const sizes = await Promise.all(sets.map((key) => client.scard(key)));
+  const order = sets.map((key, i) => ({ key, size: sizes[i] as number })).filter((s) => s.size > 0);
+  order.sort((a, b) => a.size - b.size);
+  const index: ForeignIndex = { inMemory: new Set(), asked: [] };
+  let budget = surveyTuning.foreignInMemory;
+  for (const { key, size } of order) {
+    if (size > budget) {
+      index.asked.push(key);
+      continue;
+    }
+    budget -= size;
+    let cursor = '0';
+    do {
+      const [next, members] = await client.sscan(key, cursor, 'COUNT', 1000);
+      cursor = next;
+      for (const m of members) index.inMemory.add(m);
+    } while (cursor !== '0');
+  }
+  return index;
+}
+
+/** An object that belongs to nothing. */
+export interface Orphan {
+  key: string;
+  data: ObjectKey;
+  /** Milliseconds until Redis expires it, or null: no TTL. */
+  ttlMs: number | null;
+  /** Seconds since it was last read or written (OBJECT IDLETIME), or null when Redis does not track it. */
+  idleSeconds: number | null;
+}
+
+/** What one page of data keys held. */
+export interface PageResult {
+  /** Keys the page held (for progress). */
+  scanned: number;
+  /** Of those, objects: data keys the library wrote (strings), held or not. */
+  objects: number;
+  orphans: Orphan[];
+  /** Data keys that hold another Redis type than a string: not ours. */
+  unrecognized: string[];
+  /** Data keys held by an owner or a lifetime. */
+  held: number;
+}
+
+type Reply = [Error | null, unknown];
+
+function value(replies: Reply[], i: number): unknown {
+  const [err, v] = replies[i] ?? [new Error('no reply'), null];
+  if (err) throw err;
+  return v;
+}
+
+/** Classify one page of data keys found on `node`. */
+export async function classifyPage(conn: Connection, node: Redis, page: string[], foreign: ForeignIndex): Promise<PageResult> {
+  const keys = conn.connector.keys;
+  const objects: ObjectKey[] = [];
+  const result: PageResult = { scanned: 0, objects: 0, orphans: [], unrecognized: [], held: 0 };
+  for (const redisKey of page) {
+    const parsed = parseKey(keys, redisKey);
+    if (parsed?.type === 'object' && parsed.kind === 'd') objects.push(parsed);
+    else result.unrecognized.push(redisKey);
+  }
+  result.scanned = page.length;
+  if (objects.length === 0) return result;
+
+  const first = node.pipeline();
+  for (const o of objects) {
+    first.type(o.redisKey);
+    first.exists(`${o.prefix}own:${o.name}`, `${o.prefix}lease:${o.name}`);
+    first.sismember(`${o.prefix}members`, o.name);
+  }
+  const r1 = ((await first.exec()) ?? []) as Reply[];
+  const candidates: ObjectKey[] = [];
+  objects.forEach((o, i) => {
+    const type = value(r1, 3 * i);
+    if (type === 'none') return; // gone since the SCAN
+    if (type !== 'string') {
+      result.unrecognized.push(o.redisKey);
+      return;
+    }
+    result.objects++;
+    if (Number(value(r1, 3 * i + 1)) > 0 || Number(value(r1, 3 * i + 2)) === 1 || foreign.inMemory.has(o.redisKey)) {
+      result.held++;
+      return;
+    }
+    candidates.push(o);
+  });
+  if (candidates.length === 0) return result;
+
+  // Foreign sets too large for memory live in other slots: ask them through the (cluster) client.
+  const heldForeign = new Set<number>();
+  await Promise.all(
+    foreign.asked.map(async (set) => {
+      const flags = (await conn.client.smismember(set, ...candidates.map((c) => c.redisKey))) as number[];
+      flags.forEach((f, i) => f === 1 && heldForeign.add(i));
+    }),
+  );
+  const orphans = candidates.filter((_, i) => !heldForeign.has(i));
+  result.held += heldForeign.size;
+  if (orphans.length === 0) return result;
+
+  const second = node.pipeline();
+  for (const o of orphans) {
+    second.pttl(o.redisKey);
+    second.object('IDLETIME', o.redisKey);
+  }
+  const r2 = ((await second.exec()) ?? []) as Reply[];
+  orphans.forEach((o, i) => {
+    const ttl = Number(value(r2, 2 * i));
+    if (ttl === -2) return; // gone since
+    const [idleErr, idle] = r2[2 * i + 1] ?? [null, null];
+    result.orphans.push({
+      key: o.key,
+      data: o,
+      ttlMs: ttl >= 0 ? ttl : null,
+      idleSeconds: idleErr || idle === null ? null : Number(idle),
+    });
+  });
+  return result;
+}
+
+/**
+ * Pass 2: every data key of the namespace, a page at a time (one SCAN page
+ * per call of `onPage`, in order; the next page is read after `onPage` settles).
+ */
+export async function classifyData(
+  conn: Connection,
+  foreign: ForeignIndex,
+  onPage: (result: PageResult) => Promise<void> | void,
+): Promise<void> {
+  const keys: KeySpace = conn.connector.keys;
+  for (const node of conn.masters()) {
+    for await (const page of scanPages([node], dataPattern(keys))) {
+      await onPage(await classifyPage(conn, node, page, foreign));
+    }
+  }
+}
+
+/** The Redis server's clock, ms (leases and tombstones are in server time). */
+export async function serverTimeMs(conn: Connection): Promise<number> {
+  const [seconds, micros] = await conn.client.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}

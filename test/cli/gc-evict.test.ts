@@ -1,0 +1,74 @@
+/**
+ * The gcEvict script: it evicts an object only if, when it runs, nothing
+ * holds it, so an orphan that got an owner or became a lifetime member after
+ * gc looked at it is kept (single and cluster projects).
+ */
+import { ContextLifetime, InvalidOptionsError, getKey, intoOwned, type Store } from '../../src/index.js';
+import { describe, expect, test } from '../harness/store-fixture.js';
+
+function evict(store: Store, key: string, minIdle = 0) {
+  const keys = store.connector.keys;
+  const data = keys.object('d', key);
+  const prefix = data.slice(0, data.indexOf('}:d:') + 2);
+  return store.connector.scripts.run(
+    'gcEvict',
+    { data, record: keys.object('own', key), leases: keys.object('lease', key), members: `${prefix}members` },
+    { member: data.slice(prefix.length + 2), minIdle },
+  );
+}
+
+describe('gcEvict', () => {
+  test('evicts an object that belongs to nothing', async ({ store }) => {
+    const key = await store.put('orphan');
+    expect(await evict(store, key)).toBe(1);
+    expect(await store.exists(key)).toBe(false);
+    expect(await evict(store, key)).toBe(0); // gone already
+  });
+
+  test('keeps an object that got an owner since gc looked at it', async ({ store }) => {
+    const proxy = await store.proxy(['was an orphan']);
+    const owned = await intoOwned(proxy);
+    expect(await evict(store, getKey(proxy))).toBe(2);
+    expect(await store.exists(getKey(proxy))).toBe(true);
+    void owned;
+  });
+
+  test('keeps an own member of a lifetime', async ({ store }) => {
+    const lifetime = new ContextLifetime(store);
+    const key = await store.put('member', { lifetime });
+    expect(await evict(store, key)).toBe(3);
+    expect(await store.exists(key)).toBe(true);
+    await lifetime.close();
+  });
+
+  test('keeps an object used more recently than minIdle seconds', async ({ store }) => {
+    const key = await store.put('fresh');
+    expect(await evict(store, key, 3600)).toBe(4);
+    expect(await store.exists(key)).toBe(true);
+    await store.evict(key);
+  });
+
+  test('keeps a data key that holds another Redis type (not written by the library)', async ({ store, redis }) => {
+    const key = 'a-hash';
+    await redis.hset(store.connector.keys.object('d', key), 'f', 'v');
+    expect(await evict(store, key)).toBe(5);
+    expect(await redis.type(store.connector.keys.object('d', key))).toBe('hash');
+    await redis.del(store.connector.keys.object('d', key));
+  });
+
+  test('refuses KEYS that are not one object\'s, and a minIdle that is not whole seconds', async ({ store }) => {
+    const keys = store.connector.keys;
+    const a = keys.object('d', 'a');
+    const b = keys.object('own', 'a~b'); // the same hash tag, another object
+    await expect(
+      store.connector.scripts.run('gcEvict', { data: a, record: b, leases: keys.object('lease', 'a'), members: `${store.namespace}:{a}:members` }, { member: 'a', minIdle: 0 }),
+    ).rejects.toThrow(InvalidOptionsError);
+    await expect(
+      store.connector.scripts.run(
+        'gcEvict',
+        { data: a, record: keys.object('own', 'a'), leases: keys.object('lease', 'a'), members: `${store.namespace}:{a}:members` },
+        { member: 'a', minIdle: '1.5' },
+      ),
+    ).rejects.toThrow(/minIdle must be a whole number of seconds/);
+  });
+});
