@@ -9,8 +9,12 @@ local function settleObject(data, record, leases)
     return 0
   end
   local horizon = math.floor(tonumber(last[2]))
-  rcall('PEXPIREAT', data, horizon)
-  rcall('PEXPIREAT', record, horizon)
-  rcall('PEXPIREAT', leases, horizon)
+  -- The three keys always expire together: when the leases set already has
+  -- this expiry (the usual case: the last lease did not move), so do the others.
+  if rcall('PEXPIRETIME', leases) ~= horizon then
+    rcall('PEXPIREAT', data, horizon)
+    rcall('PEXPIREAT', record, horizon)
+    rcall('PEXPIREAT', leases, horizon)
+  end
   return 1
 end
