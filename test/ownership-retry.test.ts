@@ -12,17 +12,23 @@ import { renewalOf } from '../src/ownership/renewal.js';
 import { proxyState } from '../src/proxy/proxy.js';
 import { afterAll, beforeAll, describe, expect, test } from './harness/ownership.js';
 
+/** The keys and arguments of one borrow script call by the owner of `owned`, with a fresh token. */
+function borrowCall(store: Store, owned: OwnedProxy<unknown>) {
+  const keys = objectKeys(store, getKey(owned));
+  const args = {
+    key: getKey(owned),
+    owner: proxyState(owned)!.token as string,
+    token: randomId(),
+    holder: renewalOf(store).holder,
+    ttlMs: 30_000,
+  };
+  return { keys, args };
+}
+
 describe('resent borrows', () => {
   test('a borrow sent twice with one token is one shared borrow', async ({ store, redis }) => {
     const owned = await store.ownedProxy({ n: 1 });
-    const keys = objectKeys(store, getKey(owned));
-    const args = {
-      key: getKey(owned),
-      owner: proxyState(owned)!.token as string,
-      token: randomId(),
-      holder: renewalOf(store).holder,
-      ttlMs: 30_000,
-    };
+    const { keys, args } = borrowCall(store, owned);
     expect(await store.connector.scripts.run('borrow', keys, args)).toBe(1);
     expect(await store.connector.scripts.run('borrow', keys, args)).toBe(1);
     expect(await redis.zcard(keys.leases)).toBe(2); // the owner and one borrow
@@ -32,14 +38,7 @@ describe('resent borrows', () => {
 
   test('a mutable borrow sent twice with one token succeeds both times and stays one borrow', async ({ store, redis }) => {
     const owned = await store.ownedProxy({ n: 1 });
-    const keys = objectKeys(store, getKey(owned));
-    const args = {
-      key: getKey(owned),
-      owner: proxyState(owned)!.token as string,
-      token: randomId(),
-      holder: renewalOf(store).holder,
-      ttlMs: 30_000,
-    };
+    const { keys, args } = borrowCall(store, owned);
     expect(await store.connector.scripts.run('mutBorrow', keys, args)).toBe(1);
     expect(await store.connector.scripts.run('mutBorrow', keys, args)).toBe(1);
     expect(await redis.zcard(keys.leases)).toBe(2);
