@@ -20,6 +20,7 @@ import {
 } from '../src/index.js';
 import { startRedisServer, type LocalRedis } from '../scripts/local-redis.js';
 import { afterEach, describe, expect, test } from './harness/fixtures.js';
+import { watch } from './harness/monitor.js';
 
 const servers: LocalRedis[] = [];
 const dirs: string[] = [];
@@ -161,6 +162,25 @@ describe('a connection killed mid-operation', () => {
       if (o.status === 'fulfilled') expect(await store.get(o.value)).toEqual({ i });
       else expect(o.reason).toBeInstanceOf(ProxyStoreError);
     }
+    await admin.quit();
+    await store.close();
+  });
+});
+
+describe('scripts flushed from the server', () => {
+  test('after SCRIPT FLUSH the next call gets NOSCRIPT, falls back to EVAL and succeeds; later calls are EVALSHA', async () => {
+    const s = await server();
+    const store = new Store('flush', new RedisConnector({ url: s.url, namespace: 'flush' }), { register: true });
+    const admin = quiet(new Redis(s.url));
+    const [e1, e2, e3] = await store.proxyBatch([[1], [2], [3]], { evict: true });
+    const wire = await watch(admin, store.connector.client as Redis);
+    await resolve(fromRef(toRef(e1)));
+    await admin.script('FLUSH');
+    const flushed = await wire.during(() => resolve(fromRef(toRef(e2))));
+    expect(flushed.map((c) => c.command)).toEqual(['evalsha', 'eval']);
+    const later = await wire.during(() => resolve(fromRef(toRef(e3))));
+    expect(later.map((c) => c.command)).toEqual(['evalsha']);
+    wire.stop();
     await admin.quit();
     await store.close();
   });

@@ -61,7 +61,10 @@ describe('round trips on the wire', () => {
       value = await resolve(fromRef(toRef(e3)));
     });
     expect(value).toEqual([3]);
-    expect(afterFlush.map((s) => s.command)).toEqual(['evalsha', 'eval']);
+    // EVALSHA gets NOSCRIPT and ioredis falls back to EVAL, unless another test file on this
+    // shared Redis loaded the script again in between (scripts are server-wide); either way the
+    // call succeeds. test/faults.test.ts proves the fallback on a server of its own.
+    expect([['evalsha', 'eval'], ['evalsha']]).toContainEqual(afterFlush.map((s) => s.command));
     const e4 = await store.proxy([4], { evict: true });
     const later = await wire.during(() => resolve(fromRef(toRef(e4))));
     expect(later.map((s) => s.command)).toEqual(['evalsha']);
