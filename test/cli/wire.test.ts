@@ -35,8 +35,12 @@ interface Line {
   from: string;
 }
 
-/** Run `fn` with MONITOR on; the commands of the CLI's connections (named proxystore-redis-cli). */
-async function cliCommands(redis: Parameters<typeof openMonitor>[0], fn: () => Promise<void>): Promise<string[][]> {
+/**
+ * Run `fn` with MONITOR on; the commands of the CLI's connections (named
+ * proxystore-redis-cli) that worked on `namespace`: other test files run the
+ * CLI on the same Redis at the same time, under the same client name.
+ */
+async function cliCommands(redis: Parameters<typeof openMonitor>[0], namespace: string, fn: () => Promise<void>): Promise<string[][]> {
   const seen: Line[] = [];
   const stop = await openMonitor(redis, (args, from) => seen.push({ args, from }));
   try {
@@ -52,7 +56,9 @@ async function cliCommands(redis: Parameters<typeof openMonitor>[0], fn: () => P
   }
   const named = (l: Line) =>
     l.args[0]?.toLowerCase() === 'client' && l.args[1]?.toLowerCase() === 'setname' && l.args[2] === 'proxystore-redis-cli';
-  const ours = new Set(seen.filter(named).map((l) => l.from));
+  const cli = new Set(seen.filter(named).map((l) => l.from));
+  const mine = (l: Line) => l.args.some((a) => a.startsWith(`${namespace}:`));
+  const ours = new Set(seen.filter((l) => cli.has(l.from) && mine(l)).map((l) => l.from));
   return seen.filter((l) => ours.has(l.from)).map((l) => l.args);
 }
 
@@ -62,7 +68,7 @@ describe('the command line on the wire', () => {
   test('inspect, inspect KEY and a gc dry run send read commands only, and never GET an object', async ({ store, redis, redisUrl, namespace }) => {
     const s = await fillNamespace(store, redis, { foreign: true });
     const base = ['-n', namespace, '--url', redisUrl];
-    const commands = await cliCommands(redis, async () => {
+    const commands = await cliCommands(redis, namespace, async () => {
       for (const args of [
         ['inspect', ...base],
         ['inspect', ...base, '--', getKey(s.shared.owner)],
@@ -91,7 +97,7 @@ describe('the command line on the wire', () => {
   test('gc --yes writes only through the gcEvict script, one call per orphan', async ({ store, redis, redisUrl, namespace }) => {
     const s = await fillNamespace(store, redis, { foreign: true });
     const gcEvict = LUA_SCRIPTS.gcEvict;
-    const commands = await cliCommands(redis, async () => {
+    const commands = await cliCommands(redis, namespace, async () => {
       const run = await cli(['gc', '--yes', '-n', namespace, '--url', redisUrl]);
       expect(run.code, run.stderr).toBe(0);
     });
