@@ -199,11 +199,6 @@ export class Store implements TargetSource {
     return this.recorder ? this.recorder.time(op, body) : body();
   }
 
-  /** Count bytes moved by `op`, when metrics are on. @internal */
-  countBytes(op: string, n: number): void {
-    this.recorder?.bytes(op, n);
-  }
-
   /**
    * Counts, timings and bytes per operation since the store was made, or
    * undefined when the store was made without `{ metrics: true }`.

@@ -432,9 +432,3 @@ export function extract<T>(proxy: T): T {
 export function getKey(proxy: unknown): string {
   return requireState(proxy, 'getKey').key;
 }
-
-/** Set a proxy's target (used when the target is already known). @internal */
-export function setTarget(state: ProxyState, value: unknown): void {
-  state.target = value;
-  state.resolved = true;
-}
