@@ -246,9 +246,11 @@ const STRICT = {
   forceConsistentCasingInFileNames: true,
 };
 
-const TSCONFIGS: Record<string, { compilerOptions: Record<string, unknown>; files: string[] }> = {
-  'tsconfig.node16.json': { compilerOptions: { ...STRICT, module: 'node16', moduleResolution: 'node16' }, files: ['app.ts'] },
-  'tsconfig.bundler.json': { compilerOptions: { ...STRICT, module: 'preserve', moduleResolution: 'bundler' }, files: ['app.ts'] },
+// Every shipped declaration file is a root too, not only those app.ts reaches through index.d.ts.
+const SHIPPED_TYPES = ['node_modules/proxystore-redis/dist/**/*.d.ts'];
+const TSCONFIGS: Record<string, { compilerOptions: Record<string, unknown>; files: string[]; include?: string[] }> = {
+  'tsconfig.node16.json': { compilerOptions: { ...STRICT, module: 'node16', moduleResolution: 'node16' }, files: ['app.ts'], include: SHIPPED_TYPES },
+  'tsconfig.bundler.json': { compilerOptions: { ...STRICT, module: 'preserve', moduleResolution: 'bundler' }, files: ['app.ts'], include: SHIPPED_TYPES },
   'tsconfig.cjs.json': { compilerOptions: { ...STRICT, module: 'nodenext', moduleResolution: 'nodenext' }, files: ['app-cjs.cts'] },
 };
 
