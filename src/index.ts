@@ -3,6 +3,30 @@
  * through Redis, with ProxyStore's ephemeral proxies, lifetimes and
  * ownership kept in Redis and changed only by atomic Lua scripts.
  *
+ * @groupDescription Store
+ * A {@link Store} puts, gets and proxies objects through a {@link RedisConnector}; stores are
+ * registered by name so that refs can be resolved in any process. What a value becomes in
+ * Redis: [What survives a round trip](../docs/serialization.md).
+ *
+ * @groupDescription Proxies
+ * A proxy stands for an object in Redis and is resolved on first use; its ref
+ * ({@link toRef}, {@link fromRef}) is what travels between processes.
+ *
+ * @groupDescription Lifetimes
+ * Objects evicted when their lifetime ends: {@link ContextLifetime}, {@link LeaseLifetime},
+ * {@link StaticLifetime}. The guide: [Object lifetimes](../docs/lifetimes.md).
+ *
+ * @groupDescription Ownership
+ * One owner per object, shared or mutable borrows, all checked in Redis. The guide:
+ * [Ownership and borrowing](../docs/ownership.md).
+ *
+ * @groupDescription Errors
+ * Every error extends {@link ProxyStoreError} and names the key or lifetime involved.
+ *
+ * @groupDescription CLI and configuration
+ * How a process without a store of its own builds one (environment variables,
+ * {@link StoreConfig}), the command line (`npx proxystore-redis`), and Redis security.
+ *
  * @packageDocumentation
  */
 export {

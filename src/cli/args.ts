@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ENV_NAMESPACE, ENV_URL } from '../store.js';
 import { validateNamespace } from '../keys.js';
@@ -11,6 +12,12 @@ import type { ClusterNode } from '../redis/connector.js';
 
 /** The program's name, as `npx` runs it. */
 export const PROGRAM = 'proxystore-redis';
+
+/**
+ * The guide to the command line, docs/cli.md, which the package ships: the same relative path
+ * from src/cli/ in the repository and from dist/cli/ in the installed package.
+ */
+export const CLI_GUIDE = fileURLToPath(new URL('../../docs/cli.md', import.meta.url));
 
 /** Used when neither `--url` nor PROXYSTORE_REDIS_URL is given. */
 export const DEFAULT_URL = 'redis://127.0.0.1:6379';
@@ -227,10 +234,12 @@ const COMMON = `Options:
       --cluster H:P,...  Redis Cluster seed nodes (credentials and TLS from --url);
                          a --url that points at a cluster node is detected too
   -n, --namespace NAME   the store's namespace (default: $${ENV_NAMESPACE}; required)
-      --json             machine-readable output (see docs/cli.md for its shape)
+      --json             machine-readable output (its shape: see the guide below)
       --timeout SECONDS  connect and per-command timeout (default ${DEFAULT_TIMEOUT_S})
   -h, --help             this help
-  -V, --version          the version`;
+  -V, --version          the version
+
+Guide: ${CLI_GUIDE}`;
 
 const HELP = {
   main: `Usage: ${PROGRAM} <command> [options]

@@ -34,7 +34,9 @@ import type { Store } from '../store.js';
 import { ForeignExpiry, NO_LEASE, unlinkForeign } from './foreign.js';
 import type { AddKeyArgs, AddKeyOptions } from './lifetime.js';
 
-export const log = createDebug('proxystore:lifetime');
+// Typed without `debug`'s types, which the published declarations must not name (a user
+// would need @types/debug to compile them without skipLibCheck).
+export const log: (formatter: string, ...args: unknown[]) => void = createDebug('proxystore:lifetime');
 
 /**
  * Bounds on the work of one script call. `chunk` members per close/extend
