@@ -71,6 +71,11 @@ export function parseTombstone(tombstone: Buffer | string, nowMs: number | undef
   return out;
 }
 
+/** The consumer token a tombstone records, if it is well-formed. */
+export function tombstoneToken(tombstone: Buffer | string): string | undefined {
+  return /^\d+ (\S+) /.exec(tombstone.toString())?.[1];
+}
+
 /** A sentence about who consumed an object. */
 export function explainConsumer(by: ConsumedBy): string {
   const ago = by.agoMs !== undefined ? ` ${(by.agoMs / 1000).toFixed(1)} s ago` : '';

@@ -32,6 +32,10 @@ const OBJ = `${LT}~obj`;
 const CLONE = `${LT}~copy`;
 const NEW = `${LT}~new`;
 
+const OWNER = 'ownerTokenAAAAAAAAAAAA';
+const BORROW = 'borrowTokenBBBBBBBBBBB';
+const HOLDER = 'holderTokenCCCCCCCCCCC';
+
 /**
  * KEY name (as script headers name them) to the Redis key it stands for,
  * relative to `<namespace>:`. One object (OBJ) and one lifetime (LT), all
@@ -42,7 +46,9 @@ const KEY_KINDS: Record<string, string> = {
   record: `{${LT}}:own:${OBJ}`,
   leases: `{${LT}}:lease:${OBJ}`,
   tombstone: `{${LT}}:tomb:${OBJ}`,
-  grace: `{${LT}}:grace:${OBJ}`,
+  // The grace copy of the consumer whose token is OWNER (one of the plausible tokens).
+  grace: `{${LT}}:grace:${OBJ}:${OWNER}`,
+  marker: `{${LT}}:gc:${OBJ}`,
   done: `{${LT}}:done:${OBJ}`,
   newData: `{${LT}}:d:${CLONE}`,
   newRecord: `{${LT}}:own:${CLONE}`,
@@ -58,9 +64,6 @@ const REST_KEYS: Record<string, string[]> = {
   data: [`{${LT}}:d:${NEW}`, `{${LT}}:d:${OBJ}`],
 };
 
-const OWNER = 'ownerTokenAAAAAAAAAAAA';
-const BORROW = 'borrowTokenBBBBBBBBBBB';
-const HOLDER = 'holderTokenCCCCCCCCCCC';
 
 /** Plausible values per ARGV name, so that calls get past the first check often enough to reach the next. */
 function plausible(arg: string, now: number): string[] {

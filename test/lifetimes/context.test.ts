@@ -3,6 +3,7 @@
  * tests/store/lifetimes_test.py (context part); the rest covers what living
  * in Redis adds: other handles, ended markers, chunked work, races.
  */
+import { randomId } from '../../src/keys.js';
 import {
   ContextLifetime,
   InvalidOptionsError,
@@ -243,7 +244,7 @@ describe('another handle on the same lifetime (attach)', () => {
     const other = await ContextLifetime.attach(store, lifetime.id);
     // One bounded step, as a process that died mid-close would leave it.
     const k = lifetimeKeys(store, lifetime.id);
-    const step = await store.connector.scripts.run('lifetimeClose', k, { count: 2, endedTtlMs: 60_000, foreign: foreignMode(store), unlinked: [] });
+    const step = await store.connector.scripts.run('lifetimeClose', k, { count: 2, endedTtlMs: 60_000, foreign: foreignMode(store), token: randomId(), unlinked: [] });
     expect(step).toEqual({ finished: false, evicted: 2, before: 'open', handed: [] });
     expect(await redis.hget(k.meta, 'state')).toBe('closing');
 
