@@ -7,6 +7,7 @@ import { randomId } from '../../src/keys.js';
 import {
   ContextLifetime,
   InvalidOptionsError,
+  LeaseLifetime,
   LifetimeEndedError,
   ProxyStoreFactoryError,
   type RedisConnector,
@@ -19,6 +20,7 @@ import {
 } from '../../src/index.js';
 import { lifetimeTuning } from '../../src/lifetimes/base.js';
 import { isLifetime } from '../../src/lifetimes/lifetime.js';
+import { openCount } from '../../src/lifetimes/open.js';
 import { describe, expect, test } from '../harness/store-fixture.js';
 import { foreignMode, lifetimeKeys, namespaceKeys, objectCount } from './util.js';
 
@@ -291,5 +293,65 @@ describe('bounded work and races', () => {
     } finally {
       Object.assign(lifetimeTuning, saved);
     }
+  });
+});
+
+describe('store.close() with lifetimes still open', () => {
+  test('closes the ContextLifetimes made through it: their objects go, only an ended marker with a TTL stays', async ({
+    connect,
+    redis,
+    namespace,
+    store,
+  }) => {
+    const owner = new Store('owner', connect());
+    const lifetime = new ContextLifetime(owner, { name: 'left open' });
+    const keys = await owner.putBatch([1, 2, 3], { lifetime });
+    const foreign = await owner.put('foreign');
+    await lifetime.addKey(foreign);
+    // A handle the application dropped is closed too: its lifetime would otherwise leak forever.
+    const dropped = await owner.put('under a forgotten handle', { lifetime: new ContextLifetime(owner) });
+
+    await owner.close();
+
+    for (const key of [...keys, foreign, dropped]) expect(await store.exists(key), key).toBe(false);
+    expect(await lifetime.done()).toBe(true);
+    const left = await namespaceKeys(redis, namespace);
+    expect(left.every((k) => k.endsWith(':lt'))).toBe(true);
+    expect(left).toHaveLength(2);
+    for (const meta of left) {
+      expect(await redis.hget(meta, 'state')).toBe('ended');
+      expect(await redis.pttl(meta)).toBeGreaterThan(0);
+    }
+    await expect(store.put('late', { lifetime: await ContextLifetime.attach(store, lifetime.id) })).rejects.toThrow(LifetimeEndedError);
+  });
+
+  test('leaves LeaseLifetimes to their lease and attached lifetimes to the process that made them', async ({ connect, store, redis }) => {
+    const guest = new Store('guest', connect());
+    const lease = await new LeaseLifetime(guest, { expiry: 60 }).waitUntilReady();
+    const leased = await guest.put('outlives its creator', { lifetime: lease });
+    const shared = await new ContextLifetime(store).waitUntilReady();
+    const attached = await ContextLifetime.attach(guest, shared.id);
+    const added = await guest.put('added by the guest', { lifetime: attached });
+
+    await guest.close();
+
+    expect(await store.exists(leased)).toBe(true);
+    expect(await redis.pttl(store.connector.dataKey(leased))).toBeGreaterThan(0);
+    expect(await (await LeaseLifetime.attach(store, lease.id)).done()).toBe(false);
+    expect(await shared.done()).toBe(false);
+    expect(await store.exists(added)).toBe(true);
+    await shared.close();
+    await (await LeaseLifetime.attach(store, lease.id)).close();
+  });
+
+  test('a lifetime closed (or seen ended) before its store is not closed again', async ({ connect }) => {
+    const owner = new Store('owner', connect());
+    const closed = new ContextLifetime(owner);
+    await closed.close();
+    const elsewhere = await new ContextLifetime(owner).waitUntilReady();
+    await (await ContextLifetime.attach(owner, elsewhere.id)).close();
+    expect(await elsewhere.done()).toBe(true);
+    expect(openCount(owner)).toBe(0);
+    await owner.close();
   });
 });
