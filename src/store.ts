@@ -586,9 +586,11 @@ export class Store implements TargetSource {
   }
 
   /**
-   * Close the store: run its close hooks (its StaticLifetime objects are
-   * evicted), unregister it, and close its connector (which closes the Redis
-   * client only if the connector created it). Idempotent.
+   * Close the store: run its close hooks (the ContextLifetimes made through
+   * it that are still open are closed, its StaticLifetime objects are
+   * evicted; leases are left to their lease), unregister it, and close its
+   * connector (which closes the Redis client only if the connector created
+   * it). Idempotent.
    *
    * @example
    * ```ts

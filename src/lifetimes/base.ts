@@ -340,6 +340,15 @@ export function statesOf(proxies: unknown[], lifetimeId: string): ProxyState[] {
         { lifetime: lifetimeId },
       );
     }
+    if (state.kind !== 'proxy') {
+      // A lifetime's close would evict an owned object behind its owner's and borrowers' backs.
+      const what = state.kind === 'owned' ? 'an OwnedProxy' : state.kind === 'ref' ? 'a RefProxy (a borrow)' : 'a RefMutProxy (a mutable borrow)';
+      throw new InvalidOptionsError(
+        `lifetime ${lifetimeId}: addProxy refuses ${what} of key ${state.key}: owned objects and lifetimes do not combine ` +
+          '(the owner ends the object with drop()); add a plain proxy instead',
+        { key: state.key, lifetime: lifetimeId },
+      );
+    }
     return state;
   });
 }
