@@ -51,10 +51,12 @@ if not tomb or KEYS[2] ~= tomb or KEYS[3] ~= objectKey(KEYS[1], 'grace') .. ':' 
 end
 
 -- A key of another type makes GET fail; pcall turns that into a coded error
--- instead of Redis's "script: <sha>, on @user_script:<line>" message.
+-- instead of Redis's "script: <sha>, on @user_script:<line>" message. Any
+-- other error (an ACL refusal, ...) is passed on as it is.
 local function getString(key)
   local value = redis.pcall('GET', key)
   if type(value) == 'table' and value.err then
+    if not string.find(value.err, 'WRONGTYPE', 1, true) then return nil, value end
     return nil, redis.error_reply('PSR_SERIALIZATION consume: Redis key ' .. shown(key)
       .. ' holds a value of another Redis type, not bytes written by proxystore-redis')
   end

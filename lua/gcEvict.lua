@@ -62,6 +62,7 @@ if not ttl then return err3 end
 
 -- This very call, sent again: its first run evicted the object.
 local marker = redis.pcall('GET', KEYS[5])
+if type(marker) == 'table' and marker.err and not string.find(marker.err, 'WRONGTYPE', 1, true) then return marker end
 if marker == token then return 1 end
 
 -- TYPE, EXISTS, SISMEMBER and OBJECT do not update the key's access time.

@@ -46,6 +46,7 @@ end
 
 local existing = redis.pcall('HMGET', KEYS[1], 'createToken', 'expiresAt')
 if type(existing) == 'table' and existing.err then
+  if not string.find(existing.err, 'WRONGTYPE', 1, true) then return existing end
   return redis.error_reply('PSR_INVALID_OPTIONS lifetime key ' .. shown(KEYS[1]) .. ' holds another Redis type: it is not a lifetime')
 end
 if rcall('EXISTS', KEYS[1]) == 1 then
