@@ -44,7 +44,8 @@ export function callerFrame(): string | undefined {
 /** JSON for the tombstone. */
 export function describeConsumer(frame: string | undefined): string {
   const info: ConsumerInfo = { pid: process.pid, host: HOST };
-  if (frame !== undefined) info.frame = frame;
+  // The consume script takes at most 4096 bytes of it: keep the end of a very long path.
+  if (frame !== undefined) info.frame = frame.length > 1000 ? `…${frame.slice(-999)}` : frame;
   return JSON.stringify(info);
 }
 
