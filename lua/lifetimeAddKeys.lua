@@ -16,21 +16,41 @@
 -- ARGV[1...] elsewhere  foreign data keys in other slots (Redis Cluster),
 --                     recorded as strings and not touched
 --
--- Returns: {added, expiresAtMs}  how many keys were not members yet; the lease
---          end, or -1 without a lease
+-- A resend of the same call (after a lost reply) adds nothing new: the sets
+-- already hold the keys, and the expiry it gives is the lease end as it is
+-- then (the same, unless an extend ran in between, whose end is the right one).
+--
+-- Returns: {added, expiresAtMs}  how many keys were not members yet (0 on a
+--          resend); the lease end, or -1 without a lease
 -- Errors:  PSR_LIFETIME_ENDED   the lifetime is closing, closed, or its lease ran out
---          PSR_INVALID_OPTIONS  KEYS[2] and KEYS[3] are not the sets of KEYS[1]
+--          PSR_INVALID_OPTIONS  KEYS[2] and KEYS[3] are not the sets of KEYS[1];
+--                               a data key (in KEYS or ARGV) that is not the data
+--                               key of an object of the lifetime's namespace
 local rcall = redis.call
 --@include nowMs
+--@include shown
 --@include lifetimePrefix
 --@include lifetimeEnded
+--@include metaFields
+--@include isDataKey
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
 if not prefix then
-  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeAddKeys: ' .. KEYS[1] .. ', ' .. KEYS[2] .. ' and ' .. KEYS[3] .. ' are not one lifetime')
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeAddKeys: ' .. shown(KEYS[1]) .. ', ' .. shown(KEYS[2]) .. ' and ' ..
+    shown(KEYS[3]) .. ' are not one lifetime')
+end
+local function notData(key)
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeAddKeys: ' .. shown(key) .. ' is not the data key of an object of this namespace')
+end
+for i = 4, #KEYS do
+  if not isDataKey(prefix, KEYS[i]) then return notData(KEYS[i]) end
+end
+for i = 1, #ARGV do
+  if not isDataKey(prefix, ARGV[i]) then return notData(ARGV[i]) end
 end
 
-local meta = rcall('HMGET', KEYS[1], 'state', 'expiresAt')
+local meta, err = metaFields('lifetimeAddKeys', KEYS[1], 'state', 'expiresAt')
+if not meta then return err end
 if meta[1] ~= 'open' then return lifetimeEnded(KEYS[1], meta[1], nowMs()) end
 local expiresAt = tonumber(meta[2])
 

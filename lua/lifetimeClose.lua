@@ -15,15 +15,22 @@
 -- a closer that died, or of one still at work: unlinking twice is harmless),
 -- so a close that crashed between the two steps is finished by the next one.
 --
+-- Each step carries its own token and records its outcome in the meta
+-- (closeStep: "<token> <finished> <evicted> <before>"), so the same step
+-- sent again after a lost reply answers as the first time and evicts nothing
+-- more. (With 'return', the resend hands out what `evicting` holds: the
+-- first run's share is parked there until the caller names it in `unlinked`.)
+--
 -- KEYS[1] meta        the lifetime's meta hash, <ns>:{<id>}:lt
 -- KEYS[2] members     the lifetime's set of own members, <ns>:{<id>}:members
 -- KEYS[3] foreign     the lifetime's set of foreign members, <ns>:{<id>}:foreign
 -- KEYS[4] evicting    foreign members handed to a closer and not yet unlinked,
 --                     <ns>:{<id>}:evicting (it gets the lease's TTL, if any)
--- ARGV[1] count       the most members this call evicts or hands out
+-- ARGV[1] count       the most members this call evicts or hands out (1 to 1000000)
 -- ARGV[2] endedTtlMs  how long the 'ended' marker lives, in milliseconds
 -- ARGV[3] foreign     touch | return (see above)
--- ARGV[4...] unlinked foreign data keys the caller unlinked since its last call
+-- ARGV[4] token       this step's token
+-- ARGV[5...] unlinked foreign data keys the caller unlinked since its last call
 --
 -- Derived keys: own members' data keys, <ns>:{<id>}:d:<member>, share the
 -- lifetime's hash tag; with foreign = 'touch', foreign members are whole data
@@ -35,30 +42,53 @@
 --          no longer knows the lifetime: its lease ran out, or its marker
 --          expired); handed lists the foreign data keys the caller must
 --          unlink (always empty with 'touch', and when finished)
--- Errors:  PSR_INVALID_OPTIONS  bad count, endedTtlMs or foreign; keys of different lifetimes
+-- Errors:  PSR_INVALID_OPTIONS  bad count, endedTtlMs, foreign, token or
+--                               unlinked key; keys of different lifetimes
 local rcall = redis.call
 --@include nowMs
+--@include intArg
+--@include tokenArg
 --@include lifetimePrefix
 --@include foreignMode
+--@include metaFields
+--@include isDataKey
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
 if not prefix or KEYS[4] ~= prefix .. 'evicting' then
-  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeClose: ' .. KEYS[1] .. ', ' .. KEYS[2] .. ', ' .. KEYS[3] .. ' and ' .. KEYS[4] .. ' are not one lifetime')
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeClose: ' .. shown(KEYS[1]) .. ', ' .. shown(KEYS[2]) .. ', ' ..
+    shown(KEYS[3]) .. ' and ' .. shown(KEYS[4]) .. ' are not one lifetime')
 end
-local count, endedTtl = tonumber(ARGV[1]), tonumber(ARGV[2])
-if not count or count < 1 or count ~= math.floor(count) or not endedTtl or endedTtl < 1 or endedTtl ~= math.floor(endedTtl) then
-  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeClose: count and endedTtlMs must be positive integers, got ' .. tostring(ARGV[1]) .. ', ' .. tostring(ARGV[2]))
-end
+local count, err = intArg('lifetimeClose', 'count', ARGV[1], 1, 1000000)
+if not count then return err end
+local endedTtl, err2 = intArg('lifetimeClose', 'endedTtlMs', ARGV[2], 1, 9999999999999)
+if not endedTtl then return err2 end
 local touch = foreignMode(ARGV[3])
 if touch == nil then
-  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeClose: foreign must be touch or return, got ' .. tostring(ARGV[3]))
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeClose: foreign must be touch or return, got ' .. shown(ARGV[3]))
 end
+local token, err3 = tokenArg('lifetimeClose', 'token', ARGV[4])
+if not token then return err3 end
+for i = 5, #ARGV do
+  if not isDataKey(prefix, ARGV[i]) then
+    return redis.error_reply('PSR_INVALID_OPTIONS lifetimeClose: unlinked ' .. shown(ARGV[i]) .. ' is not the data key of an object of this namespace')
+  end
+end
+local meta, err4 = metaFields('lifetimeClose', KEYS[1], 'state', 'closeStep')
+if not meta then return err4 end
+local state = meta[1]
 
-for i = 4, #ARGV, 1000 do
+for i = 5, #ARGV, 1000 do
   rcall('SREM', KEYS[4], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 
-local state = rcall('HGET', KEYS[1], 'state')
+-- This very step, sent again: answer as its first run did.
+local _, _, stepToken, wasFinished, wasEvicted, wasBefore = string.find(meta[2] or '', '^(%S+) ([01]) (%d+) (%a+)$')
+if stepToken == token then
+  local handed = {}
+  if wasFinished == '0' and not touch then handed = rcall('SRANDMEMBER', KEYS[4], count) end
+  return {tonumber(wasFinished), tonumber(wasEvicted), wasBefore, handed}
+end
+
 if state == 'ended' then return {1, 0, 'ended', {}} end
 local now = nowMs()
 if state == 'open' then rcall('HSET', KEYS[1], 'state', 'closing', 'closingAt', now) end
@@ -105,10 +135,15 @@ if evicted + #handed < count and rcall('EXISTS', KEYS[2], KEYS[3]) == 0 then
 end
 
 local before = state or 'missing'
-if rcall('EXISTS', KEYS[2], KEYS[3], KEYS[4]) > 0 then return {0, evicted, before, handed} end
+local finished = 1
+if rcall('EXISTS', KEYS[2], KEYS[3], KEYS[4]) > 0 then finished = 0 end
 if state then
-  rcall('HSET', KEYS[1], 'state', 'ended', 'endedAt', now)
-  rcall('HDEL', KEYS[1], 'expiresAt')
-  rcall('PEXPIRE', KEYS[1], endedTtl)
+  if finished == 1 then
+    rcall('HSET', KEYS[1], 'state', 'ended', 'endedAt', now)
+    rcall('HDEL', KEYS[1], 'expiresAt')
+    rcall('PEXPIRE', KEYS[1], endedTtl)
+  end
+  rcall('HSET', KEYS[1], 'closeStep', token .. ' ' .. finished .. ' ' .. evicted .. ' ' .. before)
 end
-return {1, evicted, before, handed}
+if finished == 0 then return {0, evicted, before, handed} end
+return {1, evicted, before, {}}

@@ -1,12 +1,14 @@
 -- lifetimeExpireChunk: give the next chunk of members the lifetime's current
 -- lease end (the latest extend wins, even over an extend still walking its
 -- chunks). Stops ('done', -1) when the lifetime is no longer an open lease.
+-- A resend of the same call (after a lost reply) gives the same members the
+-- current lease end again: it changes nothing more.
 --
 -- KEYS[1] meta     the lifetime's meta hash, <ns>:{<id>}:lt
 -- KEYS[2] members  the lifetime's set of own members, <ns>:{<id>}:members
 -- KEYS[3] foreign  the lifetime's set of foreign members, <ns>:{<id>}:foreign
 -- ARGV[1] cursor   from lifetimeExtend or the previous call
--- ARGV[2] count    about how many members this call re-expires
+-- ARGV[2] count    about how many members this call re-expires (1 to 1000000)
 -- ARGV[3] foreign  touch: expire foreign members here (a single Redis);
 --                  return: hand them to the caller (Redis Cluster)
 --
@@ -20,28 +22,33 @@
 --          (empty with 'touch')
 -- Errors:  PSR_INVALID_OPTIONS  a malformed cursor, count or foreign; keys of different lifetimes
 local rcall = redis.call
+--@include intArg
 --@include lifetimePrefix
 --@include expireMembers
 --@include foreignMode
+--@include metaFields
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
 if not prefix then
-  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExpireChunk: ' .. KEYS[1] .. ', ' .. KEYS[2] .. ' and ' .. KEYS[3] .. ' are not one lifetime')
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExpireChunk: ' .. shown(KEYS[1]) .. ', ' .. shown(KEYS[2]) .. ' and ' ..
+    shown(KEYS[3]) .. ' are not one lifetime')
 end
-local count = tonumber(ARGV[2])
-if not count or count < 1 then
-  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExpireChunk: count must be a positive integer, got ' .. tostring(ARGV[2]))
+if not string.match(ARGV[1], '^[mf]:%d+$') or #ARGV[1] > 21 then
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExpireChunk: malformed cursor ' .. shown(ARGV[1]))
 end
+local count, err = intArg('lifetimeExpireChunk', 'count', ARGV[2], 1, 1000000)
+if not count then return err end
 local touch = foreignMode(ARGV[3])
 if touch == nil then
-  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExpireChunk: foreign must be touch or return, got ' .. tostring(ARGV[3]))
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExpireChunk: foreign must be touch or return, got ' .. shown(ARGV[3]))
 end
 
-local meta = rcall('HMGET', KEYS[1], 'state', 'expiresAt')
+local meta, err2 = metaFields('lifetimeExpireChunk', KEYS[1], 'state', 'expiresAt')
+if not meta then return err2 end
 local expiresAt = tonumber(meta[2])
 if meta[1] ~= 'open' or not expiresAt then return {-1, 'done', {}} end
 local next, found = expireMembers(prefix, ARGV[1], count, expiresAt, touch)
 if not next then
-  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExpireChunk: malformed cursor ' .. tostring(ARGV[1]))
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExpireChunk: malformed cursor ' .. shown(ARGV[1]))
 end
 return {expiresAt, next, found}

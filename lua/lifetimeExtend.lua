@@ -5,15 +5,25 @@
 -- that is not in the future ends the lifetime: the meta turns 'closing' and
 -- the caller must run lifetimeClose.
 --
+-- The applied call's token and lease end are recorded in the meta (extend:
+-- "<token> <expiresAtMs>"), so the same call sent again after a lost reply
+-- does not move the lease a second time (an `add` would otherwise add twice,
+-- an `in` count from the later time): it answers with the lease end as it is
+-- and walks the first chunk again (the same expiry again: harmless), or, if
+-- its first run ended the lifetime, answers 'close' again.
+--
 -- KEYS[1] meta     the lifetime's meta hash, <ns>:{<id>}:lt
 -- KEYS[2] members  the lifetime's set of own members, <ns>:{<id>}:members
 -- KEYS[3] foreign  the lifetime's set of foreign members, <ns>:{<id>}:foreign
 -- ARGV[1] mode     add: to the current end; at: a Unix time; in: from now (server clock)
--- ARGV[2] ms       milliseconds (for 'at', a Unix time in milliseconds)
--- ARGV[3] count    about how many members this call re-expires
+-- ARGV[2] ms       milliseconds (for 'at', a Unix time in milliseconds), an
+--                  integer of at most 13 digits; the new end must come before
+--                  9999999999999 (Unix ms, the year 2286)
+-- ARGV[3] count    about how many members this call re-expires (1 to 1000000)
 -- ARGV[4] foreign  touch: expire foreign members here (a single Redis);
 --                  return: hand them to the caller, which expires them on
 --                  their own nodes (Redis Cluster)
+-- ARGV[5] token    this call's token
 --
 -- Derived keys: members' data keys, as in lifetimeExpireChunk.
 --
@@ -23,52 +33,78 @@
 --          lists the foreign members of this chunk for the caller to expire
 --          (empty with 'touch')
 -- Errors:  PSR_LIFETIME_ENDED   the lifetime is closing, closed, or its lease ran out
---          PSR_INVALID_OPTIONS  the lifetime has no lease; bad mode, ms, count or foreign
+--          PSR_INVALID_OPTIONS  the lifetime has no lease; bad mode, ms, count,
+--                               foreign or token; a lease end after the year 2286;
+--                               keys of different lifetimes
 local rcall = redis.call
 --@include nowMs
+--@include intArg
+--@include tokenArg
 --@include lifetimePrefix
 --@include lifetimeEnded
 --@include expireMembers
 --@include foreignMode
+--@include metaFields
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
 if not prefix then
-  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExtend: ' .. KEYS[1] .. ', ' .. KEYS[2] .. ' and ' .. KEYS[3] .. ' are not one lifetime')
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExtend: ' .. shown(KEYS[1]) .. ', ' .. shown(KEYS[2]) .. ' and ' ..
+    shown(KEYS[3]) .. ' are not one lifetime')
 end
-local mode, ms, count = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-if not ms or ms ~= math.floor(ms) or not count or count < 1 then
-  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExtend: ms and count must be integers, got ' .. tostring(ARGV[2]) .. ', ' .. tostring(ARGV[3]))
+local mode = ARGV[1]
+if mode ~= 'add' and mode ~= 'at' and mode ~= 'in' then
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExtend: mode must be add, at or in, got ' .. shown(mode))
 end
+local ms, err = intArg('lifetimeExtend', 'ms', ARGV[2], -9999999999999, 9999999999999)
+if not ms then return err end
+local count, err2 = intArg('lifetimeExtend', 'count', ARGV[3], 1, 1000000)
+if not count then return err2 end
 local touch = foreignMode(ARGV[4])
 if touch == nil then
-  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExtend: foreign must be touch or return, got ' .. tostring(ARGV[4]))
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExtend: foreign must be touch or return, got ' .. shown(ARGV[4]))
 end
+local token, err3 = tokenArg('lifetimeExtend', 'token', ARGV[5])
+if not token then return err3 end
 
 local now = nowMs()
-local meta = rcall('HMGET', KEYS[1], 'state', 'expiresAt')
+local meta, err4 = metaFields('lifetimeExtend', KEYS[1], 'state', 'expiresAt', 'extend')
+if not meta then return err4 end
+
+-- This very call, sent again: its first run moved the lease already.
+local _, _, applied, appliedEnd = string.find(meta[3] or '', '^(%S+) (%-?%d+)$')
+if applied == token then
+  if meta[1] == 'open' and meta[2] then
+    local current = tonumber(meta[2])
+    local cursor, found = expireMembers(prefix, 'm:0', count, current, touch)
+    return {current, cursor, found}
+  end
+  if meta[1] == 'closing' or meta[1] == 'ended' then return {tonumber(appliedEnd), 'close', {}} end
+end
+
 if meta[1] ~= 'open' then return lifetimeEnded(KEYS[1], meta[1], now) end
 local current = tonumber(meta[2])
 if not current then
   return redis.error_reply('PSR_INVALID_OPTIONS lifetime ' .. string.match(KEYS[1], '{(.-)}') .. ' has no lease to extend')
 end
 
-local expiresAt
+local expiresAt = ms
 if mode == 'add' then
   expiresAt = current + ms
-elseif mode == 'at' then
-  expiresAt = ms
 elseif mode == 'in' then
   expiresAt = now + ms
-else
-  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExtend: mode must be add, at or in, got ' .. tostring(mode))
+end
+if expiresAt > 9999999999999 then
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExtend: the lease of lifetime ' .. string.match(KEYS[1], '{(.-)}') ..
+    ' would end after 9999999999999 (Unix ms, the year 2286)')
 end
 
+local record = token .. ' ' .. string.format('%d', expiresAt)
 if expiresAt <= now then
   -- Expiring the keys now would drop the meta before the members are gone.
-  rcall('HSET', KEYS[1], 'state', 'closing', 'closingAt', now, 'expiresAt', expiresAt)
+  rcall('HSET', KEYS[1], 'state', 'closing', 'closingAt', now, 'expiresAt', expiresAt, 'extend', record)
   return {expiresAt, 'close', {}}
 end
-rcall('HSET', KEYS[1], 'expiresAt', expiresAt)
+rcall('HSET', KEYS[1], 'expiresAt', expiresAt, 'extend', record)
 rcall('PEXPIREAT', KEYS[1], expiresAt)
 rcall('PEXPIREAT', KEYS[2], expiresAt)
 rcall('PEXPIREAT', KEYS[3], expiresAt)

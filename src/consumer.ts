@@ -44,7 +44,8 @@ export function callerFrame(): string | undefined {
 /** JSON for the tombstone. */
 export function describeConsumer(frame: string | undefined): string {
   const info: ConsumerInfo = { pid: process.pid, host: HOST };
-  if (frame !== undefined) info.frame = frame;
+  // The consume script takes at most 4096 bytes of it: keep the end of a very long path.
+  if (frame !== undefined) info.frame = frame.length > 1000 ? `…${frame.slice(-999)}` : frame;
   return JSON.stringify(info);
 }
 
@@ -69,6 +70,11 @@ export function parseTombstone(tombstone: Buffer | string, nowMs: number | undef
   if (typeof info.frame === 'string') out.frame = info.frame;
   if (nowMs !== undefined && Number.isFinite(at)) out.agoMs = nowMs - at;
   return out;
+}
+
+/** The consumer token a tombstone records, if it is well-formed. */
+export function tombstoneToken(tombstone: Buffer | string): string | undefined {
+  return /^\d+ (\S+) /.exec(tombstone.toString())?.[1];
 }
 
 /** A sentence about who consumed an object. */

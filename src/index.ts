@@ -72,7 +72,7 @@ export { ProxyLocker } from './proxy/locker.js';
 export { type Lifetime, type AddKeyOptions, type AddKeyArgs, type CloseOptions } from './lifetimes/lifetime.js';
 export { ContextLifetime, type LifetimeOptions } from './lifetimes/context.js';
 export { LeaseLifetime, type LeaseLifetimeOptions, type Expiry } from './lifetimes/lease.js';
-export { StaticLifetime } from './lifetimes/static.js';
+export { StaticLifetime, type StaticLifetimeOptions, type StaticSignals } from './lifetimes/static.js';
 export {
   isOwnedProxy,
   isRefProxy,

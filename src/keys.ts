@@ -21,10 +21,12 @@ import { InvalidOptionsError } from './errors.js';
 
 /**
  * Kinds of Redis keys that belong to one object: its data, its ownership
- * record, its handle leases (owned objects), its consume tombstone and the
- * grace copy of a consumed object.
+ * record, its handle leases (owned objects), its consume tombstone, the
+ * grace copy of a consumed object (whose Redis key also names the consumer's
+ * token: {@link KeySpace.graceCopy}) and the short-lived marker the command
+ * line's gc leaves when it evicts the object (for a resend of that call).
  */
-export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'tomb' | 'grace';
+export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'tomb' | 'grace' | 'gc';
 
 /**
  * Kinds of Redis keys that belong to one lifetime: its meta hash, the set of
@@ -133,6 +135,14 @@ export class KeySpace {
   /** A Redis key of an object. */
   object(kind: ObjectKeyKind, key: string): string {
     return `${this.namespace}:{${encode(tagOf(key))}}:${kind}:${encode(key)}`;
+  }
+
+  /**
+   * The Redis key of the grace copy that the consumer with `token` left when
+   * it consumed `key`: `<ns>:{<tag>}:grace:<key>:<token>` (tokens have no ':').
+   */
+  graceCopy(key: string, token: string): string {
+    return `${this.object('grace', key)}:${token}`;
   }
 
   /** A Redis key of a lifetime. */

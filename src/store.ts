@@ -12,15 +12,15 @@ import {
   ProxyStoreError,
   ProxyStoreFactoryError,
 } from './errors.js';
-import { callerFrame, describeConsumer, explainConsumer, parseTombstone } from './consumer.js';
-import { validateKey } from './keys.js';
+import { callerFrame, describeConsumer, explainConsumer, parseTombstone, tombstoneToken } from './consumer.js';
+import { randomId, validateKey } from './keys.js';
 import { MetricsRecorder, type StoreMetrics } from './metrics.js';
 import { isLifetime, kLifetimeAddKeys, kLifetimePut, type Lifetime } from './lifetimes/lifetime.js';
 import { createOwnedProxy, type OwnedProxyOf, type OwnedProxyOptions } from './ownership/owned.js';
 import { ProxyLocker } from './proxy/locker.js';
-import { makeProxy, setStoreLookup, type Proxy, type ProxyState, type TargetSource } from './proxy/proxy.js';
+import { makeProxy, setStoreLookup, type Proxy, type ProxyState, type ResolveOptions, type TargetSource } from './proxy/proxy.js';
 import { toRef } from './proxy/refs.js';
-import { RedisConnector, type RedisConnectorConfig } from './redis/connector.js';
+import { CONSUME_GRACE_MS, RedisConnector, type RedisConnectorConfig } from './redis/connector.js';
 import { getStore, registerStore, unregisterStore } from './registry.js';
 import {
   deserialize,
@@ -378,18 +378,21 @@ export class Store implements TargetSource {
   }
 
   /** @internal Resolve a proxy's target; see {@link TargetSource}. */
-  resolveTarget(key: string, options: { evict: boolean; deserializer?: Deserializer }): Promise<unknown> {
+  resolveTarget(key: string, options: ResolveOptions): Promise<unknown> {
     return this.measure(options.evict ? 'consume' : 'resolve', () => this.fetchTarget(key, options));
   }
 
-  private async fetchTarget(key: string, options: { evict: boolean; deserializer?: Deserializer }): Promise<unknown> {
+  private async fetchTarget(key: string, options: ResolveOptions): Promise<unknown> {
     this.checkOpen('resolve');
     const deserializer = options.deserializer ?? this.deserializer;
     if (options.evict) {
       const consumer = describeConsumer(callerFrame());
+      // The proxy's own token: resolving the same proxy again after a failure
+      // whose outcome is unclear gets the value it may already have consumed.
+      const token = options.consumeToken ?? randomId();
       log('GET %s (ephemeral)', key);
-      const reply = await this.connector.consume(key, consumer, Math.round(this.tombstoneTtl * 1000));
-      if (!reply.consumed) throw this.missing(key, reply.tombstone, reply.nowMs);
+      const reply = await this.connector.consume(key, consumer, Math.round(this.tombstoneTtl * 1000), token);
+      if (!reply.consumed) throw this.missing(key, reply.tombstone, reply.nowMs, token);
       log('EVICT %s (consumed)', key);
       this.cache.delete(key);
       this.recorder?.bytes('consume', reply.value.length);
@@ -407,9 +410,18 @@ export class Store implements TargetSource {
     return value;
   }
 
-  private missing(key: string, tombstone: Buffer | undefined, nowMs: number | undefined): ProxyResolveMissingKeyError {
+  private missing(key: string, tombstone: Buffer | undefined, nowMs: number | undefined, token?: string): ProxyResolveMissingKeyError {
     if (tombstone !== undefined) {
       const consumedBy = parseTombstone(tombstone, nowMs);
+      if (token !== undefined && tombstoneToken(tombstone) === token) {
+        // This very proxy consumed it, and never got the value: the reply was
+        // lost and the grace copy has expired since.
+        return new ProxyResolveMissingKeyError(
+          `key ${key} of store ${this.name} was ${explainConsumer(consumedBy)}: by an earlier resolve of this very proxy, whose reply was lost; ` +
+            `its grace copy is kept ${CONSUME_GRACE_MS / 1000} s and has expired, so the value is gone`,
+          { key, consumedBy },
+        );
+      }
       return new ProxyResolveMissingKeyError(
         `key ${key} of store ${this.name} was ${explainConsumer(consumedBy)} (an ephemeral proxy resolves once)`,
         { key, consumedBy },
@@ -574,9 +586,11 @@ export class Store implements TargetSource {
   }
 
   /**
-   * Close the store: run its close hooks (its StaticLifetime objects are
-   * evicted), unregister it, and close its connector (which closes the Redis
-   * client only if the connector created it). Idempotent.
+   * Close the store: run its close hooks (the ContextLifetimes made through
+   * it that are still open are closed, its StaticLifetime objects are
+   * evicted; leases are left to their lease), unregister it, and close its
+   * connector (which closes the Redis client only if the connector created
+   * it). Idempotent.
    *
    * @example
    * ```ts

@@ -8,6 +8,7 @@ import {
   toRef,
 } from '../src/index.js';
 import { childEnv, runChild, spawnChild, type ChildHandle } from './harness/child.js';
+import { randomId } from '../src/keys.js';
 import { describe, expect, targetEnv, test, type RedisTarget } from './harness/store-fixture.js';
 
 type Result = { ok: true; value: unknown } | { ok: false; name: string; message: string };
@@ -63,20 +64,25 @@ describe('ephemeral proxies (evict: true)', () => {
   }) => {
     const key = await store.put({ once: true });
     const c = store.connector;
-    const keys = { data: c.dataKey(key), tombstone: c.keys.object('tomb', key), grace: c.keys.object('grace', key) };
+    const [tokenA, tokenB] = [randomId(), randomId()];
+    const keys = (token: string) => ({ data: c.dataKey(key), tombstone: c.keys.object('tomb', key), grace: c.keys.graceCopy(key, token) });
     const args = (token: string) => ({ token, consumer: '{"pid":1}', ttlMs: 60_000, graceMs: 10_000 });
-    const first = await c.scripts.run('consume', keys, args('tok-A'));
+    const first = await c.scripts.run('consume', keys(tokenA), args(tokenA));
     expect(first.consumed).toBe(true);
     // The same command again (what ioredis resends when the reply was lost).
-    const resent = await c.scripts.run('consume', keys, args('tok-A'));
+    const resent = await c.scripts.run('consume', keys(tokenA), args(tokenA));
     expect(resent.consumed).toBe(true);
     expect(resent.consumed && resent.value.equals(first.consumed ? first.value : Buffer.alloc(0))).toBe(true);
-    const other = await c.scripts.run('consume', keys, args('tok-B'));
+    const other = await c.scripts.run('consume', keys(tokenB), args(tokenB));
     expect(other.consumed).toBe(false);
-    // The grace copy expires by itself.
-    const ttl = await redis.pttl(keys.grace);
+    // The grace copy, named after its token, expires by itself.
+    const ttl = await redis.pttl(keys(tokenA).grace);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(10_000);
+    // The resend found it by its own name: without the tombstone too.
+    await redis.del(keys(tokenA).tombstone);
+    const again = await c.scripts.run('consume', keys(tokenA), args(tokenA));
+    expect(again.consumed).toBe(true);
   });
 
   test('proxyFromKey with evict consumes on resolve', async ({ store }) => {

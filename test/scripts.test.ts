@@ -15,7 +15,7 @@ describe('Lua scripts', () => {
   test('a coded Lua error becomes its error class, never a Lua stack trace', async ({ store }) => {
     const err = await store.connector.consume('some-key', '{}', 0).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidOptionsError);
-    expect((err as Error).message).toBe('consume: ttlMs must be a positive integer, got 0');
+    expect((err as Error).message).toBe('consume: ttlMs must be an integer from 1 to 9999999999999, got 0');
     expect((err as InvalidOptionsError).key).toBe('some-key');
   });
 

@@ -8,10 +8,11 @@
 -- expired here when `touchForeign` (a single Redis), otherwise only collected
 -- for the caller, which expires them on their own nodes (Redis Cluster).
 -- Returns the next cursor ('done' at the end) and the collected foreign
--- members, or nil for a malformed cursor.
+-- members, or nil for a malformed cursor (before touching anything).
 local function expireMembers(prefix, cursor, count, at, touchForeign)
   local which, pos = string.match(cursor, '^([mf]):(%d+)$')
-  if not which then return nil end
+  -- At most 19 digits: SSCAN refuses a cursor beyond 2^64 with a bare error.
+  if not which or #pos > 19 then return nil end
   local touched = 0
   local found = {}
   while true do

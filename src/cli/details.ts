@@ -192,18 +192,19 @@ export function parseTombstone(text: string): { consumedAtMs: number | null; con
 /** A tombstone, or null if it expired meanwhile (3 commands). */
 export async function tombstoneInfo(client: Client, keys: KeySpace, key: string, nowMs: number): Promise<TombstoneInfo | null> {
   const tomb = keys.object('tomb', key);
-  const grace = keys.object('grace', key);
-  const [text, tombTtl, graceTtl] = await Promise.all([
+  const [text, tombTtl] = await Promise.all([
     // A tombstone key of another Redis type was not written by the library: skip it.
     client.get(tomb).catch((err: Error) => {
       if (/WRONGTYPE/.test(err.message)) return null;
       throw err;
     }),
     client.pttl(tomb),
-    client.pttl(grace),
   ]);
   if (text === null) return null;
   const { consumedAtMs, consumer } = parseTombstone(text);
+  // The grace copy is named after the consumer's token, which the tombstone records.
+  const token = /^\d+ ([A-Za-z0-9_-]{16,64}) /.exec(text)?.[1];
+  const graceTtl = token === undefined ? -2 : await client.pttl(keys.graceCopy(key, token));
   return {
     key,
     consumer,

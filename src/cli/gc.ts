@@ -13,10 +13,13 @@
  * docs/cli.md, "Safety".
  *
  * Tombstones and grace copies are never touched (they expire by themselves),
- * nor are keys the library did not write.
+ * nor are keys the library did not write. An eviction leaves a marker
+ * (`<ns>:{<tag>}:gc:<key>`, 60 s) so that a resend of its call after a lost
+ * reply reports it as evicted.
  *
  * @module
  */
+import { randomId } from '../keys.js';
 import type { Connection } from './connect.js';
 import { JSON_VERSION } from './details.js';
 import { count, plural, seconds, ttl } from './format.js';
@@ -83,6 +86,9 @@ export interface GcOptions {
   olderThan: number | undefined;
 }
 
+/** How long gcEvict's eviction marker waits for a resend of its call: longer than any command timeout plus reconnect. */
+const GC_MARKER_MS = 60_000;
+
 const KEPT: Record<number, KeptReason> = { 0: 'gone', 2: 'owned', 3: 'member', 4: 'recent', 5: 'not-bytes' };
 
 /** Run gc; items go to `sink` as they are decided. */
@@ -133,8 +139,11 @@ export async function runGc(conn: Connection, options: GcOptions, sink: GcSink, 
               record: `${o.data.prefix}own:${o.data.name}`,
               leases: `${o.data.prefix}lease:${o.data.name}`,
               members: `${o.data.prefix}members`,
+              marker: `${o.data.prefix}gc:${o.data.name}`,
             },
-            { member: o.data.name, minIdle },
+            // A token per call: a resend of this call after a lost reply says
+            // "evicted" again (the script's marker), not "gone".
+            { member: o.data.name, minIdle, token: randomId(), ttlMs: GC_MARKER_MS },
             { key: o.key },
           ),
         ),

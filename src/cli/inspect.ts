@@ -259,15 +259,15 @@ async function objectDetail(conn: Connection, key: string, nowMs: number): Promi
   const keys = conn.connector.keys;
   const client = conn.client;
   const data = keys.object('d', key);
-  const [type, dataTtl, owned, tombTtl, graceTtl] = await Promise.all([
+  const [type, dataTtl, owned, tombTtl] = await Promise.all([
     client.type(data),
     client.pttl(data),
     client.exists(keys.object('own', key), keys.object('lease', key)),
     client.pttl(keys.object('tomb', key)),
-    client.pttl(keys.object('grace', key)),
   ]);
   const present = type !== 'none';
-  if (!present && owned === 0 && tombTtl === -2 && graceTtl === -2) return null;
+  // A grace copy is found through its tombstone (its key names the consumer's token).
+  if (!present && owned === 0 && tombTtl === -2) return null;
 
   const [idle, memory] = present
     ? await Promise.all([
@@ -295,7 +295,7 @@ async function objectDetail(conn: Connection, key: string, nowMs: number): Promi
     for (const h of holders) h.state = (await lifetimeInfo(client, keys, h.id, nowMs)).state;
   }
   const ownership = owned > 0 ? await ownedInfo(client, keys, key, nowMs) : null;
-  const tombstone = tombTtl !== -2 || graceTtl !== -2 ? await tombstoneInfo(client, keys, key, nowMs) : null;
+  const tombstone = tombTtl !== -2 ? await tombstoneInfo(client, keys, key, nowMs) : null;
   const status: ObjectDetail['status'] = !present
     ? tombstone
       ? 'consumed'

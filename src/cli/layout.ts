@@ -3,7 +3,8 @@
  * or lifetime a Redis key of the namespace belongs to, and SCAN over every
  * master in pages.
  *
- *     <ns>:{<tag>}:<kind>:<key>     kind d | own | lease | tomb | grace
+ *     <ns>:{<tag>}:<kind>:<key>     kind d | own | lease | tomb | gc
+ *     <ns>:{<tag>}:grace:<key>:<token>
  *     <ns>:{<id>}:lt | members | foreign | evicting
  *
  * @module
@@ -34,7 +35,9 @@ export interface LifetimeKey {
 
 export type ParsedKey = ObjectKey | LifetimeKey;
 
-const OBJECT_KINDS: ReadonlySet<string> = new Set(['d', 'own', 'lease', 'tomb', 'grace']);
+const OBJECT_KINDS: ReadonlySet<string> = new Set(['d', 'own', 'lease', 'tomb', 'grace', 'gc']);
+/** The consumer's token at the end of a grace key (see KeySpace.graceCopy). */
+const GRACE_TOKEN = /:[A-Za-z0-9_-]{16,64}$/;
 const LIFETIME_KINDS: ReadonlySet<string> = new Set(['lt', 'members', 'foreign', 'evicting']);
 const LIFETIME_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
@@ -61,11 +64,15 @@ export function parseKey(keys: KeySpace, redisKey: string): ParsedKey | undefine
   const colon = rest.indexOf(':');
   if (colon < 0) return undefined;
   const kind = rest.slice(0, colon);
-  const name = rest.slice(colon + 1);
+  let name = rest.slice(colon + 1);
+  // A grace copy's key ends with the token of the consumer that left it.
+  const token = kind === 'grace' ? (GRACE_TOKEN.exec(name)?.[0] ?? '') : '';
+  if (kind === 'grace' && token === '') return undefined;
+  name = name.slice(0, name.length - token.length);
   if (!OBJECT_KINDS.has(kind) || name === '') return undefined;
   const key = decode(name);
   // Only what the library itself would have built.
-  if (keys.object(kind as ObjectKeyKind, key) !== redisKey) return undefined;
+  if (keys.object(kind as ObjectKeyKind, key) + token !== redisKey) return undefined;
   return { type: 'object', kind: kind as ObjectKeyKind, redisKey, key, name, prefix: redisKey.slice(0, close + 2) };
 }
 

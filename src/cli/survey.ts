@@ -98,6 +98,9 @@ export async function indexNamespace(
         index.owned.add(parsed.key);
       } else if (parsed.kind === 'tomb') {
         index.tombstones.add(parsed.key);
+      } else if (parsed.kind === 'gc') {
+        // gc's own eviction marker: expires by itself, reports nothing.
+        continue;
       } else {
         index.graces.add(parsed.key);
       }

@@ -26,7 +26,7 @@
  */
 import createDebug from 'debug';
 import { InvalidOptionsError, LifetimeEndedError, ProxyStoreFactoryError, errorFromReply } from '../errors.js';
-import { validateKey } from '../keys.js';
+import { randomId, validateKey } from '../keys.js';
 import { proxyState, type ProxyState } from '../proxy/proxy.js';
 import { execPipeline, type RedisConnector } from '../redis/connector.js';
 import type { LifetimeCreateReply, LifetimeStateBefore, ScriptArgs, ScriptKeys, ScriptReply } from '../redis/scripts.js';
@@ -134,12 +134,16 @@ export class LifetimeRecord {
     return this.foreignInScript ? 'touch' : 'return';
   }
 
-  /** Create the meta record (one round trip). */
+  /**
+   * Create the meta record (one round trip). The call's token is recorded
+   * with it, so a resend of this call after a lost reply finds its own
+   * lifetime instead of "already exists".
+   */
   create(kind: LifetimeKind, name: string | undefined, expiry: ExpirySpec): Promise<LifetimeCreateReply> {
     return this.connector.scripts.run(
       'lifetimeCreate',
       { meta: this.meta },
-      { kind, name: name ?? '', expiry: expiry.mode, ms: expiry.mode === 'none' ? 0 : expiry.ms },
+      { kind, name: name ?? '', expiry: expiry.mode, ms: expiry.mode === 'none' ? 0 : expiry.ms, token: randomId() },
       { lifetime: this.id },
     );
   }
@@ -232,7 +236,8 @@ export class LifetimeRecord {
       const step = await this.connector.scripts.run(
         'lifetimeClose',
         { ...this.sets, evicting: this.evicting },
-        { count: lifetimeTuning.chunk, endedTtlMs, foreign: this.foreignMode, unlinked },
+        // A token per step: a resend of the step answers as its first run.
+        { count: lifetimeTuning.chunk, endedTtlMs, foreign: this.foreignMode, token: randomId(), unlinked },
         this.context,
       );
       before ??= step.before;
@@ -254,7 +259,8 @@ export class LifetimeRecord {
     const context = this.context;
     const foreign = this.foreignMode;
     const count = lifetimeTuning.chunk;
-    const first = await scripts.run('lifetimeExtend', this.sets, { mode, ms, count, foreign }, context);
+    // The token makes a resend of this call (after a lost reply) apply nothing twice.
+    const first = await scripts.run('lifetimeExtend', this.sets, { mode, ms, count, foreign, token: randomId() }, context);
     if (first.cursor === 'close') {
       await this.close(endedTtlMs);
       return { expiresAtMs: first.expiresAtMs, ended: true };
@@ -334,6 +340,15 @@ export function statesOf(proxies: unknown[], lifetimeId: string): ProxyState[] {
       throw new ProxyStoreFactoryError(
         `lifetime ${lifetimeId}: addProxy takes proxies made by a store (store.proxy, proxyFromKey, fromRef), got ${what}`,
         { lifetime: lifetimeId },
+      );
+    }
+    if (state.kind !== 'proxy') {
+      // A lifetime's close would evict an owned object behind its owner's and borrowers' backs.
+      const what = state.kind === 'owned' ? 'an OwnedProxy' : state.kind === 'ref' ? 'a RefProxy (a borrow)' : 'a RefMutProxy (a mutable borrow)';
+      throw new InvalidOptionsError(
+        `lifetime ${lifetimeId}: addProxy refuses ${what} of key ${state.key}: owned objects and lifetimes do not combine ` +
+          '(the owner ends the object with drop()); add a plain proxy instead',
+        { key: state.key, lifetime: lifetimeId },
       );
     }
     return state;

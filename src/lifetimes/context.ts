@@ -19,6 +19,10 @@ import {
   type LifetimeKind,
 } from './base.js';
 import { kLifetimeAddKeys, kLifetimePut, type AddKeyArgs, type CloseOptions, type Lifetime } from './lifetime.js';
+import { trackOpen, untrackOpen } from './open.js';
+
+/** The longest name kept in Redis (the lifetimeCreate script refuses longer ones). */
+const MAX_NAME_BYTES = 1024;
 
 /** Options of {@link ContextLifetime}. */
 export interface LifetimeOptions {
@@ -99,11 +103,26 @@ export class ContextLifetime implements Lifetime {
       return;
     }
     if (store.isClosed) throw new ProxyStoreError(`store ${store.name} is closed: cannot create a ${cls}`);
+    if (this.name !== undefined && Buffer.byteLength(this.name) > MAX_NAME_BYTES) {
+      throw new InvalidOptionsError(`${cls} name must be at most ${MAX_NAME_BYTES} bytes, got ${Buffer.byteLength(this.name)}`);
+    }
     const { kind, expiry } = this.creation(options);
-    this.created = this.record.create(kind, this.name, expiry).then((reply) => {
-      if (!reply.created) this.ended = true;
-      log('created %s %s%s', kind, this.id, reply.created ? '' : ' (already expired)');
-    });
+    // Until it is closed, the store's close closes it (./open.ts); a lease ends by itself.
+    if (kind !== 'lease') trackOpen(store, this.id, this);
+    this.created = this.record.create(kind, this.name, expiry).then(
+      (reply) => {
+        if (!reply.created) {
+          this.ended = true;
+          untrackOpen(store, this.id);
+        }
+        log('created %s %s%s', kind, this.id, reply.created ? '' : ' (already expired)');
+      },
+      (err: unknown) => {
+        // Nothing was created (every script checks before it writes).
+        untrackOpen(store, this.id);
+        throw err;
+      },
+    );
     // Errors surface from the first operation that awaits `created`.
     this.created.catch(() => {});
   }
@@ -245,15 +264,26 @@ export class ContextLifetime implements Lifetime {
    * ```
    */
   async close(options: CloseOptions = {}): Promise<void> {
+    await this.closeOnce(false);
+    if (options.closeStores) await this.store.close();
+  }
+
+  /** @internal The store is closing: close this lifetime first (./open.ts). */
+  async closeForStore(): Promise<void> {
+    await this.closeOnce(true);
+  }
+
+  private async closeOnce(storeClosing: boolean): Promise<void> {
     if (!this.closing) {
       const closing = (async () => {
         await this.created.catch(() => {});
-        if (this.store.isClosed) {
+        if (this.store.isClosed && !storeClosing) {
           throw new ProxyStoreError(`store ${this.store.name} is closed: close lifetime ${this.id} before its store`, { lifetime: this.id });
         }
         const result = await this.record.close(endedTtlMs(this.store));
         this.ended = true;
         this.closedHere = true;
+        untrackOpen(this.store, this.id);
         log('closed %s (was %s): evicted %d object(s)', this.id, result.before, result.evicted);
       })();
       this.closing = closing;
@@ -263,7 +293,6 @@ export class ContextLifetime implements Lifetime {
       });
     }
     await this.closing;
-    if (options.closeStores) await this.store.close();
   }
 
   /**
@@ -279,7 +308,10 @@ export class ContextLifetime implements Lifetime {
   async done(): Promise<boolean> {
     if (this.ended) return true;
     await this.created;
-    if ((await this.record.state()) !== 'open') this.ended = true;
+    const state = await this.record.state();
+    if (state !== 'open') this.ended = true;
+    // Closed (or its lease ran out) elsewhere: nothing for the store's close to do.
+    if (state === 'ended' || state === undefined) untrackOpen(this.store, this.id);
     return this.ended;
   }
 

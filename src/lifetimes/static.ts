@@ -29,6 +29,31 @@ const SHUTDOWN_GRACE_MS = 5_000;
 /** The signals after which the objects are evicted. */
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
+/**
+ * What the static lifetime does on SIGINT and SIGTERM:
+ *
+ * - `'auto'` (default): if the application listens for that signal itself,
+ *   nothing: the application drains and ends the process, and calls
+ *   `await StaticLifetime.instance().close()` at the end of its drain to
+ *   evict the static objects (otherwise `beforeExit` evicts them, or, after
+ *   `process.exit()`, their lease runs out within `leaseTtl`). If nothing
+ *   else listens, the objects are evicted and the signal raised again, so
+ *   the process ends as it would have without the library.
+ * - `'evict'`: evict at once on the signal, even while the application has
+ *   its own listener (which then decides when the process ends).
+ * - `'none'`: install no signal listener at all; the application calls
+ *   `close()` when it is done (`beforeExit` still evicts).
+ */
+export type StaticSignals = 'auto' | 'evict' | 'none';
+
+/** Options of {@link StaticLifetime.instance}. */
+export interface StaticLifetimeOptions {
+  /** How SIGINT and SIGTERM are handled (see {@link StaticSignals}). Default `'auto'`. */
+  signals?: StaticSignals;
+}
+
+const SIGNAL_MODES: readonly StaticSignals[] = ['auto', 'evict', 'none'];
+
 /** The part of the static lifetime that lives in one store. */
 interface Part {
   readonly store: Store;
@@ -74,22 +99,48 @@ export class StaticLifetime implements Lifetime {
   private ended = false;
   private closing: Promise<void> | undefined;
   private listening = false;
+  private listeningToSignals = false;
+  private signals: StaticSignals = 'auto';
 
   private constructor(token: typeof kSingleton) {
     if (token !== kSingleton) throw new InvalidOptionsError('StaticLifetime is a singleton: use StaticLifetime.instance()');
   }
 
   /**
-   * The process's static lifetime.
+   * The process's static lifetime. `options.signals` sets how it treats
+   * SIGINT and SIGTERM (see {@link StaticSignals}); it applies to the
+   * singleton from then on.
    *
+   * @throws {@link InvalidOptionsError} for an unknown `signals` value.
    * @example
    * ```ts
    * StaticLifetime.instance() === StaticLifetime.instance(); // true
+   *
+   * // An application with its own graceful shutdown:
+   * StaticLifetime.instance({ signals: 'none' });
+   * process.on('SIGTERM', async () => {
+   *   await server.drain();
+   *   await StaticLifetime.instance().close(); // evicts the static objects
+   *   process.exit(0);
+   * });
    * ```
    */
-  static instance(): StaticLifetime {
+  static instance(options?: StaticLifetimeOptions): StaticLifetime {
     StaticLifetime.current ??= new StaticLifetime(kSingleton);
+    if (options !== undefined) StaticLifetime.current.configure(options);
     return StaticLifetime.current;
+  }
+
+  private configure(options: StaticLifetimeOptions): void {
+    if (typeof options !== 'object' || options === null) throw new InvalidOptionsError('StaticLifetime.instance options must be an object');
+    const { signals } = options;
+    if (signals === undefined) return;
+    if (!SIGNAL_MODES.includes(signals)) {
+      throw new InvalidOptionsError(`StaticLifetime signals must be 'auto', 'evict' or 'none', got ${JSON.stringify(signals)}`);
+    }
+    this.signals = signals;
+    // Already listening: follow the new mode at once.
+    if (this.listening) this.listenToSignals(signals !== 'none');
   }
 
   /** @internal Forget the singleton and stop its timers and listeners (its objects are left to their leases). */
@@ -309,10 +360,6 @@ export class StaticLifetime implements Lifetime {
     return `StaticLifetime(id=${this.id}, stores=[${[...this.parts.keys()].map((s) => s.name).join(', ')}])`;
   }
 
-  private readonly onSignal = (signal: NodeJS.Signals): void => {
-    void this.shutdown(signal);
-  };
-
   private readonly onBeforeExit = (): void => {
     void this.shutdown(undefined);
   };
@@ -321,16 +368,38 @@ export class StaticLifetime implements Lifetime {
   private listen(): void {
     if (this.listening) return;
     this.listening = true;
-    for (const signal of SIGNALS) process.on(signal, this.onSignal);
+    this.listenToSignals(this.signals !== 'none');
     process.on('beforeExit', this.onBeforeExit);
+  }
+
+  private listenToSignals(on: boolean): void {
+    if (on === this.listeningToSignals) return;
+    this.listeningToSignals = on;
+    for (const signal of SIGNALS) {
+      if (on) process.on(signal, this.onSignal);
+      else process.off(signal, this.onSignal);
+    }
   }
 
   private unlisten(): void {
     if (!this.listening) return;
     this.listening = false;
-    for (const signal of SIGNALS) process.off(signal, this.onSignal);
+    this.listenToSignals(false);
     process.off('beforeExit', this.onBeforeExit);
   }
+
+  /**
+   * On a signal: in 'auto' mode, leave the end to the application if it
+   * listens for the signal itself (it drains, then calls close() or exits);
+   * otherwise evict now.
+   */
+  private readonly onSignal = (signal: NodeJS.Signals): void => {
+    if (this.signals === 'auto' && process.listenerCount(signal) > 1) {
+      log('%s: the application handles it; static objects stay until close(), beforeExit or their lease ends', signal);
+      return;
+    }
+    void this.shutdown(signal);
+  };
 
   /**
    * Evict everything, then let the process end as it would have without us:

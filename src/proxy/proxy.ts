@@ -16,6 +16,7 @@
  */
 import { inspect } from 'node:util';
 import { ProxyNotResolvedError, ProxyStoreFactoryError, ReferenceInvalidError } from '../errors.js';
+import { randomId } from '../keys.js';
 import { prototypeOfShape, type Deserializer, type Shape } from '../serialize.js';
 
 declare const proxyBrand: unique symbol;
@@ -39,8 +40,19 @@ export interface TargetSource {
   readonly name: string;
   readonly namespace: string;
   readonly isClosed: boolean;
-  /** Fetch the target (consuming it when `evict`). */
-  resolveTarget(key: string, options: { evict: boolean; deserializer?: Deserializer }): Promise<unknown>;
+  /**
+   * Fetch the target (consuming it when `evict`, as the consumer
+   * `consumeToken`: the same token gets the same consumed value again).
+   */
+  resolveTarget(key: string, options: ResolveOptions): Promise<unknown>;
+}
+
+/** How {@link TargetSource.resolveTarget} fetches a target. */
+export interface ResolveOptions {
+  evict: boolean;
+  deserializer?: Deserializer;
+  /** The consuming proxy's token (see {@link ProxyState.consumeToken}). */
+  consumeToken?: string;
 }
 
 /** Everything the library knows about one proxy. */
@@ -59,6 +71,14 @@ export interface ProxyState {
   resolving: Promise<unknown> | undefined;
   /** Ownership token (owned and borrowed handles). */
   token?: string;
+  /**
+   * Ephemeral proxies: this proxy object's consumer token, made once when
+   * the proxy is made or revived from a ref and never put in a ref. A
+   * consume whose reply was lost is recognised by it: resolving this same
+   * proxy again gets the consumed value (the grace copy), while any other
+   * proxy, even of the same ref, races for the object as a new consumer.
+   */
+  consumeToken?: string;
   /** False once the handle was moved, released or dropped. */
   valid: boolean;
   /** Why the handle became invalid (for the error message). */
@@ -308,6 +328,7 @@ export function makeProxy<T>(options: MakeProxyOptions): Proxy<T> {
     toJSON: () => undefined,
   };
   if (options.token !== undefined) state.token = options.token;
+  if (state.evict) state.consumeToken = randomId();
   const proxy = new Proxy(shadow, handler);
   state.toJSON = () => options.toRef(proxy);
   // util.inspect looks at the shadow, never through the traps.
@@ -370,8 +391,11 @@ export async function resolve<T>(proxy: T): Promise<T> {
   if (state.resolved) return state.target as T;
   if (!state.resolving) {
     const source = sourceOf(state);
+    const options: ResolveOptions = { evict: state.evict };
+    if (state.deserializer) options.deserializer = state.deserializer;
+    if (state.consumeToken !== undefined) options.consumeToken = state.consumeToken;
     state.resolving = source
-      .resolveTarget(state.key, { evict: state.evict, ...(state.deserializer ? { deserializer: state.deserializer } : {}) })
+      .resolveTarget(state.key, options)
       .then(
         (value) => {
           state.target = value;

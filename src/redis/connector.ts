@@ -321,15 +321,16 @@ export class RedisConnector {
   /**
    * Read and delete a key in one atomic step, leaving a tombstone that
    * describes `consumer` for `tombstoneTtlMs`. The bytes stay `graceMs` under
-   * a grace key so that a resend of this very call (same random token) after
-   * a lost reply still gets them.
+   * a grace key named after `token`, so that the same consumer (same token:
+   * ioredis's resend after a lost reply, or the same proxy resolved again
+   * after an unclear failure) still gets them, whatever the tombstone's TTL.
    */
-  consume(key: string, consumer: string, tombstoneTtlMs: number, graceMs = CONSUME_GRACE_MS): Promise<ConsumeReply> {
+  consume(key: string, consumer: string, tombstoneTtlMs: number, token: string = randomId(), graceMs = CONSUME_GRACE_MS): Promise<ConsumeReply> {
     validateKey(key);
     return this.scripts.run(
       'consume',
-      { data: this.dataKey(key), tombstone: this.keys.object('tomb', key), grace: this.keys.object('grace', key) },
-      { token: randomId(), consumer, ttlMs: tombstoneTtlMs, graceMs },
+      { data: this.dataKey(key), tombstone: this.keys.object('tomb', key), grace: this.keys.graceCopy(key, token) },
+      { token, consumer, ttlMs: tombstoneTtlMs, graceMs },
       { key },
     );
   }
@@ -389,10 +390,11 @@ export class RedisConnector {
 const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
 
 /**
- * How long consumed bytes wait for a resend of the consume that took them
- * (after a lost reply). Longer than any sane command timeout plus reconnect.
+ * How long consumed bytes wait for the consumer that took them to ask again
+ * (a resend after a lost reply, or the same proxy resolved again). Longer
+ * than any sane command timeout plus reconnect.
  */
-const CONSUME_GRACE_MS = 30_000;
+export const CONSUME_GRACE_MS = 30_000;
 
 /** Keys per MSET in {@link RedisConnector.setBatch}. */
 const MSET_CHUNK = 1000;

@@ -66,22 +66,42 @@ describe('every script, through raw EVAL', () => {
   });
 });
 
+/** A valid consumer token, and the consume KEYS of object `k` for it. */
+const TOKEN = 'tokenAAAAAAAAAAAAAAAAA';
+function consumeKeys(namespace: string, token = TOKEN): [string, string, string] {
+  return [`${namespace}:{lua-args}:d:k`, `${namespace}:{lua-args}:tomb:k`, `${namespace}:{lua-args}:grace:k:${token}`];
+}
+
 describe('consume, through raw EVAL', () => {
   const badTtls = ['abc', '', '0', '-5', '1.5', '1e3', 'inf', 'nan', '0x10', ' 5', '5 ', '5\n', '9'.repeat(16), '\u00e9'];
   test.for(badTtls)('ttlMs %j is refused with PSR_INVALID_OPTIONS', async (ttl, { redis, namespace }) => {
-    const message = await evalError(redis, 'consume', keysOf('consume', namespace), ['tok', '{}', ttl, '1000']);
+    const message = await evalError(redis, 'consume', consumeKeys(namespace), [TOKEN, '{}', ttl, '1000']);
     expect(message).toMatch(/^PSR_INVALID_OPTIONS consume: ttlMs must be/);
     expect(message).not.toMatch(/[\r\n]/);
   });
 
   test.for(badTtls)('graceMs %j is refused with PSR_INVALID_OPTIONS', async (grace, { redis, namespace }) => {
-    const message = await evalError(redis, 'consume', keysOf('consume', namespace), ['tok', '{}', '1000', grace]);
+    const message = await evalError(redis, 'consume', consumeKeys(namespace), [TOKEN, '{}', '1000', grace]);
     expect(message).toMatch(/^PSR_INVALID_OPTIONS consume: graceMs must be/);
   });
 
-  test.for(['', 'two words'])('token %j is refused with PSR_INVALID_OPTIONS', async (token, { redis, namespace }) => {
-    const message = await evalError(redis, 'consume', keysOf('consume', namespace), [token, '{}', '1000', '1000']);
+  test.for(['', 'two words', 'short', 'x'.repeat(65), 'tokenAAAAAAAAAAAAAA:AA'])('token %j is refused with PSR_INVALID_OPTIONS', async (token, { redis, namespace }) => {
+    const message = await evalError(redis, 'consume', consumeKeys(namespace, token), [token, '{}', '1000', '1000']);
     expect(message).toMatch(/^PSR_INVALID_OPTIONS consume: token must be/);
+  });
+
+  test.for([
+    ['the tombstone of another object', (ns: string) => [`${ns}:{lua-args}:d:k`, `${ns}:{lua-args}:tomb:other`, `${ns}:{lua-args}:grace:k:${TOKEN}`]],
+    ['the grace key of another token', (ns: string) => consumeKeys(ns, 'tokenBBBBBBBBBBBBBBBBB')],
+    ['a grace key without a token', (ns: string) => [`${ns}:{lua-args}:d:k`, `${ns}:{lua-args}:tomb:k`, `${ns}:{lua-args}:grace:k`]],
+    ['keys that are no data key', (ns: string) => [`${ns}:data`, `${ns}:tomb`, `${ns}:grace`]],
+  ] as const)('KEYS with %s are refused before anything is read or written', async ([, keys], { redis, namespace }) => {
+    const [data] = consumeKeys(namespace);
+    await redis.set(data, 'bytes', 'PX', 60_000);
+    const message = await evalError(redis, 'consume', [...keys(namespace)], [TOKEN, '{}', '1000', '1000']);
+    expect(message).toMatch(/^PSR_INVALID_OPTIONS consume: KEYS .* are not the data, tombstone and grace keys of one object for this token$/);
+    expect(await redis.get(data)).toBe('bytes');
+    await redis.unlink(data);
   });
 
   test('a call with 4 KEYS is refused, naming the counts it expects', async ({ redis, namespace }) => {
@@ -92,20 +112,20 @@ describe('consume, through raw EVAL', () => {
   });
 
   test('a data key holding a hash is a coded error and the hash is left alone', async ({ redis, namespace }) => {
-    const [data, tomb, grace] = keysOf('consume', namespace) as [string, string, string];
+    const [data, tomb, grace] = consumeKeys(namespace);
     await redis.hset(data, 'field', 'value');
-    const message = await evalError(redis, 'consume', [data, tomb, grace], ['tok', '{}', '1000', '1000']);
-    expect(message).toMatch(/^PSR_SERIALIZATION consume: Redis key .*:data holds a value of another Redis type/);
+    const message = await evalError(redis, 'consume', [data, tomb, grace], [TOKEN, '{}', '1000', '1000']);
+    expect(message).toMatch(/^PSR_SERIALIZATION consume: Redis key .*:d:k holds a value of another Redis type/);
     expect(await redis.hgetall(data)).toEqual({ field: 'value' });
     expect(await redis.exists(tomb)).toBe(0);
     await redis.unlink(data);
   });
 
   test('a tombstone key holding a list is a coded error when the object is missing', async ({ redis, namespace }) => {
-    const [data, tomb, grace] = keysOf('consume', namespace) as [string, string, string];
+    const [data, tomb, grace] = consumeKeys(namespace);
     await redis.rpush(tomb, 'x');
-    const message = await evalError(redis, 'consume', [data, tomb, grace], ['tok', '{}', '1000', '1000']);
-    expect(message).toMatch(/^PSR_SERIALIZATION consume: Redis key .*:tombstone holds a value of another Redis type/);
+    const message = await evalError(redis, 'consume', [data, tomb, grace], [TOKEN, '{}', '1000', '1000']);
+    expect(message).toMatch(/^PSR_SERIALIZATION consume: Redis key .*:tomb:k holds a value of another Redis type/);
     await redis.unlink(tomb);
   });
 
@@ -139,7 +159,7 @@ describe('consume, through connector.scripts.run', () => {
     return store.connector.scripts.run(
       'consume',
       keys as { data: string; tombstone: string; grace: string },
-      { token: 'tok', graceMs: 1000, ...args } as { token: string; consumer: string; ttlMs: number; graceMs: number },
+      { token: TOKEN, graceMs: 1000, ...args } as { token: string; consumer: string; ttlMs: number; graceMs: number },
       { key: 'k' },
     );
   }
@@ -147,14 +167,14 @@ describe('consume, through connector.scripts.run', () => {
     return {
       data: store.connector.dataKey('k'),
       tombstone: store.connector.keys.object('tomb', 'k'),
-      grace: store.connector.keys.object('grace', 'k'),
+      grace: store.connector.keys.graceCopy('k', TOKEN),
     };
   }
 
   test('a ttlMs that is not a positive integer is an InvalidOptionsError from the script', async ({ store }) => {
     const err = await run(store, validKeys(store), { consumer: '{}', ttlMs: 'soon' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidOptionsError);
-    expect((err as Error).message).toBe('consume: ttlMs must be a positive integer, got soon');
+    expect((err as Error).message).toBe('consume: ttlMs must be an integer from 1 to 9999999999999, got soon');
     expect((err as InvalidOptionsError).key).toBe('k');
   });
 
@@ -191,7 +211,7 @@ describe('consume, through connector.scripts.run', () => {
   test('queue refuses a missing argument synchronously, before the pipeline runs', ({ store }) => {
     const pipeline = store.connector.client.pipeline();
     expect(() =>
-      store.connector.scripts.queue(pipeline, 'consume', validKeys(store), { token: 't', consumer: '{}', graceMs: 1 } as {
+      store.connector.scripts.queue(pipeline, 'consume', validKeys(store), { token: TOKEN, consumer: '{}', graceMs: 1 } as {
         token: string;
         consumer: string;
         ttlMs: number;

@@ -8,7 +8,12 @@
  * - `process-exit`: calls process.exit(0) (nothing can run after it);
  * - `wait`: does nothing; the parent signals or kills it;
  * - `own-handler`: like `wait`, with the app's own SIGTERM handler, which
- *   sends { sigterm: true } and exits only on { exit: true }.
+ *   sends { sigterm: true } and exits only on { exit: true };
+ * - `drain`: like `wait`, with the app's own graceful SIGTERM drain: it sends
+ *   { sigterm: true }, works for DRAIN_MS (default 1000), then calls
+ *   `StaticLifetime.instance().close()` (the hook at the end of its drain),
+ *   sends { drained: true } and exits 0.
+ * STATIC_SIGNALS, if set, is passed as `StaticLifetime.instance({ signals })`.
  */
 import type { Socket } from 'node:net';
 import { Cluster, type Redis } from 'ioredis';
@@ -24,7 +29,8 @@ const store = new Store(
   new RedisConnector({ client, namespace: process.env[CHILD_ENV.namespace] as string }),
   { register: true, leaseTtl: Number(process.env.LEASE_TTL ?? 30) },
 );
-const lifetime = StaticLifetime.instance();
+const signals = process.env.STATIC_SIGNALS as 'auto' | 'evict' | 'none' | undefined;
+const lifetime = signals === undefined ? StaticLifetime.instance() : StaticLifetime.instance({ signals });
 const keys = [
   await store.put('a', { lifetime }),
   ...(await store.putBatch([1, 2], { lifetime })),
@@ -38,6 +44,18 @@ function send(msg: unknown): Promise<void> {
 if (mode === 'own-handler') {
   process.on('SIGTERM', () => {
     void send({ sigterm: true });
+  });
+}
+if (mode === 'drain') {
+  process.on('SIGTERM', () => {
+    void (async () => {
+      await send({ sigterm: true });
+      // The application's own work before it ends (in-flight requests, ...).
+      await new Promise((r) => setTimeout(r, Number(process.env.DRAIN_MS ?? 1000)));
+      await StaticLifetime.instance().close();
+      await send({ drained: true });
+      process.exit(0);
+    })();
   });
 }
 

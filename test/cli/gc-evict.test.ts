@@ -3,6 +3,7 @@
  * holds it, so an orphan that got an owner or became a lifetime member after
  * gc looked at it is kept (single and cluster projects).
  */
+import { randomId } from '../../src/keys.js';
 import { ContextLifetime, InvalidOptionsError, getKey, intoOwned, type Store } from '../../src/index.js';
 import { describe, expect, test } from '../harness/store-fixture.js';
 
@@ -12,8 +13,8 @@ function evict(store: Store, key: string, minIdle = 0) {
   const prefix = data.slice(0, data.indexOf('}:d:') + 2);
   return store.connector.scripts.run(
     'gcEvict',
-    { data, record: keys.object('own', key), leases: keys.object('lease', key), members: `${prefix}members` },
-    { member: data.slice(prefix.length + 2), minIdle },
+    { data, record: keys.object('own', key), leases: keys.object('lease', key), members: `${prefix}members`, marker: keys.object('gc', key) },
+    { member: data.slice(prefix.length + 2), minIdle, token: randomId(), ttlMs: 60_000 },
   );
 }
 
@@ -61,14 +62,18 @@ describe('gcEvict', () => {
     const a = keys.object('d', 'a');
     const b = keys.object('own', 'a~b'); // the same hash tag, another object
     await expect(
-      store.connector.scripts.run('gcEvict', { data: a, record: b, leases: keys.object('lease', 'a'), members: `${store.namespace}:{a}:members` }, { member: 'a', minIdle: 0 }),
+      store.connector.scripts.run(
+        'gcEvict',
+        { data: a, record: b, leases: keys.object('lease', 'a'), members: `${store.namespace}:{a}:members`, marker: keys.object('gc', 'a') },
+        { member: 'a', minIdle: 0, token: randomId(), ttlMs: 60_000 },
+      ),
     ).rejects.toThrow(InvalidOptionsError);
     await expect(
       store.connector.scripts.run(
         'gcEvict',
-        { data: a, record: keys.object('own', 'a'), leases: keys.object('lease', 'a'), members: `${store.namespace}:{a}:members` },
-        { member: 'a', minIdle: '1.5' },
+        { data: a, record: keys.object('own', 'a'), leases: keys.object('lease', 'a'), members: `${store.namespace}:{a}:members`, marker: keys.object('gc', 'a') },
+        { member: 'a', minIdle: '1.5', token: randomId(), ttlMs: 60_000 },
       ),
-    ).rejects.toThrow(/minIdle must be a whole number of seconds/);
+    ).rejects.toThrow(/minIdle must be an integer from 0 to 999999999999, got 1\.5/);
   });
 });

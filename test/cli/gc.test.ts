@@ -64,7 +64,12 @@ describe('gc', () => {
       kept: 0,
     });
 
-    expect(await namespaceKeys(redis, namespace)).toEqual(before.filter((k) => !orphanKeys.includes(k)));
+    // Each eviction leaves its short-lived marker (for a resend of its call), and nothing else changes.
+    const left = await namespaceKeys(redis, namespace);
+    const markers = left.filter((k) => /\}:gc:/.test(k));
+    expect(markers.sort()).toEqual(s.orphans.map((k) => store.connector.keys.object('gc', k)).sort());
+    for (const marker of markers) expect(await redis.pttl(marker)).toBeGreaterThan(0);
+    expect(left.filter((k) => !markers.includes(k))).toEqual(before.filter((k) => !orphanKeys.includes(k)));
     // What lifetimes and owners hold is intact.
     for (const key of [...s.contextMembers, ...s.leaseMembers, ...(s.foreignMember ? [s.foreignMember] : [])]) {
       expect(await store.exists(key), key).toBe(true);

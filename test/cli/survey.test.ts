@@ -60,9 +60,13 @@ describe('parseKey', () => {
 
   test('reads back what KeySpace builds, and nothing else', () => {
     for (const key of ['plain', 'lt~member', 'a{b}~%', '%7B']) {
-      for (const kind of ['d', 'own', 'lease', 'tomb', 'grace'] as const) {
+      for (const kind of ['d', 'own', 'lease', 'tomb', 'gc'] as const) {
         expect(parseKey(keys, keys.object(kind, key))).toMatchObject({ type: 'object', kind, key });
       }
+      // A grace copy's key ends with its consumer's token.
+      const grace = keys.graceCopy(key, 'tokenAAAAAAAAAAAAAAAAA');
+      expect(parseKey(keys, grace)).toMatchObject({ type: 'object', kind: 'grace', key, redisKey: grace });
+      expect(parseKey(keys, keys.object('grace', key)), 'a grace key without a token').toBeUndefined();
     }
     expect(parseKey(keys, keys.lifetime('members', 'Ab_-9'))).toEqual({ type: 'lifetime', kind: 'members', id: 'Ab_-9', redisKey: 'app:{Ab_-9}:members' });
     for (const other of ['app:{x}:d:y', 'app:{x}:nope:x', 'app:{x}', 'app:x:{y}:d:y', 'app:{x}:d:', 'app:{x}:d:%41', 'app:{x y}:lt', 'appx:{x}:d:x']) {

@@ -3,21 +3,27 @@
  * tests/store/lifetimes_test.py (context part); the rest covers what living
  * in Redis adds: other handles, ended markers, chunked work, races.
  */
+import { randomId } from '../../src/keys.js';
 import {
   ContextLifetime,
   InvalidOptionsError,
+  LeaseLifetime,
   LifetimeEndedError,
   ProxyStoreFactoryError,
   type RedisConnector,
   Store,
+  borrow,
+  drop,
   getKey,
   isResolved,
+  release,
   resolve,
   type Lifetime,
   type Proxy,
 } from '../../src/index.js';
 import { lifetimeTuning } from '../../src/lifetimes/base.js';
 import { isLifetime } from '../../src/lifetimes/lifetime.js';
+import { openCount } from '../../src/lifetimes/open.js';
 import { describe, expect, test } from '../harness/store-fixture.js';
 import { foreignMode, lifetimeKeys, namespaceKeys, objectCount } from './util.js';
 
@@ -243,7 +249,7 @@ describe('another handle on the same lifetime (attach)', () => {
     const other = await ContextLifetime.attach(store, lifetime.id);
     // One bounded step, as a process that died mid-close would leave it.
     const k = lifetimeKeys(store, lifetime.id);
-    const step = await store.connector.scripts.run('lifetimeClose', k, { count: 2, endedTtlMs: 60_000, foreign: foreignMode(store), unlinked: [] });
+    const step = await store.connector.scripts.run('lifetimeClose', k, { count: 2, endedTtlMs: 60_000, foreign: foreignMode(store), token: randomId(), unlinked: [] });
     expect(step).toEqual({ finished: false, evicted: 2, before: 'open', handed: [] });
     expect(await redis.hget(k.meta, 'state')).toBe('closing');
 
@@ -290,5 +296,83 @@ describe('bounded work and races', () => {
     } finally {
       Object.assign(lifetimeTuning, saved);
     }
+  });
+});
+
+describe('store.close() with lifetimes still open', () => {
+  test('closes the ContextLifetimes made through it: their objects go, only an ended marker with a TTL stays', async ({
+    connect,
+    redis,
+    namespace,
+    store,
+  }) => {
+    const owner = new Store('owner', connect());
+    const lifetime = new ContextLifetime(owner, { name: 'left open' });
+    const keys = await owner.putBatch([1, 2, 3], { lifetime });
+    const foreign = await owner.put('foreign');
+    await lifetime.addKey(foreign);
+    // A handle the application dropped is closed too: its lifetime would otherwise leak forever.
+    const dropped = await owner.put('under a forgotten handle', { lifetime: new ContextLifetime(owner) });
+
+    await owner.close();
+
+    for (const key of [...keys, foreign, dropped]) expect(await store.exists(key), key).toBe(false);
+    expect(await lifetime.done()).toBe(true);
+    const left = await namespaceKeys(redis, namespace);
+    expect(left.every((k) => k.endsWith(':lt'))).toBe(true);
+    expect(left).toHaveLength(2);
+    for (const meta of left) {
+      expect(await redis.hget(meta, 'state')).toBe('ended');
+      expect(await redis.pttl(meta)).toBeGreaterThan(0);
+    }
+    await expect(store.put('late', { lifetime: await ContextLifetime.attach(store, lifetime.id) })).rejects.toThrow(LifetimeEndedError);
+  });
+
+  test('leaves LeaseLifetimes to their lease and attached lifetimes to the process that made them', async ({ connect, store, redis }) => {
+    const guest = new Store('guest', connect());
+    const lease = await new LeaseLifetime(guest, { expiry: 60 }).waitUntilReady();
+    const leased = await guest.put('outlives its creator', { lifetime: lease });
+    const shared = await new ContextLifetime(store).waitUntilReady();
+    const attached = await ContextLifetime.attach(guest, shared.id);
+    const added = await guest.put('added by the guest', { lifetime: attached });
+
+    await guest.close();
+
+    expect(await store.exists(leased)).toBe(true);
+    expect(await redis.pttl(store.connector.dataKey(leased))).toBeGreaterThan(0);
+    expect(await (await LeaseLifetime.attach(store, lease.id)).done()).toBe(false);
+    expect(await shared.done()).toBe(false);
+    expect(await store.exists(added)).toBe(true);
+    await shared.close();
+    await (await LeaseLifetime.attach(store, lease.id)).close();
+  });
+
+  test('a lifetime closed (or seen ended) before its store is not closed again', async ({ connect }) => {
+    const owner = new Store('owner', connect());
+    const closed = new ContextLifetime(owner);
+    await closed.close();
+    const elsewhere = await new ContextLifetime(owner).waitUntilReady();
+    await (await ContextLifetime.attach(owner, elsewhere.id)).close();
+    expect(await elsewhere.done()).toBe(true);
+    expect(openCount(owner)).toBe(0);
+    await owner.close();
+  });
+});
+
+describe('owned objects and lifetimes do not combine', () => {
+  test('addProxy of an OwnedProxy or a borrow is refused with InvalidOptionsError, and nothing is added', async ({ store, redis }) => {
+    const lifetime = new ContextLifetime(store);
+    const owned = await store.ownedProxy([1, 2, 3]);
+    const shared = await borrow(owned);
+    for (const handle of [owned, shared]) {
+      const err = await lifetime.addProxy(handle).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidOptionsError);
+      expect((err as Error).message).toMatch(/owned objects and lifetimes do not combine/);
+    }
+    expect(await redis.exists(lifetimeKeys(store, lifetime.id).foreign, lifetimeKeys(store, lifetime.id).members)).toBe(0);
+    await lifetime.close();
+    expect(await resolve(shared)).toEqual([1, 2, 3]);
+    await release(shared);
+    await drop(owned);
   });
 });

@@ -10,6 +10,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { ContextLifetime, LeaseLifetime, Store, getKey, type RedisConnector } from '../../src/index.js';
 import { lifetimeTuning } from '../../src/lifetimes/base.js';
+import { randomId } from '../../src/keys.js';
 import { afterEach, describe, expect, test, type RedisTarget } from '../harness/store-fixture.js';
 import { lifetimeKeys, namespaceKeys } from './util.js';
 
@@ -127,7 +128,7 @@ describe.for(modes)('foreign members (%s)', ([, foreignInScript]) => {
     const k = lifetimeKeys(store, lifetime.id);
     // One Cluster-style step whose closer dies before its UNLINKs: the members it
     // popped are parked in `evicting`, with the lease's TTL, and still exist.
-    const step = await store.connector.scripts.run('lifetimeClose', k, { count: 5, endedTtlMs: 60_000, foreign: 'return', unlinked: [] });
+    const step = await store.connector.scripts.run('lifetimeClose', k, { count: 5, endedTtlMs: 60_000, foreign: 'return', token: randomId(), unlinked: [] });
     expect(step).toMatchObject({ finished: false, evicted: 0, before: 'open' });
     expect(step.handed).toHaveLength(5);
     expect((await redis.smembers(k.evicting)).sort()).toEqual([...step.handed].sort());

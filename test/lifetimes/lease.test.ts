@@ -187,3 +187,37 @@ describe('options', () => {
     await expect(LeaseLifetime.attach(store, context.id)).rejects.toThrow(/not a lease/);
   });
 });
+
+describe('expiries Redis cannot hold', () => {
+  /** A construction error, thrown at once or by the first await of its creation. */
+  async function creationError(make: () => LeaseLifetime): Promise<unknown> {
+    try {
+      await make().waitUntilReady();
+    } catch (err) {
+      return err;
+    }
+    return undefined;
+  }
+
+  test.for([1e15, 1e20, -1e15, new Date(8.64e15)] as const)(
+    'new LeaseLifetime(store, { expiry: %s }) is refused with InvalidOptionsError and writes nothing',
+    async (expiry, { store, redis, namespace }) => {
+      const err = await creationError(() => new LeaseLifetime(store, { expiry }));
+      expect(err).toBeInstanceOf(InvalidOptionsError);
+      expect((err as Error).message).not.toMatch(/user_script|ERR /);
+      expect(await namespaceKeys(redis, namespace)).toEqual([]);
+    },
+  );
+
+  test.for([1e15, new Date(8.64e15)] as const)('extend(%s) is refused with InvalidOptionsError and changes nothing', async (expiry, { store, redis }) => {
+    const lifetime = new LeaseLifetime(store, { expiry: 30 });
+    const key = await store.put('kept', { lifetime });
+    const k = lifetimeKeys(store, lifetime.id);
+    const before = await redis.pexpiretime(k.meta);
+    await expect(lifetime.extend(expiry)).rejects.toThrow(InvalidOptionsError);
+    expect(await redis.pexpiretime(k.meta)).toBe(before);
+    expect(await redis.pexpiretime(store.connector.dataKey(key))).toBe(before);
+    expect(await redis.hget(k.meta, 'state')).toBe('open');
+    await lifetime.close();
+  });
+});

@@ -98,10 +98,11 @@ describe('the StaticLifetime of a child process', () => {
     ctx: { redisUrl: string; namespace: string },
     mode: string,
     leaseTtl: number,
+    env: Record<string, string> = {},
   ): Promise<{ child: ChildHandle; ready: Ready }> {
     const child = spawnChild('test/children/static-owner.ts', {
       args: [mode],
-      env: { ...childEnv(ctx), LEASE_TTL: String(leaseTtl) },
+      env: { ...childEnv(ctx), LEASE_TTL: String(leaseTtl), ...env },
     });
     const ready = await child.waitForMessage<Ready>((m) => (m as { ready?: boolean }).ready === true, CHILD_START_MS);
     expect(ready.keys).toHaveLength(4);
@@ -139,12 +140,31 @@ describe('the StaticLifetime of a child process', () => {
     },
   );
 
-  test("with the app's own SIGTERM handler, the objects are evicted and the app decides when to exit", async ({
+  test.for(['the default', "signals: 'none'"])(
+    "with the app's own SIGTERM drain (%s), the static objects stay during the drain and are gone after it",
+    async (how, { redis, redisUrl, namespace }) => {
+      // A 30 s lease: only the app's close() at the end of its drain can explain their going.
+      const env: Record<string, string> = how === 'the default' ? {} : { STATIC_SIGNALS: 'none' };
+      const { child } = await staticChild({ redisUrl, namespace }, 'drain', 30, { DRAIN_MS: '1000', ...env });
+      child.kill('SIGTERM');
+      await child.waitForMessage((m) => (m as { sigterm?: boolean }).sigterm === true);
+      // Well into the drain: nothing was evicted behind the application's back.
+      await new Promise((r) => setTimeout(r, 400));
+      const drained = () => child.messages.some((m) => (m as { drained?: boolean }).drained === true);
+      expect(await objectCount(redis, namespace)).toBe(4);
+      expect(drained()).toBe(false);
+      expect(await child.exited, child.stderr).toEqual({ code: 0, signal: null });
+      expect(drained()).toBe(true);
+      expect(await objectCount(redis, namespace)).toBe(0);
+    },
+  );
+
+  test("with signals: 'evict', SIGTERM evicts at once even while the app has its own handler, which decides when to exit", async ({
     redis,
     redisUrl,
     namespace,
   }) => {
-    const { child } = await staticChild({ redisUrl, namespace }, 'own-handler', 30);
+    const { child } = await staticChild({ redisUrl, namespace }, 'own-handler', 30, { STATIC_SIGNALS: 'evict' });
     child.kill('SIGTERM');
     await child.waitForMessage((m) => (m as { sigterm?: boolean }).sigterm === true);
     await waitUntil(async () => (await objectCount(redis, namespace)) === 0, 'the static objects are evicted');

@@ -152,6 +152,27 @@ describe('stores', () => {
     expect(await store.exists(key)).toBe(false);
   });
 
+  test("with signals: 'none' it installs no signal listener (beforeExit only); switching back listens again", async ({ store }) => {
+    const counts = () => ['SIGINT', 'SIGTERM', 'beforeExit'].map((e) => process.listenerCount(e));
+    const before = counts();
+    const lifetime = StaticLifetime.instance({ signals: 'none' });
+    await store.put('v', { lifetime });
+    expect(counts()).toEqual([before[0], before[1], (before[2] as number) + 1]);
+    expect(StaticLifetime.instance({ signals: 'auto' })).toBe(lifetime);
+    expect(counts()).toEqual(before.map((n) => n + 1));
+    StaticLifetime.instance({ signals: 'none' });
+    expect(counts()).toEqual([before[0], before[1], (before[2] as number) + 1]);
+    await lifetime.close();
+    expect(counts()).toEqual(before);
+  });
+
+  test.for([['an unknown mode', { signals: 'never' }], ['not an object', 'none']] as const)(
+    'StaticLifetime.instance with %s is an InvalidOptionsError',
+    ([, options]) => {
+      expect(() => StaticLifetime.instance(options as never)).toThrow(InvalidOptionsError);
+    },
+  );
+
   test('while static objects exist, the process listens for SIGINT, SIGTERM and beforeExit; after, it does not', async ({ store }) => {
     const counts = () => ['SIGINT', 'SIGTERM', 'beforeExit'].map((e) => process.listenerCount(e));
     const before = counts();

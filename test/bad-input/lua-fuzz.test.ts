@@ -1,0 +1,269 @@
+/**
+ * Adversarial ARGV at every script, by raw EVAL, from a seeded state (an
+ * owned and borrowed object, a plain one, a missing one; an open context
+ * lifetime, an open lease, a closing or ended one, none). For every call:
+ *
+ * - the reply is a success or a coded `PSR_<CODE> message` error, never a
+ *   bare Lua error;
+ * - a call that fails changes nothing at all (Redis never rolls a script
+ *   back, so every check must come before the first write);
+ * - a call that succeeds leaves no key without a TTL, except the keys of an
+ *   open ContextLifetime, which live until it is closed by design.
+ *
+ * KEYS are the keys of one object or one lifetime, as the library builds
+ * them; a script whose header names a KEY this file does not know fails
+ * here until the KEY is added to {@link KEY_KINDS}.
+ */
+import fc from 'fast-check';
+import type { Redis } from 'ioredis';
+import { LUA_SCRIPTS } from '../../src/generated/lua.js';
+import { randomId } from '../../src/keys.js';
+import { describe, expect, test } from '../harness/fixtures.js';
+
+type ScriptName = keyof typeof LUA_SCRIPTS;
+const NAMES = Object.keys(LUA_SCRIPTS) as ScriptName[];
+
+const CODED = /^PSR_[A-Z_]+ \S/;
+const LUA_TRACE = /user_script|script: [0-9a-f]{40}|stack traceback|@enable_strict_lua/;
+
+/** The lifetime every seeded object lives in the hash tag of (so one script can reach them all). */
+const LT = 'fuzzLifetime0001';
+const OBJ = `${LT}~obj`;
+const CLONE = `${LT}~copy`;
+const NEW = `${LT}~new`;
+
+const OWNER = 'ownerTokenAAAAAAAAAAAA';
+const BORROW = 'borrowTokenBBBBBBBBBBB';
+const HOLDER = 'holderTokenCCCCCCCCCCC';
+
+/**
+ * KEY name (as script headers name them) to the Redis key it stands for,
+ * relative to `<namespace>:`. One object (OBJ) and one lifetime (LT), all
+ * in one hash tag.
+ */
+const KEY_KINDS: Record<string, string> = {
+  data: `{${LT}}:d:${OBJ}`,
+  record: `{${LT}}:own:${OBJ}`,
+  leases: `{${LT}}:lease:${OBJ}`,
+  tombstone: `{${LT}}:tomb:${OBJ}`,
+  // The grace copy of the consumer whose token is OWNER (one of the plausible tokens).
+  grace: `{${LT}}:grace:${OBJ}:${OWNER}`,
+  marker: `{${LT}}:gc:${OBJ}`,
+  done: `{${LT}}:done:${OBJ}`,
+  newData: `{${LT}}:d:${CLONE}`,
+  newRecord: `{${LT}}:own:${CLONE}`,
+  newLeases: `{${LT}}:lease:${CLONE}`,
+  newDone: `{${LT}}:done:${CLONE}`,
+  meta: `{${LT}}:lt`,
+  members: `{${LT}}:members`,
+  foreign: `{${LT}}:foreign`,
+  evicting: `{${LT}}:evicting`,
+};
+/** Variadic KEYS: a data key inside the lifetime, and the seeded object's. */
+const REST_KEYS: Record<string, string[]> = {
+  data: [`{${LT}}:d:${NEW}`, `{${LT}}:d:${OBJ}`],
+};
+
+
+/** Plausible values per ARGV name, so that calls get past the first check often enough to reach the next. */
+function plausible(arg: string, now: number): string[] {
+  switch (arg) {
+    case 'key':
+    case 'member':
+      return [OBJ];
+    case 'owner':
+      return [OWNER, BORROW];
+    case 'token':
+      return [OWNER, BORROW, randomId()];
+    case 'holder':
+      return [HOLDER, randomId()];
+    case 'ttlMs':
+    case 'graceMs':
+    case 'endedTtlMs':
+      return ['30000', '1'];
+    case 'ms':
+      return ['60000', String(now + 60_000), String(now - 1000)];
+    case 'count':
+      return ['10', '1'];
+    case 'minIdle':
+      return ['0'];
+    case 'consumer':
+      return ['{"pid":1}'];
+    case 'kind':
+      return ['context', 'lease', 'static'];
+    case 'expiry':
+      return ['none', 'in', 'at'];
+    case 'mode':
+      return ['add', 'at', 'in', 'hold', 'transit'];
+    case 'foreign':
+      return ['touch', 'return'];
+    case 'cursor':
+      return ['m:0', 'f:0', 'done'];
+    case 'write':
+      return ['0', '1'];
+    default:
+      return [randomId(), 'v'];
+  }
+}
+
+const HOSTILE = [
+  '',
+  '0',
+  '-1',
+  '1.5',
+  '1e3',
+  '1e20',
+  'inf',
+  '-inf',
+  'nan',
+  '0x10',
+  ' 5',
+  '5 ',
+  '5\n',
+  '9999999999999999',
+  '99999999999999999999',
+  '-9999999999999999',
+  'a b',
+  '{}',
+  '\u0000',
+  '\u00e9',
+];
+
+function argValue(arg: string, now: number): fc.Arbitrary<string> {
+  return fc.oneof(
+    { weight: 3, arbitrary: fc.constantFrom(...plausible(arg, now)) },
+    { weight: 2, arbitrary: fc.constantFrom(...HOSTILE) },
+    { weight: 1, arbitrary: fc.string({ maxLength: 24 }) },
+  );
+}
+
+type Seed = 'empty' | 'plain' | 'owned' | 'borrowed' | 'orphan' | 'context' | 'lease' | 'closing' | 'ended';
+const SEEDS: Seed[] = ['empty', 'plain', 'owned', 'borrowed', 'orphan', 'context', 'lease', 'closing', 'ended'];
+
+/** Write a seeded state the way the library lays it out. */
+async function seed(redis: Redis, ns: string, kind: Seed, now: number): Promise<void> {
+  const k = (rel: string) => `${ns}:${rel}`;
+  const horizon = now + 60_000;
+  const p = redis.pipeline();
+  if (kind === 'plain') p.set(k(KEY_KINDS.data!), 'value', 'PX', 60_000);
+  if (kind === 'owned' || kind === 'borrowed' || kind === 'orphan') {
+    p.set(k(KEY_KINDS.data!), 'value', 'PXAT', horizon);
+    const owner = kind === 'orphan' ? '' : OWNER;
+    p.hset(k(KEY_KINDS.record!), 'owner', owner, 'mut', '', `h:${OWNER}`, HOLDER);
+    if (kind !== 'orphan') p.zadd(k(KEY_KINDS.leases!), horizon, OWNER);
+    if (kind !== 'owned') {
+      p.zadd(k(KEY_KINDS.leases!), horizon, BORROW);
+      p.hset(k(KEY_KINDS.record!), `h:${BORROW}`, HOLDER);
+    }
+    p.pexpireat(k(KEY_KINDS.record!), horizon);
+    p.pexpireat(k(KEY_KINDS.leases!), horizon);
+  }
+  if (kind === 'context' || kind === 'lease' || kind === 'closing' || kind === 'ended') {
+    const state = kind === 'closing' ? 'closing' : kind === 'ended' ? 'ended' : 'open';
+    p.hset(k(KEY_KINDS.meta!), 'state', state, 'kind', kind === 'lease' ? 'lease' : 'context', 'name', '', 'createdAt', now);
+    p.set(k(KEY_KINDS.data!), 'value');
+    p.sadd(k(KEY_KINDS.members!), OBJ);
+    if (kind === 'lease') {
+      p.hset(k(KEY_KINDS.meta!), 'expiresAt', horizon);
+      for (const rel of [KEY_KINDS.meta!, KEY_KINDS.members!, KEY_KINDS.data!]) p.pexpireat(k(rel), horizon);
+    }
+    if (kind === 'ended') {
+      p.del(k(KEY_KINDS.members!), k(KEY_KINDS.data!));
+      p.hset(k(KEY_KINDS.meta!), 'endedAt', now);
+      p.pexpire(k(KEY_KINDS.meta!), 60_000);
+    }
+  }
+  await p.exec();
+}
+
+interface KeyState {
+  type: string;
+  expireAt: number;
+  dump: string;
+}
+
+/** Every key of the namespace: its type, absolute expiry (-1: none) and serialized value. */
+async function snapshot(redis: Redis, ns: string): Promise<Map<string, KeyState>> {
+  const keys = (await redis.keys(`${ns}:*`)).sort();
+  const p = redis.pipeline();
+  for (const key of keys) {
+    p.type(key);
+    p.pexpiretime(key);
+    p.dumpBuffer(key);
+  }
+  const replies = (await p.exec()) ?? [];
+  const out = new Map<string, KeyState>();
+  keys.forEach((key, i) => {
+    const [type, expireAt, dump] = replies.slice(i * 3, i * 3 + 3).map((r) => r[1]);
+    out.set(key, { type: String(type), expireAt: Number(expireAt), dump: (dump as Buffer | null)?.toString('hex') ?? '' });
+  });
+  return out;
+}
+
+/** Keys without a TTL that an open ContextLifetime explains: its own keys and its members' data. */
+async function explainedWithoutTtl(redis: Redis, ns: string): Promise<Set<string>> {
+  const explained = new Set<string>();
+  const meta = `${ns}:${KEY_KINDS.meta}`;
+  const [state, expiresAt] = await redis.hmget(meta, 'state', 'expiresAt');
+  if (state !== 'open' || expiresAt !== null) return explained;
+  for (const rel of [KEY_KINDS.meta!, KEY_KINDS.members!, KEY_KINDS.foreign!]) explained.add(`${ns}:${rel}`);
+  for (const member of await redis.smembers(`${ns}:${KEY_KINDS.members}`)) explained.add(`${ns}:{${LT}}:d:${member}`);
+  for (const data of await redis.smembers(`${ns}:${KEY_KINDS.foreign}`)) explained.add(data);
+  return explained;
+}
+
+function keysFor(name: ScriptName, ns: string): string[] {
+  const script = LUA_SCRIPTS[name];
+  const keys = script.keys.map((kName: string) => {
+    const rel = KEY_KINDS[kName];
+    if (rel === undefined) throw new Error(`lua-fuzz: script ${name} has KEY "${kName}": add it to KEY_KINDS`);
+    return `${ns}:${rel}`;
+  });
+  if (script.restKey !== null) {
+    const rest = REST_KEYS[script.restKey];
+    if (rest === undefined) throw new Error(`lua-fuzz: script ${name} has variadic KEYS "${script.restKey}": add them to REST_KEYS`);
+    keys.push(...rest.map((rel) => `${ns}:${rel}`));
+  }
+  return keys;
+}
+
+describe('every script, fired with adversarial ARGV by raw EVAL', () => {
+  test.for(NAMES)('%s: a coded error that changes nothing, or a success that leaves no key without a TTL', async (name, { redis, namespace }) => {
+    const script = LUA_SCRIPTS[name];
+    const now = Date.now();
+    const keys = keysFor(name, namespace);
+    const args = fc.tuple(...(script.args as readonly string[]).map((a) => argValue(a, now)));
+    const rest = script.restArg === null ? fc.constant([] as string[]) : fc.array(argValue(script.restArg, now), { maxLength: 3 });
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...SEEDS), args, rest, async (seeded, fixed, more) => {
+        const stale = await redis.keys(`${namespace}:*`);
+        if (stale.length > 0) await redis.del(...stale);
+        await seed(redis, namespace, seeded, now);
+        const before = await snapshot(redis, namespace);
+        const argv = [...fixed, ...more];
+        let error: string | undefined;
+        try {
+          await redis.eval(script.source, keys.length, ...keys, ...argv);
+        } catch (err) {
+          error = (err as Error).message;
+        }
+        const after = await snapshot(redis, namespace);
+        const call = `${name} on a ${seeded} state with ARGV ${JSON.stringify(argv)}`;
+        if (error !== undefined) {
+          expect(error, call).toMatch(CODED);
+          expect(error, call).not.toMatch(LUA_TRACE);
+          expect(Object.fromEntries(after), `${call} failed with "${error}" after changing Redis`).toEqual(Object.fromEntries(before));
+          return;
+        }
+        const explained = await explainedWithoutTtl(redis, namespace);
+        const unexplained = [...after]
+          .filter(([key, s]) => s.expireAt === -1 && !explained.has(key) && before.get(key)?.expireAt !== -1)
+          .map(([key]) => key);
+        expect(unexplained, `${call} succeeded and left keys without a TTL`).toEqual([]);
+      }),
+      { numRuns: 150 },
+    );
+    const left = await redis.keys(`${namespace}:*`);
+    if (left.length > 0) await redis.del(...left);
+  });
+});
