@@ -21,10 +21,11 @@ import { InvalidOptionsError } from './errors.js';
 
 /**
  * Kinds of Redis keys that belong to one object: its data, its ownership
- * record, its handle leases (owned objects), its consume tombstone and the
- * grace copy of a consumed object.
+ * record, its handle leases and its recently finished ownership calls (owned
+ * objects: how a resent release, drop, abandon or update recognises itself),
+ * its consume tombstone and the grace copy of a consumed object.
  */
-export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'tomb' | 'grace';
+export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'done' | 'tomb' | 'grace';
 
 /**
  * Kinds of Redis keys that belong to one lifetime: its meta hash, the set of

@@ -91,6 +91,18 @@ export function setHandleDisposer(dispose: (proxy: object) => Promise<void>): vo
 }
 
 /**
+ * Reads an ownership handle's target with its lease check (one script that
+ * refuses a token whose lease lapsed, and returns the bytes); set by the
+ * ownership module. Plain proxies never go through it: they stay a GET.
+ */
+let readHandle: ((state: ProxyState) => Promise<unknown>) | undefined;
+
+/** @internal */
+export function setHandleReader(read: (state: ProxyState) => Promise<unknown>): void {
+  readHandle = read;
+}
+
+/**
  * While our serializer packs a value, proxies met inside it present
  * themselves as {@link ProxyRefCarrier} so msgpackr writes their ref instead
  * of their target. Packing is synchronous, so a counter is enough.
@@ -369,10 +381,15 @@ export async function resolve<T>(proxy: T): Promise<T> {
   checkValid(state, 'resolve');
   if (state.resolved) return state.target as T;
   if (!state.resolving) {
-    const source = sourceOf(state);
-    state.resolving = source
-      .resolveTarget(state.key, { evict: state.evict, ...(state.deserializer ? { deserializer: state.deserializer } : {}) })
-      .then(
+    // A handle reads only while its lease holds (checked in the same script as the read).
+    const fetched =
+      state.kind !== 'proxy' && readHandle
+        ? readHandle(state)
+        : sourceOf(state).resolveTarget(state.key, {
+            evict: state.evict,
+            ...(state.deserializer ? { deserializer: state.deserializer } : {}),
+          });
+    state.resolving = fetched.then(
         (value) => {
           state.target = value;
           state.resolved = true;
