@@ -242,7 +242,7 @@ function normalize(text: string, ctx: Ctx, namespace: string): string {
 }
 
 async function snapshot(redis: Redis, namespace: string, ctx: Ctx): Promise<KeyState[]> {
-  const [sec, usec] = (await redis.time()) as [string, string];
+  const [sec, usec] = (await redis.time()) as unknown as [string, string];
   const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
   const keys = (await redis.keys(`${namespace}:*`)).sort();
   const out: KeyState[] = [];
