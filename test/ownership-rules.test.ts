@@ -6,6 +6,7 @@
 import {
   AlreadyOwnedError,
   BorrowedError,
+  ContextLifetime,
   InvalidOptionsError,
   MutableBorrowError,
   NonProxiableTypeError,
@@ -305,6 +306,51 @@ describe('handles and refs', () => {
     // The claim is refused; the handle learns it was over.
     await expect.poll(() => isValid(late)).toBe(false);
     await expect(resolve(late)).rejects.toThrow(/lease had ended/);
+    await drop(owned);
+  });
+});
+
+describe('owned objects and lifetimes do not mix (yet)', () => {
+  test('intoOwned of an object that belongs to a lifetime is AlreadyOwnedError, and changes nothing', async ({ store }) => {
+    const lifetime = new ContextLifetime(store);
+    const member = await store.proxy({ in: 'lifetime' }, { lifetime });
+    const err = await intoOwned(member).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AlreadyOwnedError);
+    expect((err as Error).message).toMatch(new RegExp(`key ${getKey(member)} belongs to lifetime ${lifetime.id}: owned objects cannot join lifetimes yet`));
+    expect((err as Error).message).toMatch(/store\.ownedProxy\(await resolve\(proxy\)\)/);
+    // Nothing changed: the lifetime still evicts it, and no owner exists.
+    expect(await store.connector.client.exists(store.connector.keys.object('own', getKey(member)))).toBe(0);
+    await lifetime.close();
+    expect(await store.exists(getKey(member))).toBe(false);
+  });
+
+  test('addProxy of an OwnedProxy, RefProxy or RefMutProxy is AlreadyOwnedError before any I/O', async ({ store }) => {
+    await using lifetime = new ContextLifetime(store);
+    const owned = await store.ownedProxy({ n: 1 });
+    const shared = await borrow(owned);
+    for (const handle of [owned, shared]) {
+      const err = await lifetime.addProxy(handle).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AlreadyOwnedError);
+      expect((err as Error).message).toMatch(/owned objects cannot join lifetimes yet/);
+    }
+    await release(shared);
+    const writer = await mutBorrow(owned);
+    await expect(lifetime.addProxy(writer)).rejects.toThrow(AlreadyOwnedError);
+    await release(writer);
+    await drop(owned);
+  });
+
+  test('addKey of an owned key, or addProxy of a plain proxy of it, is AlreadyOwnedError; the owner keeps it', async ({ store }) => {
+    const lifetime = new ContextLifetime(store);
+    const owned = await store.ownedProxy({ n: 1 });
+    const key = getKey(owned);
+    const err = await lifetime.addKey(key).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AlreadyOwnedError);
+    expect((err as Error).message).toMatch(new RegExp(`key ${key} has an owner.*owned objects cannot join lifetimes yet`));
+    await expect(lifetime.addProxy(await store.proxyFromKey(key))).rejects.toThrow(AlreadyOwnedError);
+    await lifetime.close();
+    // The lifetime's close did not evict the owned object.
+    expect(await store.exists(key)).toBe(true);
     await drop(owned);
   });
 });
