@@ -72,7 +72,7 @@ describe('a lapsed handle never reads', () => {
     await child.waitForMessage((m) => (m as { held?: boolean }).held === true);
     // Until the child's claim reaches Redis, this process renews the borrow it sent (transit): wait for it.
     const record = objectKeys(store, getKey(owned)).record;
-    await expect.poll(() => redis.hget(record, `h:${token}`)).not.toBe(renewalOf(store).holder);
+    await expect.poll(() => redis.hget(record, `h:${token}`), { timeout: 10_000 }).not.toBe(renewalOf(store).holder);
     child.kill('SIGSTOP');
     try {
       // Its lease lapses; then the owner writes.
