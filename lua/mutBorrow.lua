@@ -2,42 +2,59 @@
 -- presenting its token, unless the object is borrowed at all.
 --
 -- KEYS[1] data    the object's data key
--- KEYS[2] record  its ownership record (hash: owner, mut, h:<token> -> holder)
+-- KEYS[2] record  its ownership record (hash: owner, mut, ttl, seen, h:<token> -> holder)
 -- KEYS[3] leases  its handle leases (sorted set: token -> lease end, ms)
--- ARGV[1] key     the store key (for messages)
+-- ARGV[1] key     the store key (for messages; must be the key of KEYS[1])
 -- ARGV[2] owner   the owner's token
--- ARGV[3] token   the new borrow's token
+-- ARGV[3] token   the new borrow's token (a new random token per call)
 -- ARGV[4] holder  id of the store instance that renews the borrow's lease
--- ARGV[5] ttlMs   lease length, in milliseconds
+-- ARGV[5] ttlMs   lease length, in milliseconds (1 to 30 days)
 --
--- Returns: 1 (also for a resend of a call that already succeeded: same token)
--- Errors:  PSR_INVALID_OPTIONS    ttlMs is not a positive integer
+-- Returns: 1 (also for a resend of a call that already succeeded: the
+--          object's mutable borrow is already this token, granted to this
+--          holder; nothing changes)
+-- Errors:  PSR_INVALID_OPTIONS    a malformed argument, or KEYS of several objects
 --          PSR_REFERENCE_INVALID  `owner` is not the object's owner (moved,
 --                                 dropped, lease expired)
 --          PSR_MUTABLE_BORROW     the object is already borrowed (shared or mutable)
 local rcall = redis.call
+--@include keyArg
+--@include oneObject
+--@include tokenArg
+--@include intArg
 --@include nowMs
---@include leaseMs
+--@include recordTtl
 --@include purgeLeases
 --@include ownerError
 --@include grantLease
 --@include settleObject
 
-local key = ARGV[1]
-local ttl = leaseMs(ARGV[5])
-if not ttl then
-  return redis.error_reply('PSR_INVALID_OPTIONS mutBorrow: ttlMs must be a positive integer, got ' .. tostring(ARGV[5]))
+local key, err = keyArg('mutBorrow', KEYS[1], ARGV[1])
+if not key then return err end
+err = oneObject('mutBorrow', KEYS[1], { own = KEYS[2], lease = KEYS[3] })
+if err then return err end
+local owner, token, holder, ttl
+owner, err = tokenArg('mutBorrow', 'owner', ARGV[2])
+if not owner then return err end
+token, err = tokenArg('mutBorrow', 'token', ARGV[3])
+if not token then return err end
+holder, err = tokenArg('mutBorrow', 'holder', ARGV[4])
+if not holder then return err end
+ttl, err = intArg('mutBorrow', 'ttlMs', ARGV[5], 1, 2592000000)
+if not ttl then return err end
+
+-- A resend of this very call (its reply was lost and the client sent it
+-- again) finds its mutable borrow granted to its holder.
+if rcall('HGET', KEYS[2], 'mut') == token and rcall('ZSCORE', KEYS[3], token)
+    and rcall('HGET', KEYS[2], 'h:' .. token) == holder then
+  return 1
 end
 local now = nowMs()
-purgeLeases(KEYS[2], KEYS[3], now)
-local err = ownerError(KEYS[1], KEYS[2], key, ARGV[2])
+purgeLeases(KEYS[1], KEYS[2], KEYS[3], now, recordTtl(KEYS[2], ttl))
+err = ownerError(KEYS[1], KEYS[2], key, owner)
 if err then return err end
--- A resend of this very call (same random token; its reply was lost and
--- the client sent it again) finds its lease granted: renew it, count nothing twice.
-if rcall('ZSCORE', KEYS[3], ARGV[3]) then
-  grantLease(KEYS[2], KEYS[3], ARGV[3], ARGV[4], now + ttl)
-  settleObject(KEYS[1], KEYS[2], KEYS[3])
-  return 1
+if token == owner or rcall('ZSCORE', KEYS[3], token) then
+  return redis.error_reply('PSR_INVALID_OPTIONS mutBorrow: token ' .. token .. ' is already in use for key ' .. key .. ': every borrow needs a new token')
 end
 if rcall('HGET', KEYS[2], 'mut') ~= '' then
   return redis.error_reply('PSR_MUTABLE_BORROW key ' .. key ..
@@ -49,7 +66,7 @@ if shared > 0 then
     ' shared borrow(s): a mutable borrow must wait until they are released')
 end
 
-grantLease(KEYS[2], KEYS[3], ARGV[3], ARGV[4], now + ttl)
-rcall('HSET', KEYS[2], 'mut', ARGV[3])
-settleObject(KEYS[1], KEYS[2], KEYS[3])
+grantLease(KEYS[2], KEYS[3], token, holder, now, ttl)
+rcall('HSET', KEYS[2], 'mut', token)
+settleObject(KEYS[1], KEYS[2], KEYS[3], now, recordTtl(KEYS[2], ttl))
 return 1

@@ -3,22 +3,48 @@
 -- the object is evicted.
 --
 -- KEYS[1] data    the object's data key
--- KEYS[2] record  its ownership record (hash: owner, mut, h:<token> -> holder)
+-- KEYS[2] record  its ownership record (hash: owner, mut, ttl, seen, h:<token> -> holder)
 -- KEYS[3] leases  its handle leases (sorted set: token -> lease end, ms)
--- ARGV[1] key     the store key (for messages)
+-- KEYS[4] done    its recently finished calls (sorted set: '<call>:<outcome>' -> forget at, ms)
+-- ARGV[1] key     the store key (for messages; must be the key of KEYS[1])
 -- ARGV[2] token   the borrow's token
+-- ARGV[3] call    this call's own random token (recognises its resend; a
+--                 second release of the token is another call, and fails)
 --
 -- Returns: 1  released
 --          2  released, and the ownerless object was evicted
--- Errors:  PSR_REFERENCE_INVALID  no live borrow has this token (already
+--          (a resend of a call that already succeeded returns its first
+--          outcome, found in `done`, and changes nothing)
+-- Errors:  PSR_INVALID_OPTIONS    a malformed argument, or KEYS of several objects
+--          PSR_REFERENCE_INVALID  no live borrow has this token (already
 --                                 released, lease expired, object gone)
 local rcall = redis.call
+--@include keyArg
+--@include oneObject
+--@include tokenArg
 --@include nowMs
+--@include recordTtl
 --@include purgeLeases
 --@include settleObject
+--@include finishedCall
+--@include markFinished
 
-local key, token = ARGV[1], ARGV[2]
-purgeLeases(KEYS[2], KEYS[3], nowMs())
+local key, err = keyArg('release', KEYS[1], ARGV[1])
+if not key then return err end
+err = oneObject('release', KEYS[1], { own = KEYS[2], lease = KEYS[3], done = KEYS[4] })
+if err then return err end
+local token, callToken
+token, err = tokenArg('release', 'token', ARGV[2])
+if not token then return err end
+callToken, err = tokenArg('release', 'call', ARGV[3])
+if not callToken then return err end
+
+local call = 'release:' .. callToken
+local before = finishedCall(KEYS[4], call, { 1, 2 })
+if before then return before end
+local now = nowMs()
+local ttl = recordTtl(KEYS[2], 30000)
+purgeLeases(KEYS[1], KEYS[2], KEYS[3], now, ttl)
 if not rcall('ZSCORE', KEYS[3], token) or rcall('HGET', KEYS[2], 'owner') == token then
   return redis.error_reply('PSR_REFERENCE_INVALID the borrow of key ' .. key ..
     ' is invalid: it was already released, its lease expired, or the object is gone')
@@ -27,5 +53,7 @@ end
 rcall('ZREM', KEYS[3], token)
 rcall('HDEL', KEYS[2], 'h:' .. token)
 if rcall('HGET', KEYS[2], 'mut') == token then rcall('HSET', KEYS[2], 'mut', '') end
-if settleObject(KEYS[1], KEYS[2], KEYS[3]) == 0 then return 2 end
-return 1
+local outcome = 1
+if settleObject(KEYS[1], KEYS[2], KEYS[3], now, ttl) == 0 then outcome = 2 end
+markFinished(KEYS[4], call, outcome, now, ttl)
+return outcome

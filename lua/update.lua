@@ -4,27 +4,55 @@
 -- breaking the rule still fails, as in ProxyStore).
 --
 -- KEYS[1] data    the object's data key
--- KEYS[2] record  its ownership record (hash: owner, mut, h:<token> -> holder)
+-- KEYS[2] record  its ownership record (hash: owner, mut, ttl, seen, h:<token> -> holder)
 -- KEYS[3] leases  its handle leases (sorted set: token -> lease end, ms)
--- ARGV[1] key     the store key (for messages)
+-- KEYS[4] done    its recently finished calls (sorted set: '<call>:<outcome>' -> forget at, ms)
+-- ARGV[1] key     the store key (for messages; must be the key of KEYS[1])
 -- ARGV[2] token   the owner's or the mutable borrow's token
--- ARGV[3] write   '1' to write `bytes`, '0' to check the rule only
--- ARGV[4] bytes   the new serialized object (ignored when write is '0')
+-- ARGV[3] call    this call's own random token (recognises its resend)
+-- ARGV[4] write   '1' to write `bytes`, '0' to check the rule only
+-- ARGV[5] bytes   the new serialized object (ignored when write is '0')
 --
--- Returns: 1
--- Errors:  PSR_REFERENCE_INVALID   no live owner or borrow has this token
+-- Returns: 1 (also for a resend of a call that already succeeded: found in
+--          `done`; nothing is written again)
+-- Errors:  PSR_INVALID_OPTIONS     a malformed argument, or KEYS of several objects
+--          PSR_REFERENCE_INVALID   no live owner or borrow has this token
 --          PSR_MUTABLE_BORROW      the owner updates while the object is borrowed
 --          PSR_REFERENCE_NOT_OWNED the token is a shared borrow's
 local rcall = redis.call
+--@include keyArg
+--@include oneObject
+--@include tokenArg
 --@include nowMs
+--@include recordTtl
 --@include purgeLeases
 --@include ownerError
+--@include settleObject
+--@include finishedCall
+--@include markFinished
 
-local key, token = ARGV[1], ARGV[2]
-purgeLeases(KEYS[2], KEYS[3], nowMs())
+local key, err = keyArg('update', KEYS[1], ARGV[1])
+if not key then return err end
+err = oneObject('update', KEYS[1], { own = KEYS[2], lease = KEYS[3], done = KEYS[4] })
+if err then return err end
+local token, callToken
+token, err = tokenArg('update', 'token', ARGV[2])
+if not token then return err end
+callToken, err = tokenArg('update', 'call', ARGV[3])
+if not callToken then return err end
+local write = ARGV[4]
+if write ~= '0' and write ~= '1' then
+  return redis.error_reply('PSR_INVALID_OPTIONS update: write must be 0 or 1, got ' .. shown(write))
+end
+
+local call = 'update:' .. callToken
+if finishedCall(KEYS[4], call, { 1 }) then return 1 end
+local now = nowMs()
+local ttl = recordTtl(KEYS[2], 30000)
+purgeLeases(KEYS[1], KEYS[2], KEYS[3], now, ttl)
 local owner = rcall('HGET', KEYS[2], 'owner')
 if owner == token then
-  local err = ownerError(KEYS[1], KEYS[2], key, token)
+  err = ownerError(KEYS[1], KEYS[2], key, token)
   if err then return err end
   local borrows = rcall('ZCARD', KEYS[3]) - 1
   if borrows > 0 then
@@ -41,5 +69,7 @@ elseif rcall('EXISTS', KEYS[1]) == 0 then
   return redis.error_reply('PSR_REFERENCE_INVALID the object of key ' .. key .. ' is gone')
 end
 
-if ARGV[3] == '1' then rcall('SET', KEYS[1], ARGV[4], 'KEEPTTL') end
+if write == '1' then rcall('SET', KEYS[1], ARGV[5], 'KEEPTTL') end
+settleObject(KEYS[1], KEYS[2], KEYS[3], now, ttl)
+markFinished(KEYS[4], call, 1, now, ttl)
 return 1

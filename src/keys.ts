@@ -21,12 +21,13 @@ import { InvalidOptionsError } from './errors.js';
 
 /**
  * Kinds of Redis keys that belong to one object: its data, its ownership
- * record, its handle leases (owned objects), its consume tombstone, the
- * grace copy of a consumed object (whose Redis key also names the consumer's
- * token: {@link KeySpace.graceCopy}) and the short-lived marker the command
- * line's gc leaves when it evicts the object (for a resend of that call).
+ * record, its handle leases and its recently finished ownership calls (owned
+ * objects: how a resent release, drop, abandon or update recognises itself),
+ * and the command line's gc evictions, so a resend recognises itself), its
+ * consume tombstone and the grace copy of a consumed object (whose Redis key
+ * also names the consumer's token: {@link KeySpace.graceCopy}).
  */
-export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'tomb' | 'grace' | 'gc';
+export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'done' | 'tomb' | 'grace';
 
 /**
  * Kinds of Redis keys that belong to one lifetime: its meta hash, the set of

@@ -19,7 +19,7 @@ import {
   update,
   type RefMutProxy,
 } from '../src/index.js';
-import { describe, expect, namespaceKeys, test } from './harness/ownership.js';
+import { describe, expect, objectLeftovers, test } from './harness/ownership.js';
 
 describe('owners on every node', () => {
   test.override({ storeOptions: { leaseTtl: 1 } });
@@ -53,6 +53,6 @@ describe('owners on every node', () => {
     for (const o of owners) await drop(o);
     await store.close();
     // The borrow of the clone still held at close was released, the clone dropped: nothing is left.
-    expect(await namespaceKeys(redis, namespace)).toEqual([]);
+    expect(await objectLeftovers(redis, namespace)).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@
 import {
   AlreadyOwnedError,
   BorrowedError,
+  ContextLifetime,
   InvalidOptionsError,
   MutableBorrowError,
   NonProxiableTypeError,
@@ -34,7 +35,7 @@ import {
   type RefProxy,
 } from '../src/index.js';
 import { tagOf } from '../src/keys.js';
-import { describe, expect, makeOwnershipStore, namespaceKeys, test } from './harness/ownership.js';
+import { describe, expect, makeOwnershipStore, namespaceKeys, objectLeftovers, test } from './harness/ownership.js';
 
 describe('one owner per object', () => {
   test('intoOwned of a key that already has an owner is AlreadyOwnedError', async ({ store }) => {
@@ -209,7 +210,7 @@ describe('ends of life', () => {
     const lone = await store.ownedProxy([2]);
     expect((await namespaceKeys(redis, namespace)).length).toBe(6);
     await store.close();
-    expect(await namespaceKeys(redis, namespace)).toEqual([]);
+    expect(await objectLeftovers(redis, namespace)).toEqual([]);
     for (const h of [owned, shared, lone]) expect(isValid(h)).toBe(false);
     expect(() => extract(owned)).toThrow(/store store-\S+ was closed/);
   });
@@ -226,7 +227,7 @@ describe('creating owned objects', () => {
     expect(await store.ownedProxy(null, { skipNonproxiable: true })).toBe(null);
   });
 
-  test('an owned object keeps its data, record and leases under one hash tag, each with the lease TTL', async ({ store, redis }) => {
+  test('an owned object keeps its data, record and leases under one hash tag, each expiring 3 leaseTtl after its last lease', async ({ store, redis }) => {
     const owned = await store.ownedProxy(new Map([['k', 1]]));
     const shared = await borrow(owned);
     const keys = await namespaceKeys(redis, store.namespace);
@@ -235,7 +236,9 @@ describe('creating owned objects', () => {
     for (const k of keys) {
       const ttl = await redis.pttl(k);
       expect(ttl).toBeGreaterThan(0);
-      expect(ttl).toBeLessThanOrEqual(store.leaseTtl * 1000);
+      // The last lease ends within leaseTtl; the keys outlive it by 3 leaseTtl (the outage margin).
+      expect(ttl).toBeGreaterThan(3 * store.leaseTtl * 1000);
+      expect(ttl).toBeLessThanOrEqual(4 * store.leaseTtl * 1000);
     }
     const copy = await clone(owned);
     expect(tagOf(getKey(copy))).toBe(tagOf(getKey(owned)));
@@ -303,6 +306,51 @@ describe('handles and refs', () => {
     // The claim is refused; the handle learns it was over.
     await expect.poll(() => isValid(late)).toBe(false);
     await expect(resolve(late)).rejects.toThrow(/lease had ended/);
+    await drop(owned);
+  });
+});
+
+describe('owned objects and lifetimes do not mix (yet)', () => {
+  test('intoOwned of an object that belongs to a lifetime is AlreadyOwnedError, and changes nothing', async ({ store }) => {
+    const lifetime = new ContextLifetime(store);
+    const member = await store.proxy({ in: 'lifetime' }, { lifetime });
+    const err = await intoOwned(member).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AlreadyOwnedError);
+    expect((err as Error).message).toMatch(new RegExp(`key ${getKey(member)} belongs to lifetime ${lifetime.id}: owned objects cannot join lifetimes yet`));
+    expect((err as Error).message).toMatch(/store\.ownedProxy\(await resolve\(proxy\)\)/);
+    // Nothing changed: the lifetime still evicts it, and no owner exists.
+    expect(await store.connector.client.exists(store.connector.keys.object('own', getKey(member)))).toBe(0);
+    await lifetime.close();
+    expect(await store.exists(getKey(member))).toBe(false);
+  });
+
+  test('addProxy of an OwnedProxy, RefProxy or RefMutProxy is AlreadyOwnedError before any I/O', async ({ store }) => {
+    await using lifetime = new ContextLifetime(store);
+    const owned = await store.ownedProxy({ n: 1 });
+    const shared = await borrow(owned);
+    for (const handle of [owned, shared]) {
+      const err = await lifetime.addProxy(handle).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AlreadyOwnedError);
+      expect((err as Error).message).toMatch(/owned objects cannot join lifetimes yet/);
+    }
+    await release(shared);
+    const writer = await mutBorrow(owned);
+    await expect(lifetime.addProxy(writer)).rejects.toThrow(AlreadyOwnedError);
+    await release(writer);
+    await drop(owned);
+  });
+
+  test('addKey of an owned key, or addProxy of a plain proxy of it, is AlreadyOwnedError; the owner keeps it', async ({ store }) => {
+    const lifetime = new ContextLifetime(store);
+    const owned = await store.ownedProxy({ n: 1 });
+    const key = getKey(owned);
+    const err = await lifetime.addKey(key).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AlreadyOwnedError);
+    expect((err as Error).message).toMatch(new RegExp(`key ${key} has an owner.*owned objects cannot join lifetimes yet`));
+    await expect(lifetime.addProxy(await store.proxyFromKey(key))).rejects.toThrow(AlreadyOwnedError);
+    await lifetime.close();
+    // The lifetime's close did not evict the owned object.
+    expect(await store.exists(key)).toBe(true);
     await drop(owned);
   });
 });

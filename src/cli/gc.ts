@@ -13,9 +13,10 @@
  * docs/cli.md, "Safety".
  *
  * Tombstones and grace copies are never touched (they expire by themselves),
- * nor are keys the library did not write. An eviction leaves a marker
- * (`<ns>:{<tag>}:gc:<key>`, 60 s) so that a resend of its call after a lost
- * reply reports it as evicted.
+ * nor are keys the library did not write. An eviction is recorded for 60 s
+ * in the object's set of finished calls (`<ns>:{<tag>}:done:<key>`, as the
+ * ownership scripts do), so that a resend of its call after a lost reply
+ * reports it as evicted.
  *
  * @module
  */
@@ -86,9 +87,6 @@ export interface GcOptions {
   olderThan: number | undefined;
 }
 
-/** How long gcEvict's eviction marker waits for a resend of its call: longer than any command timeout plus reconnect. */
-const GC_MARKER_MS = 60_000;
-
 const KEPT: Record<number, KeptReason> = { 0: 'gone', 2: 'owned', 3: 'member', 4: 'recent', 5: 'not-bytes' };
 
 /** Run gc; items go to `sink` as they are decided. */
@@ -139,11 +137,11 @@ export async function runGc(conn: Connection, options: GcOptions, sink: GcSink, 
               record: `${o.data.prefix}own:${o.data.name}`,
               leases: `${o.data.prefix}lease:${o.data.name}`,
               members: `${o.data.prefix}members`,
-              marker: `${o.data.prefix}gc:${o.data.name}`,
+              done: `${o.data.prefix}done:${o.data.name}`,
             },
             // A token per call: a resend of this call after a lost reply says
-            // "evicted" again (the script's marker), not "gone".
-            { member: o.data.name, minIdle, token: randomId(), ttlMs: GC_MARKER_MS },
+            // "evicted" again (recorded in the object's done set), not "gone".
+            { member: o.data.name, minIdle, token: randomId() },
             { key: o.key },
           ),
         ),

@@ -35,7 +35,7 @@ export interface LifetimeKey {
 
 export type ParsedKey = ObjectKey | LifetimeKey;
 
-const OBJECT_KINDS: ReadonlySet<string> = new Set(['d', 'own', 'lease', 'tomb', 'grace', 'gc']);
+const OBJECT_KINDS: ReadonlySet<string> = new Set(['d', 'own', 'lease', 'done', 'tomb', 'grace']);
 /** The consumer's token at the end of a grace key (see KeySpace.graceCopy). */
 const GRACE_TOKEN = /:[A-Za-z0-9_-]{16,64}$/;
 const LIFETIME_KINDS: ReadonlySet<string> = new Set(['lt', 'members', 'foreign', 'evicting']);

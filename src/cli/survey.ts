@@ -98,8 +98,8 @@ export async function indexNamespace(
         index.owned.add(parsed.key);
       } else if (parsed.kind === 'tomb') {
         index.tombstones.add(parsed.key);
-      } else if (parsed.kind === 'gc') {
-        // gc's own eviction marker: expires by itself, reports nothing.
+      } else if (parsed.kind === 'done') {
+        // Recently finished calls (for resends): expire by themselves, report nothing.
         continue;
       } else {
         index.graces.add(parsed.key);

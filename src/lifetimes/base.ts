@@ -31,6 +31,7 @@ import { proxyState, type ProxyState } from '../proxy/proxy.js';
 import { execPipeline, type RedisConnector } from '../redis/connector.js';
 import type { LifetimeCreateReply, LifetimeStateBefore, ScriptArgs, ScriptKeys, ScriptReply } from '../redis/scripts.js';
 import type { Store } from '../store.js';
+import { refuseHandles, refuseOwnedKeys } from '../ownership/lifetimes.js';
 import { ForeignExpiry, NO_LEASE, unlinkForeign } from './foreign.js';
 import type { AddKeyArgs, AddKeyOptions } from './lifetime.js';
 
@@ -167,6 +168,7 @@ export class LifetimeRecord {
    * after it if an extend moved the end meanwhile.
    */
   async addKeys(keys: string[]): Promise<void> {
+    await refuseOwnedKeys(this.connector, keys, this.id); // owned objects cannot join lifetimes yet
     const data = keys.map((k) => this.connector.dataKey(k));
     if (this.foreignInScript) {
       const calls = chunked(data, lifetimeTuning.batch);
@@ -342,15 +344,7 @@ export function statesOf(proxies: unknown[], lifetimeId: string): ProxyState[] {
         { lifetime: lifetimeId },
       );
     }
-    if (state.kind !== 'proxy') {
-      // A lifetime's close would evict an owned object behind its owner's and borrowers' backs.
-      const what = state.kind === 'owned' ? 'an OwnedProxy' : state.kind === 'ref' ? 'a RefProxy (a borrow)' : 'a RefMutProxy (a mutable borrow)';
-      throw new InvalidOptionsError(
-        `lifetime ${lifetimeId}: addProxy refuses ${what} of key ${state.key}: owned objects and lifetimes do not combine ` +
-          '(the owner ends the object with drop()); add a plain proxy instead',
-        { key: state.key, lifetime: lifetimeId },
-      );
-    }
+    refuseHandles([state], lifetimeId); // owned objects cannot join lifetimes yet
     return state;
   });
 }

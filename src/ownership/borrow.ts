@@ -123,6 +123,6 @@ export async function release<T>(handle: RefProxy<T> | RefMutProxy<T>): Promise<
       ),
   );
   const store = storeOf(state);
-  await runFor(store, state, 'release', objectKeys(store, state.key), { key: state.key, token: state.token });
+  await runFor(store, state, 'release', objectKeys(store, state.key), { key: state.key, token: state.token, call: randomId() });
   retire(store, state, `the ${kindName(state.kind)} was released`);
 }

@@ -131,9 +131,14 @@ export function storeOf(state: ProxyState): Store {
 }
 
 /** The Redis keys of an owned object; they share its hash tag. */
-export function objectKeys(store: Store, key: string): { data: string; record: string; leases: string } {
+export function objectKeys(store: Store, key: string): { data: string; record: string; leases: string; done: string } {
   const keys = store.connector.keys;
-  return { data: keys.object('d', key), record: keys.object('own', key), leases: keys.object('lease', key) };
+  return {
+    data: keys.object('d', key),
+    record: keys.object('own', key),
+    leases: keys.object('lease', key),
+    done: keys.object('done', key),
+  };
 }
 
 /** Lease length of a store's handles, in milliseconds. */

@@ -30,7 +30,8 @@ export function retire(store: Store, state: HandleState, reason: string): void {
 /**
  * Run a script for a handle. When Redis says the handle's token is no longer
  * live (moved, released, dropped, lease ended), the local handle is retired
- * too before the error is thrown.
+ * too before the error is thrown. `op` names the call in the store's
+ * metrics (default: the script's name).
  */
 export async function runFor<N extends ScriptName>(
   store: Store,
@@ -38,9 +39,10 @@ export async function runFor<N extends ScriptName>(
   name: N,
   keys: ScriptKeys<N>,
   args: ScriptArgs<N>,
+  op: string = name,
 ): Promise<ScriptReply<N>> {
   try {
-    return await store.measure(name, () => store.connector.scripts.run(name, keys, args, { key: state.key }));
+    return await store.measure(op, () => store.connector.scripts.run(name, keys, args, { key: state.key }));
   } catch (err) {
     if (err instanceof ReferenceInvalidError) retire(store, state, err.message);
     throw err;

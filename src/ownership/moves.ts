@@ -20,6 +20,7 @@ import { invalidate, storeOf, type HandleState, type OwnedProxy, type RefProxy }
 import { adopt } from './lifecycle.js';
 import { drop } from './ops.js';
 import { renewalOf } from './renewal.js';
+import './read.js';
 
 setHandleMoves({
   onSend(proxy) {

@@ -31,7 +31,7 @@ import { renewalOf } from './renewal.js';
 export async function drop<T>(owned: OwnedProxy<T>): Promise<void> {
   const state = requireHandle(owned, 'drop', ['owned'], notOwned('drop', 'dropped'));
   const store = storeOf(state);
-  await runFor(store, state, 'drop', objectKeys(store, state.key), { key: state.key, owner: state.token });
+  await runFor(store, state, 'drop', objectKeys(store, state.key), { key: state.key, owner: state.token, call: randomId() });
   retire(store, state, 'the OwnedProxy was dropped');
 }
 
@@ -124,7 +124,8 @@ export async function intoOwned<T>(proxy: Proxy<T>, options: IntoOwnedOptions = 
   await store.measure('intoOwned', () =>
     store.connector.scripts.run(
       'intoOwned',
-      objectKeys(store, state.key),
+      // An own member of a lifetime is in that lifetime's members set, in the same slot: refused there.
+      { ...objectKeys(store, state.key), members: store.connector.keys.lifetime('members', tagOf(state.key)) },
       { key: state.key, token, holder: renewal.holder, ttlMs: renewal.ttlMs },
       { key: state.key },
     ),
@@ -185,6 +186,8 @@ export async function update<T>(handle: OwnedProxy<T> | RefMutProxy<T>, options:
   await runFor(store, state, 'update', objectKeys(store, state.key), {
     key: state.key,
     token: state.token,
+    // Its own token: a resend of this call (lost reply) finds it done and writes nothing again.
+    call: randomId(),
     write: state.resolved ? '1' : '0',
     bytes,
   });

@@ -36,8 +36,20 @@ interface Entry {
   readonly kind: HandleKind;
   readonly key: string;
   readonly mode: RenewalMode;
-  /** The handle's state while it is held here; never keeps the proxy alive. */
-  readonly state: WeakRef<ProxyState> | undefined;
+  /**
+   * The states of the handles that hold the token here (usually one; two
+   * when a ref was revived twice); never keeps a proxy alive. The token ends
+   * by garbage collection only once all of them are collected.
+   */
+  readonly states: readonly WeakRef<ProxyState>[];
+}
+
+/** The states of an entry that are still alive. */
+function liveStates(entry: Entry | undefined): ProxyState[] {
+  return (entry?.states ?? []).flatMap((ref) => {
+    const state = ref.deref();
+    return state ? [state] : [];
+  });
 }
 
 const renewals = new WeakMap<Store, Renewal>();
@@ -67,6 +79,7 @@ export class Renewal {
 
   constructor(readonly store: Store) {
     this.ttlMs = leaseMs(store);
+    store.connector.client.on('ready', this.onReady);
   }
 
   /** The mode in which a token is renewed here, if it is. */
@@ -74,13 +87,15 @@ export class Renewal {
     return this.entries.get(token)?.mode;
   }
 
-  /** Renew a handle this process holds. */
+  /** Renew a handle this process holds (another proxy of the same token here keeps its place). */
   hold(state: HandleState): void {
+    const e = this.entries.get(state.token);
+    const others = e?.mode === 'hold' ? liveStates(e).filter((s) => s !== state) : [];
     this.entries.set(state.token, {
       kind: state.kind as HandleKind,
       key: state.key,
       mode: 'hold',
-      state: new WeakRef(state),
+      states: [...others.map((s) => new WeakRef(s)), new WeakRef(state)],
     });
     this.ensureTimer();
   }
@@ -88,8 +103,16 @@ export class Renewal {
   /** The handle was sent away: renew it until a receiver claims it. */
   send(token: string): void {
     const e = this.entries.get(token);
-    if (e) this.entries.set(token, { kind: e.kind, key: e.key, mode: 'transit', state: undefined });
+    if (e) this.entries.set(token, { kind: e.kind, key: e.key, mode: 'transit', states: [] });
   }
+
+  /**
+   * Renew at once when the client (re)connects: after an outage the leases
+   * of this process's handles may have ended by the clock, and the first
+   * script on each object grants them `leaseTtl` more (see
+   * lua/includes/purgeLeases.lua); this renewal is what keeps them.
+   */
+  private readonly onReady = (): void => void this.tick();
 
   /** Stop renewing a token (its handle ended). */
   private forget(token: string): void {
@@ -141,10 +164,10 @@ export class Renewal {
   }
 
   private lapsed(entry: Entry | undefined, reason: string): void {
-    const state = entry?.state?.deref();
-    if (!state) return;
-    unwatch(state);
-    invalidate(state, reason);
+    for (const state of liveStates(entry)) {
+      unwatch(state);
+      invalidate(state, reason);
+    }
   }
 
   /** Renew every handle once, in one round trip. */
@@ -179,13 +202,15 @@ export class Renewal {
    */
   async collected(token: string, kind: HandleKind, key: string): Promise<void> {
     const e = this.entries.get(token);
-    // Only when the collected proxy was the one holding the token here.
-    if (this.closed || !e || e.mode !== 'hold' || e.state?.deref() !== undefined) return;
+    // Only when no proxy that holds the token here is left: a collected
+    // duplicate (a ref revived twice) must not end the handle another
+    // reachable proxy still uses.
+    if (this.closed || !e || e.mode !== 'hold' || liveStates(e).length > 0) return;
     this.forget(token);
     const keys = objectKeys(this.store, key);
     try {
-      if (kind === 'owned') await this.store.connector.scripts.run('abandon', keys, { owner: token }, { key });
-      else await this.store.connector.scripts.run('release', keys, { key, token }, { key });
+      if (kind === 'owned') await this.store.connector.scripts.run('abandon', keys, { owner: token, call: randomId() }, { key });
+      else await this.store.connector.scripts.run('release', keys, { key, token, call: randomId() }, { key });
     } catch (err) {
       log('finalizer of %s %s failed: %O', kind, key, err);
     }
@@ -200,20 +225,20 @@ export class Renewal {
     if (this.closed) return;
     this.closed = true;
     this.stopTimer();
+    this.store.connector.client.off('ready', this.onReady);
     const held = [...this.entries].filter(([, e]) => e.mode === 'hold');
     this.entries.clear();
     if (held.length === 0) return;
     const { scripts } = this.store.connector;
     const ended = held.map(([token, e]) => {
-      const state = e.state?.deref();
-      if (state) {
+      for (const state of liveStates(e)) {
         unwatch(state);
         invalidate(state, `its store ${this.store.name} was closed`);
       }
       const keys = objectKeys(this.store, e.key);
       return e.kind === 'owned'
-        ? scripts.run('abandon', keys, { owner: token })
-        : scripts.run('release', keys, { key: e.key, token });
+        ? scripts.run('abandon', keys, { owner: token, call: randomId() })
+        : scripts.run('release', keys, { key: e.key, token, call: randomId() });
     });
     // A failure (a borrow already released elsewhere, Redis gone) only means
     // that handle's lease runs out by itself.

@@ -7,6 +7,7 @@
  */
 import createDebug from 'debug';
 import { ReferenceInvalidError } from '../errors.js';
+import { randomId } from '../keys.js';
 import { proxyState, type ProxyState } from '../proxy/proxy.js';
 import { toRef } from '../proxy/refs.js';
 import { objectKeys, storeOf, type HandleState } from './handle.js';
@@ -41,7 +42,7 @@ function isBorrow(state: ProxyState | undefined): state is HandleState {
 async function endBorrow(state: HandleState): Promise<void> {
   const store = storeOf(state);
   try {
-    await store.connector.scripts.run('release', objectKeys(store, state.key), { key: state.key, token: state.token }, { key: state.key });
+    await store.connector.scripts.run('release', objectKeys(store, state.key), { key: state.key, token: state.token, call: randomId() }, { key: state.key });
   } catch (err) {
     // The receiver released it already, or its lease ended: the borrow is over either way.
     if (!(err instanceof ReferenceInvalidError)) throw err;

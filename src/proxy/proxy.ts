@@ -111,6 +111,18 @@ export function setHandleDisposer(dispose: (proxy: object) => Promise<void>): vo
 }
 
 /**
+ * Reads an ownership handle's target with its lease check (one script that
+ * refuses a token whose lease lapsed, and returns the bytes); set by the
+ * ownership module. Plain proxies never go through it: they stay a GET.
+ */
+let readHandle: ((state: ProxyState) => Promise<unknown>) | undefined;
+
+/** @internal */
+export function setHandleReader(read: (state: ProxyState) => Promise<unknown>): void {
+  readHandle = read;
+}
+
+/**
  * While our serializer packs a value, proxies met inside it present
  * themselves as {@link ProxyRefCarrier} so msgpackr writes their ref instead
  * of their target. Packing is synchronous, so a counter is enough.
@@ -390,13 +402,17 @@ export async function resolve<T>(proxy: T): Promise<T> {
   checkValid(state, 'resolve');
   if (state.resolved) return state.target as T;
   if (!state.resolving) {
-    const source = sourceOf(state);
-    const options: ResolveOptions = { evict: state.evict };
-    if (state.deserializer) options.deserializer = state.deserializer;
-    if (state.consumeToken !== undefined) options.consumeToken = state.consumeToken;
-    state.resolving = source
-      .resolveTarget(state.key, options)
-      .then(
+    // A handle reads only while its lease holds (checked in the same script as the read).
+    let fetched: Promise<unknown>;
+    if (state.kind !== 'proxy' && readHandle) {
+      fetched = readHandle(state);
+    } else {
+      const options: ResolveOptions = { evict: state.evict };
+      if (state.deserializer) options.deserializer = state.deserializer;
+      if (state.consumeToken !== undefined) options.consumeToken = state.consumeToken;
+      fetched = sourceOf(state).resolveTarget(state.key, options);
+    }
+    state.resolving = fetched.then(
         (value) => {
           state.target = value;
           state.resolved = true;

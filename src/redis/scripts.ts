@@ -141,6 +141,10 @@ const REPLIES = {
   clone: oneOf('clone', [1] as const),
   update: oneOf('update', [1] as const),
   renew: oneOf('renew', [0, 1, 2] as const),
+  handleRead(reply: unknown): Buffer {
+    if (!Buffer.isBuffer(reply)) fail('handleRead', reply);
+    return reply;
+  },
   consume(reply: unknown): ConsumeReply {
     if (!Array.isArray(reply)) fail('consume', reply);
     const flag = asInteger('consume', reply, reply[0]);

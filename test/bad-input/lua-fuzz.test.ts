@@ -48,7 +48,6 @@ const KEY_KINDS: Record<string, string> = {
   tombstone: `{${LT}}:tomb:${OBJ}`,
   // The grace copy of the consumer whose token is OWNER (one of the plausible tokens).
   grace: `{${LT}}:grace:${OBJ}:${OWNER}`,
-  marker: `{${LT}}:gc:${OBJ}`,
   done: `{${LT}}:done:${OBJ}`,
   newData: `{${LT}}:d:${CLONE}`,
   newRecord: `{${LT}}:own:${CLONE}`,

@@ -64,10 +64,10 @@ describe('gc', () => {
       kept: 0,
     });
 
-    // Each eviction leaves its short-lived marker (for a resend of its call), and nothing else changes.
+    // Each eviction leaves a short-lived record of its call (for a resend), and nothing else changes.
     const left = await namespaceKeys(redis, namespace);
-    const markers = left.filter((k) => /\}:gc:/.test(k));
-    expect(markers.sort()).toEqual(s.orphans.map((k) => store.connector.keys.object('gc', k)).sort());
+    const markers = left.filter((k) => /\}:done:/.test(k));
+    expect(markers.sort()).toEqual(s.orphans.map((k) => store.connector.keys.object('done', k)).sort());
     for (const marker of markers) expect(await redis.pttl(marker)).toBeGreaterThan(0);
     expect(left.filter((k) => !markers.includes(k))).toEqual(before.filter((k) => !orphanKeys.includes(k)));
     // What lifetimes and owners hold is intact.

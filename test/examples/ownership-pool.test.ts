@@ -6,7 +6,7 @@
 import { BorrowedError, ENV_NAMESPACE, ENV_URL, borrow, drop, toRef } from '../../src/index.js';
 import { Pool, sumSlice } from '../../examples/ownership-pool.js';
 import { runChild } from '../harness/child.js';
-import { expect, namespaceKeys, test } from '../harness/ownership.js';
+import { expect, objectLeftovers, test } from '../harness/ownership.js';
 
 test('the example, run on its own, sums a borrowed array in 4 workers and drops it', { timeout: 60_000 }, async ({ redisUrl, namespace, redis }) => {
   const out = await runChild('examples/ownership-pool.ts', {
@@ -18,7 +18,7 @@ test('the example, run on its own, sums a borrowed array in 4 workers and drops 
   const n = 1_000_000;
   expect(out.stdout).toContain(`8 tasks on 4 workers: sum of ${n} values = ${(n * (n - 1)) / 2}`);
   expect(out.stdout).toContain('owner dropped: every borrow had ended');
-  expect(await namespaceKeys(redis, namespace)).toEqual([]);
+  expect(await objectLeftovers(redis, namespace)).toEqual([]);
 });
 
 test('a task that throws in its worker still ends its borrow: the owner drops once every task settled', { timeout: 60_000 }, async ({ store, redisUrl, namespace }) => {

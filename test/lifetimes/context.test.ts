@@ -12,11 +12,8 @@ import {
   ProxyStoreFactoryError,
   type RedisConnector,
   Store,
-  borrow,
-  drop,
   getKey,
   isResolved,
-  release,
   resolve,
   type Lifetime,
   type Proxy,
@@ -359,20 +356,3 @@ describe('store.close() with lifetimes still open', () => {
   });
 });
 
-describe('owned objects and lifetimes do not combine', () => {
-  test('addProxy of an OwnedProxy or a borrow is refused with InvalidOptionsError, and nothing is added', async ({ store, redis }) => {
-    const lifetime = new ContextLifetime(store);
-    const owned = await store.ownedProxy([1, 2, 3]);
-    const shared = await borrow(owned);
-    for (const handle of [owned, shared]) {
-      const err = await lifetime.addProxy(handle).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(InvalidOptionsError);
-      expect((err as Error).message).toMatch(/owned objects and lifetimes do not combine/);
-    }
-    expect(await redis.exists(lifetimeKeys(store, lifetime.id).foreign, lifetimeKeys(store, lifetime.id).members)).toBe(0);
-    await lifetime.close();
-    expect(await resolve(shared)).toEqual([1, 2, 3]);
-    await release(shared);
-    await drop(owned);
-  });
-});

@@ -1,8 +1,8 @@
 /**
  * The command line's `gc --yes` whose gcEvict reply is lost (the reply-
  * dropping proxy: the script runs and evicts, its reply is thrown away, the
- * connection is cut, ioredis resends it): the resend finds the marker its
- * first run left and reports the orphan evicted, as without the fault, not
+ * connection is cut, ioredis resends it): the resend finds the record its
+ * first run left in the object's done set and reports the orphan evicted, as without the fault, not
  * "gone". Single Redis only (the proxy stands in front of one server).
  */
 import { Redis } from 'ioredis';

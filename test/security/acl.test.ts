@@ -33,7 +33,7 @@ const COMMANDS = [
   // the store and ephemeral proxies
   'get', 'set', 'mset', 'exists', 'getrange', 'unlink', 'evalsha', 'eval', 'time', 'rename', 'pexpire',
   // ownership scripts
-  'copy', 'del', 'hget', 'hset', 'hdel', 'pexpireat', 'zadd', 'zcard', 'zrange', 'zrangebyscore', 'zrem', 'zremrangebyscore', 'zscore', 'pexpiretime',
+  'copy', 'del', 'hget', 'hset', 'hdel', 'pexpireat', 'zadd', 'zcard', 'zrange', 'zrangebyscore', 'zrem', 'zremrangebyscore', 'zscore', 'pexpiretime', 'sismember',
   // lifetime scripts and done()
   'hmget', 'pttl', 'sadd', 'spop', 'srandmember', 'srem', 'sscan',
 ];

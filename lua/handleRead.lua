@@ -1,0 +1,47 @@
+-- handleRead: resolve an ownership handle (OwnedProxy, RefProxy, RefMutProxy):
+-- check that its token still holds a lease and return the object's bytes, in
+-- one step, so a handle whose lease lapsed (its process stalled past
+-- leaseTtl while another process took a mutable borrow and wrote) reads
+-- nothing. Resolving a plain proxy stays a plain GET.
+--
+-- KEYS[1] data    the object's data key
+-- KEYS[2] record  its ownership record (hash: owner, mut, ttl, seen, h:<token> -> holder)
+-- KEYS[3] leases  its handle leases (sorted set: token -> lease end, ms)
+-- ARGV[1] key     the store key (for messages; must be the key of KEYS[1])
+-- ARGV[2] token   the handle's token
+--
+-- Returns: the object's bytes (reads change nothing, unless they purge
+--          lapsed leases as every ownership script does)
+-- Errors:  PSR_INVALID_OPTIONS            a malformed argument, or KEYS of several objects
+--          PSR_REFERENCE_INVALID          no live handle has this token (released,
+--                                         dropped, moved, lease expired)
+--          PSR_PROXY_RESOLVE_MISSING_KEY  the token is live but the bytes are gone
+--                                         (store.evict of an owned key)
+local rcall = redis.call
+--@include keyArg
+--@include oneObject
+--@include tokenArg
+--@include nowMs
+--@include recordTtl
+--@include purgeLeases
+--@include settleObject
+
+local key, err = keyArg('handleRead', KEYS[1], ARGV[1])
+if not key then return err end
+err = oneObject('handleRead', KEYS[1], { own = KEYS[2], lease = KEYS[3] })
+if err then return err end
+local token
+token, err = tokenArg('handleRead', 'token', ARGV[2])
+if not token then return err end
+
+purgeLeases(KEYS[1], KEYS[2], KEYS[3], nowMs(), recordTtl(KEYS[2], 30000))
+if not rcall('ZSCORE', KEYS[3], token) then
+  return redis.error_reply('PSR_REFERENCE_INVALID the handle of key ' .. key ..
+    ' is invalid: it was released, dropped or moved, or its lease expired (its process stalled longer than leaseTtl?)')
+end
+local bytes = rcall('GET', KEYS[1])
+if not bytes then
+  return redis.error_reply('PSR_PROXY_RESOLVE_MISSING_KEY key ' .. key ..
+    ' is missing although its handle is live: it was deleted behind its owner\'s back (store.evict of an owned key?)')
+end
+return bytes

@@ -1,0 +1,55 @@
+/**
+ * Owned objects and lifetimes must not silently fight over when an object is
+ * evicted (a lifetime's close would evict a borrowed owned object; the
+ * owner's last lease would evict a lifetime's member). Until a combined
+ * model exists, an object is either owned or in lifetimes, never both:
+ *
+ * - `intoOwned` of an own member of a lifetime is refused atomically by its
+ *   script (lua/intoOwned.lua checks the lifetime's members set, which
+ *   shares the object's slot);
+ * - `addProxy` of an ownership handle is refused here, before any I/O;
+ * - `addKey` (and `addProxy` of a plain proxy) of a key that has an
+ *   ownership record is refused here, by an EXISTS before the lifetime's
+ *   script. That check is *not* atomic with the add: an `intoOwned` racing
+ *   the add can still slip between them.
+ *
+ * @module
+ */
+import { AlreadyOwnedError } from '../errors.js';
+import type { ProxyState } from '../proxy/proxy.js';
+import type { RedisConnector } from '../redis/connector.js';
+import { kindName } from './handle.js';
+
+const WHY = 'owned objects cannot join lifetimes yet (the lifetime and the owner would each evict it on their own terms)';
+
+/**
+ * Throw {@link AlreadyOwnedError} when one of `states` is an ownership handle.
+ * @internal Called by `addProxy` of every lifetime.
+ */
+export function refuseHandles(states: readonly ProxyState[], lifetimeId: string): void {
+  const handle = states.find((s) => s.kind !== 'proxy');
+  if (!handle) return;
+  throw new AlreadyOwnedError(
+    `lifetime ${lifetimeId}: addProxy got a ${kindName(handle.kind)} of key ${handle.key}: ${WHY}; ` +
+      'give the lifetime a copy (lifetime-bound store.proxy(value, { lifetime })) or end the object with drop()',
+    { key: handle.key, lifetime: lifetimeId },
+  );
+}
+
+/**
+ * Throw {@link AlreadyOwnedError} when one of `keys` has an ownership record
+ * (one EXISTS per key, sent together; not atomic with the add that follows).
+ * @internal Called by the lifetimes' addKey path.
+ */
+export async function refuseOwnedKeys(connector: RedisConnector, keys: readonly string[], lifetimeId: string): Promise<void> {
+  const client = connector.client;
+  const owned = await Promise.all(keys.map((key) => client.exists(connector.keys.object('own', key))));
+  const i = owned.findIndex((n) => n > 0);
+  if (i < 0) return;
+  const key = keys[i] as string;
+  throw new AlreadyOwnedError(
+    `lifetime ${lifetimeId}: key ${key} has an owner (an OwnedProxy, or borrows of one): ${WHY}; ` +
+      'give the lifetime a copy (store.proxy(value, { lifetime })), or leave the object to its owner',
+    { key, lifetime: lifetimeId },
+  );
+}
