@@ -11,6 +11,7 @@ export {
   NonProxiableTypeError,
   ProxyStoreFactoryError,
   StoreExistsError,
+  StoreClosedError,
   SerializationError,
   ProxyNotResolvedError,
   LifetimeEndedError,

@@ -287,9 +287,29 @@ describe('registry, config and close', () => {
     const key = await store.put('x');
     await store.close();
     expect(await client.ping()).toBe('PONG');
-    expect(() => store.connector.config()).not.toThrow();
-    expect(() => Store.fromConfig(store.config())).toThrow(/no url/);
     await client.del(new RedisConnector({ client, namespace }).dataKey(key));
+    await client.quit();
+  });
+
+  test('the config of a store over your own client records its address, and fromConfig rebuilds a working store', async ({ target, namespace }) => {
+    const client = rawClient(target);
+    const store = new Store('own-client-cfg', new RedisConnector({ client, namespace }), { leaseTtl: 7 });
+    const key = await store.put({ from: 'own client' });
+    const config = store.config();
+    expect(JSON.parse(JSON.stringify(config))).toEqual(config);
+    if (target.kind === 'single') {
+      const { hostname, port } = new URL(target.url);
+      expect(config.connector.url).toBe(`redis://${hostname}:${port}/0`);
+    } else {
+      expect(config.connector.nodes).toEqual(target.nodes);
+    }
+    expect(config.leaseTtl).toBe(7);
+    const copy = Store.fromConfig(config);
+    expect(copy.connector.isCluster).toBe(target.kind === 'cluster');
+    expect(await copy.get(key)).toEqual({ from: 'own client' });
+    await copy.evict(key);
+    await copy.close();
+    await store.close();
     await client.quit();
   });
 });
