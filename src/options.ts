@@ -109,13 +109,14 @@ function formatNumber(n: number): string {
 }
 
 /**
- * The longest expiry Redis can hold, in milliseconds from now. Redis stores
- * an expiry as Unix milliseconds in a signed 64-bit integer and refuses
- * (`invalid expire time`) what would overflow it; Lua numbers are doubles,
- * exact to 2^53. Keeping every expiry below 2^53 ms (about 285,000 years)
- * minus today's time leaves room for both.
+ * The longest expiry the library hands to Redis, in milliseconds from now
+ * (about 3,170 years), and the latest absolute expiry (Unix milliseconds, in
+ * the year 5138). Redis keeps an expiry as Unix milliseconds in a signed
+ * 64-bit integer and refuses what overflows it; the scripts take at most 15
+ * decimal digits (exact in Lua's doubles). 10^14 ms, even added to today's
+ * time, stays within both.
  */
-export const MAX_EXPIRY_MS = Number.MAX_SAFE_INTEGER - Date.UTC(3000, 0, 1);
+export const MAX_EXPIRY_MS = 1e14;
 
 /** {@link MAX_EXPIRY_MS} in seconds, for the options given in seconds. */
-export const MAX_EXPIRY_SECONDS = Math.floor(MAX_EXPIRY_MS / 1000);
+export const MAX_EXPIRY_SECONDS = MAX_EXPIRY_MS / 1000;
