@@ -108,7 +108,7 @@ async function fakeRedis(options: FakeOptions): Promise<FakeRedis> {
   };
   const server: Server = createServer((socket) => {
     sockets.add(socket);
-    let pending = Buffer.alloc(0);
+    let pending: Buffer = Buffer.alloc(0);
     socket.on('data', (chunk) => {
       const { commands, rest } = parse(Buffer.concat([pending, chunk]));
       pending = rest;
