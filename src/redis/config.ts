@@ -136,6 +136,21 @@ const CLUSTER_DEFAULTS: Record<string, unknown> = {
   shardedSubscribers: false,
 };
 
+/**
+ * ioredis reads `redis://user@host` as the password '' and lets the URL win
+ * over `redisOptions.password`, so a password given to fromConfig goes into
+ * the URL (unless the URL of an older config already holds one).
+ */
+function withPasswordInUrl(url: string, password: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.password) u.password = encodeURIComponent(password);
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
 /** Connector options from a config and what it cannot carry. */
 export function optionsFromConfig(config: RedisConnectorConfig, extra: FromConfigOptions): RedisConnectorOptions {
   if (typeof config !== 'object' || config === null || config.kind !== 'redis') {
@@ -153,7 +168,7 @@ export function optionsFromConfig(config: RedisConnectorConfig, extra: FromConfi
   const timeout = config.commandTimeoutMs ?? config.commandTimeout;
   const redisOptions: RedisOptions = {
     ...config.redisOptions,
-    ...(password ? { password } : {}),
+    ...(password && config.url === undefined ? { password } : {}),
     ...(config.tls && !config.url?.startsWith('rediss:') ? { tls: {} } : {}),
     ...extra.redisOptions,
   };
@@ -162,7 +177,7 @@ export function optionsFromConfig(config: RedisConnectorConfig, extra: FromConfi
     ...(timeout !== undefined ? { commandTimeoutMs: timeout } : {}),
     ...(Object.keys(redisOptions).length > 0 ? { redisOptions } : {}),
   };
-  if (config.url !== undefined) return { ...options, url: config.url };
+  if (config.url !== undefined) return { ...options, url: password ? withPasswordInUrl(config.url, password) : config.url };
   const clusterOptions = { ...config.clusterOptions, ...extra.clusterOptions };
   return { ...options, nodes: config.nodes as ClusterNode[], ...(Object.keys(clusterOptions).length > 0 ? { clusterOptions } : {}) };
 }
