@@ -41,8 +41,10 @@ interface Command {
   isResolved: boolean;
   reject: (err: Error) => void;
   promise: Promise<unknown>;
-  [kSettled]?: true;
-  [kWatched]?: true;
+  /** The promise whose caller got an answer (a command may be given a new promise: see {@link settled}). */
+  [kSettled]?: Promise<unknown>;
+  /** The promise whose rejection is watched. */
+  [kWatched]?: Promise<unknown>;
   [kWritten]?: true;
 }
 type SendCommand = (...args: unknown[]) => unknown;
@@ -157,11 +159,13 @@ class Guard {
 
   /** Mark the command settled when its promise settles, and name the cause of a timeout. */
   private watch(command: Command): void {
-    if (command[kWatched]) return;
-    command[kWatched] = true;
+    const promise = command.promise;
+    // Once per promise: the Cluster wraps `reject` in its own retry handler after us.
+    if (command[kWatched] === promise) return;
+    command[kWatched] = promise;
     const reject = command.reject;
     command.reject = (err: Error) => {
-      command[kSettled] = true;
+      command[kSettled] = promise;
       this.waiting.delete(command);
       reject(err?.message === 'Command timed out' ? this.timeoutError(command) : err);
     };
@@ -177,8 +181,13 @@ class Guard {
   }
 }
 
+/**
+ * Whether the caller of this command got its answer. Compared by promise: a
+ * cluster pipeline retries a command after MOVED/ASK by giving it a new
+ * promise (`initPromise`), and then it is a fresh command.
+ */
 function settled(command: Command): boolean {
-  return command[kSettled] === true || command.isResolved === true;
+  return command.isResolved === true || (command[kSettled] !== undefined && command[kSettled] === command.promise);
 }
 
 function wrap(client: Redis | Cluster, handler: (send: SendCommand, command: Command, args: unknown[]) => unknown): void {
