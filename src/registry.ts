@@ -6,6 +6,7 @@
  * @module
  */
 import { StoreExistsError } from './errors.js';
+import { checkOptions } from './options.js';
 import type { Store } from './store.js';
 
 const stores = new Map<string, Store>();
@@ -23,6 +24,7 @@ const closedNames = new Map<string, { namespace: string; closedAt: number }>();
  * ```
  */
 export function registerStore(store: Store, options: { existOk?: boolean } = {}): void {
+  checkOptions('registerStore', options, ['existOk']);
   const existing = stores.get(store.name);
   if (existing !== undefined && existing !== store && !options.existOk) {
     const name = JSON.stringify(store.name);

@@ -17,6 +17,7 @@ import {
   drop,
   intoOwned,
   mutBorrow,
+  registerStore,
   release,
   submit,
   update,
@@ -65,6 +66,7 @@ describe('an unknown option is refused with a hint, everywhere', () => {
     await refused(() => RedisConnector.fromConfig(store.connector.config(), { redisOption: {} } as never), /did you mean `redisOptions`/);
     await refused(() => store.close({ closeConector: false } as never), /store\.close: unknown option `closeConector` \(did you mean `closeConnector`\?\)/);
     await refused(() => store.put(1, 'fast' as never), /store\.put: options must be an object, got string/);
+    await refused(() => registerStore(store, { existOK: true } as never), /registerStore: unknown option `existOK` \(did you mean `existOk`\?\)/);
   });
 
   test('get, proxyBatch, proxyFromKey, lockedProxy and ownedProxy', async ({ store }) => {
