@@ -60,14 +60,6 @@ interface SocketError extends Error {
   port?: number;
 }
 
-/** What the guard knows of a client's connection. */
-export interface ConnectionInfo {
-  /** ioredis's status: wait, connecting, connect, ready, reconnecting, close, end. */
-  status: string;
-  /** The last connection error since the connection was last ready, if any. */
-  lastError: { message: string; at: number } | undefined;
-}
-
 /**
  * A command refused or failed because the connection is down; its message
  * names the connection error. `errorFromReply` keeps the message as it is.
@@ -204,12 +196,6 @@ const guards = new WeakMap<object, Guard>();
 /** Install the guard on a client the connector created (once). */
 export function guardClient(client: Redis | Cluster, commandTimeoutMs: number): void {
   if (!guards.has(client)) guards.set(client, new Guard(client, commandTimeoutMs));
-}
-
-/** What is known of a client's connection (the guard's view, or the client's status alone). */
-export function connectionInfo(client: Redis | Cluster): ConnectionInfo {
-  const guard = guards.get(client);
-  return { status: client.status, lastError: guard?.lastError };
 }
 
 /**
