@@ -8,6 +8,7 @@ import { defineConfig } from 'vitest/config';
  */
 const BOTH_TARGETS = [
   'test/store.test.ts',
+  'test/client-kind.test.ts',
   'test/proxy.test.ts',
   'test/refs.test.ts',
   'test/ephemeral.test.ts',

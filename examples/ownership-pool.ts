@@ -60,7 +60,7 @@ const ROLE = 'ownership-pool-worker';
 
 function worker(config: PoolConfig): void {
   // Each worker resolves refs through its own store of the same name.
-  const store = new Store(config.store ?? STORE, new RedisConnector(config), { register: true });
+  const store = new Store(config.store ?? STORE, new RedisConnector({ url: config.url, namespace: config.namespace }), { register: true });
   parentPort!.on('message', (msg: Task | 'close') => {
     if (msg === 'close') {
       void store.close().then(() => parentPort!.close());

@@ -147,6 +147,15 @@ export class StoreExistsError extends ProxyStoreError {
   static override readonly code: string = 'STORE_EXISTS';
 }
 
+/**
+ * The store was closed (`store.close()`): it takes no more operations, and
+ * proxies it made (or refs of its name, in this process) cannot resolve
+ * through it. Make a new store of that name to go on.
+ */
+export class StoreClosedError extends ProxyStoreError {
+  static override readonly code: string = 'STORE_CLOSED';
+}
+
 /** Bytes could not be serialized or deserialized. */
 export class SerializationError extends ProxyStoreError {
   static override readonly code: string = 'SERIALIZATION';
@@ -212,6 +221,7 @@ const ERROR_CLASSES = new Map<string, ErrorClass>(
       NonProxiableTypeError,
       ProxyStoreFactoryError,
       StoreExistsError,
+      StoreClosedError,
       SerializationError,
       ProxyNotResolvedError,
       LifetimeEndedError,
@@ -247,11 +257,16 @@ export function errorFromReply(err: unknown, operation: string, context: ErrorCo
   }
   const subject = context.key ? ` (key ${context.key})` : context.lifetime ? ` (lifetime ${context.lifetime})` : '';
   let why = message;
-  if (/Command timed out/i.test(message)) {
+  if (err instanceof Error && err.name === 'ConnectionDownError') {
+    // From the connection guard (src/redis/connection.ts): it names the cause already.
+    why = message;
+  } else if (/^Command timed out: /.test(message)) {
+    why = message.slice('Command timed out: '.length);
+  } else if (/Command timed out/i.test(message)) {
     why = 'no reply within the command timeout (Redis down, restarting or busy?); the command may or may not have run';
   } else if (/^OOM /.test(message)) {
     why = `Redis is out of memory (maxmemory reached under a noeviction policy), nothing was written: ${message}`;
-  } else if (/Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|max retries per request/i.test(message)) {
+  } else if (/Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|max retries per request/i.test(message)) {
     why = `Redis is unreachable: ${message}`;
   }
   return new RedisOperationError(`Redis ${operation} failed${subject}: ${why}`, { ...context, cause: err });

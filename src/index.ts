@@ -35,6 +35,7 @@ export {
   NonProxiableTypeError,
   ProxyStoreFactoryError,
   StoreExistsError,
+  StoreClosedError,
   SerializationError,
   ProxyNotResolvedError,
   LifetimeEndedError,
@@ -50,13 +51,21 @@ export {
   type ErrorContext,
   type ConsumedBy,
 } from './errors.js';
-export { RedisConnector, type RedisConnectorOptions, type RedisConnectorConfig, type ClusterNode } from './redis/connector.js';
+export {
+  RedisConnector,
+  type RedisConnectorOptions,
+  type RedisConnectorConfig,
+  type ClusterNode,
+  type FromConfigOptions,
+} from './redis/connector.js';
+export { ENV_PASSWORD } from './redis/config.js';
 export {
   Store,
   ENV_URL,
   ENV_NAMESPACE,
   type StoreOptions,
   type StoreConfig,
+  type StoreFromConfigOptions,
   type PutOptions,
   type GetOptions,
   type ProxyOptions,

@@ -6,9 +6,12 @@
  * @module
  */
 import { StoreExistsError } from './errors.js';
+import { checkOptions } from './options.js';
 import type { Store } from './store.js';
 
 const stores = new Map<string, Store>();
+/** Names whose registered store was closed here, and no store of that name registered since. */
+const closedNames = new Map<string, { namespace: string; closedAt: number }>();
 
 /**
  * Register a store under its name.
@@ -21,11 +24,18 @@ const stores = new Map<string, Store>();
  * ```
  */
 export function registerStore(store: Store, options: { existOk?: boolean } = {}): void {
+  checkOptions('registerStore', options, ['existOk']);
   const existing = stores.get(store.name);
   if (existing !== undefined && existing !== store && !options.existOk) {
-    throw new StoreExistsError(`a store named ${JSON.stringify(store.name)} is already registered`);
+    const name = JSON.stringify(store.name);
+    throw new StoreExistsError(
+      `a store named ${name} is already registered in this process (namespace ${existing.namespace}): ` +
+        `use getStore(${name}) to get it, close it or call unregisterStore(${name}) before registering another, ` +
+        'or make this one with { register: false } (a store that is not registered cannot resolve refs by name)',
+    );
   }
   stores.set(store.name, store);
+  closedNames.delete(store.name);
 }
 
 /**
@@ -52,4 +62,16 @@ export function unregisterStore(nameOrStore: string | Store): void {
   const name = typeof nameOrStore === 'string' ? nameOrStore : nameOrStore.name;
   if (typeof nameOrStore !== 'string' && stores.get(name) !== nameOrStore) return;
   stores.delete(name);
+}
+
+/** @internal Unregister a store that is closing, and remember that its name was closed here. */
+export function unregisterClosed(store: Store): void {
+  if (stores.get(store.name) !== store) return;
+  stores.delete(store.name);
+  closedNames.set(store.name, { namespace: store.namespace, closedAt: Date.now() });
+}
+
+/** @internal When the registered store of that name was closed here (and none registered since). */
+export function closedStore(name: string): { namespace: string; closedAt: number } | undefined {
+  return closedNames.get(name);
 }

@@ -12,11 +12,19 @@
  * re-encoded. The shape is recorded so that a proxy knows what its target is
  * (`Array.isArray`, `instanceof`) before it is resolved.
  *
+ * Values that would not come back are refused before anything is written
+ * (see {@link refusal} and docs/serialization.md): functions, symbols,
+ * WeakMap/WeakSet/WeakRef, Promises, boxed primitives, and instances of
+ * classes that do not say how to store them (a `toJSON` method). The check
+ * runs inside msgpackr's own walk (an extension that only matches what is
+ * refused), so plain data costs nothing more; the path inside the value is
+ * looked for only once something was refused.
+ *
  * @module
  */
 import { Packr, RESERVE_START_SPACE, C1, addExtension } from 'msgpackr';
 import { SerializationError } from './errors.js';
-import { packingRefs } from './proxy/proxy.js';
+import { packingRefs, proxyState } from './proxy/proxy.js';
 
 /** A user serializer: value to bytes (ProxyStore's `serializer`). */
 export type Serializer = (value: unknown) => Uint8Array;
@@ -265,6 +273,146 @@ export function prototypeOfShape(shape: Shape): object | null {
   }
 }
 
+/** Built-in classes stored as they are (exact class; subclasses are refused, typed arrays excepted). */
+const STORED_CLASSES: ReadonlySet<object> = new Set<object>([
+  Object.prototype,
+  Array.prototype,
+  Map.prototype,
+  Set.prototype,
+  Date.prototype,
+  RegExp.prototype,
+  ArrayBuffer.prototype,
+  DataView.prototype,
+  Buffer.prototype,
+]);
+
+/** Why a value inside a stored object cannot be stored; undefined when it can. */
+function refusal(candidate: unknown): string | undefined {
+  const type = typeof candidate;
+  if (type === 'function') return 'is a function (code is not stored)';
+  if (type === 'symbol') return 'is a symbol (msgpack has no symbols)';
+  if (type !== 'object' || candidate === null) return undefined;
+  const value = candidate as object;
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto === null || STORED_CLASSES.has(proto as object)) return undefined;
+  // Proxies of this library are stored as their refs.
+  if (proxyState(value)) return undefined;
+  if (ArrayBuffer.isView(value)) return undefined; // typed arrays and their subclasses
+  if (value instanceof Error) return undefined; // name, message and cause are kept
+  if (value instanceof WeakMap || value instanceof WeakSet || value instanceof WeakRef) {
+    return `is a ${className(value)} (its entries cannot be read, so they cannot be stored)`;
+  }
+  if (value instanceof Promise) return 'is a Promise: await it and store its value';
+  if (value instanceof Number || value instanceof String || value instanceof Boolean || value instanceof BigInt || value instanceof Symbol) {
+    return `is a boxed ${className(value)}: store the primitive (${className(value).toLowerCase()}) instead`;
+  }
+  if (typeof SharedArrayBuffer !== 'undefined' && value instanceof SharedArrayBuffer) return 'is a SharedArrayBuffer: copy it into an ArrayBuffer or a Buffer';
+  // A class that says how to store it: msgpackr stores what toJSON returns, as JSON.stringify does.
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
+  // A plain object whose prototype is another plain object (Object.create(proto)).
+  if ((value as { constructor?: unknown }).constructor === Object) return undefined;
+  return (
+    `is an instance of ${className(value)}: only plain objects, arrays, Map, Set, Date, RegExp, Error, Buffer, typed arrays, ` +
+    'ArrayBuffer, DataView, bigint and primitives are stored as they are (a class instance would come back as a plain object ' +
+    'without its class). Give the class a toJSON() method (you get back what it returns), store a plain copy, or pass a custom serializer'
+  );
+}
+
+function className(value: object): string {
+  const ctor = (value as { constructor?: { name?: unknown } }).constructor;
+  if (typeof ctor?.name === 'string' && ctor.name !== '' && ctor.name !== 'Object') return ctor.name;
+  const tag = (value as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag];
+  return typeof tag === 'string' ? tag : 'an anonymous class';
+}
+
+/** Thrown from inside msgpackr's walk for a refused value; turned into a SerializationError naming its path. */
+class Refused extends Error {
+  constructor(
+    readonly value: unknown,
+    readonly reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+/** Only while this library packs (msgpackr's extensions are process-wide, and user code may use msgpackr too). */
+let validating = 0;
+
+/** Matches exactly the values {@link refusal} refuses; its `write` throws. */
+class RefusedValue {
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return validating > 0 && refusal(value) !== undefined;
+  }
+}
+
+addExtension({
+  Class: RefusedValue,
+  write(value: unknown): never {
+    throw new Refused(value, refusal(value) as string);
+  },
+});
+
+function propertyPath(base: string, key: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${base}.${key}` : /^\d+$/.test(key) ? `${base}[${key}]` : `${base}[${JSON.stringify(key)}]`;
+}
+
+function shownKey(key: unknown): string {
+  if (typeof key === 'string') return JSON.stringify(key);
+  if (typeof key === 'number' || typeof key === 'bigint' || typeof key === 'boolean') return String(key);
+  return `<${typeof key}>`;
+}
+
+/**
+ * The path, from `value`, to the first value that `found` matches, in the
+ * order msgpackr walks (own enumerable string keys, Map entries, Set
+ * members); only run after a refusal, to name it.
+ */
+export function findPath(root: unknown, found: (v: unknown) => boolean, rootName = 'value'): string | undefined {
+  const seen = new Set<object>();
+  const walk = (v: unknown, path: string): string | undefined => {
+    if (found(v)) return path;
+    if (typeof v !== 'object' || v === null || seen.has(v) || proxyState(v) || ArrayBuffer.isView(v)) return undefined;
+    seen.add(v);
+    if (v instanceof Map) {
+      let i = 0;
+      for (const [k, entry] of v) {
+        const atKey = walk(k, `${path}.keys()[${i}]`) ?? walk(entry, `${path}.get(${shownKey(k)})`);
+        if (atKey) return atKey;
+        i++;
+      }
+      return undefined;
+    }
+    if (v instanceof Set) {
+      let i = 0;
+      for (const member of v) {
+        const at = walk(member, `${path}.values()[${i++}]`);
+        if (at) return at;
+      }
+      return undefined;
+    }
+    if (v instanceof Error) return walk((v as { cause?: unknown }).cause, `${path}.cause`);
+    for (const key of Object.keys(v)) {
+      const at = walk((v as Record<string, unknown>)[key], propertyPath(path, key));
+      if (at) return at;
+    }
+    return undefined;
+  };
+  return walk(root, rootName);
+}
+
+/** The SerializationError for a value msgpackr could not (or must not) write. */
+function serializationError(value: unknown, shape: Shape, err: unknown): SerializationError {
+  if (err instanceof Refused) {
+    const path = findPath(value, (v) => v === err.value) ?? 'a value inside it';
+    return new SerializationError(`cannot store this value: ${path} ${err.reason}; nothing was written`, { cause: err });
+  }
+  if (err instanceof Error && /Unknown type: symbol/.test(err.message)) {
+    const path = findPath(value, (v) => typeof v === 'symbol') ?? 'a value inside it';
+    return new SerializationError(`cannot store this value: ${path} ${refusal(Symbol()) as string}; nothing was written`, { cause: err });
+  }
+  return new SerializationError(`Failed to serialize a value of shape ${shape}: ${(err as Error).message}`, { cause: err });
+}
+
 const packr = new Packr({ structuredClone: true, useBigIntExtension: true });
 
 /** Serialize a value into stored bytes (header + payload). */
@@ -285,12 +433,13 @@ export function serialize(value: unknown, serializer?: Serializer): Buffer {
     return withHeader(CODEC_TYPED, shape, new Uint8Array(view.buffer, view.byteOffset, view.byteLength), TYPED_HEADER);
   }
   let out: Buffer;
+  validating++;
   try {
     out = packingRefs(() => packr.pack(value, RESERVE_START_SPACE | HEADER));
   } catch (err) {
-    throw new SerializationError(`Failed to serialize a value of shape ${shape}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw serializationError(value, shape, err);
+  } finally {
+    validating--;
   }
   out[0] = MAGIC;
   out[1] = CODEC_MSGPACK;

@@ -9,19 +9,20 @@ import {
   InvalidOptionsError,
   NonProxiableTypeError,
   ProxyResolveMissingKeyError,
-  ProxyStoreError,
   ProxyStoreFactoryError,
+  StoreClosedError,
 } from './errors.js';
 import { callerFrame, describeConsumer, explainConsumer, parseTombstone, tombstoneToken } from './consumer.js';
 import { randomId, validateKey } from './keys.js';
 import { MetricsRecorder, type StoreMetrics } from './metrics.js';
+import { MAX_EXPIRY_SECONDS, checkNumber, checkOptions } from './options.js';
 import { isLifetime, kLifetimeAddKeys, kLifetimePut, type Lifetime } from './lifetimes/lifetime.js';
 import { createOwnedProxy, type OwnedProxyOf, type OwnedProxyOptions } from './ownership/owned.js';
 import { ProxyLocker } from './proxy/locker.js';
 import { makeProxy, setStoreLookup, type Proxy, type ProxyState, type ResolveOptions, type TargetSource } from './proxy/proxy.js';
 import { toRef } from './proxy/refs.js';
-import { CONSUME_GRACE_MS, RedisConnector, type RedisConnectorConfig } from './redis/connector.js';
-import { getStore, registerStore, unregisterStore } from './registry.js';
+import { CONSUME_GRACE_MS, RedisConnector, type FromConfigOptions, type RedisConnectorConfig } from './redis/connector.js';
+import { closedStore, getStore, registerStore, unregisterClosed } from './registry.js';
 import {
   deserialize,
   peekShape,
@@ -43,16 +44,23 @@ export interface StoreOptions {
   /** Default deserializer (bytes to value) for this store. */
   deserializer?: Deserializer;
   /**
-   * How many values `get` keeps in a local LRU cache. Default 0: unlike
-   * ProxyStore (16), because another process may evict or update an object
-   * at any time and a cached copy would hide that.
+   * How many values `get` keeps in a local LRU cache (an integer from 0 to
+   * 16,777,216). Default 0: unlike ProxyStore (16), because another process
+   * may evict or update an object at any time and a cached copy would hide that.
    */
   cacheSize?: number;
   /** Whether `proxy()` returns an already-resolved proxy. Default true (as ProxyStore). */
   populateTarget?: boolean;
-  /** Seconds a borrow or StaticLifetime outlives a process that stopped renewing it. Default 30. */
+  /**
+   * Seconds a borrow or StaticLifetime outlives a process that stopped
+   * renewing it (renewed every `leaseTtl / 3`). From 0.01 to 2,592,000 (30
+   * days: the renewal timer must fit Node's timers). Default 30.
+   */
   leaseTtl?: number;
-  /** Seconds a consume tombstone is kept (it only serves error messages). Default 300. */
+  /**
+   * Seconds a consume tombstone is kept (it only serves error messages).
+   * From 0.001 (1 ms, Redis's smallest expiry) to 5,000,000,000 (about 158 years). Default 300.
+   */
   tombstoneTtl?: number;
   /** Record counts, timings and bytes per operation ({@link Store.metrics}). Default false. */
   metrics?: boolean;
@@ -108,6 +116,41 @@ export interface ProxyFromKeyOptions {
   deserializer?: Deserializer;
 }
 
+/** The option names each call takes (unknown ones are refused, with a hint). */
+const STORE_OPTIONS = ['register', 'serializer', 'deserializer', 'cacheSize', 'populateTarget', 'leaseTtl', 'tombstoneTtl', 'metrics'] as const;
+const PUT_OPTIONS = ['lifetime', 'serializer'] as const;
+const GET_OPTIONS = ['deserializer', 'default'] as const;
+const PROXY_OPTIONS = ['evict', 'lifetime', 'populateTarget', 'skipNonproxiable', 'serializer', 'deserializer'] as const;
+const PROXY_FROM_KEY_OPTIONS = ['evict', 'lifetime', 'deserializer'] as const;
+// `evict` and `lifetime` are known here so that they get ownedProxy's own explanation.
+const OWNED_PROXY_OPTIONS = ['populateTarget', 'skipNonproxiable', 'serializer', 'deserializer', 'evict', 'lifetime'] as const;
+const CLOSE_OPTIONS = ['closeConnector'] as const;
+const FROM_CONFIG_OPTIONS = ['password', 'redisOptions', 'clusterOptions', 'serializer', 'deserializer'] as const;
+
+/** The ranges of the Store's number options (see {@link StoreOptions}). */
+const LEASE_TTL = { unit: 'seconds', min: 0.01, max: 30 * 24 * 3600 };
+const TOMBSTONE_TTL = { unit: 'seconds', min: 0.001, max: MAX_EXPIRY_SECONDS };
+// V8's largest Map.
+const CACHE_SIZE = { min: 0, max: 2 ** 24, integer: true };
+
+function checkBoolean(name: string, value: unknown): boolean | undefined {
+  if (value === undefined || typeof value === 'boolean') return value;
+  throw new InvalidOptionsError(`${name} must be a boolean, got ${value === null ? 'null' : typeof value}`);
+}
+
+function checkFunction<F>(name: string, value: unknown): F | undefined {
+  if (value === undefined || typeof value === 'function') return value as F | undefined;
+  throw new InvalidOptionsError(`${name} must be a function, got ${value === null ? 'null' : typeof value}`);
+}
+
+/** Options of {@link Store.fromConfig}: what a config never carries. */
+export interface StoreFromConfigOptions extends FromConfigOptions {
+  /** The serializer the original store had (functions are not part of a config). */
+  serializer?: Serializer;
+  /** The deserializer the original store had. */
+  deserializer?: Deserializer;
+}
+
 /** Values that cannot be proxied; `skipNonproxiable` leaves them as they are. */
 export type NonProxiable = null | undefined | boolean;
 /** What `proxy(value)` returns for a value of type T. */
@@ -126,13 +169,6 @@ function nonProxiable(value: NonProxiable): NonProxiableTypeError {
   return new NonProxiableTypeError(`cannot proxy ${String(value)}: null, undefined and booleans are not proxiable`);
 }
 
-function positive(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new InvalidOptionsError(`${name} must be a positive number of seconds, got ${String(value)}`);
-  }
-  return value;
-}
 
 /**
  * A named store of objects in Redis.
@@ -160,6 +196,14 @@ export class Store implements TargetSource {
   private closing: Promise<void> | undefined;
   private readonly recorder: MetricsRecorder | undefined;
 
+  /**
+   * Every option is checked here, before anything else happens; a connector
+   * opens its connection only at its first command (or `ready()`), so a
+   * constructor that throws leaves nothing open.
+   *
+   * @throws {@link InvalidOptionsError} naming a bad or unknown option.
+   * @throws {@link StoreExistsError} with `register: true` when a store of that name is registered.
+   */
   constructor(name: string, connector: RedisConnector, options: StoreOptions = {}) {
     if (typeof name !== 'string' || name.length === 0) {
       throw new InvalidOptionsError(`a store name must be a non-empty string, got ${JSON.stringify(name)}`);
@@ -167,21 +211,36 @@ export class Store implements TargetSource {
     if (!(connector instanceof RedisConnector)) {
       throw new InvalidOptionsError(`Store ${name} needs a RedisConnector`);
     }
-    const cacheSize = options.cacheSize ?? 0;
-    if (!Number.isInteger(cacheSize) || cacheSize < 0) {
-      throw new InvalidOptionsError(`cacheSize must be a non-negative integer, got ${String(options.cacheSize)}`);
-    }
+    checkOptions(`new Store(${JSON.stringify(name)})`, options, STORE_OPTIONS);
     this.name = name;
     this.connector = connector;
-    this.cacheSize = cacheSize;
-    this.populateTarget = options.populateTarget ?? true;
-    this.leaseTtl = positive('leaseTtl', options.leaseTtl, 30);
-    this.tombstoneTtl = positive('tombstoneTtl', options.tombstoneTtl, 300);
-    this.serializer = options.serializer;
-    this.deserializer = options.deserializer;
-    this.registered = options.register ?? false;
-    this.recorder = options.metrics ? new MetricsRecorder() : undefined;
+    this.cacheSize = options.cacheSize === undefined ? 0 : checkNumber('cacheSize', options.cacheSize, CACHE_SIZE);
+    this.populateTarget = checkBoolean('populateTarget', options.populateTarget) ?? true;
+    this.leaseTtl = options.leaseTtl === undefined ? 30 : checkNumber('leaseTtl', options.leaseTtl, LEASE_TTL);
+    this.tombstoneTtl = options.tombstoneTtl === undefined ? 300 : checkNumber('tombstoneTtl', options.tombstoneTtl, TOMBSTONE_TTL);
+    this.serializer = checkFunction<Serializer>('serializer', options.serializer);
+    this.deserializer = checkFunction<Deserializer>('deserializer', options.deserializer);
+    this.registered = checkBoolean('register', options.register) ?? false;
+    this.recorder = checkBoolean('metrics', options.metrics) ? new MetricsRecorder() : undefined;
+    if (connector.isClosed) throw new StoreClosedError(`Store ${name}: its connector (namespace ${connector.namespace}) is closed`);
     if (this.registered) registerStore(this);
+  }
+
+  /**
+   * Resolves once the store's connection to Redis is up and the server
+   * checked (Redis 7.0 or later); rejects with the connection error (naming
+   * the address and the cause, e.g. `ECONNREFUSED 127.0.0.1:6379`) otherwise.
+   * Optional: every operation connects by itself.
+   *
+   * @example
+   * ```ts
+   * const store = new Store('default', new RedisConnector({ url, namespace: 'app' }));
+   * await store.ready(); // fail at start-up, not at the first put
+   * ```
+   */
+  async ready(): Promise<void> {
+    this.checkOpen('ready');
+    await this.connector.ready();
   }
 
   /** The connector's namespace. */
@@ -219,8 +278,11 @@ export class Store implements TargetSource {
     this.recorder?.reset();
   }
 
-  private checkOpen(operation: string): void {
-    if (this.closing) throw new ProxyStoreError(`store ${this.name} is closed (${operation})`);
+  /** @internal Throw {@link StoreClosedError} once {@link close} was called. */
+  checkOpen(operation: string): void {
+    if (this.closing) {
+      throw new StoreClosedError(`store ${this.name} is closed (${operation}): make a new Store to go on`);
+    }
   }
 
   /** @internal Serialize with this store's serializer unless one is given. */
@@ -254,6 +316,16 @@ export class Store implements TargetSource {
    * ```
    */
   put(value: unknown, options: PutOptions = {}): Promise<string> {
+    try {
+      checkOptions('store.put', options, PUT_OPTIONS);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.putChecked(value, options);
+  }
+
+  /** `put` with options already checked (by `put`, or by `proxy` against its own list). */
+  private putChecked(value: unknown, options: PutOptions): Promise<string> {
     if (this.recorder) return this.recorder.time('put', () => this.putOne(value, options));
     try {
       return this.putOne(value, options);
@@ -287,6 +359,11 @@ export class Store implements TargetSource {
    * ```
    */
   putBatch(values: unknown[], options: PutOptions = {}): Promise<string[]> {
+    try {
+      checkOptions('store.putBatch', options, PUT_OPTIONS);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.measure('putBatch', () => this.putMany(values, options));
   }
 
@@ -311,6 +388,11 @@ export class Store implements TargetSource {
    * ```
    */
   get<T = unknown, D = undefined>(key: string, options: GetOptions<D> = {}): Promise<T | D> {
+    try {
+      checkOptions('store.get', options, GET_OPTIONS);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.measure('get', () => this.getOne<T, D>(key, options));
   }
 
@@ -469,12 +551,17 @@ export class Store implements TargetSource {
    * ```
    */
   async proxy<T>(value: T, options: ProxyOptions = {}): Promise<ProxyOf<T>> {
+    return this.proxyChecked('store.proxy', value, options);
+  }
+
+  private async proxyChecked<T>(where: string, value: T, options: ProxyOptions): Promise<ProxyOf<T>> {
+    checkOptions(where, options, PROXY_OPTIONS);
     this.checkProxyOptions(options);
     if (isNonProxiable(value)) {
       if (options.skipNonproxiable) return value as ProxyOf<T>;
       throw nonProxiable(value);
     }
-    const key = await this.put(value, options);
+    const key = await this.putChecked(value, { lifetime: options.lifetime, serializer: options.serializer });
     return this.proxyOf<T>(
       key,
       shapeOf(value),
@@ -493,6 +580,7 @@ export class Store implements TargetSource {
    * ```
    */
   async proxyBatch<T>(values: T[], options: ProxyOptions = {}): Promise<ProxyOf<T>[]> {
+    checkOptions('store.proxyBatch', options, PROXY_OPTIONS);
     this.checkProxyOptions(options);
     if (!Array.isArray(values)) throw new InvalidOptionsError('proxyBatch takes an array of values');
     const proxiable: T[] = [];
@@ -505,7 +593,7 @@ export class Store implements TargetSource {
         proxiable.push(value);
       }
     }
-    const keys = await this.putBatch(proxiable, options);
+    const keys = await this.measure('putBatch', () => this.putMany(proxiable, { lifetime: options.lifetime, serializer: options.serializer }));
     const populate = options.populateTarget ?? this.populateTarget;
     let i = 0;
     return values.map((value) => {
@@ -527,6 +615,7 @@ export class Store implements TargetSource {
    * ```
    */
   async proxyFromKey<T>(key: string, options: ProxyFromKeyOptions = {}): Promise<Proxy<T>> {
+    checkOptions('store.proxyFromKey', options, PROXY_FROM_KEY_OPTIONS);
     this.checkOpen('proxyFromKey');
     this.checkProxyOptions(options);
     validateKey(key);
@@ -550,7 +639,7 @@ export class Store implements TargetSource {
    * ```
    */
   async lockedProxy<T>(value: T, options: ProxyOptions = {}): Promise<T extends NonProxiable ? T : ProxyLocker<T>> {
-    const proxy = await this.proxy(value, options);
+    const proxy = await this.proxyChecked('store.lockedProxy', value, options);
     if (isNonProxiable(proxy)) return proxy as T extends NonProxiable ? T : ProxyLocker<T>;
     return new ProxyLocker<T>(proxy as Proxy<T>) as T extends NonProxiable ? T : ProxyLocker<T>;
   }
@@ -572,6 +661,7 @@ export class Store implements TargetSource {
    * ```
    */
   async ownedProxy<T>(value: T, options: OwnedProxyOptions = {}): Promise<OwnedProxyOf<T>> {
+    checkOptions('store.ownedProxy', options, OWNED_PROXY_OPTIONS);
     this.checkOpen('ownedProxy');
     if (isNonProxiable(value)) {
       if (options.skipNonproxiable) return value as OwnedProxyOf<T>;
@@ -598,6 +688,11 @@ export class Store implements TargetSource {
    * ```
    */
   close(options: { closeConnector?: boolean } = {}): Promise<void> {
+    try {
+      checkOptions('store.close', options, CLOSE_OPTIONS);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (!this.closing) {
       this.closing = (async () => {
         const errors: unknown[] = [];
@@ -608,7 +703,7 @@ export class Store implements TargetSource {
             errors.push(err);
           }
         }
-        unregisterStore(this);
+        unregisterClosed(this);
         this.cache.clear();
         if (options.closeConnector ?? true) await this.connector.close();
         if (errors.length > 0) throw errors[0];
@@ -623,8 +718,15 @@ export class Store implements TargetSource {
   }
 
   /**
-   * The configuration to rebuild this store elsewhere ({@link Store.fromConfig}).
-   * Serializer functions are not part of it.
+   * The configuration to rebuild this store elsewhere ({@link Store.fromConfig}):
+   * JSON-safe, with the connector's address and non-secret options, never a
+   * password or TLS key (see {@link RedisConnector.config}). Serializer
+   * functions are not part of it.
+   *
+   * @example
+   * ```ts
+   * const text = JSON.stringify(store.config()); // safe to log or send
+   * ```
    */
   config(): StoreConfig {
     return {
@@ -640,25 +742,38 @@ export class Store implements TargetSource {
   }
 
   /**
-   * A store from {@link Store.config}.
+   * A store from {@link Store.config}. A config carries no password: give it
+   * here (`{ password }`), or in the environment variable
+   * `PROXYSTORE_REDIS_PASSWORD`; TLS options with keys or a private CA go in
+   * `redisOptions`.
    *
    * @example
    * ```ts
-   * const copy = Store.fromConfig(store.config());
+   * const copy = Store.fromConfig(store.config(), { password: process.env.REDIS_PASSWORD });
    * ```
    */
-  static fromConfig(config: StoreConfig): Store {
+  static fromConfig(config: StoreConfig, options: StoreFromConfigOptions = {}): Store {
     if (typeof config !== 'object' || config === null || typeof config.name !== 'string') {
       throw new InvalidOptionsError(`not a Store config: ${JSON.stringify(config)}`);
     }
-    return new Store(config.name, RedisConnector.fromConfig(config.connector), {
-      register: config.register,
-      cacheSize: config.cacheSize,
-      populateTarget: config.populateTarget,
-      leaseTtl: config.leaseTtl,
-      tombstoneTtl: config.tombstoneTtl,
-      metrics: config.metrics ?? false,
-    });
+    checkOptions('Store.fromConfig', options, FROM_CONFIG_OPTIONS);
+    const { serializer, deserializer, ...connection } = options;
+    const connector = RedisConnector.fromConfig(config.connector, connection);
+    try {
+      return new Store(config.name, connector, {
+        register: config.register,
+        cacheSize: config.cacheSize,
+        populateTarget: config.populateTarget,
+        leaseTtl: config.leaseTtl,
+        tombstoneTtl: config.tombstoneTtl,
+        metrics: config.metrics ?? false,
+        ...(serializer ? { serializer } : {}),
+        ...(deserializer ? { deserializer } : {}),
+      });
+    } catch (err) {
+      void connector.close();
+      throw err;
+    }
   }
 }
 
@@ -679,6 +794,16 @@ function storeFor(state: ProxyState): Store {
     if (store.namespace !== state.namespace) throw otherNamespace(state, store.namespace);
     return store;
   }
+  // The proxy's own store, or the registered store of its name, was closed
+  // here: say so, rather than "not registered" or opening a new connection.
+  const closed = state.source instanceof Store && state.source.isClosed ? { namespace: state.source.namespace } : closedStore(state.storeName);
+  if (closed) {
+    throw new StoreClosedError(
+      `store ${JSON.stringify(state.storeName)} (namespace ${closed.namespace}) was closed in this process: cannot resolve key ${state.key}; ` +
+        'register a new store of that name to resolve it',
+      { key: state.key },
+    );
+  }
   const url = process.env[ENV_URL];
   const namespace = process.env[ENV_NAMESPACE];
   if (!url || !namespace) {
@@ -693,7 +818,13 @@ function storeFor(state: ProxyState): Store {
   if (namespace !== state.namespace) throw otherNamespace(state, namespace);
   // Made on demand: its idle connection must not keep the process alive, since
   // nobody here knows to close it (a serverless handler, a script).
-  return new Store(state.storeName, new RedisConnector({ url, namespace, unrefWhenIdle: true }), { register: true });
+  const connector = new RedisConnector({ url, namespace, unrefWhenIdle: true });
+  try {
+    return new Store(state.storeName, connector, { register: true });
+  } catch (err) {
+    void connector.close();
+    throw err;
+  }
 }
 
 function otherNamespace(state: ProxyState, namespace: string): ProxyStoreFactoryError {

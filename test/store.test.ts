@@ -5,9 +5,13 @@ import {
   SerializationError,
   Store,
   StoreExistsError,
+  StoreClosedError,
   ProxyStoreError,
+  fromRef,
   getStore,
   registerStore,
+  resolve,
+  toRef,
   unregisterStore,
 } from '../src/index.js';
 import { connectionOptions, describe, expect, rawClient, test } from './harness/store-fixture.js';
@@ -264,6 +268,51 @@ describe('registry, config and close', () => {
     await expect(store.get('k')).rejects.toThrow(/store closing is closed/);
   });
 
+  test('StoreExistsError says how to get or replace the registered store', async ({ connect, namespace }) => {
+    const name = `exists-${namespace}`;
+    const store = new Store(name, connect(), { register: true });
+    const err = (() => {
+      try {
+        new Store(name, connect(), { register: true });
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(err).toBeInstanceOf(StoreExistsError);
+    expect(err?.message).toBe(
+      `a store named "${name}" is already registered in this process (namespace ${namespace}): use getStore("${name}") to get it, ` +
+        `close it or call unregisterStore("${name}") before registering another, or make this one with { register: false } ` +
+        '(a store that is not registered cannot resolve refs by name)',
+    );
+    await store.close();
+  });
+
+  test('a closed store throws StoreClosedError, and so does resolving its proxies or refs here', async ({ connect, namespace }) => {
+    const name = `closed-${namespace}`;
+    const store = new Store(name, connect(), { register: true });
+    const made = await store.proxy({ a: 1 }, { populateTarget: false });
+    const ref = toRef(made);
+    await store.close();
+    for (const call of [() => store.put('x'), () => store.get('k'), () => store.proxy([1]), () => store.ready(), () => store.exists('k')]) {
+      const err = await call().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StoreClosedError);
+      expect((err as Error).message).toMatch(new RegExp(`^store ${name} is closed \\(\\w+\\): make a new Store to go on$`));
+    }
+    // Its own proxy, and a ref of its name: "closed", not "no store named ... is registered".
+    for (const proxy of [made, fromRef(ref)]) {
+      const err = await resolve(proxy).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StoreClosedError);
+      expect((err as Error).message).toBe(
+        `store "${name}" (namespace ${namespace}) was closed in this process: cannot resolve key ${ref.key}; register a new store of that name to resolve it`,
+      );
+    }
+    // A new store of that name takes over.
+    const again = new Store(name, connect(), { register: true });
+    expect(await resolve(fromRef(ref))).toEqual({ a: 1 });
+    await again.evict(ref.key);
+    await again.close();
+  });
+
   test('config and fromConfig rebuild an equivalent store', async ({ connect }) => {
     const store = new Store('cfg', connect(), {
       cacheSize: 3,
@@ -287,9 +336,29 @@ describe('registry, config and close', () => {
     const key = await store.put('x');
     await store.close();
     expect(await client.ping()).toBe('PONG');
-    expect(() => store.connector.config()).not.toThrow();
-    expect(() => Store.fromConfig(store.config())).toThrow(/no url/);
     await client.del(new RedisConnector({ client, namespace }).dataKey(key));
+    await client.quit();
+  });
+
+  test('the config of a store over your own client records its address, and fromConfig rebuilds a working store', async ({ target, namespace }) => {
+    const client = rawClient(target);
+    const store = new Store('own-client-cfg', new RedisConnector({ client, namespace }), { leaseTtl: 7 });
+    const key = await store.put({ from: 'own client' });
+    const config = store.config();
+    expect(JSON.parse(JSON.stringify(config))).toEqual(config);
+    if (target.kind === 'single') {
+      const { hostname, port } = new URL(target.url);
+      expect(config.connector.url).toBe(`redis://${hostname}:${port}/0`);
+    } else {
+      expect(config.connector.nodes).toEqual(target.nodes);
+    }
+    expect(config.leaseTtl).toBe(7);
+    const copy = Store.fromConfig(config);
+    expect(copy.connector.isCluster).toBe(target.kind === 'cluster');
+    expect(await copy.get(key)).toEqual({ from: 'own client' });
+    await copy.evict(key);
+    await copy.close();
+    await store.close();
     await client.quit();
   });
 });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { ContextLifetime, LifetimeEndedError, RedisConnector, Store } from 'proxystore-redis';
 
-const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const namespace = process.env.APP_NAMESPACE ?? 'app';
+const url = process.env.PROXYSTORE_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const namespace = process.env.PROXYSTORE_REDIS_NAMESPACE ?? 'app';
 
 // Process A makes the lifetime and hands its id to process B (in a job, a message, an event).
 const storeA = new Store('default', new RedisConnector({ url, namespace }));

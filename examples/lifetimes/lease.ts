@@ -3,8 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LeaseLifetime, RedisConnector, Store, getKey } from 'proxystore-redis';
 
 await using store = new Store('default', new RedisConnector({
-  url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-  namespace: process.env.APP_NAMESPACE ?? 'app',
+  url: process.env.PROXYSTORE_REDIS_URL ?? 'redis://127.0.0.1:6379',
+  namespace: process.env.PROXYSTORE_REDIS_NAMESPACE ?? 'app',
 }));
 
 const lifetime = new LeaseLifetime(store, { expiry: 2 }); // (1)

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { ProxyResolveMissingKeyError, RedisConnector, Store, fromRef, resolve, toRef } from 'proxystore-redis';
 
 const store = new Store('default', new RedisConnector({
-  url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-  namespace: process.env.APP_NAMESPACE ?? 'app',
+  url: process.env.PROXYSTORE_REDIS_URL ?? 'redis://127.0.0.1:6379',
+  namespace: process.env.PROXYSTORE_REDIS_NAMESPACE ?? 'app',
 }), { register: true });
 
 const input = await store.proxy({ rows: [1, 2, 3] }, { evict: true });

@@ -13,8 +13,8 @@ import {
 } from 'proxystore-redis';
 
 const store = new Store('default', new RedisConnector({
-  url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-  namespace: process.env.APP_NAMESPACE ?? 'app',
+  url: process.env.PROXYSTORE_REDIS_URL ?? 'redis://127.0.0.1:6379',
+  namespace: process.env.PROXYSTORE_REDIS_NAMESPACE ?? 'app',
 }), { register: true });
 
 const prices = await store.proxy(new Map([['apple', 1.25]]));

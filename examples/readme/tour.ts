@@ -4,8 +4,8 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { RedisConnector, Store, fromRef, proxyReviver, resolve, toRef, type ProxyRef } from 'proxystore-redis';
 
-const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const namespace = process.env.APP_NAMESPACE ?? 'app';
+const url = process.env.PROXYSTORE_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const namespace = process.env.PROXYSTORE_REDIS_NAMESPACE ?? 'app';
 // Each process has its own store of the same name; refs name the store, never a URL.
 const store = new Store('default', new RedisConnector({ url, namespace }), { register: true });
 

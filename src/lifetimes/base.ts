@@ -26,6 +26,7 @@
  */
 import createDebug from 'debug';
 import { InvalidOptionsError, LifetimeEndedError, ProxyStoreFactoryError, errorFromReply } from '../errors.js';
+import { checkOptions } from '../options.js';
 import { randomId, validateKey } from '../keys.js';
 import { proxyState, type ProxyState } from '../proxy/proxy.js';
 import { execPipeline, type RedisConnector } from '../redis/connector.js';
@@ -320,6 +321,7 @@ export function splitAddKeyArgs(args: AddKeyArgs, lifetimeId: string): { keys: s
   const isOptions =
     typeof last === 'object' && last !== null && !proxyState(last) && Object.getPrototypeOf(last) === Object.prototype;
   const keys = (isOptions ? args.slice(0, -1) : args) as unknown[];
+  if (isOptions) checkOptions('addKey', last, ['store']);
   for (const key of keys) {
     if (proxyState(key)) {
       throw new InvalidOptionsError(`lifetime ${lifetimeId}: addKey takes store keys, got a proxy: use addProxy`, { lifetime: lifetimeId });

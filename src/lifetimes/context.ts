@@ -5,8 +5,9 @@
  * @module
  */
 import { inspect } from 'node:util';
-import { InvalidOptionsError, LifetimeEndedError, ProxyStoreError } from '../errors.js';
+import { InvalidOptionsError, LifetimeEndedError, StoreClosedError } from '../errors.js';
 import { newKey, randomId, validateLifetimeId } from '../keys.js';
+import { checkOptions } from '../options.js';
 import { Store } from '../store.js';
 import {
   LifetimeRecord,
@@ -47,7 +48,7 @@ export function attachedOptions<O>(attached: Attached): O {
 export async function readForAttach(store: Store, id: string, cls: string): Promise<Attached & { kind: string | undefined }> {
   if (!(store instanceof Store)) throw new InvalidOptionsError(`${cls}.attach needs a Store`);
   validateLifetimeId(id);
-  if (store.isClosed) throw new ProxyStoreError(`store ${store.name} is closed: cannot attach lifetime ${id}`, { lifetime: id });
+  if (store.isClosed) throw new StoreClosedError(`store ${store.name} is closed: cannot attach lifetime ${id}`, { lifetime: id });
   const meta = await new LifetimeRecord(store.connector, id).read();
   return { id, name: meta.name, kind: meta.kind, ended: meta.state !== 'open' };
 }
@@ -90,6 +91,7 @@ export class ContextLifetime implements Lifetime {
     if (!(store instanceof Store)) throw new InvalidOptionsError(`${cls} needs a Store as its first argument`);
     if (typeof options !== 'object' || options === null) throw new InvalidOptionsError(`${cls} options must be an object`);
     const attached = (options as { [kAttach]?: Attached })[kAttach];
+    if (!attached) checkOptions(`new ${cls}`, options, this.optionNames);
     if (!attached && options.name !== undefined && typeof options.name !== 'string') {
       throw new InvalidOptionsError(`${cls} name must be a string, got ${typeof options.name}`);
     }
@@ -102,7 +104,7 @@ export class ContextLifetime implements Lifetime {
       this.created = Promise.resolve();
       return;
     }
-    if (store.isClosed) throw new ProxyStoreError(`store ${store.name} is closed: cannot create a ${cls}`);
+    if (store.isClosed) throw new StoreClosedError(`store ${store.name} is closed: cannot create a ${cls}`);
     if (this.name !== undefined && Buffer.byteLength(this.name) > MAX_NAME_BYTES) {
       throw new InvalidOptionsError(`${cls} name must be at most ${MAX_NAME_BYTES} bytes, got ${Buffer.byteLength(this.name)}`);
     }
@@ -125,6 +127,11 @@ export class ContextLifetime implements Lifetime {
     );
     // Errors surface from the first operation that awaits `created`.
     this.created.catch(() => {});
+  }
+
+  /** @internal The option names the constructor takes. */
+  protected get optionNames(): readonly string[] {
+    return ['name'];
   }
 
   /**
@@ -179,7 +186,7 @@ export class ContextLifetime implements Lifetime {
       );
     }
     if (this.store.isClosed) {
-      throw new ProxyStoreError(`store ${this.store.name} of lifetime ${this.id} is closed (${operation}): close lifetimes before their store`, {
+      throw new StoreClosedError(`store ${this.store.name} of lifetime ${this.id} is closed (${operation}): close lifetimes before their store`, {
         lifetime: this.id,
       });
     }
@@ -264,6 +271,7 @@ export class ContextLifetime implements Lifetime {
    * ```
    */
   async close(options: CloseOptions = {}): Promise<void> {
+    checkOptions('lifetime.close', options, ['closeStores']);
     await this.closeOnce(false);
     if (options.closeStores) await this.store.close();
   }
@@ -278,7 +286,7 @@ export class ContextLifetime implements Lifetime {
       const closing = (async () => {
         await this.created.catch(() => {});
         if (this.store.isClosed && !storeClosing) {
-          throw new ProxyStoreError(`store ${this.store.name} is closed: close lifetime ${this.id} before its store`, { lifetime: this.id });
+          throw new StoreClosedError(`store ${this.store.name} is closed: close lifetime ${this.id} before its store`, { lifetime: this.id });
         }
         const result = await this.record.close(endedTtlMs(this.store));
         this.ended = true;

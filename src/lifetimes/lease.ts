@@ -7,6 +7,7 @@
  * @module
  */
 import { InvalidOptionsError } from '../errors.js';
+import { MAX_EXPIRY_MS, MAX_EXPIRY_SECONDS, checkNumber } from '../options.js';
 import type { Store } from '../store.js';
 import { endedTtlMs, log, type ExpirySpec, type LifetimeKind } from './base.js';
 import { ContextLifetime, attachedOptions, readForAttach, type LifetimeOptions } from './context.js';
@@ -24,9 +25,16 @@ function toMs(expiry: unknown, what: string): { relative: boolean; ms: number } 
   if (expiry instanceof Date) {
     const ms = expiry.getTime();
     if (!Number.isFinite(ms)) throw new InvalidOptionsError(`${what} is an invalid Date`);
+    // A range Redis can hold (see MAX_EXPIRY_MS); a past Date ends the lease at once.
+    if (ms < 0 || ms > MAX_EXPIRY_MS) {
+      throw new InvalidOptionsError(`${what} must be a Date from 1970 to ${new Date(MAX_EXPIRY_MS).toISOString()}, got ${expiry.toISOString()}`);
+    }
     return { relative: false, ms };
   }
-  if (typeof expiry === 'number' && Number.isFinite(expiry)) return { relative: true, ms: Math.round(expiry * 1000) };
+  if (typeof expiry === 'number' && Number.isFinite(expiry)) {
+    checkNumber(`${what} (seconds)`, expiry, { unit: 'seconds', min: -MAX_EXPIRY_SECONDS, max: MAX_EXPIRY_SECONDS });
+    return { relative: true, ms: Math.round(expiry * 1000) };
+  }
   throw new InvalidOptionsError(`${what} must be a number of seconds or a Date, got ${String(expiry)}`);
 }
 
@@ -67,6 +75,11 @@ export class LeaseLifetime extends ContextLifetime {
       });
     }
     return new LeaseLifetime(store, attachedOptions<LeaseLifetimeOptions>(attached));
+  }
+
+  /** @internal The option names the constructor takes. */
+  protected override get optionNames(): readonly string[] {
+    return ['name', 'expiry'];
   }
 
   /** @internal */

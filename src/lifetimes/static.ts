@@ -17,7 +17,8 @@
  * @module
  */
 import { inspect } from 'node:util';
-import { InvalidOptionsError, LifetimeEndedError, ProxyStoreError } from '../errors.js';
+import { InvalidOptionsError, LifetimeEndedError, StoreClosedError } from '../errors.js';
+import { checkOptions } from '../options.js';
 import { newKey, randomId } from '../keys.js';
 import { Store, storeOfProxy } from '../store.js';
 import { LifetimeRecord, closedHereError, endedTtlMs, log, splitAddKeyArgs, statesOf } from './base.js';
@@ -164,7 +165,7 @@ export class StaticLifetime implements Lifetime {
   private part(store: Store): Part {
     const existing = this.parts.get(store);
     if (existing) return existing;
-    if (store.isClosed) throw new ProxyStoreError(`store ${store.name} is closed: it cannot hold static objects`);
+    if (store.isClosed) throw new StoreClosedError(`store ${store.name} is closed: it cannot hold static objects`);
     const record = new LifetimeRecord(store.connector, randomId());
     const leaseMs = Math.max(1, Math.round(store.leaseTtl * 1000));
     const part: Part = {
@@ -323,6 +324,7 @@ export class StaticLifetime implements Lifetime {
    * ```
    */
   async close(options: CloseOptions = {}): Promise<void> {
+    checkOptions('StaticLifetime.close', options, ['closeStores']);
     this.ended = true;
     if (!this.closing) {
       const closing = this.releaseAll().then(async (stores) => {

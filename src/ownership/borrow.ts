@@ -8,6 +8,7 @@
  * @module
  */
 import { InvalidOptionsError } from '../errors.js';
+import { checkOptions } from '../options.js';
 import { randomId } from '../keys.js';
 import type { Proxy } from '../proxy/proxy.js';
 import {
@@ -35,6 +36,7 @@ export interface BorrowOptions {
 
 async function lend(owned: unknown, kind: 'ref' | 'refmut', options: BorrowOptions): Promise<Proxy<unknown>> {
   const operation = kind === 'ref' ? 'borrow' : 'mutBorrow';
+  checkOptions(operation, options, ['populateTarget']);
   const state = requireHandle(owned, operation, ['owned'], notOwned(operation, 'borrowed'));
   const store = storeOf(state);
   const renewal = renewalOf(store);

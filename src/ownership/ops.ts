@@ -7,6 +7,7 @@
  * @module
  */
 import { InvalidOptionsError, ReferenceNotOwnedError } from '../errors.js';
+import { checkOptions } from '../options.js';
 import { randomId, tagOf } from '../keys.js';
 import { requireState, type Proxy, type ProxyState } from '../proxy/proxy.js';
 import type { Serializer } from '../serialize.js';
@@ -111,6 +112,7 @@ export interface IntoOwnedOptions {
  * ```
  */
 export async function intoOwned<T>(proxy: Proxy<T>, options: IntoOwnedOptions = {}): Promise<OwnedProxy<T>> {
+  checkOptions('intoOwned', options, ['populateTarget']);
   const state = requireState(proxy, 'intoOwned');
   if (state.kind !== 'proxy') {
     throw new InvalidOptionsError(
@@ -167,6 +169,7 @@ export interface UpdateOptions {
  * ```
  */
 export async function update<T>(handle: OwnedProxy<T> | RefMutProxy<T>, options: UpdateOptions = {}): Promise<void> {
+  checkOptions('update', options, ['serializer']);
   const state = requireHandle(
     handle,
     'update',

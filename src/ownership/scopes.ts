@@ -12,6 +12,7 @@ import { proxyState, type ProxyState } from '../proxy/proxy.js';
 import { toRef } from '../proxy/refs.js';
 import { objectKeys, storeOf, type HandleState } from './handle.js';
 import { retire } from './lifecycle.js';
+import { checkOptions } from '../options.js';
 
 const log = createDebug('proxystore:ownership');
 
@@ -70,6 +71,7 @@ export async function submit<F extends (...args: never[]) => unknown>(
   submitFn: F,
   options: SubmitOptions = {},
 ): Promise<Awaited<ReturnType<F>>> {
+  checkOptions('submit', options, ['args', 'refs']);
   const args = options.args ?? [];
   const scoped = new Map<string, HandleState>();
   for (const value of [...args, ...(options.refs ?? [])]) {

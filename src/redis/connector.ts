@@ -7,11 +7,18 @@
  */
 import { Redis, Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
-import { InvalidOptionsError, errorFromReply, type ErrorContext } from '../errors.js';
+import { InvalidOptionsError, RedisOperationError, errorFromReply, type ErrorContext } from '../errors.js';
 import { KeySpace, newKey, randomId, validateKey, validateNamespace } from '../keys.js';
+import { checkNumber, checkOptions } from '../options.js';
 import createDebug from 'debug';
-import { MIN_BULK_LIMIT, bulkLimit, checkFits, trackServer } from './limits.js';
+import { guardClient, whenReady } from './connection.js';
+import { MIN_BULK_LIMIT, bulkLimit, checkFits, serverChecked, serverRefusal, trackServer } from './limits.js';
 import { Scripts, type ConsumeReply } from './scripts.js';
+import { clientKind } from './client-kind.js';
+import { connectionConfig, optionsFromConfig, type FromConfigOptions } from './config.js';
+import './parser-timer.js';
+
+export type { FromConfigOptions } from './config.js';
 
 const log = createDebug('proxystore:redis');
 
@@ -38,8 +45,15 @@ export interface RedisConnectorOptions {
   /**
    * Milliseconds after which a command made through a client the connector
    * created fails with a timeout error instead of waiting (for a Redis that
-   * is down, restarting or stuck). Default 10,000. A client you pass in keeps
-   * its own `commandTimeout`.
+   * is stuck, or a connection that died with the command on it); an integer
+   * from 1 to 2,147,483,647 (Node's longest timer). Default 10,000. A client
+   * you pass in keeps its own `commandTimeout`.
+   */
+  commandTimeoutMs?: number;
+  /**
+   * @deprecated The old name of {@link RedisConnectorOptions.commandTimeoutMs}
+   * (ioredis's name, in milliseconds too); every other time option of this
+   * library is in seconds, so the unit is now in the name.
    */
   commandTimeout?: number;
   /**
@@ -53,16 +67,42 @@ export interface RedisConnectorOptions {
   unrefWhenIdle?: boolean;
 }
 
-/** The serializable configuration of a connector (see {@link RedisConnector.config}). */
+/**
+ * The serializable configuration of a connector (see {@link RedisConnector.config}):
+ * JSON-safe, and never a password or TLS key.
+ */
 export interface RedisConnectorConfig {
   kind: 'redis';
   namespace: string;
+  /** `redis://[user@]host:port/db` (or `rediss://`), without a password. */
   url?: string;
+  /** Cluster seed nodes. */
   nodes?: ClusterNode[];
+  /** Whether the connection uses TLS (the certificates themselves are not recorded). */
+  tls?: boolean;
+  /** The non-secret, JSON-safe ioredis options (no password, TLS material or functions). */
   redisOptions?: RedisOptions;
+  /** The non-secret, JSON-safe ioredis Cluster options. */
   clusterOptions?: Omit<ClusterOptions, 'redisOptions'>;
+  commandTimeoutMs?: number;
+  /** @deprecated configs before `commandTimeoutMs`; still read by `fromConfig`. */
   commandTimeout?: number;
 }
+
+const CONNECTOR_OPTIONS = [
+  'url',
+  'nodes',
+  'client',
+  'namespace',
+  'redisOptions',
+  'clusterOptions',
+  'commandTimeoutMs',
+  'commandTimeout',
+  'unrefWhenIdle',
+] as const;
+
+/** Range of `commandTimeoutMs`: a whole millisecond up to Node's longest timer. */
+const COMMAND_TIMEOUT = { unit: 'milliseconds', min: 1, max: 2 ** 31 - 1, integer: true };
 
 /**
  * Stores bytes in Redis under a namespace.
@@ -85,13 +125,23 @@ export class RedisConnector {
   /** The Lua scripts, registered on {@link client}. @internal */
   readonly scripts: Scripts;
   private readonly ownsClient: boolean;
-  private readonly settings: Omit<RedisConnectorConfig, 'kind' | 'namespace'>;
+  private readonly commandTimeoutMs: number | undefined;
+  /** What a client the connector created was made from (for {@link config}). */
+  private readonly given: Parameters<typeof connectionConfig>[2];
   private closed = false;
 
+  /**
+   * Checks every option; a client it creates connects lazily (at the first
+   * command or {@link ready}), so a connector that is never used, or a Store
+   * constructor that throws, leaves no connection open.
+   *
+   * @throws {@link InvalidOptionsError} naming a bad or unknown option, or a `client` that is not an ioredis 5 client.
+   */
   constructor(options: RedisConnectorOptions) {
     if (typeof options !== 'object' || options === null) {
       throw new InvalidOptionsError('RedisConnector needs options: { url | nodes | client, namespace }');
     }
+    checkOptions('new RedisConnector', options, CONNECTOR_OPTIONS);
     this.namespace = validateNamespace(options.namespace);
     this.keys = new KeySpace(this.namespace);
     const given = (['url', 'nodes', 'client'] as const).filter((k) => options[k] !== undefined);
@@ -100,27 +150,43 @@ export class RedisConnector {
         `RedisConnector needs exactly one of \`url\`, \`nodes\` or \`client\`, got ${given.length ? given.join(' and ') : 'none'}`,
       );
     }
-    this.settings = {};
     if (options.client !== undefined) {
-      if (!(options.client instanceof Redis) && !(options.client instanceof Cluster)) {
-        throw new InvalidOptionsError('RedisConnector `client` must be an ioredis Redis or Cluster instance');
+      for (const name of ['commandTimeoutMs', 'commandTimeout', 'redisOptions', 'clusterOptions', 'unrefWhenIdle'] as const) {
+        if (options[name] !== undefined) {
+          throw new InvalidOptionsError(`RedisConnector: \`${name}\` applies only to a client the connector creates; set it on your own client instead`);
+        }
       }
+      clientKind(options.client); // throws on anything that is not an ioredis 5 client
       this.client = options.client;
       this.ownsClient = false;
+      this.commandTimeoutMs = undefined;
+      this.given = undefined;
     } else {
-      const commandTimeout = options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS;
-      if (!Number.isFinite(commandTimeout) || commandTimeout <= 0) {
-        throw new InvalidOptionsError(`commandTimeout must be a positive number of milliseconds, got ${String(options.commandTimeout)}`);
+      if (options.commandTimeoutMs !== undefined && options.commandTimeout !== undefined) {
+        throw new InvalidOptionsError('RedisConnector: give `commandTimeoutMs` or its old name `commandTimeout`, not both');
       }
-      if (options.commandTimeout !== undefined) this.settings.commandTimeout = options.commandTimeout;
-      if (options.redisOptions !== undefined) this.settings.redisOptions = options.redisOptions;
+      const givenTimeout = options.commandTimeoutMs ?? options.commandTimeout;
+      const timeoutName = options.commandTimeoutMs !== undefined ? 'commandTimeoutMs' : 'commandTimeout';
+      const commandTimeout = givenTimeout === undefined ? DEFAULT_COMMAND_TIMEOUT_MS : checkNumber(timeoutName, givenTimeout, COMMAND_TIMEOUT);
+      this.commandTimeoutMs = commandTimeout;
+      if (options.redisOptions !== undefined) checkPlainObject('redisOptions', options.redisOptions);
+      if (options.clusterOptions !== undefined) checkPlainObject('clusterOptions', options.clusterOptions);
+      if (options.unrefWhenIdle !== undefined && typeof options.unrefWhenIdle !== 'boolean') {
+        throw new InvalidOptionsError(`unrefWhenIdle must be a boolean, got ${typeof options.unrefWhenIdle}`);
+      }
+      this.given = {
+        ...(typeof options.url === 'string' ? { url: options.url } : {}),
+        ...(options.redisOptions ? { redisOptions: options.redisOptions } : {}),
+        ...(options.clusterOptions ? { clusterOptions: options.clusterOptions } : {}),
+      };
+      // Lazy: nothing is opened before the first command (see the constructor's doc).
+      const created = { lazyConnect: true, commandTimeout };
       if (options.url !== undefined) {
         const url = options.url;
         if (typeof url !== 'string' || !/^rediss?:\/\//.test(url)) {
           throw new InvalidOptionsError(`RedisConnector \`url\` must start with redis:// or rediss://, got ${JSON.stringify(url)}`);
         }
-        this.settings.url = url;
-        const client = new Redis(url, { commandTimeout, ...options.redisOptions });
+        const client = new Redis(url, { ...created, ...options.redisOptions });
         if (options.unrefWhenIdle) {
           // Each new connection's socket; commands in flight keep their (ref'd) timeout timer.
           client.on('connect', () => client.stream?.unref());
@@ -131,25 +197,52 @@ export class RedisConnector {
         if (!Array.isArray(nodes) || nodes.length === 0 || !nodes.every((n) => typeof n?.host === 'string' && Number.isInteger(n?.port))) {
           throw new InvalidOptionsError(`RedisConnector \`nodes\` must be a non-empty list of { host, port }, got ${JSON.stringify(nodes)}`);
         }
-        this.settings.nodes = nodes.map((n) => ({ host: n.host, port: n.port }));
-        if (options.clusterOptions !== undefined) this.settings.clusterOptions = options.clusterOptions;
-        this.client = new Cluster(this.settings.nodes, {
-          ...options.clusterOptions,
-          redisOptions: { commandTimeout, ...options.redisOptions },
-        });
+        this.client = new Cluster(
+          nodes.map((n) => ({ host: n.host, port: n.port })),
+          {
+            lazyConnect: true,
+            ...options.clusterOptions,
+            redisOptions: { commandTimeout, ...options.redisOptions },
+          },
+        );
       }
-      // Connection errors reach callers as rejected commands; without a
-      // listener ioredis would also print every reconnect attempt.
+      // Connection errors reach callers as rejected commands that name them
+      // (see ./connection.ts); without a listener ioredis would also print
+      // every reconnect attempt.
       this.client.on('error', (err: Error) => log('connection error (%s): %s', this.namespace, err.message));
+      guardClient(this.client, commandTimeout);
       this.ownsClient = true;
     }
-    this.scripts = new Scripts(this.client);
+    this.scripts = new Scripts(this.client, () => serverChecked(this.client));
     trackServer(this.client, this.namespace);
   }
 
   /** Whether the client is a Redis Cluster client. */
   get isCluster(): boolean {
-    return this.client instanceof Cluster;
+    return clientKind(this.client) === 'cluster';
+  }
+
+  /**
+   * Resolves once the connection is up and the server checked (Redis 7.0 or
+   * later); rejects with a {@link RedisOperationError} naming the connection
+   * error (`connect ECONNREFUSED 127.0.0.1:6399`) or the server's version.
+   * Starts the connection if nothing has yet. Optional: every command
+   * connects by itself.
+   *
+   * @example
+   * ```ts
+   * const connector = new RedisConnector({ url, namespace: 'app' });
+   * await connector.ready(); // fail at start-up, not at the first put
+   * ```
+   */
+  async ready(): Promise<void> {
+    if (this.closed) throw new RedisOperationError(`RedisConnector (namespace ${this.namespace}) is closed`);
+    try {
+      await whenReady(this.client);
+      await (serverChecked(this.client) ?? Promise.resolve());
+    } catch (err) {
+      throw errorFromReply(err, 'connect', {});
+    }
   }
 
   /**
@@ -158,14 +251,9 @@ export class RedisConnector {
    * (ioredis refuses a pipeline whose keys live on several nodes).
    */
   async groupsByNode(redisKeys: string[]): Promise<number[][]> {
-    const client = this.client;
-    if (!(client instanceof Cluster)) return [redisKeys.map((_, i) => i)];
-    if (client.status !== 'ready') {
-      await new Promise<void>((resolveReady, reject) => {
-        client.once('ready', () => resolveReady());
-        client.once('end', () => reject(new Error('the cluster connection ended')));
-      });
-    }
+    if (!this.isCluster) return [redisKeys.map((_, i) => i)];
+    const client = this.client as Cluster;
+    if (client.status !== 'ready') await this.ready();
     const groups = new Map<string, number[]>();
     redisKeys.forEach((key, i) => {
       const slot = calculateSlot(key);
@@ -222,7 +310,15 @@ export class RedisConnector {
     return this.write(key, bytes);
   }
 
+  /** Rejects when the server was found too old (see ./limits.ts); a WeakMap lookup, nothing sent. */
+  private refused(operation: string, context: ErrorContext): Promise<never> | undefined {
+    const refusal = serverRefusal(this.client);
+    return refusal ? Promise.reject(errorFromReply(refusal, operation, context)) : undefined;
+  }
+
   private write(key: string, bytes: Uint8Array): Promise<unknown> {
+    const refused = this.refused('SET', { key });
+    if (refused) return refused;
     return this.client.set(this.dataKey(key), toBuffer(bytes)).catch((err: unknown) => {
       throw errorFromReply(err, 'SET', { key });
     });
@@ -236,6 +332,7 @@ export class RedisConnector {
    */
   async setBatch(keys: string[], values: Uint8Array[]): Promise<void> {
     if (keys.length === 0) return;
+    await this.refused('SET (batch)', {});
     await this.checkFits(values, 'putBatch');
     if (this.isCluster) {
       const redisKeys = keys.map((k) => this.dataKey(k));
@@ -263,6 +360,8 @@ export class RedisConnector {
   /** The bytes under a key, or undefined when it is missing. */
   get(key: string): Promise<Buffer | undefined> {
     validateKey(key);
+    const refused = this.refused('GET', { key });
+    if (refused) return refused;
     return this.client.getBuffer(this.dataKey(key)).then(
       (bytes) => bytes ?? undefined,
       (err: unknown) => {
@@ -274,6 +373,7 @@ export class RedisConnector {
   /** Many keys in one round trip (one per node on a Cluster); missing ones are undefined. */
   async getBatch(keys: string[]): Promise<(Buffer | undefined)[]> {
     if (keys.length === 0) return [];
+    await this.refused('GET (batch)', {});
     const redisKeys = keys.map((k) => this.dataKey(validateKey(k)));
     const out: (Buffer | undefined)[] = new Array<Buffer | undefined>(keys.length);
     await Promise.all(
@@ -353,36 +453,65 @@ export class RedisConnector {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.ownsClient) {
-      try {
-        await this.client.quit();
-      } catch {
-        this.client.disconnect();
-      }
+    if (!this.ownsClient) return;
+    // A lazy client that never connected has nothing to say goodbye to
+    // (QUIT would open a connection first).
+    if (this.client.status === 'wait' || this.client.status === 'end') {
+      this.client.disconnect();
+      return;
+    }
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
     }
   }
 
   /**
-   * The configuration to rebuild this connector elsewhere. A connector made
-   * from your own client has no URL; {@link RedisConnector.fromConfig} then
-   * needs one.
+   * The configuration to rebuild this connector elsewhere
+   * ({@link RedisConnector.fromConfig}): the address (URL or cluster nodes,
+   * database, user name, whether TLS is on) and the non-secret options. It
+   * never holds a password or TLS material, so it is safe to log or send;
+   * `fromConfig` takes the password separately. Works for a connector made
+   * from your own Redis or Cluster client too (its address is read from the
+   * client; a client on a Unix socket or behind Sentinel has none to record).
+   *
+   * @example
+   * ```ts
+   * const config = connector.config();
+   * // { kind: 'redis', namespace: 'app', url: 'redis://app@10.0.0.5:6379/0', ... }
+   * ```
    */
   config(): RedisConnectorConfig {
-    return { kind: 'redis', namespace: this.namespace, ...this.settings };
+    const config: RedisConnectorConfig = {
+      kind: 'redis',
+      namespace: this.namespace,
+      ...connectionConfig(this.client, clientKind(this.client), this.given),
+    };
+    if (this.commandTimeoutMs !== undefined) config.commandTimeoutMs = this.commandTimeoutMs;
+    return config;
   }
 
-  /** Rebuild a connector from {@link RedisConnector.config}. */
-  static fromConfig(config: RedisConnectorConfig): RedisConnector {
-    if (typeof config !== 'object' || config === null || config.kind !== 'redis') {
-      throw new InvalidOptionsError(`not a RedisConnector config: ${JSON.stringify(config)}`);
-    }
-    if (config.url === undefined && config.nodes === undefined) {
-      throw new InvalidOptionsError(
-        `RedisConnector config for namespace ${config.namespace} has no url or nodes (the connector was made from a client); pass a client instead`,
-      );
-    }
-    const { kind: _kind, ...options } = config;
-    return new RedisConnector(options);
+  /**
+   * Rebuild a connector from {@link RedisConnector.config}. The password
+   * comes from `options.password`, else from the environment variable
+   * `PROXYSTORE_REDIS_PASSWORD`, else there is none (a URL of an older config
+   * that still holds one keeps it). `options.redisOptions` adds what a config
+   * cannot hold (TLS certificates, functions such as `retryStrategy`).
+   *
+   * @example
+   * ```ts
+   * const connector = RedisConnector.fromConfig(config, { password: process.env.REDIS_PASSWORD });
+   * ```
+   */
+  static fromConfig(config: RedisConnectorConfig, options: FromConfigOptions = {}): RedisConnector {
+    return new RedisConnector(optionsFromConfig(config, options));
+  }
+}
+
+function checkPlainObject(name: string, value: unknown): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidOptionsError(`RedisConnector \`${name}\` must be an object of ioredis options, got ${value === null ? 'null' : typeof value}`);
   }
 }
 

@@ -1,7 +1,15 @@
 /**
- * What the library needs to know of the server, learned with one
- * `CONFIG GET` per connection, sent when the connection becomes ready (never
- * per call):
+ * What the library needs to know of the server, learned once per connection
+ * with `HELLO` and `CONFIG GET`, sent together when the connection becomes
+ * ready (never per call):
+ *
+ * - the server's version: the scripts need Redis 7.0 (PEXPIRETIME, and the
+ *   7.0 forms of EXPIRE and SET). An older server is refused before the first
+ *   script runs (a script failing half-way on 6.2 would leave keys behind),
+ *   with an error naming its version. `HELLO` (Redis 6.0+, allowed to every
+ *   ACL user) gives it; where it is refused, `INFO server`; where that is
+ *   refused too, a script reading `redis.REDIS_VERSION` (nil before 7.0).
+ *   When nothing answers, the server is assumed recent enough.
  *
  * - `proto-max-bulk-len`, the largest value one Redis accepts. A command with
  *   a larger argument makes Redis reply "Protocol error: invalid bulk length"
@@ -22,6 +30,9 @@ import type { Cluster, Redis } from 'ioredis';
 import createDebug from 'debug';
 import { RedisOperationError } from '../errors.js';
 
+/** The oldest Redis the scripts run on. */
+export const MIN_REDIS_VERSION = [7, 0, 0] as const;
+
 const log = createDebug('proxystore:redis');
 
 /** The smallest `proto-max-bulk-len` Redis accepts: a value this large always fits. */
@@ -38,33 +49,150 @@ function setting(reply: unknown, name: string): string | undefined {
   return undefined;
 }
 
+/** What one connection's server said about itself. */
+interface Learned {
+  bulkLimit: number;
+  /** Set when the server is too old: every script and `ready()` fail with it. */
+  refusal: Error | undefined;
+}
+
+/** `[7, 0, 15]` from "7.0.15"; undefined when it is not a version. */
+export function parseVersion(text: unknown): number[] | undefined {
+  if (typeof text !== 'string' && !Buffer.isBuffer(text)) return undefined;
+  const match = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(String(text).trim());
+  return match ? [Number(match[1]), Number(match[2]), Number(match[3] ?? 0)] : undefined;
+}
+
+/** Whether a version is at least {@link MIN_REDIS_VERSION}. */
+export function isSupportedVersion(version: readonly number[]): boolean {
+  for (let i = 0; i < MIN_REDIS_VERSION.length; i++) {
+    const a = version[i] ?? 0;
+    const b = MIN_REDIS_VERSION[i] as number;
+    if (a !== b) return a > b;
+  }
+  return true;
+}
+
+function isReplyError(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ReplyError';
+}
+
+/** A key-value list reply (`HELLO` over RESP2) as a lookup. */
+function field(reply: unknown, name: string): unknown {
+  if (!Array.isArray(reply)) return undefined;
+  for (let i = 0; i + 1 < reply.length; i += 2) if (String(reply[i]) === name) return reply[i + 1];
+  return undefined;
+}
+
+function where(client: Client): string {
+  const options = (client as { options?: { host?: string; port?: number; path?: string } }).options;
+  if (options?.path) return ` at ${options.path}`;
+  return options?.host ? ` at ${options.host}:${options.port ?? 6379}` : '';
+}
+
 /** The settings of one client's server, relearned on each new connection. */
 class ServerSettings {
-  private limit: Promise<number> | undefined;
+  private learned: Promise<Learned> | undefined;
+  /** The current connection's server passed the version check. */
+  private checked = false;
+  /** The last server seen was too old (kept across reconnects until a check passes). */
+  refusal: Error | undefined;
   private warned = false;
 
   constructor(
     private readonly client: Client,
     private readonly namespace: string,
   ) {
-    client.on('ready', () => void this.get());
+    client.on('ready', () => void this.get().catch(() => undefined));
     client.on('close', () => {
-      this.limit = undefined;
+      this.learned = undefined;
+      this.checked = false;
     });
-    if (client.status === 'ready') void this.get();
+    if (client.status === 'ready') void this.get().catch(() => undefined);
   }
 
-  get(): Promise<number> {
-    return (this.limit ??= this.learn());
-  }
-
-  private async learn(): Promise<number> {
-    let reply: unknown;
-    try {
-      reply = await this.client.config('GET', 'proto-max-bulk-len', 'maxmemory-policy');
-    } catch {
-      return DEFAULT_BULK_LIMIT;
+  get(): Promise<Learned> {
+    if (!this.learned) {
+      const learning = this.learn();
+      this.learned = learning;
+      // A connection error is not an answer: ask again next time.
+      learning.catch(() => {
+        if (this.learned === learning) this.learned = undefined;
+      });
     }
+    return this.learned;
+  }
+
+  /** Undefined when the server is known good; else a promise that settles when it is known. */
+  check(): Promise<void> | undefined {
+    if (this.checked) return undefined;
+    return this.get().then((learned) => {
+      if (learned.refusal) throw learned.refusal;
+    });
+  }
+
+  private async learn(): Promise<Learned> {
+    // Sent together: one round trip.
+    const [hello, config] = await Promise.allSettled([
+      this.client.call('HELLO'),
+      this.client.config('GET', 'proto-max-bulk-len', 'maxmemory-policy'),
+    ]);
+    for (const outcome of [hello, config]) {
+      if (outcome.status === 'rejected' && !isReplyError(outcome.reason)) throw outcome.reason;
+    }
+    const refusal = await this.checkVersion(hello);
+    this.refusal = refusal;
+    this.checked = refusal === undefined;
+    return { bulkLimit: config.status === 'fulfilled' ? this.settings(config.value) : DEFAULT_BULK_LIMIT, refusal };
+  }
+
+  /** The refusal for a server older than 7.0, or undefined. */
+  private async checkVersion(hello: PromiseSettledResult<unknown>): Promise<Error | undefined> {
+    let text: string | undefined;
+    const reported = hello.status === 'fulfilled' ? field(hello.value, 'version') : undefined;
+    if (reported !== undefined && reported !== null) {
+      text = String(reported);
+    } else if (hello.status === 'rejected' && /unknown command/i.test((hello.reason as Error).message)) {
+      text = 'older than 6.0 (it does not know HELLO)';
+    } else {
+      text = await this.versionFromInfo();
+    }
+    const version = parseVersion(text);
+    if (text === undefined) {
+      log('the server version could not be learned (HELLO, INFO and EVAL refused): assumed recent enough');
+      return undefined;
+    }
+    if (version && isSupportedVersion(version)) {
+      log('Redis %s', text);
+      return undefined;
+    }
+    return new RedisOperationError(
+      `Redis ${version ? text : text.startsWith('older') ? text : `version ${JSON.stringify(text)}`}${where(this.client)} is not supported: ` +
+        `proxystore-redis needs Redis ${MIN_REDIS_VERSION.slice(0, 2).join('.')} or later (its scripts use PEXPIRETIME and other 7.0 commands); ` +
+        'nothing was run. Upgrade the server, or point the connector at a Redis 7.',
+    );
+  }
+
+  /** The version from INFO server, else from a script; undefined when both are refused. */
+  private async versionFromInfo(): Promise<string | undefined> {
+    try {
+      const info = String(await this.client.info('server'));
+      const match = /^redis_version:(.+)$/m.exec(info);
+      if (match) return (match[1] as string).trim();
+    } catch (err) {
+      if (!isReplyError(err)) throw err;
+    }
+    try {
+      // redis.REDIS_VERSION exists from 7.0 on: nil (an empty reply) before.
+      const reply: unknown = await this.client.eval('return redis.REDIS_VERSION', 0);
+      return reply === null || reply === undefined ? 'older than 7.0 (its Lua has no redis.REDIS_VERSION)' : String(reply);
+    } catch (err) {
+      if (!isReplyError(err)) throw err;
+      return undefined;
+    }
+  }
+
+  private settings(reply: unknown): number {
     const policy = setting(reply, 'maxmemory-policy') ?? '';
     if (!this.warned && /^(allkeys|volatile)-/.test(policy)) {
       this.warned = true;
@@ -91,7 +219,22 @@ export function trackServer(client: Client, namespace: string): void {
 /** The client's `proto-max-bulk-len` in bytes. */
 export function bulkLimit(client: Client): Promise<number> {
   trackServer(client, '?');
-  return (trackers.get(client) as ServerSettings).get();
+  return (trackers.get(client) as ServerSettings).get().then((learned) => learned.bulkLimit);
+}
+
+/**
+ * Undefined once the client's current server passed the version check (the
+ * fast path); otherwise a promise that resolves when it passes and rejects
+ * with the refusal naming the version (or the connection error).
+ */
+export function serverChecked(client: Client): Promise<void> | undefined {
+  trackServer(client, '?');
+  return (trackers.get(client) as ServerSettings).check();
+}
+
+/** The refusal of the last server seen, when it was too old (a sync check for plain commands). */
+export function serverRefusal(client: Client): Error | undefined {
+  return trackers.get(client)?.refusal;
 }
 
 function bytes(n: number): string {

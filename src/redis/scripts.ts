@@ -250,7 +250,15 @@ function commandName(name: ScriptName): string {
 
 /** Typed access to the Lua scripts on one client. */
 export class Scripts {
-  constructor(private readonly client: Client) {
+  /**
+   * @param beforeRun - undefined when scripts may run now, else a promise to
+   *   wait for (the connector's server check: no script runs on a Redis older
+   *   than 7.0).
+   */
+  constructor(
+    private readonly client: Client,
+    private readonly beforeRun: () => Promise<void> | undefined = () => undefined,
+  ) {
     for (const name of Object.keys(LUA_SCRIPTS) as ScriptName[]) {
       const command = commandName(name);
       if (typeof (client as unknown as Record<string, unknown>)[command] === 'function') continue;
@@ -291,6 +299,8 @@ export class Scripts {
     const fn = (this.client as unknown as Record<string, CommandFn>)[`${commandName(name)}Buffer`] as CommandFn;
     let reply: unknown;
     try {
+      const pending = this.beforeRun();
+      if (pending) await pending;
       reply = await fn.apply(this.client, this.args(name, keys, args));
     } catch (err) {
       throw errorFromReply(err, name, context);

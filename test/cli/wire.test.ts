@@ -14,6 +14,7 @@ const READ = new Set([
   'client', // SETNAME proxystore-redis-cli
   'info',
   'config', // GET, the library's server checks
+  'hello', // no arguments: the server's version, the library's server checks
   'time',
   'scan',
   'sscan',

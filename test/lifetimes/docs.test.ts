@@ -45,7 +45,7 @@ describe(DOC, () => {
 
   test.for(examples)('%s runs and leaves nothing without a TTL', async (example, { redisUrl, namespace }) => {
     const out = await runChild(example, {
-      env: { ...childEnv({ redisUrl, namespace }), APP_NAMESPACE: namespace },
+      env: { ...childEnv({ redisUrl, namespace }), PROXYSTORE_REDIS_URL: redisUrl, PROXYSTORE_REDIS_NAMESPACE: namespace },
       timeoutMs: 60_000,
     });
     expect(out.code, out.stderr).toBe(0);
