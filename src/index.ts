@@ -75,7 +75,7 @@ export {
 } from './store.js';
 export { registerStore, getStore, unregisterStore } from './registry.js';
 export { type StoreMetrics, type OperationMetrics } from './metrics.js';
-export { isProxy, isResolved, resolve, extract, getKey, type Proxy, type ProxyKind, type TargetSource } from './proxy/proxy.js';
+export { isProxy, isResolved, resolve, extract, getKey, type Proxy, type ProxyKind, type TargetSource, type ResolveOptions } from './proxy/proxy.js';
 export { toRef, fromRef, proxyReviver, validateRef, REF_MARKER, PROXY_EXTENSION_TYPE, type ProxyRef } from './proxy/refs.js';
 export { ProxyLocker } from './proxy/locker.js';
 export { type Lifetime, type AddKeyOptions, type AddKeyArgs, type CloseOptions } from './lifetimes/lifetime.js';

@@ -51,7 +51,7 @@ export interface TargetSource {
 export interface ResolveOptions {
   evict: boolean;
   deserializer?: Deserializer;
-  /** The consuming proxy's token (see {@link ProxyState.consumeToken}). */
+  /** The consuming proxy's token: made once per proxy object, never sent in its ref, so resolving the same proxy again after an unclear failure gets the consumed value back. */
   consumeToken?: string;
 }
 
