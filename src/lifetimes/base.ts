@@ -32,7 +32,7 @@ import { proxyState, type ProxyState } from '../proxy/proxy.js';
 import { execPipeline, type RedisConnector } from '../redis/connector.js';
 import type { LifetimeCreateReply, LifetimeStateBefore, ScriptArgs, ScriptKeys, ScriptReply } from '../redis/scripts.js';
 import type { Store } from '../store.js';
-import { refuseHandles, refuseOwnedKeys } from '../ownership/lifetimes.js';
+import { refuseHandles, refuseOwnedForeign } from '../ownership/lifetimes.js';
 import { ForeignExpiry, NO_LEASE, unlinkForeign } from './foreign.js';
 import type { AddKeyArgs, AddKeyOptions } from './lifetime.js';
 
@@ -162,29 +162,37 @@ export class LifetimeRecord {
 
   /**
    * Add existing store keys as members (own or foreign). One round trip on
-   * a single Redis, where the script also gives foreign keys the lease.
-   * On Redis Cluster, foreign keys of a lease get the lease end *before* the
-   * script records them (a crash in between leaves them expiring at the lease
-   * end, never a member without a TTL that outlives the lease), and again
-   * after it if an extend moved the end meanwhile.
+   * a single Redis, where the script also gives foreign keys the lease and
+   * refuses, atomically, objects that have an owner (each object's ownership
+   * record goes with its data key). On Redis Cluster, foreign keys are first
+   * checked for an owner on their own masters (not atomic with the add), and
+   * foreign keys of a lease get the lease end *before* the script records
+   * them (a crash in between leaves them expiring at the lease end, never a
+   * member without a TTL that outlives the lease), and again after it if an
+   * extend moved the end meanwhile.
    */
   async addKeys(keys: string[]): Promise<void> {
-    await refuseOwnedKeys(this.connector, keys, this.id); // owned objects cannot join lifetimes yet
-    const data = keys.map((k) => this.connector.dataKey(k));
+    const objects = keys.map((key) => ({ key, data: this.connector.dataKey(key), record: this.connector.keys.object('own', key) }));
+    const pairs = (some: typeof objects) => some.flatMap((o) => [o.data, o.record]);
     if (this.foreignInScript) {
-      const calls = chunked(data, lifetimeTuning.batch);
-      await this.runAll('lifetimeAddKeys', calls.map((d) => [{ ...this.sets, data: d }, { elsewhere: [] }] as const));
+      const calls = chunked(objects, lifetimeTuning.batch);
+      await this.runAll('lifetimeAddKeys', calls.map((c) => [{ ...this.sets, objects: pairs(c) }, { elsewhere: [] }] as const));
       return;
     }
-    const own = data.filter((d) => d.startsWith(this.ownPrefix));
-    const elsewhere = data.filter((d) => !d.startsWith(this.ownPrefix));
+    const own = objects.filter((o) => o.data.startsWith(this.ownPrefix));
+    const foreign = objects.filter((o) => !o.data.startsWith(this.ownPrefix));
+    const elsewhere = foreign.map((o) => o.data);
     const expiry = new ForeignExpiry(this.connector, this.context);
     // Not open: the script refuses, with the message that says how it ended.
-    const before = elsewhere.length > 0 ? await this.leaseEnd() : NO_LEASE;
+    // The owner check of foreign keys goes to their masters meanwhile (owned objects cannot join lifetimes yet).
+    const [before] = await Promise.all([
+      elsewhere.length > 0 ? this.leaseEnd() : NO_LEASE,
+      refuseOwnedForeign(this.connector, foreign.map((o) => o.key), this.id),
+    ]);
     await expiry.apply(elsewhere, before);
     const calls = [
-      ...chunked(own, lifetimeTuning.batch).map((d) => [{ ...this.sets, data: d }, { elsewhere: [] }] as const),
-      ...chunked(elsewhere, lifetimeTuning.batch).map((e) => [{ ...this.sets, data: [] }, { elsewhere: e }] as const),
+      ...chunked(own, lifetimeTuning.batch).map((c) => [{ ...this.sets, objects: pairs(c) }, { elsewhere: [] }] as const),
+      ...chunked(elsewhere, lifetimeTuning.batch).map((e) => [{ ...this.sets, objects: [] }, { elsewhere: e }] as const),
     ];
     const ends = (await this.runAll('lifetimeAddKeys', calls)).map((r) => r.expiresAtMs);
     if (elsewhere.length === 0) return;

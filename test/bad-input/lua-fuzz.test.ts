@@ -58,9 +58,10 @@ const KEY_KINDS: Record<string, string> = {
   foreign: `{${LT}}:foreign`,
   evicting: `{${LT}}:evicting`,
 };
-/** Variadic KEYS: a data key inside the lifetime, and the seeded object's. */
+/** Variadic KEYS: a data key inside the lifetime, and the seeded object's (with their ownership records, for `objects`). */
 const REST_KEYS: Record<string, string[]> = {
   data: [`{${LT}}:d:${NEW}`, `{${LT}}:d:${OBJ}`],
+  objects: [`{${LT}}:d:${NEW}`, `{${LT}}:own:${NEW}`, `{${LT}}:d:${OBJ}`, `{${LT}}:own:${OBJ}`],
 };
 
 

@@ -8,7 +8,7 @@
  * (`client-side`), so the Cluster way is exercised on both targets.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { ContextLifetime, LeaseLifetime, Store, getKey, type RedisConnector } from '../../src/index.js';
+import { AlreadyOwnedError, ContextLifetime, LeaseLifetime, Store, drop, getKey, type RedisConnector } from '../../src/index.js';
 import { lifetimeTuning } from '../../src/lifetimes/base.js';
 import { randomId } from '../../src/keys.js';
 import { afterEach, describe, expect, test, type RedisTarget } from '../harness/store-fixture.js';
@@ -141,6 +141,25 @@ describe.for(modes)('foreign members (%s)', ([, foreignInScript]) => {
     for (const key of foreign) expect(await store.exists(key)).toBe(false);
     expect(await redis.exists(k.members, k.foreign, k.evicting)).toBe(0);
     expect(await redis.hget(k.meta, 'state')).toBe('ended');
+  });
+
+  test('addKey with an owned foreign key among others writes nothing: no key is recorded or given the lease', async ({ store, redis }) => {
+    Object.assign(lifetimeTuning, { foreignInScript });
+    const lifetime = await new LeaseLifetime(store, { expiry: 600 }).waitUntilReady();
+    const plain = await store.putBatch(Array.from({ length: 12 }, (_, i) => i));
+    const owned = await store.ownedProxy({ owned: true });
+    const ownedTtl = await redis.pexpiretime(store.connector.dataKey(getKey(owned)));
+    const err = await lifetime.addKey(...plain.slice(0, 6), getKey(owned), ...plain.slice(6)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AlreadyOwnedError);
+    expect((err as Error).message).toMatch(new RegExp(`lifetime ${lifetime.id}: key ${getKey(owned)} has an owner`));
+    const k = lifetimeKeys(store, lifetime.id);
+    expect(await redis.exists(k.members, k.foreign)).toBe(0);
+    for (const key of plain) expect(await redis.pttl(store.connector.dataKey(key))).toBe(-1);
+    expect(await redis.pexpiretime(store.connector.dataKey(getKey(owned)))).toBe(ownedTtl);
+    await lifetime.close();
+    for (const key of plain) expect(await store.exists(key)).toBe(true);
+    for (const key of plain) await store.evict(key);
+    await drop(owned);
   });
 
   test('two processes closing the same lifetime at once both finish, and nothing survives', async ({ store, connect, redis, namespace }) => {
