@@ -2,15 +2,19 @@
 -- key inside the lifetime's hash tag becomes an own member (its store key, in
 -- the members set); any other becomes a foreign member (its whole data key, in
 -- the foreign set). Under a lease, each object in KEYS gets the lease end as
--- its expiry (a missing object is still recorded; it simply has nothing to
+-- its expiry (a StaticLifetime part's: its lease end plus the outage margin,
+-- keysExpireAt; a missing object is still recorded; it simply has nothing to
 -- expire). Objects in ARGV (foreign keys of other slots, on Redis Cluster) are
--- only recorded: the caller gave them the lease end before this call, and
--- gives them the returned one again if it differs (see docs/lifetimes.md, "On
--- Redis Cluster").
+-- only recorded: the caller gave them that expiry before this call, and gives
+-- them the returned one again if it differs (see docs/lifetimes.md, "On Redis
+-- Cluster").
 --
 -- Owned objects cannot join lifetimes yet: an object in KEYS that has an
 -- ownership record is refused, atomically with the add, before anything is
 -- written. (Objects in ARGV live on other nodes: the caller checked theirs.)
+--
+-- A static part notes the add (`seen`), and deals with a lease end that
+-- passed as lifetimePut does (a fresh lease after a silence, else ended).
 --
 -- KEYS[1] meta        the lifetime's meta hash, <ns>:{<id>}:lt
 -- KEYS[2] members     the lifetime's set of own members, <ns>:{<id>}:members
@@ -27,7 +31,8 @@
 -- then (the same, unless an extend ran in between, whose end is the right one).
 --
 -- Returns: {added, expiresAtMs}  how many keys were not members yet (0 on a
---          resend); the lease end, or -1 without a lease
+--          resend); the expiry the members carry (the lease end; a static
+--          part's plus its margin), or -1 without a lease
 -- Errors:  PSR_LIFETIME_ENDED   the lifetime is closing, closed, or its lease ran out
 --          PSR_ALREADY_OWNED    an object in KEYS has an ownership record (nothing is added)
 --          PSR_INVALID_OPTIONS  KEYS[2] and KEYS[3] are not the sets of KEYS[1];
@@ -43,6 +48,9 @@ local rcall = redis.call
 --@include metaFields
 --@include isDataKey
 --@include objectKey
+--@include staticLease
+--@include staticLapse
+--@include keysExpireAt
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
 if not prefix then
@@ -67,10 +75,14 @@ for i = 1, #ARGV do
   if not isDataKey(prefix, ARGV[i]) then return notData(ARGV[i]) end
 end
 
-local meta, err = metaFields('lifetimeAddKeys', KEYS[1], 'state', 'expiresAt')
+local meta, err = metaFields('lifetimeAddKeys', KEYS[1], 'state', 'expiresAt', 'kind', 'lease', 'seen')
 if not meta then return err end
-if meta[1] ~= 'open' then return lifetimeEnded(KEYS[1], meta[1], nowMs()) end
+local now = nowMs()
+if meta[1] ~= 'open' then return lifetimeEnded(KEYS[1], meta[1], now) end
 local expiresAt = tonumber(meta[2])
+local lease = expiresAt and staticLease(meta[3], meta[4])
+local lapse = lease and staticLapse(expiresAt, lease, meta[5], now)
+if lapse == 'ended' then return lifetimeEnded(KEYS[1], false, now) end
 
 for i = 4, #KEYS, 2 do
   if rcall('EXISTS', KEYS[i + 1]) == 1 then
@@ -83,7 +95,13 @@ for i = 4, #KEYS, 2 do
   end
 end
 
-local at = expiresAt
+if lapse == 'grace' then
+  expiresAt = now + lease
+  rcall('HSET', KEYS[1], 'expiresAt', expiresAt)
+  rcall('PEXPIREAT', KEYS[1], keysExpireAt(expiresAt, lease))
+end
+if lease then rcall('HSET', KEYS[1], 'seen', now) end
+local at = expiresAt and keysExpireAt(expiresAt, lease)
 local own = prefix .. 'd:'
 local added = 0
 for i = 4, #KEYS, 2 do
