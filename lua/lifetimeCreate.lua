@@ -1,5 +1,8 @@
 -- lifetimeCreate: create a lifetime's meta record. A lease's meta carries the
 -- lease end as its Redis TTL, so it vanishes then even if every client is gone.
+-- A StaticLifetime part (kind static) records its lease length (`lease`) and
+-- when it was last touched (`seen`), and its keys expire 3 x lease after the
+-- lease end (the outage margin: see keysExpireAt and staticLapse).
 --
 -- The creating call's token is kept in the meta (createToken), so that the
 -- same call sent again after a lost reply recognises the lifetime it made and
@@ -12,7 +15,8 @@
 -- ARGV[4] ms      for 'in': milliseconds from now (server clock);
 --                 for 'at': a Unix time in milliseconds; 0 for 'none';
 --                 an integer of at most 13 digits (the lease end must come
---                 before 9999999999999, in the year 2286)
+--                 before 9999999999999, in the year 2286); a static part
+--                 takes 'in' with its lease length (1 to 2592000000, 30 days)
 -- ARGV[5] token   this creation call's token
 --
 -- Returns: {created, expiresAtMs}  created is 1, or 0 when the lease is already
@@ -20,11 +24,13 @@
 --                                  ended); expiresAtMs is -1 without a lease
 -- Errors:  PSR_INVALID_OPTIONS  a lifetime with this id exists (made by another
 --                               call); bad kind, name, expiry, ms or token; a
---                               meta key that is not a lifetime's
+--                               static part without an 'in' lease of 1 ms to
+--                               30 days; a meta key that is not a lifetime's
 local rcall = redis.call
 --@include nowMs
 --@include intArg
 --@include tokenArg
+--@include keysExpireAt
 
 local kind, name, expiry = ARGV[1], ARGV[2], ARGV[3]
 if kind ~= 'context' and kind ~= 'lease' and kind ~= 'static' then
@@ -40,6 +46,10 @@ local ms, err = intArg('lifetimeCreate', 'ms', ARGV[4], -9999999999999, 99999999
 if not ms then return err end
 local token, err2 = tokenArg('lifetimeCreate', 'token', ARGV[5])
 if not token then return err2 end
+if kind == 'static' and (expiry ~= 'in' or ms < 1 or ms > 2592000000) then
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeCreate: a static part takes its lease length as expiry in, ' ..
+    '1 to 2592000000 ms (30 days), got ' .. shown(expiry) .. ' ' .. shown(ARGV[4]))
+end
 if not string.match(KEYS[1], '^[^{}]+:{[%w_%-]+}:lt$') then
   return redis.error_reply('PSR_INVALID_OPTIONS lifetimeCreate: ' .. shown(KEYS[1]) .. ' is not a lifetime meta key (<ns>:{<id>}:lt)')
 end
@@ -72,6 +82,11 @@ if expiresAt > 9999999999999 then
 end
 table.insert(fields, 'expiresAt')
 table.insert(fields, expiresAt)
+local lease = nil
+if kind == 'static' then
+  lease = ms
+  for _, v in ipairs({'lease', lease, 'seen', now}) do table.insert(fields, v) end
+end
 rcall('HSET', KEYS[1], unpack(fields))
-rcall('PEXPIREAT', KEYS[1], expiresAt)
+rcall('PEXPIREAT', KEYS[1], keysExpireAt(expiresAt, lease))
 return {1, expiresAt}

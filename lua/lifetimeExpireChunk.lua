@@ -1,6 +1,8 @@
 -- lifetimeExpireChunk: give the next chunk of members the lifetime's current
 -- lease end (the latest extend wins, even over an extend still walking its
--- chunks). Stops ('done', -1) when the lifetime is no longer an open lease.
+-- chunks); a StaticLifetime part's members get its lease end plus the outage
+-- margin (keysExpireAt), as lifetimeExtend gives them. Stops ('done', -1)
+-- when the lifetime is no longer an open lease.
 -- A resend of the same call (after a lost reply) gives the same members the
 -- current lease end again: it changes nothing more.
 --
@@ -16,7 +18,8 @@
 -- lifetime's hash tag; with foreign = 'touch', foreign members are whole data
 -- keys in other hash tags (on one server).
 --
--- Returns: {expiresAtMs, cursor, found}  the current lease end (-1 when the
+-- Returns: {expiresAtMs, cursor, found}  the expiry members now carry (the
+--          current lease end; a static part's plus its margin; -1 when the
 --          lifetime is no longer an open lease); the next cursor, or 'done';
 --          the foreign members of this chunk for the caller to expire
 --          (empty with 'touch')
@@ -27,6 +30,8 @@ local rcall = redis.call
 --@include expireMembers
 --@include foreignMode
 --@include metaFields
+--@include staticLease
+--@include keysExpireAt
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
 if not prefix then
@@ -43,12 +48,13 @@ if touch == nil then
   return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExpireChunk: foreign must be touch or return, got ' .. shown(ARGV[3]))
 end
 
-local meta, err2 = metaFields('lifetimeExpireChunk', KEYS[1], 'state', 'expiresAt')
+local meta, err2 = metaFields('lifetimeExpireChunk', KEYS[1], 'state', 'expiresAt', 'kind', 'lease')
 if not meta then return err2 end
 local expiresAt = tonumber(meta[2])
 if meta[1] ~= 'open' or not expiresAt then return {-1, 'done', {}} end
-local next, found = expireMembers(prefix, ARGV[1], count, expiresAt, touch)
+local at = keysExpireAt(expiresAt, staticLease(meta[3], meta[4]))
+local next, found = expireMembers(prefix, ARGV[1], count, at, touch)
 if not next then
   return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExpireChunk: malformed cursor ' .. shown(ARGV[1]))
 end
-return {expiresAt, next, found}
+return {at, next, found}

@@ -5,6 +5,14 @@
 -- that is not in the future ends the lifetime: the meta turns 'closing' and
 -- the caller must run lifetimeClose.
 --
+-- A StaticLifetime part's keys and members expire 3 x its lease after the
+-- lease end (the outage margin, keysExpireAt), and each heartbeat notes the
+-- time (`seen`). A heartbeat that finds the lease end passed gives the part a
+-- fresh lease first when nothing touched it for more than lease / 2 (an
+-- outage or a stall, see staticLapse), and otherwise ends it ('close'): its
+-- heartbeat had stopped while puts went on. A LeaseLifetime's end is the
+-- user's deadline: no margin, no grace.
+--
 -- The applied call's token and lease end are recorded in the meta (extend:
 -- "<token> <expiresAtMs>"), so the same call sent again after a lost reply
 -- does not move the lease a second time (an `add` would otherwise add twice,
@@ -27,7 +35,9 @@
 --
 -- Derived keys: members' data keys, as in lifetimeExpireChunk.
 --
--- Returns: {expiresAtMs, cursor, found}  cursor is 'done' when every member
+-- Returns: {expiresAtMs, cursor, found}  the expiry members now carry (the
+--          lease end; a static part's plus its margin), or with 'close' the
+--          lease end that ended it; cursor is 'done' when every member
 --          has the new expiry, 'close' when the lease is over (the caller
 --          closes the lifetime), else a cursor for lifetimeExpireChunk; found
 --          lists the foreign members of this chunk for the caller to expire
@@ -45,6 +55,9 @@ local rcall = redis.call
 --@include expireMembers
 --@include foreignMode
 --@include metaFields
+--@include staticLease
+--@include staticLapse
+--@include keysExpireAt
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
 if not prefix then
@@ -67,16 +80,17 @@ local token, err3 = tokenArg('lifetimeExtend', 'token', ARGV[5])
 if not token then return err3 end
 
 local now = nowMs()
-local meta, err4 = metaFields('lifetimeExtend', KEYS[1], 'state', 'expiresAt', 'extend')
+local meta, err4 = metaFields('lifetimeExtend', KEYS[1], 'state', 'expiresAt', 'extend', 'kind', 'lease', 'seen')
 if not meta then return err4 end
+local lease = staticLease(meta[4], meta[5])
 
 -- This very call, sent again: its first run moved the lease already.
 local _, _, applied, appliedEnd = string.find(meta[3] or '', '^(%S+) (%-?%d+)$')
 if applied == token then
   if meta[1] == 'open' and meta[2] then
-    local current = tonumber(meta[2])
-    local cursor, found = expireMembers(prefix, 'm:0', count, current, touch)
-    return {current, cursor, found}
+    local at = keysExpireAt(tonumber(meta[2]), lease)
+    local cursor, found = expireMembers(prefix, 'm:0', count, at, touch)
+    return {at, cursor, found}
   end
   if meta[1] == 'closing' or meta[1] == 'ended' then return {tonumber(appliedEnd), 'close', {}} end
 end
@@ -86,6 +100,13 @@ local current = tonumber(meta[2])
 if not current then
   return redis.error_reply('PSR_INVALID_OPTIONS lifetime ' .. string.match(KEYS[1], '{(.-)}') .. ' has no lease to extend')
 end
+local lapse = lease and staticLapse(current, lease, meta[6], now)
+if lapse == 'ended' then
+  -- The part's heartbeat stopped: it ends, as a lease that ran out (the caller closes it).
+  rcall('HSET', KEYS[1], 'state', 'closing', 'closingAt', now, 'extend', token .. ' ' .. string.format('%d', current))
+  return {current, 'close', {}}
+end
+if lapse == 'grace' then current = now + lease end
 
 local expiresAt = ms
 if mode == 'add' then
@@ -105,8 +126,10 @@ if expiresAt <= now then
   return {expiresAt, 'close', {}}
 end
 rcall('HSET', KEYS[1], 'expiresAt', expiresAt, 'extend', record)
-rcall('PEXPIREAT', KEYS[1], expiresAt)
-rcall('PEXPIREAT', KEYS[2], expiresAt)
-rcall('PEXPIREAT', KEYS[3], expiresAt)
-local cursor, found = expireMembers(prefix, 'm:0', count, expiresAt, touch)
-return {expiresAt, cursor, found}
+if lease then rcall('HSET', KEYS[1], 'seen', now) end
+local at = keysExpireAt(expiresAt, lease)
+rcall('PEXPIREAT', KEYS[1], at)
+rcall('PEXPIREAT', KEYS[2], at)
+rcall('PEXPIREAT', KEYS[3], at)
+local cursor, found = expireMembers(prefix, 'm:0', count, at, touch)
+return {at, cursor, found}

@@ -353,4 +353,18 @@ describe('owned objects and lifetimes do not mix (yet)', () => {
     expect(await store.exists(key)).toBe(true);
     await drop(owned);
   });
+
+  test('addKey of an owned key among plain ones adds none of them; the lifetime then takes the plain ones', async ({ store, redis }) => {
+    const lifetime = await new ContextLifetime(store).waitUntilReady();
+    const owned = await store.ownedProxy({ n: 1 });
+    const plain = [await store.put('a'), await store.put('b')];
+    await expect(lifetime.addKey(plain[0] as string, getKey(owned), plain[1] as string)).rejects.toThrow(AlreadyOwnedError);
+    const sets = ['members', 'foreign'].map((kind) => store.connector.keys.lifetime(kind as 'members' | 'foreign', lifetime.id));
+    expect(await redis.exists(...sets)).toBe(0);
+    await lifetime.addKey(...plain);
+    await lifetime.close();
+    for (const key of plain) expect(await store.exists(key)).toBe(false);
+    expect(await store.exists(getKey(owned))).toBe(true);
+    await drop(owned);
+  });
 });

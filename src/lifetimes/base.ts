@@ -32,7 +32,7 @@ import { proxyState, type ProxyState } from '../proxy/proxy.js';
 import { execPipeline, type RedisConnector } from '../redis/connector.js';
 import type { LifetimeCreateReply, LifetimeStateBefore, ScriptArgs, ScriptKeys, ScriptReply } from '../redis/scripts.js';
 import type { Store } from '../store.js';
-import { refuseHandles, refuseOwnedKeys } from '../ownership/lifetimes.js';
+import { refuseHandles, refuseOwnedForeign } from '../ownership/lifetimes.js';
 import { ForeignExpiry, NO_LEASE, unlinkForeign } from './foreign.js';
 import type { AddKeyArgs, AddKeyOptions } from './lifetime.js';
 
@@ -65,6 +65,25 @@ export const lifetimeTuning = {
 
 /** The kinds of lifetime, as recorded in the meta hash. */
 export type LifetimeKind = 'context' | 'lease' | 'static';
+
+/**
+ * How many lease lengths a StaticLifetime part's keys and members outlive
+ * its lease end: the outage margin (lua/includes/keysExpireAt.lua, which
+ * this side mirrors to give foreign members on Redis Cluster the same
+ * expiry). A LeaseLifetime's keys expire at its end.
+ */
+export const STATIC_MARGIN_LEASES = 3;
+
+/** A static part's lease length (ms) as its meta records it, if valid (as lua/includes/staticLease.lua reads it). */
+function staticLease(lease: string | null | undefined): number | undefined {
+  const n = Number(lease);
+  return lease && Number.isInteger(n) && n >= 1 && n <= 2_592_000_000 ? n : undefined;
+}
+
+/** When the keys of a lifetime whose lease ends at `expiresAt` expire; `lease`: a static part's lease length. */
+function keysExpireAt(expiresAt: number, lease: number | undefined): number {
+  return lease === undefined ? expiresAt : expiresAt + STATIC_MARGIN_LEASES * lease;
+}
 
 /** The state of a lifetime as Redis holds it; undefined when Redis does not know it. */
 export type LifetimeState = 'open' | 'closing' | 'ended' | undefined;
@@ -162,49 +181,62 @@ export class LifetimeRecord {
 
   /**
    * Add existing store keys as members (own or foreign). One round trip on
-   * a single Redis, where the script also gives foreign keys the lease.
-   * On Redis Cluster, foreign keys of a lease get the lease end *before* the
-   * script records them (a crash in between leaves them expiring at the lease
-   * end, never a member without a TTL that outlives the lease), and again
-   * after it if an extend moved the end meanwhile.
+   * a single Redis, where the script also gives foreign keys the lease and
+   * refuses, atomically, objects that have an owner (each object's ownership
+   * record goes with its data key). On Redis Cluster, foreign keys are first
+   * checked for an owner on their own masters (not atomic with the add), and
+   * foreign keys of a lease get the lease end *before* the script records
+   * them (a crash in between leaves them expiring at the lease end, never a
+   * member without a TTL that outlives the lease), and again after it if an
+   * extend moved the end meanwhile.
    */
   async addKeys(keys: string[]): Promise<void> {
-    await refuseOwnedKeys(this.connector, keys, this.id); // owned objects cannot join lifetimes yet
-    const data = keys.map((k) => this.connector.dataKey(k));
+    const objects = keys.map((key) => ({ key, data: this.connector.dataKey(key), record: this.connector.keys.object('own', key) }));
+    const pairs = (some: typeof objects) => some.flatMap((o) => [o.data, o.record]);
     if (this.foreignInScript) {
-      const calls = chunked(data, lifetimeTuning.batch);
-      await this.runAll('lifetimeAddKeys', calls.map((d) => [{ ...this.sets, data: d }, { elsewhere: [] }] as const));
+      const calls = chunked(objects, lifetimeTuning.batch);
+      await this.runAll('lifetimeAddKeys', calls.map((c) => [{ ...this.sets, objects: pairs(c) }, { elsewhere: [] }] as const));
       return;
     }
-    const own = data.filter((d) => d.startsWith(this.ownPrefix));
-    const elsewhere = data.filter((d) => !d.startsWith(this.ownPrefix));
+    const own = objects.filter((o) => o.data.startsWith(this.ownPrefix));
+    const foreign = objects.filter((o) => !o.data.startsWith(this.ownPrefix));
+    const elsewhere = foreign.map((o) => o.data);
     const expiry = new ForeignExpiry(this.connector, this.context);
     // Not open: the script refuses, with the message that says how it ended.
-    const before = elsewhere.length > 0 ? await this.leaseEnd() : NO_LEASE;
+    // The owner check of foreign keys goes to their masters meanwhile (owned objects cannot join lifetimes yet).
+    const [before] = await Promise.all([
+      elsewhere.length > 0 ? this.membersExpireAt() : NO_LEASE,
+      refuseOwnedForeign(this.connector, foreign.map((o) => o.key), this.id),
+    ]);
     await expiry.apply(elsewhere, before);
     const calls = [
-      ...chunked(own, lifetimeTuning.batch).map((d) => [{ ...this.sets, data: d }, { elsewhere: [] }] as const),
-      ...chunked(elsewhere, lifetimeTuning.batch).map((e) => [{ ...this.sets, data: [] }, { elsewhere: e }] as const),
+      ...chunked(own, lifetimeTuning.batch).map((c) => [{ ...this.sets, objects: pairs(c) }, { elsewhere: [] }] as const),
+      ...chunked(elsewhere, lifetimeTuning.batch).map((e) => [{ ...this.sets, objects: [] }, { elsewhere: e }] as const),
     ];
     const ends = (await this.runAll('lifetimeAddKeys', calls)).map((r) => r.expiresAtMs);
     if (elsewhere.length === 0) return;
-    // Each call saw the lease end the keys it recorded must carry; any other
+    // Each call saw the expiry the keys it recorded must carry; any other
     // than the one applied before means an extend ran in between.
     if (ends.every((end) => end === before)) await expiry.observe(before);
     else await expiry.moved(ends[ends.length - 1] as number);
-    await expiry.settle(() => this.leaseEnd());
+    await expiry.settle(() => this.membersExpireAt());
   }
 
-  /** The lease end of an open lease (one HMGET), or {@link NO_LEASE}. */
-  private async leaseEnd(): Promise<number> {
+  /**
+   * When the members of an open lease expire (one HMGET): its lease end, and
+   * for a StaticLifetime part its lease end plus the outage margin (as
+   * lua/includes/keysExpireAt.lua computes it); {@link NO_LEASE} otherwise.
+   */
+  private async membersExpireAt(): Promise<number> {
     let fields: (string | null)[];
     try {
-      fields = await this.connector.client.hmget(this.meta, 'state', 'expiresAt');
+      fields = await this.connector.client.hmget(this.meta, 'state', 'expiresAt', 'kind', 'lease');
     } catch (err) {
       throw errorFromReply(err, 'HMGET', this.context);
     }
-    const [state, expiresAt] = fields;
-    return state === 'open' && expiresAt ? Number(expiresAt) : NO_LEASE;
+    const [state, expiresAt, kind, lease] = fields;
+    if (state !== 'open' || !expiresAt) return NO_LEASE;
+    return keysExpireAt(Number(expiresAt), kind === 'static' ? staticLease(lease) : undefined);
   }
 
   /** One script call per batch, pipelined when there are several; their replies. */
@@ -254,8 +286,11 @@ export class LifetimeRecord {
   /**
    * Move the lease end (`add` ms to it, set it `at` a Unix time, or `in` ms
    * from now) and give every member the new expiry, chunk by chunk. A lease
-   * end that is not in the future closes the lifetime. Returns the new end
-   * and whether the lifetime ended.
+   * end that is not in the future closes the lifetime, and so does a
+   * StaticLifetime part's heartbeat that finds its lease ran out while the
+   * part was in use (lua/includes/staticLapse.lua). Returns the expiry the
+   * members now carry (the lease end; a static part's plus its outage
+   * margin), or the end that ended it, and whether the lifetime ended.
    */
   async extend(mode: 'add' | 'at' | 'in', ms: number, endedTtlMs: number): Promise<{ expiresAtMs: number; ended: boolean }> {
     const scripts = this.connector.scripts;
@@ -279,7 +314,7 @@ export class LifetimeRecord {
       await expiry.apply(step.found, step.expiresAtMs);
       cursor = step.cursor;
     }
-    await expiry.settle(() => this.leaseEnd());
+    await expiry.settle(() => this.membersExpireAt());
     return { expiresAtMs: first.expiresAtMs, ended: false };
   }
 

@@ -46,6 +46,12 @@ export async function expireForeign(connector: RedisConnector, keys: readonly st
   await perNode(connector, keys, (p, key) => void p.pexpireat(key, atMs), 'PEXPIREAT (foreign members)', context);
 }
 
+/** Which of `keys` exist (one EXISTS per key, one pipeline per master, sent in parallel). */
+export async function existingForeign(connector: RedisConnector, keys: readonly string[], context: ErrorContext): Promise<boolean[]> {
+  const replies = await perNode(connector, keys, (p, key) => void p.exists(key), 'EXISTS (foreign members)', context);
+  return replies.map((r) => Number(r) > 0);
+}
+
 /** Unlink `keys`; returns how many existed. */
 export async function unlinkForeign(connector: RedisConnector, keys: readonly string[], context: ErrorContext): Promise<number> {
   const replies = await perNode(connector, keys, (p, key) => void p.unlink(key), 'UNLINK (foreign members)', context);

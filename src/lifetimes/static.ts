@@ -8,8 +8,16 @@
  *
  * - a normal end evicts the objects: SIGINT, SIGTERM, `beforeExit`, an
  *   explicit `close()`, or `store.close()` (for that store's objects);
- * - after `process.exit()`, a crash or SIGKILL the lease runs out: the objects
- *   are gone within the store's `leaseTtl`.
+ * - after `process.exit()`, a crash or SIGKILL the lease runs out, and the
+ *   objects' keys expire 3 x `leaseTtl` after its end: 3.7 to 4 x `leaseTtl`
+ *   after the process died.
+ *
+ * That margin is what lets the objects of a live process outlive a Redis
+ * outage (Redis expires keys the moment it runs again, before any heartbeat
+ * could renew them): the first script on a part whose lease end passed while
+ * nothing touched it for more than half a lease gives it a fresh lease
+ * (lua/includes/staticLapse.lua), and a part renews at once when its client
+ * reconnects. See docs/lifetimes.md, "Static lifetime".
  *
  * Objects belong to stores (each with its own Redis and namespace), so the
  * singleton keeps one lease-renewed Redis lifetime per store: a "part".
@@ -63,6 +71,9 @@ interface Part {
   /** Settles when Redis has the part's lifetime. */
   readonly ready: Promise<void>;
   readonly heartbeat: NodeJS.Timeout;
+  /** Renews at once when the client (re)connects, once the part exists (see {@link StaticLifetime.part}). */
+  readonly onReady: () => void;
+  created: boolean;
   renewing: Promise<void> | undefined;
 }
 
@@ -77,14 +88,16 @@ export const kResetStatic: unique symbol = Symbol('proxystore-redis.static.reset
  *
  * The lease of each store's part is `leaseTtl` seconds (a Store option,
  * default 30), renewed every `leaseTtl / 3` by a timer that does not keep the
- * process alive.
+ * process alive; its keys expire 3 x `leaseTtl` after the lease end, so that
+ * a Redis outage of up to about 3 x `leaseTtl` loses nothing of a live
+ * process.
  *
  * @example
  * ```ts
  * const store = new Store('default', connector, { register: true });
  * const key = await store.put('value', { lifetime: StaticLifetime.instance() });
  * const proxy = await store.proxy('value', { lifetime: StaticLifetime.instance() });
- * // evicted on SIGINT/SIGTERM/beforeExit or store.close(); after SIGKILL, within leaseTtl
+ * // evicted on SIGINT/SIGTERM/beforeExit or store.close(); after SIGKILL, within 4 x leaseTtl
  * ```
  */
 export class StaticLifetime implements Lifetime {
@@ -173,12 +186,23 @@ export class StaticLifetime implements Lifetime {
       record,
       leaseMs,
       ready: record.create('static', `static lifetime of pid ${process.pid}`, { mode: 'in', ms: leaseMs }).then(() => {
+        part.created = true;
         log('static lifetime of store %s is %s (lease %d ms)', store.name, record.id, leaseMs);
       }),
       // Renewal keeps the objects while the process lives; it must not keep the process alive.
       heartbeat: setInterval(() => this.renew(part), Math.max(1, Math.floor(leaseMs / 3))).unref(),
+      // After an outage the lease may have ended by the clock: the part's keys
+      // outlive it by a margin, and the first script on the part grants it a
+      // fresh lease (lua/includes/staticLapse.lua); renewing at once on
+      // reconnect keeps as much of that margin as possible. (The first
+      // connection comes before the creation has run: nothing to renew then.)
+      onReady: () => {
+        if (part.created) this.renew(part);
+      },
+      created: false,
       renewing: undefined,
     };
+    store.connector.client.on('ready', part.onReady);
     part.ready.catch(() => this.drop(part));
     this.parts.set(store, part);
     if (!this.hooked.has(store)) {
@@ -192,6 +216,7 @@ export class StaticLifetime implements Lifetime {
   /** Forget a part (its objects are gone or will expire with its lease). */
   private drop(part: Part): void {
     clearInterval(part.heartbeat);
+    part.store.connector.client.off('ready', part.onReady);
     if (this.parts.get(part.store) === part) this.parts.delete(part.store);
     if (this.parts.size === 0) this.unlisten();
   }
@@ -201,11 +226,18 @@ export class StaticLifetime implements Lifetime {
     part.renewing = part.ready
       .then(() => part.record.extend('in', part.leaseMs, endedTtlMs(part.store)))
       .then(
-        () => undefined,
+        (result) => {
+          if (!result.ended) return;
+          // Its lease ran out while the part was in use (its heartbeat had
+          // stopped): extend closed it; the next static object starts a new part.
+          log('static lifetime %s of store %s ran out of its lease and was closed', part.record.id, part.store.name);
+          this.drop(part);
+        },
         (err: unknown) => {
           if (err instanceof LifetimeEndedError) {
-            // The lease ran out (the process stalled longer than leaseTtl): those
-            // objects are gone; the next static object starts a new part.
+            // Redis no longer knows the part (silent for longer than its lease
+            // and the outage margin, or closed): those objects are gone; the
+            // next static object starts a new part.
             log('static lifetime %s of store %s lapsed: %s', part.record.id, part.store.name, err.message);
             this.drop(part);
           } else {
@@ -229,6 +261,10 @@ export class StaticLifetime implements Lifetime {
         if (!(err instanceof LifetimeEndedError) || this.ended || attempt > 0 || this.parts.get(store) !== part) throw err;
         log('static lifetime %s of store %s lapsed; starting a new one', part.record.id, store.name);
         this.drop(part);
+        // What is left of it is logically gone: evict it now rather than at its keys' expiry.
+        void part.record.close(endedTtlMs(store)).catch((closeErr: unknown) => {
+          log('closing lapsed static lifetime %s of store %s failed (its keys expire by themselves): %s', part.record.id, store.name, String(closeErr));
+        });
       }
     }
   }

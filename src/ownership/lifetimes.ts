@@ -9,15 +9,20 @@
  *   shares the object's slot);
  * - `addProxy` of an ownership handle is refused here, before any I/O;
  * - `addKey` (and `addProxy` of a plain proxy) of a key that has an
- *   ownership record is refused here, by an EXISTS before the lifetime's
- *   script. That check is *not* atomic with the add: an `intoOwned` racing
- *   the add can still slip between them.
+ *   ownership record is refused by lua/lifetimeAddKeys.lua, which is given
+ *   each object's record beside its data key and checks them all before it
+ *   writes anything: atomic with the add, in the same round trip. On Redis
+ *   Cluster, foreign members (other slots, other masters) cannot be in that
+ *   script: {@link refuseOwnedForeign} checks their records on their own
+ *   masters before anything is written, which is *not* atomic with the add
+ *   (an `intoOwned` racing it can slip in between).
  *
  * @module
  */
 import { AlreadyOwnedError } from '../errors.js';
 import type { ProxyState } from '../proxy/proxy.js';
 import type { RedisConnector } from '../redis/connector.js';
+import { existingForeign } from '../lifetimes/foreign.js';
 import { kindName } from './handle.js';
 
 const WHY = 'owned objects cannot join lifetimes yet (the lifetime and the owner would each evict it on their own terms)';
@@ -37,16 +42,20 @@ export function refuseHandles(states: readonly ProxyState[], lifetimeId: string)
 }
 
 /**
- * Throw {@link AlreadyOwnedError} when one of `keys` has an ownership record
- * (one EXISTS per key, sent together; not atomic with the add that follows).
- * @internal Called by the lifetimes' addKey path.
+ * Throw {@link AlreadyOwnedError} when one of `keys` (foreign members on
+ * Redis Cluster, in other slots than the lifetime) has an ownership record:
+ * one EXISTS per key, one pipeline per master, sent in parallel. Not atomic
+ * with the add that follows. (lua/lifetimeAddKeys.lua refuses the others
+ * itself, with the same message.)
+ * @internal Called by the lifetimes' addKey path on Redis Cluster.
  */
-export async function refuseOwnedKeys(connector: RedisConnector, keys: readonly string[], lifetimeId: string): Promise<void> {
-  const client = connector.client;
-  const owned = await Promise.all(keys.map((key) => client.exists(connector.keys.object('own', key))));
-  const i = owned.findIndex((n) => n > 0);
+export async function refuseOwnedForeign(connector: RedisConnector, keys: readonly string[], lifetimeId: string): Promise<void> {
+  const records = keys.map((key) => connector.keys.object('own', key));
+  const owned = await existingForeign(connector, records, { lifetime: lifetimeId });
+  const i = owned.indexOf(true);
   if (i < 0) return;
   const key = keys[i] as string;
+  // The same words as lua/lifetimeAddKeys.lua's refusal.
   throw new AlreadyOwnedError(
     `lifetime ${lifetimeId}: key ${key} has an owner (an OwnedProxy, or borrows of one): ${WHY}; ` +
       'give the lifetime a copy (store.proxy(value, { lifetime })), or leave the object to its owner',

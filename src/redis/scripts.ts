@@ -49,7 +49,7 @@ export type LifetimeStateBefore = 'open' | 'closing' | 'ended' | 'missing';
 export interface LifetimeAddKeysReply {
   /** How many keys were not members yet. */
   added: number;
-  /** The lease end the script saw (Unix ms), or -1 without a lease. */
+  /** The expiry the members carry (Unix ms): the lease end the script saw (a StaticLifetime part's plus its outage margin), or -1 without a lease. */
   expiresAtMs: number;
 }
 
@@ -64,8 +64,10 @@ export interface LifetimeCloseReply {
 }
 
 /**
- * What `lifetimeExtend` and `lifetimeExpireChunk` reply: the lease end (-1
- * from a chunk when the lifetime is no longer an open lease); `cursor` is
+ * What `lifetimeExtend` and `lifetimeExpireChunk` reply: the expiry the
+ * members now carry, which is the lease end (a StaticLifetime part's plus its
+ * outage margin; with cursor 'close', the end that ended it; -1 from a chunk
+ * when the lifetime is no longer an open lease); `cursor` is
  * 'done', 'close' (extend only), or where `lifetimeExpireChunk` goes on;
  * `found`, the foreign members of the chunk for the caller to expire
  * (foreign = 'return').

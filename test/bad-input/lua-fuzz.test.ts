@@ -1,7 +1,9 @@
 /**
  * Adversarial ARGV at every script, by raw EVAL, from a seeded state (an
  * owned and borrowed object, a plain one, a missing one; an open context
- * lifetime, an open lease, a closing or ended one, none). For every call:
+ * lifetime, an open lease, a closing or ended one, a StaticLifetime part
+ * whose lease runs, lapsed in a silence, or lapsed while in use, none). For
+ * every call:
  *
  * - the reply is a success or a coded `PSR_<CODE> message` error, never a
  *   bare Lua error;
@@ -58,9 +60,10 @@ const KEY_KINDS: Record<string, string> = {
   foreign: `{${LT}}:foreign`,
   evicting: `{${LT}}:evicting`,
 };
-/** Variadic KEYS: a data key inside the lifetime, and the seeded object's. */
+/** Variadic KEYS: a data key inside the lifetime, and the seeded object's (with their ownership records, for `objects`). */
 const REST_KEYS: Record<string, string[]> = {
   data: [`{${LT}}:d:${NEW}`, `{${LT}}:d:${OBJ}`],
+  objects: [`{${LT}}:d:${NEW}`, `{${LT}}:own:${NEW}`, `{${LT}}:d:${OBJ}`, `{${LT}}:own:${OBJ}`],
 };
 
 
@@ -136,8 +139,40 @@ function argValue(arg: string, now: number): fc.Arbitrary<string> {
   );
 }
 
-type Seed = 'empty' | 'plain' | 'owned' | 'borrowed' | 'orphan' | 'context' | 'lease' | 'closing' | 'ended';
-const SEEDS: Seed[] = ['empty', 'plain', 'owned', 'borrowed', 'orphan', 'context', 'lease', 'closing', 'ended'];
+/**
+ * Lifetime seeds: 'static' is a StaticLifetime part whose lease runs;
+ * 'staticSilent' one whose lease end passed while nothing touched it (an
+ * outage: scripts grant a fresh lease); 'staticStopped' one whose lease end
+ * passed although it was touched lately (its heartbeat stopped: it has ended).
+ */
+type Seed =
+  | 'empty'
+  | 'plain'
+  | 'owned'
+  | 'borrowed'
+  | 'orphan'
+  | 'context'
+  | 'lease'
+  | 'closing'
+  | 'ended'
+  | 'static'
+  | 'staticSilent'
+  | 'staticStopped';
+const SEEDS: Seed[] = [
+  'empty',
+  'plain',
+  'owned',
+  'borrowed',
+  'orphan',
+  'context',
+  'lease',
+  'closing',
+  'ended',
+  'static',
+  'staticSilent',
+  'staticStopped',
+];
+const STATIC_LEASE = 10_000;
 
 /** Write a seeded state the way the library lays it out. */
 async function seed(redis: Redis, ns: string, kind: Seed, now: number): Promise<void> {
@@ -171,6 +206,17 @@ async function seed(redis: Redis, ns: string, kind: Seed, now: number): Promise<
       p.hset(k(KEY_KINDS.meta!), 'endedAt', now);
       p.pexpire(k(KEY_KINDS.meta!), 60_000);
     }
+  }
+  if (kind === 'static' || kind === 'staticSilent' || kind === 'staticStopped') {
+    // As lifetimeCreate/lifetimeExtend leave a part: keys expire 3 leases after the lease end.
+    const expiresAt = kind === 'static' ? now + STATIC_LEASE : now - 1000;
+    const seen = kind === 'staticSilent' ? now - 2 * STATIC_LEASE : now - 100;
+    const at = expiresAt + 3 * STATIC_LEASE;
+    p.hset(k(KEY_KINDS.meta!), 'state', 'open', 'kind', 'static', 'name', '', 'createdAt', now - 60_000);
+    p.hset(k(KEY_KINDS.meta!), 'expiresAt', expiresAt, 'lease', STATIC_LEASE, 'seen', seen);
+    p.set(k(KEY_KINDS.data!), 'value');
+    p.sadd(k(KEY_KINDS.members!), OBJ);
+    for (const rel of [KEY_KINDS.meta!, KEY_KINDS.members!, KEY_KINDS.data!]) p.pexpireat(k(rel), at);
   }
   await p.exec();
 }

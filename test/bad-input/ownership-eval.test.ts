@@ -2,10 +2,12 @@
  * The ownership scripts called by hand (raw EVAL, as a buggy or hostile
  * client could): an empty token matches nothing, so it cannot act as the
  * missing owner of an orphaned object; and KEYS must be the keys of one
- * object. Every refusal is a coded error that changes nothing.
+ * object; lifetimeAddKeys takes each object's ownership record beside its
+ * data key, and refuses an owned one. Every refusal is a coded error that
+ * changes nothing.
  */
 import { LUA_SCRIPTS } from '../../src/generated/lua.js';
-import { borrow, getKey, release, type OwnedProxy, type Store } from '../../src/index.js';
+import { ContextLifetime, borrow, getKey, release, type OwnedProxy, type Store } from '../../src/index.js';
 import { objectKeys } from '../../src/ownership/handle.js';
 import { proxyState } from '../../src/proxy/proxy.js';
 import { describe, expect, test } from '../harness/ownership.js';
@@ -110,5 +112,56 @@ describe('KEYS of one object only', () => {
     ).rejects.toThrow(/^PSR_INVALID_OPTIONS clone: the clone's keys must be another object under the source's hash tag/);
     expect([await dumpObject(redis, store, getKey(a)), await dumpObject(redis, store, getKey(b))]).toEqual(before);
     await release(shared);
+  });
+});
+
+describe('lifetimeAddKeys checks each object with its ownership record', () => {
+  /** An open ContextLifetime, two plain objects and one object of its own hash tag that has an ownership record. */
+  async function setup(store: Store, redis: Redis | Cluster) {
+    const lifetime = await new ContextLifetime(store).waitUntilReady();
+    const plain = [await store.put('a'), await store.put('b')];
+    // An object inside the lifetime's hash tag (an own member, were it added) with an
+    // ownership record: the API never makes one, a hand or a bug could.
+    const inside = `${lifetime.id}~owned`;
+    const k = objectKeys(store, inside);
+    await redis.set(k.data, 'owned', 'PX', 60_000);
+    await redis.hset(k.record, 'owner', 'ownerToken000000000000');
+    await redis.pexpire(k.record, 60_000);
+    const meta = store.connector.keys.lifetime('lt', lifetime.id);
+    const keys = [meta, store.connector.keys.lifetime('members', lifetime.id), store.connector.keys.lifetime('foreign', lifetime.id)];
+    const pair = (key: string) => [objectKeys(store, key).data, objectKeys(store, key).record];
+    const state = () => Promise.all([redis.hgetall(meta), redis.exists(keys[1] as string, keys[2] as string), ...plain.map((p) => redis.pttl(objectKeys(store, p).data))]);
+    const cleanup = async () => {
+      await lifetime.close();
+      for (const key of plain) await store.evict(key);
+      await redis.del(k.data, k.record);
+    };
+    return { lifetime, plain, inside, keys, pair, state, cleanup };
+  }
+
+  test('an object of the lifetime\'s own tag with an ownership record is PSR_ALREADY_OWNED, and nothing is added', async ({ store, redis }) => {
+    const { lifetime, plain, inside, keys, pair, state, cleanup } = await setup(store, redis);
+    const before = await state();
+    await expect(
+      evalScript(redis, 'lifetimeAddKeys', [...keys, ...pair(plain[0] as string), ...pair(inside), ...pair(plain[1] as string)], []),
+    ).rejects.toThrow(new RegExp(`^PSR_ALREADY_OWNED lifetime ${lifetime.id}: key ${inside} has an owner .*owned objects cannot join lifetimes yet`));
+    expect(await state()).toEqual(before);
+    await cleanup();
+  });
+
+  test('objects that are not pairs of a data key and its own ownership record are refused, and nothing is added', async ({ store, redis }) => {
+    const { plain, keys, pair, state, cleanup } = await setup(store, redis);
+    const [a, b] = plain as [string, string];
+    const before = await state();
+    // Another object's record beside a data key: its owner check would look at the wrong object.
+    await expect(evalScript(redis, 'lifetimeAddKeys', [...keys, objectKeys(store, a).data, objectKeys(store, b).record], [])).rejects.toThrow(
+      /^PSR_INVALID_OPTIONS lifetimeAddKeys: .* is not the ownership record of /,
+    );
+    // A data key without its record.
+    await expect(evalScript(redis, 'lifetimeAddKeys', [...keys, ...pair(a), objectKeys(store, b).data], [])).rejects.toThrow(
+      /^PSR_INVALID_OPTIONS lifetimeAddKeys: objects must be pairs of a data key and its ownership record, got 3 keys/,
+    );
+    expect(await state()).toEqual(before);
+    await cleanup();
   });
 });

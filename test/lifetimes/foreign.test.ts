@@ -8,11 +8,12 @@
  * (`client-side`), so the Cluster way is exercised on both targets.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { ContextLifetime, LeaseLifetime, Store, getKey, type RedisConnector } from '../../src/index.js';
+import { AlreadyOwnedError, ContextLifetime, LeaseLifetime, StaticLifetime, Store, drop, getKey, type RedisConnector } from '../../src/index.js';
 import { lifetimeTuning } from '../../src/lifetimes/base.js';
+import { kResetStatic } from '../../src/lifetimes/static.js';
 import { randomId } from '../../src/keys.js';
 import { afterEach, describe, expect, test, type RedisTarget } from '../harness/store-fixture.js';
-import { lifetimeKeys, namespaceKeys } from './util.js';
+import { lifetimeKeys, namespaceKeys, waitUntil } from './util.js';
 
 const saved = { ...lifetimeTuning };
 afterEach(() => {
@@ -141,6 +142,58 @@ describe.for(modes)('foreign members (%s)', ([, foreignInScript]) => {
     for (const key of foreign) expect(await store.exists(key)).toBe(false);
     expect(await redis.exists(k.members, k.foreign, k.evicting)).toBe(0);
     expect(await redis.hget(k.meta, 'state')).toBe('ended');
+  });
+
+  test("under the StaticLifetime, foreign members on every master carry the part's lease end plus its outage margin, and its heartbeat moves them", async ({
+    connect,
+    redis,
+    target,
+    namespace,
+  }) => {
+    Object.assign(lifetimeTuning, { chunk: 5, batch: 8, foreignInScript });
+    // A 3 s lease: a heartbeat every second.
+    const store = new Store('static-foreign', connect(), { leaseTtl: 3 });
+    try {
+      const foreign = await store.putBatch(Array.from({ length: FOREIGN }, (_, i) => ({ foreign: i })));
+      const data = foreign.map((f) => store.connector.dataKey(f));
+      await StaticLifetime.instance().addKey(...foreign, { store });
+      const k = lifetimeKeys(store, StaticLifetime.instance().idIn(store) as string);
+      await expectSpreadOverMasters(redis, target, namespace, k.meta, data);
+      const expiries = () => Promise.all([k.meta, k.foreign, ...data].map((key) => redis.pexpiretime(key)));
+      const inStep = async (after: number) => {
+        const [meta, ...rest] = await expiries();
+        const end = Number(await redis.hget(k.meta, 'expiresAt'));
+        return meta === end + 3 * 3_000 && meta > after && rest.every((at) => at === meta);
+      };
+      await waitUntil(() => inStep(0), 'every foreign member carries the lease end plus 3 leases');
+      const first = await redis.pexpiretime(k.meta);
+      await waitUntil(() => inStep(first), 'the heartbeat moved every foreign member along');
+      await StaticLifetime.instance().close();
+      for (const key of foreign) expect(await store.exists(key)).toBe(false);
+    } finally {
+      await StaticLifetime.instance().close();
+      StaticLifetime[kResetStatic]();
+      await store.close();
+    }
+  });
+
+  test('addKey with an owned foreign key among others writes nothing: no key is recorded or given the lease', async ({ store, redis }) => {
+    Object.assign(lifetimeTuning, { foreignInScript });
+    const lifetime = await new LeaseLifetime(store, { expiry: 600 }).waitUntilReady();
+    const plain = await store.putBatch(Array.from({ length: 12 }, (_, i) => i));
+    const owned = await store.ownedProxy({ owned: true });
+    const ownedTtl = await redis.pexpiretime(store.connector.dataKey(getKey(owned)));
+    const err = await lifetime.addKey(...plain.slice(0, 6), getKey(owned), ...plain.slice(6)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AlreadyOwnedError);
+    expect((err as Error).message).toMatch(new RegExp(`lifetime ${lifetime.id}: key ${getKey(owned)} has an owner`));
+    const k = lifetimeKeys(store, lifetime.id);
+    expect(await redis.exists(k.members, k.foreign)).toBe(0);
+    for (const key of plain) expect(await redis.pttl(store.connector.dataKey(key))).toBe(-1);
+    expect(await redis.pexpiretime(store.connector.dataKey(getKey(owned)))).toBe(ownedTtl);
+    await lifetime.close();
+    for (const key of plain) expect(await store.exists(key)).toBe(true);
+    for (const key of plain) await store.evict(key);
+    await drop(owned);
   });
 
   test('two processes closing the same lifetime at once both finish, and nothing survives', async ({ store, connect, redis, namespace }) => {

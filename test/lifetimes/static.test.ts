@@ -3,6 +3,7 @@
  * lifetime tests; process ends (signals, beforeExit, SIGKILL) are tested
  * with real child processes in static-process.test.ts.
  */
+import type { Redis } from 'ioredis';
 import {
   InvalidOptionsError,
   LifetimeEndedError,
@@ -71,13 +72,18 @@ describe('ported from ProxyStore (tests/store/lifetimes_test.py)', () => {
 });
 
 describe('a lease renewed by a heartbeat', () => {
-  test('static objects carry a lease of the store\'s leaseTtl', async ({ connect, redis }) => {
+  test('static objects carry a lease of the store\'s leaseTtl, plus an outage margin of 3 leases', async ({ connect, redis }) => {
     const store = leaseStore(connect(), 'lease-ttl', 5);
     try {
       const key = await store.put('v', { lifetime: StaticLifetime.instance() });
+      const id = StaticLifetime.instance().idIn(store) as string;
+      const [expiresAt, lease] = await redis.hmget(lifetimeKeys(store, id).meta, 'expiresAt', 'lease');
+      expect(lease).toBe('5000');
+      // The keys expire 3 leases after the lease end: what lets them outlive a Redis outage.
+      expect(await redis.pexpiretime(store.connector.dataKey(key))).toBe(Number(expiresAt) + 3 * 5_000);
       const pttl = await redis.pttl(store.connector.dataKey(key));
-      expect(pttl).toBeGreaterThan(0);
-      expect(pttl).toBeLessThanOrEqual(5_000);
+      expect(pttl).toBeGreaterThan(3 * 5_000);
+      expect(pttl).toBeLessThanOrEqual(4 * 5_000);
     } finally {
       await store.close();
     }
@@ -115,6 +121,99 @@ describe('a lease renewed by a heartbeat', () => {
       await store.close();
     }
     expect(await objectCount(redis, namespace)).toBe(0);
+  });
+});
+
+describe('a lease end that passed: an outage, or a heartbeat that stopped', () => {
+  // A 30 s lease (heartbeat every 10 s): the test moves the part's lease end
+  // and last-touched time itself, as a silence or a stopped heartbeat leaves them.
+  const LEASE_MS = 30_000;
+
+  async function serverNow(redis: Redis): Promise<number> {
+    const [s, us] = (await redis.time()) as unknown as [string, string];
+    return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+  }
+
+  /** A store with two static objects whose part's lease ended 100 ms ago, last touched `touchedAgoMs` ago. */
+  async function lapsed(connector: RedisConnector, redis: Redis, touchedAgoMs: number) {
+    const store = leaseStore(connector, `lapsed-${touchedAgoMs}`, LEASE_MS / 1000);
+    const keys = await store.putBatch(['a', 'b'], { lifetime: StaticLifetime.instance() });
+    const part = StaticLifetime.instance().idIn(store) as string;
+    const meta = lifetimeKeys(store, part).meta;
+    const now = await serverNow(redis);
+    await redis.hset(meta, 'expiresAt', now - 100, 'seen', now - touchedAgoMs);
+    return { store, keys, part, meta };
+  }
+
+  /** What the client does when its connection comes back: reconnect (the part renews at once on `ready`). */
+  function reconnect(store: Store): void {
+    (store.connector.client as unknown as { disconnect(reconnect: boolean): void }).disconnect(true);
+  }
+
+  test('after a silence longer than lease / 2, the heartbeat (on reconnect) gives the same part a fresh lease', async ({ connect, redis }) => {
+    const { store, keys, part, meta } = await lapsed(connect(), redis, LEASE_MS);
+    try {
+      const before = await serverNow(redis);
+      reconnect(store);
+      await waitUntil(async () => Number(await redis.hget(meta, 'expiresAt')) > before, 'the part got a fresh lease');
+      const [expiresAt, seen, state] = await redis.hmget(meta, 'expiresAt', 'seen', 'state');
+      expect(state).toBe('open');
+      expect(Number(seen)).toBeGreaterThanOrEqual(before);
+      expect(Number(expiresAt) - Number(seen)).toBe(LEASE_MS);
+      for (const key of keys) {
+        expect(await store.get(key)).toBeDefined();
+        expect(await redis.pexpiretime(store.connector.dataKey(key))).toBe(Number(expiresAt) + 3 * LEASE_MS);
+      }
+      expect(StaticLifetime.instance().idIn(store)).toBe(part);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('after a silence, a put gives the same part a fresh lease and goes under it', async ({ connect, redis }) => {
+    const { store, keys, part, meta } = await lapsed(connect(), redis, LEASE_MS);
+    try {
+      const before = await serverNow(redis);
+      const key = await store.put('c', { lifetime: StaticLifetime.instance() });
+      expect(key.startsWith(`${part}~`)).toBe(true);
+      const expiresAt = Number(await redis.hget(meta, 'expiresAt'));
+      expect(expiresAt).toBeGreaterThanOrEqual(before + LEASE_MS);
+      for (const k of [...keys, key]) expect(await store.get(k)).toBeDefined();
+      expect(await redis.pexpiretime(store.connector.dataKey(key))).toBe(expiresAt + 3 * LEASE_MS);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('touched lately (puts went on while its heartbeat stopped), the heartbeat ends the part and evicts its objects', async ({ connect, redis }) => {
+    const { store, keys, meta } = await lapsed(connect(), redis, 100);
+    try {
+      reconnect(store);
+      await waitUntil(async () => (await redis.hget(meta, 'state')) === 'ended', 'the part ended');
+      for (const key of keys) expect(await store.exists(key)).toBe(false);
+      await waitUntil(async () => StaticLifetime.instance().idIn(store) === undefined, 'the part is dropped');
+      // The next static object starts a new part.
+      const key = await store.put('c', { lifetime: StaticLifetime.instance() });
+      expect(StaticLifetime.instance().idIn(store)).toBeDefined();
+      expect(await store.get(key)).toBe('c');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('touched lately, a put is refused by the part and goes under a new one; the old part is evicted', async ({ connect, redis }) => {
+    const { store, keys, part, meta } = await lapsed(connect(), redis, 100);
+    try {
+      const key = await store.put('c', { lifetime: StaticLifetime.instance() });
+      const now = StaticLifetime.instance().idIn(store) as string;
+      expect(now).not.toBe(part);
+      expect(key.startsWith(`${now}~`)).toBe(true);
+      await waitUntil(async () => (await redis.hget(meta, 'state')) === 'ended', 'the old part was closed');
+      for (const k of keys) expect(await store.exists(k)).toBe(false);
+      expect(await store.get(key)).toBe('c');
+    } finally {
+      await store.close();
+    }
   });
 });
 

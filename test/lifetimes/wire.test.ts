@@ -1,11 +1,11 @@
 /**
  * Round trips of lifetime operations, watched with MONITOR: creating a
- * lifetime, putting under it, adding a key and closing a small one are one
- * script call each; proxyFromKey sends its header read and the membership
- * change together.
+ * lifetime, putting under it, adding a key (with its owner check) and closing
+ * a small one are one script call each; proxyFromKey sends its header read
+ * and the membership change together.
  */
 import type { Redis } from 'ioredis';
-import { ContextLifetime, LeaseLifetime, StaticLifetime } from '../../src/index.js';
+import { AlreadyOwnedError, ContextLifetime, LeaseLifetime, StaticLifetime, drop, getKey } from '../../src/index.js';
 import { LUA_SCRIPTS } from '../../src/generated/lua.js';
 import { watch, type Seen } from '../harness/monitor.js';
 import { describe, expect, onTestFinished, test } from '../harness/store-fixture.js';
@@ -39,12 +39,32 @@ describe('lifetime operations on the wire', () => {
     expect(named(await wire.during(() => store.put({ a: 1 }, { lifetime })))).toEqual(['evalsha:lifetimePut']);
     expect(named(await wire.during(() => store.putBatch([1, 2, 3], { lifetime })))).toEqual(['evalsha:lifetimePut']);
     const key = await store.put('outside');
-    // Owned objects cannot join lifetimes yet: an EXISTS of the key's ownership record comes first
-    // (src/ownership/lifetimes.ts; a second round trip until lifetimeAddKeys checks it itself).
-    expect(named(await wire.during(() => lifetime.addKey(key)))).toEqual(['exists', 'evalsha:lifetimeAddKeys']);
-    expect(named(await wire.during(() => store.proxyFromKey(key, { lifetime })))).toEqual(['getrange', 'exists', 'evalsha:lifetimeAddKeys']);
+    // Owned objects cannot join lifetimes yet: lifetimeAddKeys checks the ownership record itself.
+    expect(named(await wire.during(() => lifetime.addKey(key)))).toEqual(['evalsha:lifetimeAddKeys']);
+    expect(named(await wire.during(() => store.proxyFromKey(key, { lifetime })))).toEqual(['getrange', 'evalsha:lifetimeAddKeys']);
     expect(named(await wire.during(() => lifetime.extend(30)))).toEqual(['evalsha:lifetimeExtend']);
     expect(named(await wire.during(() => lifetime.close()))).toEqual(['evalsha:lifetimeClose']);
+  });
+
+  test('addKey of an owned key is refused by that one script call, which writes nothing', async ({ store, redis }) => {
+    const lifetime = await new ContextLifetime(store).waitUntilReady();
+    await lifetime.addKey(await store.put('warm'));
+    const owned = await store.ownedProxy({ n: 1 });
+    const plain = await store.put('plain');
+    const wire = await watch(redis, store.connector.client as Redis);
+    onTestFinished(() => wire.stop());
+    let refusal: unknown;
+    const seen = await wire.during(async () => {
+      refusal = await lifetime.addKey(plain, getKey(owned)).catch((e: unknown) => e);
+    });
+    expect(named(seen)).toEqual(['evalsha:lifetimeAddKeys']);
+    expect(refusal).toBeInstanceOf(AlreadyOwnedError);
+    // Nothing was added: not the plain key before it either.
+    expect(await redis.smembers(store.connector.keys.lifetime('foreign', lifetime.id))).toHaveLength(1);
+    await lifetime.close();
+    expect(await store.exists(plain)).toBe(true);
+    await store.evict(plain);
+    await drop(owned);
   });
 
   test('a static put is one script call once the store has its part', async ({ store, redis }) => {
