@@ -1,7 +1,7 @@
 -- lifetimeCreate: create a lifetime's meta record. A lease's meta carries the
 -- lease end as its Redis TTL, so it vanishes then even if every client is gone.
 -- A StaticLifetime part (kind static) records its lease length (`lease`) and
--- when it was last touched (`seen`), and its keys expire 3 x lease after the
+-- when it was last touched (`seen`), and its keys expire 2 x lease after the
 -- lease end (the outage margin: see keysExpireAt and staticLapse).
 --
 -- The creating call's token is kept in the meta (createToken), so that the

@@ -5,7 +5,7 @@
 -- that is not in the future ends the lifetime: the meta turns 'closing' and
 -- the caller must run lifetimeClose.
 --
--- A StaticLifetime part's keys and members expire 3 x its lease after the
+-- A StaticLifetime part's keys and members expire 2 x its lease after the
 -- lease end (the outage margin, keysExpireAt), and each heartbeat notes the
 -- time (`seen`). A heartbeat that finds the lease end passed gives the part a
 -- fresh lease first when nothing touched it for more than lease / 2 (an

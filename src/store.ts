@@ -53,8 +53,8 @@ export interface StoreOptions {
   populateTarget?: boolean;
   /**
    * Seconds a borrow or StaticLifetime outlives a process that stopped
-   * renewing it (renewed every `leaseTtl / 3`; the keys stay 3 x `leaseTtl`
-   * longer, so that a Redis outage loses nothing of a live process). From
+   * renewing it (renewed every `leaseTtl / 3`; the keys stay longer, 3 x
+   * `leaseTtl` for owned objects and 2 x for static ones, so that a Redis outage loses nothing of a live process). From
    * 0.01 to 2,592,000 (30 days: the renewal timer must fit Node's timers).
    * Default 30.
    */

@@ -72,7 +72,7 @@ export type LifetimeKind = 'context' | 'lease' | 'static';
  * this side mirrors to give foreign members on Redis Cluster the same
  * expiry). A LeaseLifetime's keys expire at its end.
  */
-export const STATIC_MARGIN_LEASES = 3;
+export const STATIC_MARGIN_LEASES = 2;
 
 /** A static part's lease length (ms) as its meta records it, if valid (as lua/includes/staticLease.lua reads it). */
 function staticLease(lease: string | null | undefined): number | undefined {

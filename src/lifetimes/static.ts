@@ -9,7 +9,7 @@
  * - a normal end evicts the objects: SIGINT, SIGTERM, `beforeExit`, an
  *   explicit `close()`, or `store.close()` (for that store's objects);
  * - after `process.exit()`, a crash or SIGKILL the lease runs out, and the
- *   objects' keys expire 3 x `leaseTtl` after its end: 3.7 to 4 x `leaseTtl`
+ *   objects' keys expire 2 x `leaseTtl` after its end: 2.7 to 3 x `leaseTtl`
  *   after the process died.
  *
  * That margin is what lets the objects of a live process outlive a Redis
@@ -88,8 +88,8 @@ export const kResetStatic: unique symbol = Symbol('proxystore-redis.static.reset
  *
  * The lease of each store's part is `leaseTtl` seconds (a Store option,
  * default 30), renewed every `leaseTtl / 3` by a timer that does not keep the
- * process alive; its keys expire 3 x `leaseTtl` after the lease end, so that
- * a Redis outage of up to about 3 x `leaseTtl` loses nothing of a live
+ * process alive; its keys expire 2 x `leaseTtl` after the lease end, so that
+ * a Redis outage of up to about 2 x `leaseTtl` loses nothing of a live
  * process.
  *
  * @example
@@ -97,7 +97,7 @@ export const kResetStatic: unique symbol = Symbol('proxystore-redis.static.reset
  * const store = new Store('default', connector, { register: true });
  * const key = await store.put('value', { lifetime: StaticLifetime.instance() });
  * const proxy = await store.proxy('value', { lifetime: StaticLifetime.instance() });
- * // evicted on SIGINT/SIGTERM/beforeExit or store.close(); after SIGKILL, within 4 x leaseTtl
+ * // evicted on SIGINT/SIGTERM/beforeExit or store.close(); after SIGKILL, within 3 x leaseTtl
  * ```
  */
 export class StaticLifetime implements Lifetime {

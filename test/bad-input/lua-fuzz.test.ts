@@ -208,10 +208,10 @@ async function seed(redis: Redis, ns: string, kind: Seed, now: number): Promise<
     }
   }
   if (kind === 'static' || kind === 'staticSilent' || kind === 'staticStopped') {
-    // As lifetimeCreate/lifetimeExtend leave a part: keys expire 3 leases after the lease end.
+    // As lifetimeCreate/lifetimeExtend leave a part: keys expire 2 leases after the lease end.
     const expiresAt = kind === 'static' ? now + STATIC_LEASE : now - 1000;
     const seen = kind === 'staticSilent' ? now - 2 * STATIC_LEASE : now - 100;
-    const at = expiresAt + 3 * STATIC_LEASE;
+    const at = expiresAt + 2 * STATIC_LEASE;
     p.hset(k(KEY_KINDS.meta!), 'state', 'open', 'kind', 'static', 'name', '', 'createdAt', now - 60_000);
     p.hset(k(KEY_KINDS.meta!), 'expiresAt', expiresAt, 'lease', STATIC_LEASE, 'seen', seen);
     p.set(k(KEY_KINDS.data!), 'value');

@@ -9,7 +9,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { AlreadyOwnedError, ContextLifetime, LeaseLifetime, StaticLifetime, Store, drop, getKey, type RedisConnector } from '../../src/index.js';
-import { lifetimeTuning } from '../../src/lifetimes/base.js';
+import { STATIC_MARGIN_LEASES, lifetimeTuning } from '../../src/lifetimes/base.js';
 import { kResetStatic } from '../../src/lifetimes/static.js';
 import { randomId } from '../../src/keys.js';
 import { afterEach, describe, expect, test, type RedisTarget } from '../harness/store-fixture.js';
@@ -163,9 +163,9 @@ describe.for(modes)('foreign members (%s)', ([, foreignInScript]) => {
       const inStep = async (after: number) => {
         const [meta, ...rest] = await expiries();
         const end = Number(await redis.hget(k.meta, 'expiresAt'));
-        return meta === end + 3 * 3_000 && meta > after && rest.every((at) => at === meta);
+        return meta === end + STATIC_MARGIN_LEASES * 3_000 && meta > after && rest.every((at) => at === meta);
       };
-      await waitUntil(() => inStep(0), 'every foreign member carries the lease end plus 3 leases');
+      await waitUntil(() => inStep(0), 'every foreign member carries the lease end plus the outage margin');
       const first = await redis.pexpiretime(k.meta);
       await waitUntil(() => inStep(first), 'the heartbeat moved every foreign member along');
       await StaticLifetime.instance().close();

@@ -107,7 +107,7 @@ describe('the StaticLifetime of a child process', () => {
     });
     const ready = await child.waitForMessage<Ready>((m) => (m as { ready?: boolean }).ready === true, CHILD_START_MS);
     expect(ready.keys).toHaveLength(4);
-    // Each object carries the lease plus the outage margin (3 leases) as a Redis TTL.
+    // Each object carries the lease plus the outage margin (2 leases) as a Redis TTL.
     for (const pttl of ready.pttls) {
       expect(pttl).not.toBe(-1);
       expect(pttl).toBeLessThanOrEqual((1 + STATIC_MARGIN_LEASES) * leaseTtl * 1000);

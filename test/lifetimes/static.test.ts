@@ -14,6 +14,7 @@ import {
   getKey,
   type Proxy,
 } from '../../src/index.js';
+import { STATIC_MARGIN_LEASES } from '../../src/lifetimes/base.js';
 import { kResetStatic } from '../../src/lifetimes/static.js';
 import { afterEach, describe, expect, test } from '../harness/store-fixture.js';
 import { lifetimeKeys, objectCount, waitUntil } from './util.js';
@@ -72,17 +73,17 @@ describe('ported from ProxyStore (tests/store/lifetimes_test.py)', () => {
 });
 
 describe('a lease renewed by a heartbeat', () => {
-  test('static objects carry a lease of the store\'s leaseTtl, plus an outage margin of 3 leases', async ({ connect, redis }) => {
+  test('static objects carry a lease of the store\'s leaseTtl, plus an outage margin of 2 leases', async ({ connect, redis }) => {
     const store = leaseStore(connect(), 'lease-ttl', 5);
     try {
       const key = await store.put('v', { lifetime: StaticLifetime.instance() });
       const id = StaticLifetime.instance().idIn(store) as string;
       const [expiresAt, lease] = await redis.hmget(lifetimeKeys(store, id).meta, 'expiresAt', 'lease');
       expect(lease).toBe('5000');
-      // The keys expire 3 leases after the lease end: what lets them outlive a Redis outage.
-      expect(await redis.pexpiretime(store.connector.dataKey(key))).toBe(Number(expiresAt) + 3 * 5_000);
+      // The keys expire 2 leases after the lease end: what lets them outlive a Redis outage.
+      expect(await redis.pexpiretime(store.connector.dataKey(key))).toBe(Number(expiresAt) + STATIC_MARGIN_LEASES * 5_000);
       const pttl = await redis.pttl(store.connector.dataKey(key));
-      expect(pttl).toBeGreaterThan(3 * 5_000);
+      expect(pttl).toBeGreaterThan(STATIC_MARGIN_LEASES * 5_000);
       expect(pttl).toBeLessThanOrEqual(4 * 5_000);
     } finally {
       await store.close();
@@ -162,7 +163,7 @@ describe('a lease end that passed: an outage, or a heartbeat that stopped', () =
       expect(Number(expiresAt) - Number(seen)).toBe(LEASE_MS);
       for (const key of keys) {
         expect(await store.get(key)).toBeDefined();
-        expect(await redis.pexpiretime(store.connector.dataKey(key))).toBe(Number(expiresAt) + 3 * LEASE_MS);
+        expect(await redis.pexpiretime(store.connector.dataKey(key))).toBe(Number(expiresAt) + STATIC_MARGIN_LEASES * LEASE_MS);
       }
       expect(StaticLifetime.instance().idIn(store)).toBe(part);
     } finally {
@@ -179,7 +180,7 @@ describe('a lease end that passed: an outage, or a heartbeat that stopped', () =
       const expiresAt = Number(await redis.hget(meta, 'expiresAt'));
       expect(expiresAt).toBeGreaterThanOrEqual(before + LEASE_MS);
       for (const k of [...keys, key]) expect(await store.get(k)).toBeDefined();
-      expect(await redis.pexpiretime(store.connector.dataKey(key))).toBe(expiresAt + 3 * LEASE_MS);
+      expect(await redis.pexpiretime(store.connector.dataKey(key))).toBe(expiresAt + STATIC_MARGIN_LEASES * LEASE_MS);
     } finally {
       await store.close();
     }

@@ -15,7 +15,7 @@ import {
   type Lifetime,
   type Store,
 } from '../../src/index.js';
-import { endedTtlMs, lifetimeTuning, type LifetimeRecord } from '../../src/lifetimes/base.js';
+import { STATIC_MARGIN_LEASES, endedTtlMs, lifetimeTuning, type LifetimeRecord } from '../../src/lifetimes/base.js';
 import { kResetStatic } from '../../src/lifetimes/static.js';
 import { afterEach, deleteNamespaceKeys, describe, expect, test } from '../harness/fixtures.js';
 import { startReplyDropper } from '../harness/reply-dropper.js';
@@ -233,9 +233,9 @@ describe('the StaticLifetime heartbeat', () => {
       const end = Number(expiresAt);
       expect(end - firstRunAt).toBeLessThan(9000 + TOLERANCE_MS);
       expect(end - firstRunAt).toBeGreaterThan(9000 - RECONNECT_MS);
-      // The keys carry the lease end plus the outage margin (3 leases).
-      expect(await redis.pexpiretime(store.connector.dataKey(key))).toBe(end + 3 * 9000);
-      expect(await redis.pexpiretime(meta)).toBe(end + 3 * 9000);
+      // The keys carry the lease end plus the outage margin (STATIC_MARGIN_LEASES leases).
+      expect(await redis.pexpiretime(store.connector.dataKey(key))).toBe(end + STATIC_MARGIN_LEASES * 9000);
+      expect(await redis.pexpiretime(meta)).toBe(end + STATIC_MARGIN_LEASES * 9000);
     } finally {
       await store.close();
       await dropper.close();
