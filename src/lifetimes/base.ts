@@ -25,11 +25,11 @@
  * @module
  */
 import createDebug from 'debug';
-import { InvalidOptionsError, LifetimeEndedError, ProxyStoreFactoryError, errorFromReply } from '../errors.js';
+import { InvalidOptionsError, LifetimeEndedError, ProxyStoreFactoryError } from '../errors.js';
 import { checkOptions } from '../options.js';
 import { randomId, validateKey } from '../keys.js';
 import { proxyState, type ProxyState } from '../proxy/proxy.js';
-import { execPipeline, type RedisConnector } from '../redis/connector.js';
+import type { RedisConnector } from '../redis/connector.js';
 import type { LifetimeCreateReply, LifetimeStateBefore, ScriptArgs, ScriptKeys, ScriptReply } from '../redis/scripts.js';
 import type { Store } from '../store.js';
 import { refuseHandles, refuseOwnedForeign } from '../ownership/lifetimes.js';
@@ -228,12 +228,7 @@ export class LifetimeRecord {
    * lua/includes/keysExpireAt.lua computes it); {@link NO_LEASE} otherwise.
    */
   private async membersExpireAt(): Promise<number> {
-    let fields: (string | null)[];
-    try {
-      fields = await this.connector.client.hmget(this.meta, 'state', 'expiresAt', 'kind', 'lease');
-    } catch (err) {
-      throw errorFromReply(err, 'HMGET', this.context);
-    }
+    const fields = await this.connector.command('HMGET', this.context, () => this.connector.client.hmget(this.meta, 'state', 'expiresAt', 'kind', 'lease'));
     const [state, expiresAt, kind, lease] = fields;
     if (state !== 'open' || !expiresAt) return NO_LEASE;
     return keysExpireAt(Number(expiresAt), kind === 'static' ? staticLease(lease) : undefined);
@@ -250,9 +245,14 @@ export class LifetimeRecord {
       const [keys, args] = calls[0] as readonly [ScriptKeys<N>, ScriptArgs<N>];
       return [await scripts.run(name, keys, args, context)];
     }
-    const pipeline = this.connector.client.pipeline();
-    for (const [keys, args] of calls) scripts.queue(pipeline, name, keys, args);
-    return (await execPipeline(pipeline, name, context)).map((reply) => scripts.decode(name, reply));
+    // One pipeline (all in the lifetime's slot); on a Cluster, calls turned
+    // away by a migration are sent again, alone, with the same arguments.
+    const replies = await this.connector.batch(
+      calls.map(([keys, args]) => ({ key: this.meta, queue: (p) => scripts.queue(p, name, keys, args) })),
+      name,
+      context,
+    );
+    return replies.map((reply) => scripts.decode(name, reply));
   }
 
   /**
@@ -320,23 +320,13 @@ export class LifetimeRecord {
 
   /** The state Redis holds (one HGET). */
   async state(): Promise<LifetimeState> {
-    let state: string | null;
-    try {
-      state = await this.connector.client.hget(this.meta, 'state');
-    } catch (err) {
-      throw errorFromReply(err, 'HGET', { lifetime: this.id });
-    }
+    const state = await this.connector.command('HGET', { lifetime: this.id }, () => this.connector.client.hget(this.meta, 'state'));
     return asState(state);
   }
 
   /** The meta fields (one HMGET; attach needs them all). */
   async read(): Promise<{ state: LifetimeState; kind: string | undefined; name: string | undefined }> {
-    let fields: (string | null)[];
-    try {
-      fields = await this.connector.client.hmget(this.meta, 'state', 'kind', 'name');
-    } catch (err) {
-      throw errorFromReply(err, 'HMGET', { lifetime: this.id });
-    }
+    const fields = await this.connector.command('HMGET', { lifetime: this.id }, () => this.connector.client.hmget(this.meta, 'state', 'kind', 'name'));
     const [state, kind, name] = fields;
     return {
       state: asState(state ?? null),
