@@ -27,6 +27,8 @@ export interface Aftermath {
   /** Keys of the namespace without a TTL, by kind (`d`, `own`, `lt`, ...). */
   leaked: Record<string, number>;
   leakedSample: string[];
+  /** Every key without a TTL. */
+  leakedKeys: string[];
   /** Keys with a TTL left behind (tombstones, grace copies, ended markers): by design. */
   keysWithTtl: number;
 }
@@ -54,6 +56,8 @@ export interface ScenarioFigures {
   errors: ErrorSeen[];
   /** Expected refusals (lost consume races, busy borrows), by `workload.op class`. */
   refusals: Record<string, number>;
+  /** A few overlapping borrow pairs, as `key: kind start-end / kind start-end` (epoch ms). */
+  overlapSamples: string[];
   pendingAtEnd: { w: WorkloadName; op: string; ageMs: number }[];
 }
 
@@ -106,6 +110,14 @@ export function analyse(puts: Map<string, PutInfo>, reports: WorkerReport[], rou
       if (rs.some((r) => r.consumedByPid !== undefined && racers.has(r.consumedByPid))) consumedByFailedCall++;
     }
   }
+  // Ephemeral objects still in Redis at the end although somebody got their value: the
+  // acknowledged consume was undone (they would be consumed again by a later resolve).
+  const byKey = new Map([...puts.values()].map((p) => [p.key, p]));
+  let consumedButBack = 0;
+  for (const k of after.leakedKeys) {
+    const put = byKey.get(/:d:(.*)$/.exec(k)?.[1] ?? '');
+    if (put && (results.get(put.id) ?? []).some((r) => r.got)) consumedButBack++;
+  }
   f['ephemeral.putsAcked'] = puts.size;
   f['ephemeral.putsFailed'] = sum(reports, (r) => r.ephemeral?.putsFailed);
   f['ephemeral.consumedOnce'] = once;
@@ -117,6 +129,7 @@ export function analyse(puts: Map<string, PutInfo>, reports: WorkerReport[], rou
   f['ephemeral.consumedByAFailedCall'] = consumedByFailedCall;
   f['ephemeral.toldMissingButPresent'] = toldMissingButPresent;
   f['ephemeral.strandedAfterUnclear'] = strandedAfterUnclear;
+  f['ephemeral.consumedButBack'] = consumedButBack;
   f['ephemeral.neverRaced'] = unraced;
 
   const own = (k: keyof NonNullable<WorkerReport['ownership']>) => sum(reports, (r) => r.ownership?.[k] as number | undefined);
@@ -129,6 +142,7 @@ export function analyse(puts: Map<string, PutInfo>, reports: WorkerReport[], rou
     'sharedOverlaps',
     'releasesAcked',
     'releasesLapsed',
+    'grantsUndone',
     'releasesFailed',
     'lostReleases',
     'updatesAcked',
@@ -227,7 +241,8 @@ export function analyse(puts: Map<string, PutInfo>, reports: WorkerReport[], rou
   });
   const refusals: Record<string, number> = {};
   for (const r of reports) for (const [k, n] of Object.entries(r.refusals)) refusals[k] = (refusals[k] ?? 0) + n;
-  return { figures: f, perRound, errors: errorList, refusals, pendingAtEnd };
+  const overlapSamples = reports.flatMap((r) => r.ownership?.overlapSamples ?? []).slice(0, 5);
+  return { figures: f, perRound, errors: errorList, refusals, overlapSamples, pendingAtEnd };
 }
 
 const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length));
@@ -268,6 +283,7 @@ export function formatScenario(kind: FaultKind, figures: ScenarioFigures, after:
   if (Object.keys(after.leaked).length > 0) {
     lines.push(`  keys without TTL by kind: ${Object.entries(after.leaked).map(([k, n]) => `${k} ${n}`).join(', ')}; e.g. ${after.leakedSample.slice(0, 3).join(' ')}`);
   }
+  for (const o of figures.overlapSamples) lines.push(`  overlapping borrows: ${o}`);
   if (figures.pendingAtEnd.length > 0) {
     lines.push(`  calls never settled: ${figures.pendingAtEnd.map((p) => `${p.w}.${p.op} (${p.ageMs} ms)`).join(', ')}`);
   }
@@ -279,4 +295,80 @@ export function formatScenario(kind: FaultKind, figures: ScenarioFigures, after:
     );
   }
   return lines.join('\n');
+}
+
+/** What a scenario wrote to the report directory (see scenario.ts). */
+export interface ScenarioFile {
+  kind: FaultKind;
+  size: string;
+  seconds: number;
+  figures: Record<string, number>;
+  perRound: ScenarioFigures['perRound'];
+  errors: ErrorSeen[];
+  table: string;
+}
+
+const COMPARED: [string, string][] = [
+  ['ephemeral.putsAcked', 'ephemeral puts acknowledged'],
+  ['ephemeral.doubleConsumes', 'double consumes'],
+  ['ephemeral.lostUnexplained', 'lost, no error explains it'],
+  ['ephemeral.ackedPutsLost', '  of which acknowledged puts lost'],
+  ['ephemeral.lostAfterUnclearError', 'lost after an unclear error'],
+  ['ephemeral.toldMissingButPresent', 'told "never stored" while present'],
+  ['ephemeral.consumedButBack', 'consumed, yet back in Redis at the end'],
+  ['ephemeral.strandedAfterUnclear', 'left unconsumed (retries ran out)'],
+  ['ownership.borrowsGranted', 'borrows granted'],
+  ['ownership.overlaps', 'overlapping exclusive borrows (pairs)'],
+  ['ownership.grantsUndone', 'acknowledged borrows undone'],
+  ['ownership.lostReleases', 'acknowledged releases lost'],
+  ['ownership.lostUpdates', 'acknowledged updates lost'],
+  ['ownership.ownersLost', 'owners lost (object evicted)'],
+  ['ownership.dropsBlocked', 'drops blocked by a lingering borrow'],
+  ['batches.batchesFailed', 'putBatch/proxyBatch failed'],
+  ['batches.batchKeysLost', 'acknowledged batch keys lost'],
+  ['batches.closesFailed', 'lifetime closes failed (retried)'],
+  ['batches.extendsFailed', 'lease extends failed'],
+  ['batches.leaseEndsOff', 'lease ends off the acknowledged extends'],
+  ['batches.membersOutOfStep', 'members expiring off their lease end'],
+  ['all.leakedKeys', 'keys without TTL left (leaks)'],
+  ['all.hungCalls', 'calls past their deadline'],
+  ['all.pendingAtEnd', 'calls never settled'],
+  ['all.failedCalls', 'failed calls'],
+  ['all.rawErrors', 'errors with raw Redis/ioredis text'],
+  ['all.untypedErrors', 'errors not a ProxyStoreError'],
+];
+
+/** One table comparing the scenarios of a run: a column per fault kind. */
+export function compareScenarios(files: ScenarioFile[]): string {
+  const order: FaultKind[] = ['kill', 'freeze', 'failover', 'reshard'];
+  const cols = order.map((k) => files.find((f) => f.kind === k)).filter((f): f is ScenarioFile => f !== undefined);
+  const rounds = (f: ScenarioFile, pick: (r: ScenarioFile['perRound'][number]) => number | string | undefined) =>
+    f.perRound.map((r) => pick(r) ?? '-').join(' / ');
+  const rows: [string, ...string[]][] = [
+    ['', ...cols.map((f) => f.kind)],
+    ['seconds of workload', ...cols.map((f) => f.seconds.toFixed(0))],
+    ['replica promoted after (ms)', ...cols.map((f) => rounds(f, (r) => r.promotedAfterMs))],
+    ['cluster settled after (ms)', ...cols.map((f) => rounds(f, (r) => r.settledAfterMs))],
+    ...(['ephemeral', 'ownership', 'batches'] as const).map(
+      (w): [string, ...string[]] => [`first ${w} success after the fault (ms)`, ...cols.map((f) => rounds(f, (r) => r.firstSuccessAfterMs[w]))],
+    ),
+    ['failed calls, fault to settled + 5 s', ...cols.map((f) => rounds(f, (r) => r.failuresAroundFault))],
+    ['calls on migrating slots (failed)', ...cols.map((f) => rounds(f, (r) => (r.callsOnMigratingSlots === undefined ? undefined : `${r.callsOnMigratingSlots} (${r.failuresOnMigratingSlots})`)))],
+  ];
+  for (const [key, label] of COMPARED) {
+    rows.push([
+      label,
+      ...cols.map((f) => {
+        const g = f.figures;
+        if (key === 'ownership.borrowsGranted') return String((g['ownership.grantedShared'] ?? 0) + (g['ownership.grantedMut'] ?? 0));
+        if (key === 'batches.batchesFailed') return String((g['batches.putBatchesFailed'] ?? 0) + (g['batches.proxyBatchesFailed'] ?? 0));
+        return String(g[key] ?? '-');
+      }),
+    ]);
+  }
+  rows.push(['raw texts seen', ...cols.map((f) => [...new Set(f.errors.filter((e) => e.raw).map((e) => e.raw))].join(', ') || '-')]);
+  rows.push(['error classes seen', ...cols.map((f) => [...new Set(f.errors.map((e) => (e.code ? `${e.cls}` : e.cls)))].join(', ') || '-')]);
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  const line = (r: string[]) => `| ${r.map((cell, c) => pad(cell, widths[c]!)).join(' | ')} |`;
+  return [line(rows[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
 }

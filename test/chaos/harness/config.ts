@@ -36,6 +36,12 @@ export interface ChaosConfig {
   producers: number;
   /** Consumers racing for each ephemeral ref, each in another process when possible (CHAOS_RACERS). */
   racers: number;
+  /**
+   * Ms after which each ephemeral ref is delivered once more, to one more worker: a duplicate
+   * delivery, as an at-least-once queue makes. It must be told "consumed by"; if it gets the
+   * value, an acknowledged consume was undone. 0: no late delivery (CHAOS_LATE_DELIVERY_MS).
+   */
+  lateDeliveryMs: number;
   /** Owned objects per worker (CHAOS_OBJECTS) and concurrent borrow loops over them (CHAOS_BORROWERS). */
   objects: number;
   borrowers: number;
@@ -61,6 +67,7 @@ const DEFAULTS: Record<ChaosSize, ChaosConfig> = {
     retryMs: 15_000,
     producers: 2,
     racers: 2,
+    lateDeliveryMs: 3_000,
     objects: 3,
     borrowers: 3,
     batch: 20,
@@ -80,6 +87,7 @@ const DEFAULTS: Record<ChaosSize, ChaosConfig> = {
     retryMs: 15_000,
     producers: 3,
     racers: 2,
+    lateDeliveryMs: 3_000,
     objects: 4,
     borrowers: 4,
     batch: 50,
@@ -100,6 +108,7 @@ const KNOBS: [keyof ChaosConfig, string][] = [
   ['retryMs', 'CHAOS_RETRY_MS'],
   ['producers', 'CHAOS_PRODUCERS'],
   ['racers', 'CHAOS_RACERS'],
+  ['lateDeliveryMs', 'CHAOS_LATE_DELIVERY_MS'],
   ['objects', 'CHAOS_OBJECTS'],
   ['borrowers', 'CHAOS_BORROWERS'],
   ['batch', 'CHAOS_BATCH'],
@@ -118,7 +127,7 @@ export function chaosConfig(env: NodeJS.ProcessEnv = process.env): ChaosConfig {
     const text = env[name];
     if (text === undefined || text === '') continue;
     const n = Number(text);
-    const min = field === 'paceMs' ? 0 : 1;
+    const min = field === 'paceMs' || field === 'lateDeliveryMs' ? 0 : 1;
     if (!/^\d+$/.test(text) || n < min) throw new Error(`${name} must be an integer >= ${min}, got ${JSON.stringify(text)}`);
     (config as unknown as Record<string, number>)[field] = n;
   }

@@ -18,7 +18,7 @@ export interface PutInfo {
   slot: number;
   ackAt: number;
   ref: unknown;
-  /** Pids of the workers it was sent to. */
+  /** Pids of the workers it was sent to (the late delivery's last). */
   racers: number[];
 }
 
@@ -130,6 +130,14 @@ export class Fleet {
     this.puts.set(msg.id, { id: msg.id, producer: this.children[producer]!.pid, key: msg.key, slot: msg.slot, ackAt: msg.ackAt, ref: msg.ref, racers });
     const consume: ToWorker = { type: 'consume', id: msg.id, ref: msg.ref, slot: msg.slot };
     for (const j of chosen) void this.children[j]!.send(consume).catch(() => undefined);
+    if (this.config.lateDeliveryMs > 0) {
+      // A duplicate delivery, later, to a worker that was not racing when there is one.
+      const late = others[this.config.racers] ?? others[0] ?? producer;
+      setTimeout(() => {
+        this.puts.get(msg.id)?.racers.push(this.children[late]!.pid);
+        void this.children[late]!.send(consume).catch(() => undefined);
+      }, this.config.lateDeliveryMs);
+    }
   }
 
   private sendAll(msg: ToWorker): Promise<void> {
@@ -163,6 +171,8 @@ export class Fleet {
   async finish(): Promise<WorkerReport[]> {
     await this.sendAll({ type: 'stop' });
     await this.until('every worker to stop its loops', () => this.quiesced === this.children.length, this.config.opDeadlineMs + 60_000);
+    // The last late deliveries go out at most lateDeliveryMs after the last put.
+    if (this.config.lateDeliveryMs > 0) await sleep(this.config.lateDeliveryMs + 200);
     // Puts acknowledged just before the stop were relayed before `quiesced` arrived (one IPC
     // channel per worker keeps order), so every racer has its refs by now.
     await this.sendAll({ type: 'drain' });

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { TestProject } from 'vitest/node';
+import { compareScenarios, type ScenarioFile } from './analysis.js';
 import { chaosConfig } from './config.js';
 import { expectMode } from './expectations.js';
 
@@ -35,17 +36,21 @@ export default async function setup(project: TestProject): Promise<() => Promise
   );
   return async () => {
     const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.json')).sort();
-    const tables: string[] = [];
+    const scenarios: ScenarioFile[] = [];
     for (const f of files) {
       try {
-        tables.push((JSON.parse(await readFile(join(dir, f), 'utf8')) as { table: string }).table);
+        scenarios.push(JSON.parse(await readFile(join(dir, f), 'utf8')) as ScenarioFile);
       } catch {
         // a scenario that failed before writing its figures
       }
     }
-    if (tables.length === 0) return;
-    const summary = tables.join('\n\n');
-    await writeFile(join(dir, 'summary.md'), `# Chaos figures (${config.size})\n\n\`\`\`\n${summary}\n\`\`\`\n`);
-    console.log(`\n${summary}\n\n[proxystore-redis] chaos figures written to ${dir}`);
+    if (scenarios.length === 0) return;
+    const comparison = compareScenarios(scenarios);
+    const tables = scenarios.map((s) => s.table).join('\n\n');
+    await writeFile(
+      join(dir, 'summary.md'),
+      `# Chaos figures (${config.size}, ${config.processes} workers)\n\n${comparison}\n\n\`\`\`\n${tables}\n\`\`\`\n`,
+    );
+    console.log(`\n${comparison}\n\n[proxystore-redis] chaos figures, with each scenario's full table, written to ${dir}/summary.md`);
   };
 }

@@ -73,8 +73,13 @@ export interface OwnershipReport {
   /** Example overlaps (ms offsets), for the report. */
   overlapSamples: string[];
   releasesAcked: number;
-  /** Release refused because the borrow's lease had ended (the holder stalled or renewal failed). */
+  /** Release refused as unknown after the holder kept the borrow about a lease TTL: its lease may have ended. */
   releasesLapsed: number;
+  /**
+   * Release refused as unknown although the borrow's lease cannot have ended yet: Redis lost
+   * the acknowledged grant (a stale master granted it). Its interval counts for overlaps.
+   */
+  grantsUndone: number;
   /** Release never got a definitive answer within the retry budget. */
   releasesFailed: number;
   /** Acknowledged releases whose lease later reappeared in Redis (the release was undone). */

@@ -76,6 +76,7 @@ async function applyFault(kind: FaultKind, round: number, cluster: ManagedRedisC
 async function scanNamespace(cluster: ManagedRedisCluster, namespace: string, remove: boolean): Promise<Aftermath & { total: number }> {
   const leaked: Record<string, number> = {};
   const sample: string[] = [];
+  const leakedKeys: string[] = [];
   let withTtl = 0;
   let total = 0;
   for (const shard of await cluster.shards()) {
@@ -96,6 +97,7 @@ async function scanNamespace(cluster: ManagedRedisCluster, namespace: string, re
           if (ttl === -1) {
             const kind = /^[^:]+:\{[^}]*\}:([a-z]+)/.exec(k)?.[1] ?? '?';
             leaked[kind] = (leaked[kind] ?? 0) + 1;
+            leakedKeys.push(k);
             if (sample.length < 10) sample.push(k);
           } else if (typeof ttl === 'number' && ttl >= 0) {
             withTtl++;
@@ -111,7 +113,7 @@ async function scanNamespace(cluster: ManagedRedisCluster, namespace: string, re
       node.disconnect();
     }
   }
-  return { stranded: 0, leaked, leakedSample: sample, keysWithTtl: withTtl, total };
+  return { stranded: 0, leaked, leakedSample: sample, leakedKeys, keysWithTtl: withTtl, total };
 }
 
 /**
@@ -171,6 +173,7 @@ export async function runScenario(kind: FaultKind, cluster: ManagedRedisCluster,
     const stranded = await recoverStranded(fleet, reports, cluster, namespace);
     const scan = await scanNamespace(cluster, namespace, true);
     const after: Aftermath = { ...scan, stranded: stranded.size };
+    after.leakedKeys = [...new Set(after.leakedKeys)];
     const figures = analyse(fleet.puts, reports, rounds, after, stranded);
     const seconds = (stoppedAt - goAt) / 1000;
     const table = formatScenario(kind, figures, after, seconds);
@@ -188,6 +191,7 @@ export async function runScenario(kind: FaultKind, cluster: ManagedRedisCluster,
           perRound: figures.perRound,
           errors: figures.errors,
           refusals: figures.refusals,
+          overlapSamples: figures.overlapSamples,
           leaked: after.leaked,
           leakedSample: after.leakedSample,
           pendingAtEnd: figures.pendingAtEnd,

@@ -5,7 +5,10 @@
  *
  * - every held borrow's interval, between client-side timestamps taken after the grant arrived
  *   and before the release was sent (so inner bounds of the real holding time): a mutable
- *   borrow overlapping any other borrow of the same object breaks the rules;
+ *   borrow overlapping any other borrow of the same object breaks the rules. Counted are the
+ *   borrows whose release was acknowledged, and those whose release Redis refused as unknown
+ *   long before their lease could have run out: their grant was undone (a stale master granted
+ *   it), but the holder acted on it all the same;
  * - acknowledged releases that Redis later undoes (the borrow's lease shows up again: checked
  *   every 250 ms for a lease TTL after each release, and at the end);
  * - acknowledged updates missing from the object's final log;
@@ -42,6 +45,7 @@ interface Interval {
   mut: boolean;
   acquiredAt: number;
   releasedAt: number;
+  outcome: 'acked' | 'undone';
 }
 
 interface Owned {
@@ -72,6 +76,7 @@ export class OwnershipWorkload {
     overlapSamples: [],
     releasesAcked: 0,
     releasesLapsed: 0,
+    grantsUndone: 0,
     releasesFailed: 0,
     lostReleases: 0,
     updatesAcked: 0,
@@ -168,11 +173,18 @@ export class OwnershipWorkload {
     const releasedAt = Date.now();
     const outcome = await this.releaseWithRetry(handle, obj.slot);
     if (outcome === 'acked') {
-      obj.held.push({ mut, acquiredAt, releasedAt });
+      obj.held.push({ mut, acquiredAt, releasedAt, outcome });
       this.r.releasesAcked++;
       this.recentReleases.push({ obj, token, at: Date.now() });
     } else if (outcome === 'lapsed') {
-      this.r.releasesLapsed++;
+      // Refused as unknown: a lease that may have run out (the holder took that long), or a
+      // grant that Redis no longer knows although its lease cannot have ended yet.
+      if (Date.now() - acquiredAt < this.config.leaseTtl * 1000 - 1_000) {
+        this.r.grantsUndone++;
+        obj.held.push({ mut, acquiredAt, releasedAt, outcome: 'undone' });
+      } else {
+        this.r.releasesLapsed++;
+      }
     } else {
       this.r.releasesFailed++;
     }
@@ -266,9 +278,8 @@ export class OwnershipWorkload {
           this.r.overlaps++;
           found = true;
           if (this.r.overlapSamples.length < 5) {
-            this.r.overlapSamples.push(
-              `${obj.key}: ${a.mut ? 'mut' : 'shared'} ${a.acquiredAt}-${a.releasedAt} / ${b.mut ? 'mut' : 'shared'} ${b.acquiredAt}-${b.releasedAt}`,
-            );
+            const show = (x: Interval) => `${x.mut ? 'mut' : 'shared'}${x.outcome === 'undone' ? ' (grant undone)' : ''} ${x.acquiredAt}-${x.releasedAt}`;
+            this.r.overlapSamples.push(`${obj.key}: ${show(a)} / ${show(b)}`);
           }
         } else {
           this.r.sharedOverlaps++;
