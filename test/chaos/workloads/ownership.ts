@@ -136,7 +136,9 @@ export class OwnershipWorkload {
     const granted = await this.log.run<RefProxy<Doc> | RefMutProxy<Doc>>(
       'ownership',
       mut ? 'mutBorrow' : 'borrow',
-      () => (mut ? mutBorrow(obj.owned) : borrow(obj.owned)),
+      // Not populated from the owner's local target: each borrow reads the object from Redis,
+      // so a lost update is not written back by a later one that kept it in memory.
+      () => (mut ? mutBorrow(obj.owned, { populateTarget: false }) : borrow(obj.owned, { populateTarget: false })),
       obj.slot,
       { onLate: (late) => void release(late).catch(() => undefined), refusal: (e) => e instanceof MutableBorrowError },
     );
