@@ -3,6 +3,7 @@
  * workload: each does what it says, waits for the cluster to settle, and loses no key that was
  * replicated before the fault (WAIT). The scenarios build on these.
  */
+import { createServer, type Socket } from 'node:net';
 import { Cluster } from 'ioredis';
 import { describe, expect, test } from 'vitest';
 import type { ManagedRedisCluster } from '../../scripts/local-redis.js';
@@ -66,6 +67,27 @@ describe('chaos cluster helpers', () => {
       expect(frozen.demoted).toBe(true);
       await expectThreePlusThree(c);
       expect(await readAll(client)).toBe(KEYS.length);
+
+      // A killed node whose port was taken meanwhile comes back as a fresh node on another port.
+      const again = await c.killMaster(1);
+      // Accepts and holds connections (the test's client keeps trying the old address).
+      const held = new Set<Socket>();
+      const squatter = createServer((socket) => {
+        held.add(socket);
+        socket.on('error', () => {});
+      });
+      await new Promise<void>((res) => squatter.listen(again.node.port, '127.0.0.1', () => res()));
+      try {
+        const rejoined = await c.restartNode();
+        expect(rejoined.node.port).not.toBe(again.node.port);
+        expect(c.nodes.map((n) => n.port)).toContain(rejoined.node.port);
+        await expectThreePlusThree(c);
+        expect(await readAll(client)).toBe(KEYS.length);
+      } finally {
+        const closed = new Promise<void>((res) => squatter.close(() => res()));
+        for (const socket of held) socket.destroy();
+        await closed;
+      }
 
       await expect(c.restartNode()).rejects.toThrow(/0 nodes are killed/);
       await expect(c.killMaster(3)).rejects.toThrow(/numbered 0-2/);
