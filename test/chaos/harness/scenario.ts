@@ -39,10 +39,19 @@ function slotSet(ranges: [number, number][]): Set<number> {
   return out;
 }
 
-/** Apply fault number `round` of `kind`, on master `round % masters`. */
+/**
+ * Apply fault number `round` of `kind`: on master `round % masters`, or, for a reshard, from the
+ * master serving the most hot slots (so every round moves some: masters are renumbered by their
+ * lowest slot after each reshard) to the next.
+ */
 async function applyFault(kind: FaultKind, round: number, cluster: ManagedRedisCluster, config: ChaosConfig, fleet: Fleet) {
   const shards = await cluster.shards();
-  const i = round % shards.length;
+  let i = round % shards.length;
+  if (kind === 'reshard') {
+    const hotCount = shards.map((s) => fleet.hotSlots.filter((slot) => s.slots.some(([a, b]) => a <= slot && slot <= b)).length);
+    const most = Math.max(...hotCount);
+    if (most > 0 && hotCount[i] !== most) i = hotCount.indexOf(most);
+  }
   const shard = shards[i]!;
   const owned = slotSet(shard.slots);
   switch (kind) {
