@@ -42,7 +42,7 @@ export interface ScenarioFigures {
     promotedAfterMs?: number;
     settledAfterMs: number;
     demoted?: boolean;
-    /** Per workload: ms from the fault's start to the first success on an affected slot of a call started after it. */
+    /** Per workload: ms from the fault's start to the first success on an affected slot of a call started after it (10 ms or more). */
     firstSuccessAfterMs: Partial<Record<WorkloadName, number>>;
     /** Failed calls that started between the fault and 5 s after the cluster settled. */
     failuresAroundFault: number;
@@ -60,6 +60,9 @@ export interface ScenarioFigures {
   overlapSamples: string[];
   pendingAtEnd: { w: WorkloadName; op: string; ageMs: number }[];
 }
+
+/** A call counts as started after a fault this long after it began. */
+const AFTER_FAULT_MS = 10;
 
 function slotsOf(r: OpRecord): number[] {
   return r.slot === undefined ? [] : Array.isArray(r.slot) ? r.slot : [r.slot];
@@ -211,7 +214,9 @@ export function analyse(puts: Map<string, PutInfo>, reports: WorkerReport[], rou
     const settleWindowEnd = fault.settledAt + 5_000;
     const firstSuccessAfterMs: Partial<Record<WorkloadName, number>> = {};
     for (const w of ['ephemeral', 'ownership', 'batches'] as const) {
-      const hits = ops.filter((o) => o.w === w && o.ok && o.t0 >= fault.startedAt && slotsOf(o).some((s) => round.affected.has(s)));
+      // Started clearly after the fault: a call sent in the fault's own millisecond may have
+      // been answered before the signal landed.
+      const hits = ops.filter((o) => o.w === w && o.ok && o.t0 >= fault.startedAt + AFTER_FAULT_MS && slotsOf(o).some((s) => round.affected.has(s)));
       if (hits.length > 0) firstSuccessAfterMs[w] = Math.min(...hits.map((o) => o.t1)) - fault.startedAt;
     }
     const out: ScenarioFigures['perRound'][number] = {
