@@ -21,7 +21,8 @@ export function expectMode(env: NodeJS.ProcessEnv = process.env): ExpectMode {
 
 /**
  * Extra RedisConnector options of the workers: `durability` from CHAOS_DURABILITY (JSON), for
- * the option of issue 12 point 5. Unknown to today's connector, which ignores it.
+ * the option of issue 12 point 5. Today's connector refuses it as an unknown option, so setting
+ * it fails the workers at start until the option exists.
  */
 export function connectorOptionsUnderTest(env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
   const text = env.CHAOS_DURABILITY;
