@@ -157,6 +157,8 @@ async function runCluster(target: BatchTarget, commands: readonly BatchCommand[]
   const slots = commands.map((c) => calculateSlot(c.key));
   /** Where a command goes next instead of its slot's master: a MOVED or ASK target. */
   const redirected = new Map<number, { node: string; asking: boolean }>();
+  /** How many times in a row a command was redirected (MOVED/ASK) without getting through. */
+  const hops = new Map<number, number>();
   let pending = commands.map((_, i) => i);
   let lastFault: ClusterFault | undefined;
   let timedOut = false;
@@ -218,6 +220,11 @@ async function runCluster(target: BatchTarget, commands: readonly BatchCommand[]
           return;
         }
         lastFault = fault;
+        // Nodes that disagree (MOVED back and forth during a failover, an ASK
+        // to a node not importing yet) get a pause after a few hops.
+        const hop = (hops.get(i) ?? 0) + 1;
+        hops.set(i, hop);
+        if (hop > 3) wait = true;
         if (fault.kind === 'timeout') timedOut = true;
         if (fault.mayHaveRun) unclear[i] = true;
         if (fault.kind === 'ask' && fault.node) {

@@ -439,29 +439,35 @@ export class RedisConnector {
     await this.refused('SET (batch)', {});
     await this.checkFits(values, 'putBatch');
     const commands: BatchCommand[] = [];
+    /** The keys (by index) each command writes. */
+    const written: number[][] = [];
     if (this.isCluster) {
       keys.forEach((k, i) => {
         const data = this.dataKey(k);
         const value = toBuffer(values[i] as Uint8Array);
         commands.push({ key: data, queue: (p) => void p.set(data, value) });
+        written.push([i]);
       });
     } else {
       for (let start = 0; start < keys.length; start += MSET_CHUNK) {
         const args: (string | Buffer)[] = [];
+        const chunk: number[] = [];
         for (let i = start; i < Math.min(keys.length, start + MSET_CHUNK); i++) {
           args.push(this.dataKey(keys[i] as string), toBuffer(values[i] as Uint8Array));
+          chunk.push(i);
         }
         commands.push({ key: args[0] as string, queue: (p) => void p.mset(...args) });
+        written.push(chunk);
       }
     }
     try {
       await runBatch(this, commands, 'SET (batch)');
     } catch (err) {
       if (!(err instanceof BatchFailure)) throw err;
-      // Part of the batch may be written: its keys are fresh and the caller
-      // never learns them, so remove them all (UNLINK of a key never written
-      // does nothing).
-      throw await this.removeWritten(keys, err.error, err.mayHaveRun().length > 0);
+      // Part of the batch may be written: those keys are fresh and the caller
+      // never learns them, so remove them.
+      const maybe = err.mayHaveRun().flatMap((c) => (written[c] as number[]).map((i) => keys[i] as string));
+      throw await this.removeWritten(maybe, err.error, maybe.length > 0);
     }
   }
 
