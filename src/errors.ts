@@ -344,6 +344,25 @@ export function errorFromReply(err: unknown, operation: string, context: ErrorCo
   return new RedisOperationError(`Redis ${operation} failed${subject}: ${why}`, { ...context, cause: err });
 }
 
+/**
+ * The same error (same class and fields) with `extra` added to its message;
+ * `more` adds written keys, or says that the command may have run.
+ * @internal
+ */
+export function withMessage(error: ProxyStoreError, extra: string, more: { writtenKeys?: readonly string[]; mayHaveRun?: boolean } = {}): ProxyStoreError {
+  const Cls = error.constructor as new (message: string, context: ErrorContext & { mayHaveRun?: boolean; consumedBy?: ConsumedBy }) => ProxyStoreError;
+  const context: ErrorContext & { mayHaveRun?: boolean; consumedBy?: ConsumedBy } = { cause: error.cause };
+  if (error.key !== undefined) context.key = error.key;
+  if (error.lifetime !== undefined) context.lifetime = error.lifetime;
+  const written = more.writtenKeys ?? (error instanceof RedisOperationError ? error.writtenKeys : undefined);
+  if (written) context.writtenKeys = written;
+  if (error instanceof ClusterReconfiguringError) context.mayHaveRun = more.mayHaveRun ?? error.mayHaveRun;
+  if (error instanceof ProxyResolveMissingKeyError && error.consumedBy) context.consumedBy = error.consumedBy;
+  const copy = new Cls(`${error.message}${extra}`, context);
+  copy.stack = `${copy.name}: ${copy.message}\n${(error.stack ?? '').split('\n').slice(1).join('\n')}`;
+  return copy;
+}
+
 function subjectOf(context: ErrorContext): string {
   return context.key ? ` (key ${context.key})` : context.lifetime ? ` (lifetime ${context.lifetime})` : '';
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { hostname } from 'node:os';
 import createDebug from 'debug';
 import {
   InvalidOptionsError,
@@ -506,8 +507,13 @@ export class Store implements TargetSource {
           { key, consumedBy },
         );
       }
+      // This process consumed it through another proxy (of the same ref): the
+      // one whose resolve failed unclearly still gets it, within the grace.
+      const here = consumedBy.pid === process.pid && consumedBy.host === hostname()
+        ? `; that is this process: if a resolve of another proxy of this ref failed here without saying whether it consumed the object, resolve that same proxy again (within ${CONSUME_GRACE_MS / 1000} s) to get it`
+        : '';
       return new ProxyResolveMissingKeyError(
-        `key ${key} of store ${this.name} was ${explainConsumer(consumedBy)} (an ephemeral proxy resolves once)`,
+        `key ${key} of store ${this.name} was ${explainConsumer(consumedBy)} (an ephemeral proxy resolves once)${here}`,
         { key, consumedBy },
       );
     }

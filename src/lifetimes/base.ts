@@ -291,14 +291,25 @@ export class LifetimeRecord {
    * part was in use (lua/includes/staticLapse.lua). Returns the expiry the
    * members now carry (the lease end; a static part's plus its outage
    * margin), or the end that ended it, and whether the lifetime ended.
+   * `token` identifies the call (the same token is applied once); `progress`
+   * learns the new end as soon as the first step applied it.
    */
-  async extend(mode: 'add' | 'at' | 'in', ms: number, endedTtlMs: number): Promise<{ expiresAtMs: number; ended: boolean }> {
+  async extend(
+    mode: 'add' | 'at' | 'in',
+    ms: number,
+    endedTtlMs: number,
+    token: string = randomId(),
+    progress: { applied?: number } = {},
+  ): Promise<{ expiresAtMs: number; ended: boolean }> {
     const scripts = this.connector.scripts;
     const context = this.context;
     const foreign = this.foreignMode;
     const count = lifetimeTuning.chunk;
-    // The token makes a resend of this call (after a lost reply) apply nothing twice.
-    const first = await scripts.run('lifetimeExtend', this.sets, { mode, ms, count, foreign, token: randomId() }, context);
+    // The token makes a resend of this call (after a lost reply, by ioredis or
+    // by the library while a cluster reconfigures, or the caller's retry of an
+    // extend that failed: ./lease.ts) apply nothing twice.
+    const first = await scripts.run('lifetimeExtend', this.sets, { mode, ms, count, foreign, token }, context);
+    progress.applied = first.expiresAtMs;
     if (first.cursor === 'close') {
       await this.close(endedTtlMs);
       return { expiresAtMs: first.expiresAtMs, ended: true };

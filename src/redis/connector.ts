@@ -7,7 +7,7 @@
  */
 import { Redis, Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
-import { ClusterReconfiguringError, InvalidOptionsError, RedisOperationError, errorFromReply, type ErrorContext, type ProxyStoreError } from '../errors.js';
+import { InvalidOptionsError, RedisOperationError, errorFromReply, withMessage, type ErrorContext, type ProxyStoreError } from '../errors.js';
 import { clusterFault, outcomeUnknown } from './faults.js';
 import { KeySpace, newKey, randomId, validateKey, validateNamespace } from '../keys.js';
 import { checkNumber, checkOptions } from '../options.js';
@@ -16,7 +16,7 @@ import { guardClient, whenReady } from './connection.js';
 import { MIN_BULK_LIMIT, bulkLimit, checkFits, serverChecked, serverRefusal, trackServer } from './limits.js';
 import { Scripts, type ConsumeReply } from './scripts.js';
 import { BatchFailure, runBatch, type BatchCommand } from './batch.js';
-import { retryFaults } from './retry.js';
+import { Backoff, retryFaults } from './retry.js';
 import { clientKind } from './client-kind.js';
 import { connectionConfig, optionsFromConfig, type FromConfigOptions } from './config.js';
 import './parser-timer.js';
@@ -418,13 +418,13 @@ export class RedisConnector {
     } catch (failure) {
       left = failure instanceof BatchFailure ? keys.filter((_, i) => !failure.done[i]) : [...keys];
     }
-    if (left.length === 0) return rebuilt(error, ' What it may have written was removed: nothing of it is left.');
+    if (left.length === 0) return withMessage(error, ' What it may have written was removed: nothing of it is left.');
     log('could not remove %d key(s) of a failed write: %s', left.length, left.join(' '));
-    return rebuilt(
+    return withMessage(
       error,
       ` It may have written ${left.length} object(s) that could not be removed either (Redis unreachable): ` +
         `evict them once Redis is back: ${left.slice(0, 5).join(', ')}${left.length > 5 ? ', ...' : ''} (error.writtenKeys lists them all).`,
-      left,
+      { writtenKeys: left },
     );
   }
 
@@ -524,17 +524,41 @@ export class RedisConnector {
    * Read and delete a key in one atomic step, leaving a tombstone that
    * describes `consumer` for `tombstoneTtlMs`. The bytes stay `graceMs` under
    * a grace key named after `token`, so that the same consumer (same token:
-   * ioredis's resend after a lost reply, or the same proxy resolved again
-   * after an unclear failure) still gets them, whatever the tombstone's TTL.
+   * ioredis's resend after a lost reply, the library's own resend below, or
+   * the same proxy resolved again after an unclear failure) still gets them,
+   * whatever the tombstone's TTL.
+   *
+   * A consume whose outcome is unclear (its connection dropped after it was
+   * sent) is sent again with the same token until the command timeout has
+   * passed since the first attempt, so a reply lost on the way usually comes
+   * back as the value. When it still fails, the error says that this very
+   * call possibly consumed the object, and how to get it.
    */
-  consume(key: string, consumer: string, tombstoneTtlMs: number, token: string = randomId(), graceMs = CONSUME_GRACE_MS): Promise<ConsumeReply> {
+  async consume(key: string, consumer: string, tombstoneTtlMs: number, token: string = randomId(), graceMs = CONSUME_GRACE_MS): Promise<ConsumeReply> {
     validateKey(key);
-    return this.scripts.run(
-      'consume',
-      { data: this.dataKey(key), tombstone: this.keys.object('tomb', key), grace: this.keys.graceCopy(key, token) },
-      { token, consumer, ttlMs: tombstoneTtlMs, graceMs },
-      { key },
-    );
+    const keys = { data: this.dataKey(key), tombstone: this.keys.object('tomb', key), grace: this.keys.graceCopy(key, token) };
+    const args = { token, consumer, ttlMs: tombstoneTtlMs, graceMs };
+    const deadline = Date.now() + this.commandDeadlineMs();
+    const backoff = new Backoff();
+    let unclear = false;
+    for (;;) {
+      try {
+        return await this.scripts.run('consume', keys, args, { key });
+      } catch (err) {
+        unclear ||= outcomeUnknown(err);
+        // A reply (the script's answer) is final; so is a failure while nothing may have run.
+        if (!unclear || !(err instanceof RedisOperationError)) throw err;
+        if (Date.now() + 50 >= deadline) {
+          throw withMessage(
+            err,
+            ` The object was possibly consumed by this very call: resolve the same proxy again within ${graceMs / 1000} s ` +
+              'to get it (the consumed bytes wait that long for the consumer that took them).',
+            { mayHaveRun: true },
+          );
+        }
+        await backoff.wait(deadline);
+      }
+    }
   }
 
   /** The consume tombstone of a key, if it was consumed recently. */
@@ -606,19 +630,6 @@ export class RedisConnector {
   static fromConfig(config: RedisConnectorConfig, options: FromConfigOptions = {}): RedisConnector {
     return new RedisConnector(optionsFromConfig(config, options));
   }
-}
-
-/** The same error with `extra` added to its message (and `writtenKeys`, if given). */
-function rebuilt(error: ProxyStoreError, extra: string, writtenKeys?: readonly string[]): ProxyStoreError {
-  const Cls = error.constructor as new (message: string, context: ErrorContext & { mayHaveRun?: boolean }) => ProxyStoreError;
-  const context: ErrorContext & { mayHaveRun?: boolean } = { cause: error.cause };
-  if (error.key !== undefined) context.key = error.key;
-  if (error.lifetime !== undefined) context.lifetime = error.lifetime;
-  if (writtenKeys) context.writtenKeys = writtenKeys;
-  if (error instanceof ClusterReconfiguringError) context.mayHaveRun = error.mayHaveRun;
-  const copy = new Cls(`${error.message}${extra}`, context);
-  copy.stack = `${copy.name}: ${copy.message}\n${(error.stack ?? '').split('\n').slice(1).join('\n')}`;
-  return copy;
 }
 
 function checkPlainObject(name: string, value: unknown): void {

@@ -92,7 +92,7 @@ export function clusterFault(err: unknown): ClusterFault | undefined {
   return undefined;
 }
 
-const CONNECTION_LOST = /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Cluster is disconnected|Cluster isn't ready|unreachable/i;
+const CONNECTION_LOST = /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Cluster is disconnected|Cluster isn't ready|unreachable|max retries per request/i;
 
 /**
  * Whether a failed command may have run on the server anyway (its reply was
