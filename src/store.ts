@@ -22,6 +22,7 @@ import { createOwnedProxy, type OwnedProxyOf, type OwnedProxyOptions } from './o
 import { ProxyLocker } from './proxy/locker.js';
 import { makeProxy, setStoreLookup, type Proxy, type ProxyState, type ResolveOptions, type TargetSource } from './proxy/proxy.js';
 import { toRef } from './proxy/refs.js';
+import { warnShortLease } from './redis/limits.js';
 import { CONSUME_GRACE_MS, RedisConnector, type FromConfigOptions, type RedisConnectorConfig } from './redis/connector.js';
 import { closedStore, getStore, registerStore, unregisterClosed } from './registry.js';
 import {
@@ -227,6 +228,15 @@ export class Store implements TargetSource {
     this.recorder = checkBoolean('metrics', options.metrics) ? new MetricsRecorder() : undefined;
     if (connector.isClosed) throw new StoreClosedError(`Store ${name}: its connector (namespace ${connector.namespace}) is closed`);
     if (this.registered) registerStore(this);
+    if (connector.isCluster) {
+      // Once per store: a leaseTtl shorter than a failover (see warnShortLease).
+      let warned = false;
+      const stop = connector.whenServerLearned((learned) => {
+        warned ||= warnShortLease(name, this.leaseTtl, learned.nodeTimeoutMs);
+        if (warned) queueMicrotask(() => stop());
+      });
+      this.onClose(async () => stop());
+    }
   }
 
   /**

@@ -13,7 +13,7 @@ import { KeySpace, newKey, randomId, validateKey, validateNamespace } from '../k
 import { checkNumber, checkOptions } from '../options.js';
 import createDebug from 'debug';
 import { guardClient, whenReady } from './connection.js';
-import { MIN_BULK_LIMIT, bulkLimit, checkFits, serverChecked, serverRefusal, trackServer } from './limits.js';
+import { MIN_BULK_LIMIT, bulkLimit, checkFits, serverChecked, serverRefusal, trackServer, whenLearned, type Learned } from './limits.js';
 import { Scripts, type ConsumeReply } from './scripts.js';
 import { BatchFailure, runBatch, type BatchCommand } from './batch.js';
 import { Backoff, retryFaults } from './retry.js';
@@ -321,6 +321,15 @@ export class RedisConnector {
       group.push(i);
     });
     return [...groups.values()];
+  }
+
+  /**
+   * Call `listener` with what the server says about itself each time a
+   * connection learns it (never connects by itself); returns the way to stop.
+   * @internal
+   */
+  whenServerLearned(listener: (learned: Learned) => void): () => void {
+    return whenLearned(this.client, listener);
   }
 
   /**
