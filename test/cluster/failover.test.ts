@@ -174,7 +174,7 @@ describe('defaults and warnings', () => {
       expect(options).toMatchObject(clusterDefaults(8000));
       expect(options.maxRedirections).toBe(160);
       // Every delay times the redirections it allows covers the command timeout.
-      expect(options.maxRedirections * (options.retryDelayOnTryAgain ?? 0)).toBeGreaterThanOrEqual(8000);
+      expect((options.maxRedirections ?? 0) * (options.retryDelayOnTryAgain ?? 0)).toBeGreaterThanOrEqual(8000);
       expect((mine.client as Cluster).options).toMatchObject({ maxRedirections: 5, retryDelayOnTryAgain: 7, retryDelayOnFailover: 200 });
     } finally {
       await made.close();
