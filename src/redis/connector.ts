@@ -59,7 +59,9 @@ export interface RedisConnectorOptions {
    * created fails with a timeout error instead of waiting (for a Redis that
    * is stuck, or a connection that died with the command on it); an integer
    * from 1 to 2,147,483,647 (Node's longest timer). Default 10,000. A client
-   * you pass in keeps its own `commandTimeout`.
+   * you pass in keeps its own `commandTimeout`. On a Redis Cluster it is also
+   * how long a call the cluster turns away (a slot migrating, a failover) is
+   * sent again before it fails with a `ClusterReconfiguringError`.
    */
   commandTimeoutMs?: number;
   /**
