@@ -392,8 +392,10 @@ export function reconfiguring(
 ): ClusterReconfiguringError {
   const mayHaveRun = context.mayHaveRun ?? fault.mayHaveRun;
   const tried = retried === undefined ? '' : ` (sent again for ${retried.toFixed(1)} s, until its command timeout)`;
+  // The cluster's own words (MOVED, TRYAGAIN, ...) stay in `cause`; the message says what they mean.
+  const where = fault.slot !== undefined ? ` (slot ${fault.slot}, ${fault.kind === 'ask' ? 'migrating to' : 'now served by'} ${fault.node ?? '?'})` : '';
   return new ClusterReconfiguringError(
-    `Redis ${operation} failed${subjectOf(context)}: the Redis Cluster is reconfiguring: ${FAULT_WORDS[fault.kind]}${tried}; last answer: ${fault.message.slice(0, 200)}. ` +
+    `Redis ${operation} failed${subjectOf(context)}: the Redis Cluster is reconfiguring: ${FAULT_WORDS[fault.kind]}${where}${tried}. ` +
       (mayHaveRun
         ? 'The command may have run (a reply was lost); it is safe to retry.'
         : 'The command did not run; retry it once the cluster has settled.'),

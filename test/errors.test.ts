@@ -117,6 +117,9 @@ describe('errors from a Redis Cluster that reconfigures', () => {
     expect(err.mayHaveRun).toBe(mayHaveRun);
     expect(err.message).toMatch(/^Redis SET failed \(key k\): the Redis Cluster is reconfiguring: /);
     expect(err.message).toMatch(mayHaveRun ? /may have run/ : /did not run/);
+    // Said in words; the cluster's own answer stays in `cause`.
+    expect(err.message).not.toMatch(/\bMOVED\b|\bASK \d|TRYAGAIN|CLUSTERDOWN|READONLY|non local key|Too many Cluster redirections|slots allocation group|Connection is closed|Command timed out/);
+    expect((err.cause as Error).message).toBe(message);
   });
 
   test('a single-Redis connection error stays a RedisOperationError', () => {

@@ -683,22 +683,3 @@ function toBuffer(bytes: Uint8Array): Buffer {
   if (bytes instanceof Uint8Array) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   throw new TypeError(`expected bytes (a Buffer or Uint8Array), got ${typeof bytes}`);
 }
-
-/** Run a pipeline and throw the first error it holds. */
-export async function execPipeline(
-  pipeline: ReturnType<Redis['pipeline']>,
-  operation: string,
-  context: ErrorContext = {},
-): Promise<unknown[]> {
-  let results: [Error | null, unknown][] | null;
-  try {
-    results = await pipeline.exec();
-  } catch (err) {
-    throw errorFromReply(err, operation, context);
-  }
-  if (results === null) throw errorFromReply(new Error('pipeline was discarded'), operation, context);
-  return results.map(([err, value]) => {
-    if (err) throw errorFromReply(err, operation, context);
-    return value;
-  });
-}
