@@ -34,7 +34,12 @@
 --
 -- Derived keys: own members' data keys, <ns>:{<id>}:d:<member>, share the
 -- lifetime's hash tag; with foreign = 'touch', foreign members are whole data
--- keys in other hash tags (on one server).
+-- keys in other hash tags (on one server). The step's own members are chosen
+-- (SRANDMEMBER) and their data keys checked (checkLocal) before the first
+-- write, then removed (SREM) and unlinked, so a Redis Cluster slot in
+-- migration stops the step before it changes anything ("Script attempted to
+-- access a non local key"), never half-way: the caller sends the same step
+-- again.
 --
 -- Returns: {finished, evicted, before, handed}  finished is 1 once nothing is
 --          left; evicted counts the members this call unlinked; before is
@@ -52,6 +57,7 @@ local rcall = redis.call
 --@include foreignMode
 --@include metaFields
 --@include isDataKey
+--@include checkLocal
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
 if not prefix or KEYS[4] ~= prefix .. 'evicting' then
@@ -77,19 +83,33 @@ local meta, err4 = metaFields('lifetimeClose', KEYS[1], 'state', 'closeStep')
 if not meta then return err4 end
 local state = meta[1]
 
-for i = 5, #ARGV, 1000 do
-  rcall('SREM', KEYS[4], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+local function forgetUnlinked()
+  for i = 5, #ARGV, 1000 do
+    rcall('SREM', KEYS[4], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  end
 end
 
 -- This very step, sent again: answer as its first run did.
 local _, _, stepToken, wasFinished, wasEvicted, wasBefore = string.find(meta[2] or '', '^(%S+) ([01]) (%d+) (%a+)$')
 if stepToken == token then
+  forgetUnlinked()
   local handed = {}
   if wasFinished == '0' and not touch then handed = rcall('SRANDMEMBER', KEYS[4], count) end
   return {tonumber(wasFinished), tonumber(wasEvicted), wasBefore, handed}
 end
 
-if state == 'ended' then return {1, 0, 'ended', {}} end
+if state == 'ended' then
+  forgetUnlinked()
+  return {1, 0, 'ended', {}}
+end
+
+-- This step's own members, read and checked before anything is written.
+local members = rcall('SRANDMEMBER', KEYS[2], count)
+local own = {}
+for i = 1, #members do own[i] = prefix .. 'd:' .. members[i] end
+checkLocal(own)
+
+forgetUnlinked()
 local now = nowMs()
 if state == 'open' then rcall('HSET', KEYS[1], 'state', 'closing', 'closingAt', now) end
 
@@ -101,9 +121,10 @@ end
 
 local evicted = 0
 local handed = {}
-local own = rcall('SPOP', KEYS[2], count)
 if #own > 0 then
-  for i = 1, #own do own[i] = prefix .. 'd:' .. own[i] end
+  for i = 1, #members, 1000 do
+    rcall('SREM', KEYS[2], unpack(members, i, math.min(i + 999, #members)))
+  end
   unlinkAll(own)
   evicted = #own
 end

@@ -16,7 +16,10 @@
 --
 -- Derived keys: own members' data keys, <ns>:{<id>}:d:<member>, share the
 -- lifetime's hash tag; with foreign = 'touch', foreign members are whole data
--- keys in other hash tags (on one server).
+-- keys in other hash tags (on one server). The chunk's own data keys are read
+-- and checked (collectMembers, checkLocal) before the first write, so a Redis
+-- Cluster slot in migration stops the call before it changes anything, never
+-- half-way.
 --
 -- Returns: {expiresAtMs, cursor, found}  the expiry members now carry (the
 --          current lease end; a static part's plus its margin; -1 when the
@@ -27,6 +30,7 @@
 local rcall = redis.call
 --@include intArg
 --@include lifetimePrefix
+--@include collectMembers
 --@include expireMembers
 --@include foreignMode
 --@include metaFields
@@ -53,8 +57,8 @@ if not meta then return err2 end
 local expiresAt = tonumber(meta[2])
 if meta[1] ~= 'open' or not expiresAt then return {-1, 'done', {}} end
 local at = keysExpireAt(expiresAt, staticLease(meta[3], meta[4]))
-local next, found = expireMembers(prefix, ARGV[1], count, at, touch)
+local next, own, foreign = collectMembers(prefix, ARGV[1], count)
 if not next then
   return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExpireChunk: malformed cursor ' .. shown(ARGV[1]))
 end
-return {at, next, found}
+return {at, next, expireMembers(own, foreign, at, touch)}

@@ -33,7 +33,11 @@
 --                  their own nodes (Redis Cluster)
 -- ARGV[5] token    this call's token
 --
--- Derived keys: members' data keys, as in lifetimeExpireChunk.
+-- Derived keys: own members' data keys, as in lifetimeExpireChunk. The chunk's
+-- are read and checked (collectMembers, checkLocal) before the first write, so
+-- a Redis Cluster slot in migration stops the call before it changes anything
+-- ("Script attempted to access a non local key"), never half-way: the caller
+-- sends the same call (same token) again.
 --
 -- Returns: {expiresAtMs, cursor, found}  the expiry members now carry (the
 --          lease end; a static part's plus its margin), or with 'close' the
@@ -52,6 +56,7 @@ local rcall = redis.call
 --@include tokenArg
 --@include lifetimePrefix
 --@include lifetimeEnded
+--@include collectMembers
 --@include expireMembers
 --@include foreignMode
 --@include metaFields
@@ -89,8 +94,8 @@ local _, _, applied, appliedEnd = string.find(meta[3] or '', '^(%S+) (%-?%d+)$')
 if applied == token then
   if meta[1] == 'open' and meta[2] then
     local at = keysExpireAt(tonumber(meta[2]), lease)
-    local cursor, found = expireMembers(prefix, 'm:0', count, at, touch)
-    return {at, cursor, found}
+    local cursor, own, foreign = collectMembers(prefix, 'm:0', count)
+    return {at, cursor, expireMembers(own, foreign, at, touch)}
   end
   if meta[1] == 'closing' or meta[1] == 'ended' then return {tonumber(appliedEnd), 'close', {}} end
 end
@@ -125,11 +130,12 @@ if expiresAt <= now then
   rcall('HSET', KEYS[1], 'state', 'closing', 'closingAt', now, 'expiresAt', expiresAt, 'extend', record)
   return {expiresAt, 'close', {}}
 end
+-- Every read and check first: nothing below can fail.
+local cursor, own, foreign = collectMembers(prefix, 'm:0', count)
 rcall('HSET', KEYS[1], 'expiresAt', expiresAt, 'extend', record)
 if lease then rcall('HSET', KEYS[1], 'seen', now) end
 local at = keysExpireAt(expiresAt, lease)
 rcall('PEXPIREAT', KEYS[1], at)
 rcall('PEXPIREAT', KEYS[2], at)
 rcall('PEXPIREAT', KEYS[3], at)
-local cursor, found = expireMembers(prefix, 'm:0', count, at, touch)
-return {at, cursor, found}
+return {at, cursor, expireMembers(own, foreign, at, touch)}

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { clusterFault, innerMessage, type ClusterFault, type FaultKind } from './redis/faults.js';
 
 /** The plain-object form of an error, as produced by `toJSON()`. */
 export interface ProxyStoreErrorJSON {
@@ -19,6 +20,10 @@ export interface ProxyStoreErrorJSON {
   lifetime?: string;
   /** {@link ProxyResolveMissingKeyError.consumedBy}. */
   consumedBy?: ConsumedBy;
+  /** {@link RedisOperationError.writtenKeys}. */
+  writtenKeys?: string[];
+  /** {@link ClusterReconfiguringError.mayHaveRun}. */
+  mayHaveRun?: boolean;
 }
 
 /** Who consumed an ephemeral object (see {@link ProxyResolveMissingKeyError.consumedBy}). */
@@ -36,6 +41,8 @@ export interface ErrorContext {
   key?: string;
   lifetime?: string;
   cause?: unknown;
+  /** See {@link RedisOperationError.writtenKeys}. */
+  writtenKeys?: readonly string[];
 }
 
 /**
@@ -104,6 +111,8 @@ export class ProxyStoreError extends Error {
     if (typeof j.key === 'string') ctx.key = j.key;
     if (typeof j.lifetime === 'string') ctx.lifetime = j.lifetime;
     if (typeof j.consumedBy === 'object' && j.consumedBy !== null) (ctx as { consumedBy?: ConsumedBy }).consumedBy = j.consumedBy;
+    if (Array.isArray(j.writtenKeys) && j.writtenKeys.every((k) => typeof k === 'string')) ctx.writtenKeys = j.writtenKeys;
+    if (typeof j.mayHaveRun === 'boolean') (ctx as { mayHaveRun?: boolean }).mayHaveRun = j.mayHaveRun;
     const err = new (cls ?? ProxyStoreError)(typeof j.message === 'string' ? j.message : '(no message)', ctx);
     if (typeof j.stack === 'string') err.stack = j.stack;
     return err;
@@ -209,6 +218,63 @@ export class InvalidRefError extends InvalidOptionsError {
 /** A Redis call failed (connection lost, timeout, server limit) or replied something unexpected. */
 export class RedisOperationError extends ProxyStoreError {
   static override readonly code: string = 'REDIS_OPERATION';
+  /**
+   * Set when a failed write may have left objects behind that it could not
+   * remove (Redis unreachable for the clean-up too): the store keys to
+   * `evict` once Redis is back. A failed `put`/`putBatch` otherwise removes
+   * what it may have written, so this is usually undefined.
+   */
+  readonly writtenKeys: readonly string[] | undefined;
+
+  constructor(message: string, context: ErrorContext = {}) {
+    super(message, context);
+    this.writtenKeys = context.writtenKeys && context.writtenKeys.length > 0 ? [...context.writtenKeys] : undefined;
+  }
+
+  override toJSON(): ProxyStoreErrorJSON {
+    const out = super.toJSON();
+    if (this.writtenKeys !== undefined) out.writtenKeys = [...this.writtenKeys];
+    return out;
+  }
+}
+
+/**
+ * A call met a Redis Cluster in the middle of a change (a slot migrating, a
+ * failover: MOVED, ASK, TRYAGAIN, CLUSTERDOWN, a master gone) and was sent
+ * again, with the same arguments, until its command timeout, without getting
+ * through. Retryable: the same call a little later is safe (every operation
+ * of the library is). {@link ClusterReconfiguringError.mayHaveRun} says
+ * whether one of the attempts may have run (its reply was lost) or none did.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await store.put(value);
+ * } catch (err) {
+ *   if (err instanceof ClusterReconfiguringError) setTimeout(retry, 1000); // nothing to undo
+ * }
+ * ```
+ */
+export class ClusterReconfiguringError extends RedisOperationError {
+  static override readonly code: string = 'CLUSTER_RECONFIGURING';
+  /** Always true: the cluster settles, and the same call then goes through. */
+  readonly retryable = true;
+  /**
+   * Whether the command may have run on Redis: false when every attempt was
+   * refused before running (redirected, or a script stopped before its first
+   * write); true when an attempt's connection closed or timed out after it
+   * was sent.
+   */
+  readonly mayHaveRun: boolean;
+
+  constructor(message: string, context: ErrorContext & { mayHaveRun?: boolean } = {}) {
+    super(message, context);
+    this.mayHaveRun = context.mayHaveRun ?? true;
+  }
+
+  override toJSON(): ProxyStoreErrorJSON {
+    return { ...super.toJSON(), mayHaveRun: this.mayHaveRun };
+  }
 }
 
 type ErrorClass = new (message: string, context?: ErrorContext) => ProxyStoreError;
@@ -233,6 +299,7 @@ const ERROR_CLASSES = new Map<string, ErrorClass>(
       InvalidOptionsError,
       InvalidRefError,
       RedisOperationError,
+      ClusterReconfiguringError,
     ] as const
   ).map((cls) => [cls.code, cls]),
 );
@@ -249,14 +316,19 @@ const LUA_ERROR = /^PSR_([A-Z_]+) ([\s\S]*)$/;
  */
 export function errorFromReply(err: unknown, operation: string, context: ErrorContext = {}): ProxyStoreError {
   if (err instanceof ProxyStoreError) return err;
-  const message = err instanceof Error ? err.message : String(err);
+  const full = err instanceof Error ? err.message : String(err);
+  // A script's answer stays its class behind ioredis's "Too many Cluster
+  // redirections. Last error: ReplyError: PSR_..." (the redirections came first).
+  const message = innerMessage(full);
   const coded = LUA_ERROR.exec(message);
   if (coded) {
     const cls = ERROR_CLASSES.get(coded[1] as string);
     if (cls) return new cls(coded[2] as string, { ...context, cause: err });
   }
-  const subject = context.key ? ` (key ${context.key})` : context.lifetime ? ` (lifetime ${context.lifetime})` : '';
-  let why = message;
+  const fault = clusterFault(err);
+  if (fault) return reconfiguring(operation, fault, { ...context, cause: err });
+  const subject = subjectOf(context);
+  let why = full;
   if (err instanceof Error && err.name === 'ConnectionDownError') {
     // From the connection guard (src/redis/connection.ts): it names the cause already.
     why = message;
@@ -270,4 +342,63 @@ export function errorFromReply(err: unknown, operation: string, context: ErrorCo
     why = `Redis is unreachable: ${message}`;
   }
   return new RedisOperationError(`Redis ${operation} failed${subject}: ${why}`, { ...context, cause: err });
+}
+
+/**
+ * The same error (same class and fields) with `extra` added to its message;
+ * `more` adds written keys, or says that the command may have run.
+ * @internal
+ */
+export function withMessage(error: ProxyStoreError, extra: string, more: { writtenKeys?: readonly string[]; mayHaveRun?: boolean } = {}): ProxyStoreError {
+  const Cls = error.constructor as new (message: string, context: ErrorContext & { mayHaveRun?: boolean; consumedBy?: ConsumedBy }) => ProxyStoreError;
+  const context: ErrorContext & { mayHaveRun?: boolean; consumedBy?: ConsumedBy } = { cause: error.cause };
+  if (error.key !== undefined) context.key = error.key;
+  if (error.lifetime !== undefined) context.lifetime = error.lifetime;
+  const written = more.writtenKeys ?? (error instanceof RedisOperationError ? error.writtenKeys : undefined);
+  if (written) context.writtenKeys = written;
+  if (error instanceof ClusterReconfiguringError) context.mayHaveRun = more.mayHaveRun ?? error.mayHaveRun;
+  if (error instanceof ProxyResolveMissingKeyError && error.consumedBy) context.consumedBy = error.consumedBy;
+  const copy = new Cls(`${error.message}${extra}`, context);
+  copy.stack = `${copy.name}: ${copy.message}\n${(error.stack ?? '').split('\n').slice(1).join('\n')}`;
+  return copy;
+}
+
+function subjectOf(context: ErrorContext): string {
+  return context.key ? ` (key ${context.key})` : context.lifetime ? ` (lifetime ${context.lifetime})` : '';
+}
+
+const FAULT_WORDS: Record<FaultKind, string> = {
+  moved: 'its slot moved to another master',
+  ask: 'its slot is migrating to another master',
+  tryagain: 'its slot is migrating (its keys are split between two masters)',
+  nonlocal: 'its slot is migrating (a key it touches has left the node)',
+  clusterdown: 'the cluster is down (a slot has no master: a failover in progress?)',
+  notmaster: 'the node is no master (demoted, or still loading)',
+  group: "the client's slot map changed while it was sending",
+  closed: 'the connection to its master closed (a master that died?)',
+  timeout: 'no reply within the command timeout',
+};
+
+/**
+ * The {@link ClusterReconfiguringError} for a cluster fault; `retried`
+ * (seconds) when the library sent the command again until its deadline.
+ * @internal
+ */
+export function reconfiguring(
+  operation: string,
+  fault: ClusterFault,
+  context: ErrorContext & { mayHaveRun?: boolean },
+  retried?: number,
+): ClusterReconfiguringError {
+  const mayHaveRun = context.mayHaveRun ?? fault.mayHaveRun;
+  const tried = retried === undefined ? '' : ` (sent again for ${retried.toFixed(1)} s, until its command timeout)`;
+  // The cluster's own words (MOVED, TRYAGAIN, ...) stay in `cause`; the message says what they mean.
+  const where = fault.slot !== undefined ? ` (slot ${fault.slot}, ${fault.kind === 'ask' ? 'migrating to' : 'now served by'} ${fault.node ?? '?'})` : '';
+  return new ClusterReconfiguringError(
+    `Redis ${operation} failed${subjectOf(context)}: the Redis Cluster is reconfiguring: ${FAULT_WORDS[fault.kind]}${where}${tried}. ` +
+      (mayHaveRun
+        ? 'The command may have run (a reply was lost); it is safe to retry.'
+        : 'The command did not run; retry it once the cluster has settled.'),
+    { ...context, mayHaveRun },
+  );
 }

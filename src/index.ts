@@ -47,6 +47,7 @@ export {
   InvalidOptionsError,
   InvalidRefError,
   RedisOperationError,
+  ClusterReconfiguringError,
   type ProxyStoreErrorJSON,
   type ErrorContext,
   type ConsumedBy,

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { hostname } from 'node:os';
 import createDebug from 'debug';
 import {
   InvalidOptionsError,
@@ -21,6 +22,7 @@ import { createOwnedProxy, type OwnedProxyOf, type OwnedProxyOptions } from './o
 import { ProxyLocker } from './proxy/locker.js';
 import { makeProxy, setStoreLookup, type Proxy, type ProxyState, type ResolveOptions, type TargetSource } from './proxy/proxy.js';
 import { toRef } from './proxy/refs.js';
+import { warnShortLease } from './redis/limits.js';
 import { CONSUME_GRACE_MS, RedisConnector, type FromConfigOptions, type RedisConnectorConfig } from './redis/connector.js';
 import { closedStore, getStore, registerStore, unregisterClosed } from './registry.js';
 import {
@@ -226,6 +228,15 @@ export class Store implements TargetSource {
     this.recorder = checkBoolean('metrics', options.metrics) ? new MetricsRecorder() : undefined;
     if (connector.isClosed) throw new StoreClosedError(`Store ${name}: its connector (namespace ${connector.namespace}) is closed`);
     if (this.registered) registerStore(this);
+    if (connector.isCluster) {
+      // Once per store: a leaseTtl shorter than a failover (see warnShortLease).
+      let warned = false;
+      const stop = connector.whenServerLearned((learned) => {
+        warned ||= warnShortLease(name, this.leaseTtl, learned.nodeTimeoutMs);
+        if (warned) queueMicrotask(() => stop());
+      });
+      this.onClose(async () => stop());
+    }
   }
 
   /**
@@ -506,8 +517,13 @@ export class Store implements TargetSource {
           { key, consumedBy },
         );
       }
+      // This process consumed it through another proxy (of the same ref): the
+      // one whose resolve failed unclearly still gets it, within the grace.
+      const here = consumedBy.pid === process.pid && consumedBy.host === hostname()
+        ? `; that is this process: if a resolve of another proxy of this ref failed here without saying whether it consumed the object, resolve that same proxy again (within ${CONSUME_GRACE_MS / 1000} s) to get it`
+        : '';
       return new ProxyResolveMissingKeyError(
-        `key ${key} of store ${this.name} was ${explainConsumer(consumedBy)} (an ephemeral proxy resolves once)`,
+        `key ${key} of store ${this.name} was ${explainConsumer(consumedBy)} (an ephemeral proxy resolves once)${here}`,
         { key, consumedBy },
       );
     }

@@ -1,12 +1,17 @@
 import { Worker } from 'node:worker_threads';
 import {
   BorrowedError,
+  ClusterReconfiguringError,
   InvalidRefError,
   LifetimeEndedError,
+  MutableBorrowError,
   ProxyResolveMissingKeyError,
   ProxyStoreError,
+  RedisOperationError,
+  ReferenceInvalidError,
   toRef,
 } from '../src/index.js';
+import { errorFromReply } from '../src/errors.js';
 import { childEnv, spawnChild } from './harness/child.js';
 import { describe, expect, test } from './harness/store-fixture.js';
 
@@ -80,5 +85,54 @@ describe('errors that cross processes', () => {
   test('anything else becomes a plain ProxyStoreError', () => {
     expect(ProxyStoreError.fromJSON('nope')).toBeInstanceOf(ProxyStoreError);
     expect(ProxyStoreError.fromJSON({ code: 'UNKNOWN', message: 'm' }).message).toBe('m');
+  });
+});
+
+describe('errors from a Redis Cluster that reconfigures', () => {
+  test("a PSR_ code keeps its class behind ioredis's 'Too many Cluster redirections'", () => {
+    const raw = new Error('Too many Cluster redirections. Last error: ReplyError: PSR_REFERENCE_INVALID the borrow of key k was released');
+    const err = errorFromReply(raw, 'release', { key: 'k' });
+    expect(err).toBeInstanceOf(ReferenceInvalidError);
+    expect(err.message).toBe('the borrow of key k was released');
+    expect(errorFromReply(new Error('Too many Cluster redirections. Last error: PSR_MUTABLE_BORROW k is borrowed'), 'borrow')).toBeInstanceOf(MutableBorrowError);
+  });
+
+  test.for([
+    ['MOVED 3999 127.0.0.1:7001', false],
+    ['ASK 3999 127.0.0.1:7001', false],
+    ['TRYAGAIN Multiple keys request during rehashing of slot', false],
+    ['CLUSTERDOWN The cluster is down', false],
+    ["READONLY You can't write against a read only replica.", false],
+    ['ERR Script attempted to access a non local key in a cluster node script: abc, on @user_script:1.', false],
+    ['All keys in the pipeline should belong to the same slots allocation group', false],
+    ['Too many Cluster redirections. Last error: ReplyError: TRYAGAIN Multiple keys request during rehashing of slot', false],
+    ['Too many Cluster redirections. Last error: Error: Connection is closed.', true],
+    ['Too many Cluster redirections. Last error: Error: Command timed out', true],
+  ] as const)('%s is a ClusterReconfiguringError (may have run: %s)', ([message, mayHaveRun]) => {
+    const err = errorFromReply(new Error(message), 'SET', { key: 'k' }) as ClusterReconfiguringError;
+    expect(err).toBeInstanceOf(ClusterReconfiguringError);
+    expect(err).toBeInstanceOf(RedisOperationError);
+    expect(err.code).toBe('CLUSTER_RECONFIGURING');
+    expect(err.retryable).toBe(true);
+    expect(err.mayHaveRun).toBe(mayHaveRun);
+    expect(err.message).toMatch(/^Redis SET failed \(key k\): the Redis Cluster is reconfiguring: /);
+    expect(err.message).toMatch(mayHaveRun ? /may have run/ : /did not run/);
+    // Said in words; the cluster's own answer stays in `cause`.
+    expect(err.message).not.toMatch(/\bMOVED\b|\bASK \d|TRYAGAIN|CLUSTERDOWN|READONLY|non local key|Too many Cluster redirections|slots allocation group|Connection is closed|Command timed out/);
+    expect((err.cause as Error).message).toBe(message);
+  });
+
+  test('a single-Redis connection error stays a RedisOperationError', () => {
+    const err = errorFromReply(new Error('Connection is closed.'), 'GET');
+    expect(err).not.toBeInstanceOf(ClusterReconfiguringError);
+    expect(err).toBeInstanceOf(RedisOperationError);
+  });
+
+  test('mayHaveRun and writtenKeys cross processes with the class', () => {
+    const e = new ClusterReconfiguringError('x', { mayHaveRun: false, writtenKeys: ['a', 'b'] });
+    const back = ProxyStoreError.fromJSON(JSON.parse(JSON.stringify(e))) as ClusterReconfiguringError;
+    expect(back).toBeInstanceOf(ClusterReconfiguringError);
+    expect(back.mayHaveRun).toBe(false);
+    expect(back.writtenKeys).toEqual(['a', 'b']);
   });
 });

@@ -178,7 +178,8 @@ describe('handles moved to other processes', () => {
 
 test('renewal does not keep a finished process alive', async ({ redisUrl, namespace, store }) => {
   const out = await runChild('test/children/idle-holder.ts', { env: childEnv({ redisUrl, namespace }), timeoutMs: 15_000 });
-  expect(out.stderr).toBe('');
+  // On the test cluster (cluster-node-timeout 2 s) a 1 s leaseTtl rightly gets the library's failover warning.
+  expect(out.stderr.replace(/^.*(ProxyStoreWarning: .* shorter than a failover|Use `node --trace-warnings).*\n?/gm, '')).toBe('');
   expect(out.code).toBe(0);
   const { key } = out.messages[0] as { key: string };
   // The dead holder's object goes away by itself when its 1 s lease ends (its keys 3 s later: the outage margin).

@@ -25,11 +25,11 @@
  * @module
  */
 import createDebug from 'debug';
-import { InvalidOptionsError, LifetimeEndedError, ProxyStoreFactoryError, errorFromReply } from '../errors.js';
+import { InvalidOptionsError, LifetimeEndedError, ProxyStoreFactoryError } from '../errors.js';
 import { checkOptions } from '../options.js';
 import { randomId, validateKey } from '../keys.js';
 import { proxyState, type ProxyState } from '../proxy/proxy.js';
-import { execPipeline, type RedisConnector } from '../redis/connector.js';
+import type { RedisConnector } from '../redis/connector.js';
 import type { LifetimeCreateReply, LifetimeStateBefore, ScriptArgs, ScriptKeys, ScriptReply } from '../redis/scripts.js';
 import type { Store } from '../store.js';
 import { refuseHandles, refuseOwnedForeign } from '../ownership/lifetimes.js';
@@ -228,12 +228,7 @@ export class LifetimeRecord {
    * lua/includes/keysExpireAt.lua computes it); {@link NO_LEASE} otherwise.
    */
   private async membersExpireAt(): Promise<number> {
-    let fields: (string | null)[];
-    try {
-      fields = await this.connector.client.hmget(this.meta, 'state', 'expiresAt', 'kind', 'lease');
-    } catch (err) {
-      throw errorFromReply(err, 'HMGET', this.context);
-    }
+    const fields = await this.connector.command('HMGET', this.context, () => this.connector.client.hmget(this.meta, 'state', 'expiresAt', 'kind', 'lease'));
     const [state, expiresAt, kind, lease] = fields;
     if (state !== 'open' || !expiresAt) return NO_LEASE;
     return keysExpireAt(Number(expiresAt), kind === 'static' ? staticLease(lease) : undefined);
@@ -250,9 +245,14 @@ export class LifetimeRecord {
       const [keys, args] = calls[0] as readonly [ScriptKeys<N>, ScriptArgs<N>];
       return [await scripts.run(name, keys, args, context)];
     }
-    const pipeline = this.connector.client.pipeline();
-    for (const [keys, args] of calls) scripts.queue(pipeline, name, keys, args);
-    return (await execPipeline(pipeline, name, context)).map((reply) => scripts.decode(name, reply));
+    // One pipeline (all in the lifetime's slot); on a Cluster, calls turned
+    // away by a migration are sent again, alone, with the same arguments.
+    const replies = await this.connector.batch(
+      calls.map(([keys, args]) => ({ key: this.meta, queue: (p) => scripts.queue(p, name, keys, args) })),
+      name,
+      context,
+    );
+    return replies.map((reply) => scripts.decode(name, reply));
   }
 
   /**
@@ -291,14 +291,25 @@ export class LifetimeRecord {
    * part was in use (lua/includes/staticLapse.lua). Returns the expiry the
    * members now carry (the lease end; a static part's plus its outage
    * margin), or the end that ended it, and whether the lifetime ended.
+   * `token` identifies the call (the same token is applied once); `progress`
+   * learns the new end as soon as the first step applied it.
    */
-  async extend(mode: 'add' | 'at' | 'in', ms: number, endedTtlMs: number): Promise<{ expiresAtMs: number; ended: boolean }> {
+  async extend(
+    mode: 'add' | 'at' | 'in',
+    ms: number,
+    endedTtlMs: number,
+    token: string = randomId(),
+    progress: { applied?: number } = {},
+  ): Promise<{ expiresAtMs: number; ended: boolean }> {
     const scripts = this.connector.scripts;
     const context = this.context;
     const foreign = this.foreignMode;
     const count = lifetimeTuning.chunk;
-    // The token makes a resend of this call (after a lost reply) apply nothing twice.
-    const first = await scripts.run('lifetimeExtend', this.sets, { mode, ms, count, foreign, token: randomId() }, context);
+    // The token makes a resend of this call (after a lost reply, by ioredis or
+    // by the library while a cluster reconfigures, or the caller's retry of an
+    // extend that failed: ./lease.ts) apply nothing twice.
+    const first = await scripts.run('lifetimeExtend', this.sets, { mode, ms, count, foreign, token }, context);
+    progress.applied = first.expiresAtMs;
     if (first.cursor === 'close') {
       await this.close(endedTtlMs);
       return { expiresAtMs: first.expiresAtMs, ended: true };
@@ -320,23 +331,13 @@ export class LifetimeRecord {
 
   /** The state Redis holds (one HGET). */
   async state(): Promise<LifetimeState> {
-    let state: string | null;
-    try {
-      state = await this.connector.client.hget(this.meta, 'state');
-    } catch (err) {
-      throw errorFromReply(err, 'HGET', { lifetime: this.id });
-    }
+    const state = await this.connector.command('HGET', { lifetime: this.id }, () => this.connector.client.hget(this.meta, 'state'));
     return asState(state);
   }
 
   /** The meta fields (one HMGET; attach needs them all). */
   async read(): Promise<{ state: LifetimeState; kind: string | undefined; name: string | undefined }> {
-    let fields: (string | null)[];
-    try {
-      fields = await this.connector.client.hmget(this.meta, 'state', 'kind', 'name');
-    } catch (err) {
-      throw errorFromReply(err, 'HMGET', { lifetime: this.id });
-    }
+    const fields = await this.connector.command('HMGET', { lifetime: this.id }, () => this.connector.client.hmget(this.meta, 'state', 'kind', 'name'));
     const [state, kind, name] = fields;
     return {
       state: asState(state ?? null),

@@ -14,31 +14,28 @@
  */
 import type { ChainableCommander } from 'ioredis';
 import type { ErrorContext } from '../errors.js';
-import { execPipeline, type RedisConnector } from '../redis/connector.js';
+import type { RedisConnector } from '../redis/connector.js';
 
 /** A lease end meaning "not an open lease (any more)": the close, or Redis itself, takes over. */
 export const NO_LEASE = -1;
 
-/** Queue one single-key command per key, one pipeline per master; the replies, by key. */
-async function perNode(
+/**
+ * Queue one single-key command per key, one pipeline per master (following
+ * a reshard or failover until the command timeout: ../redis/batch.ts); the
+ * replies, by key. Each command is safe to send twice.
+ */
+function perNode(
   connector: RedisConnector,
   keys: readonly string[],
   queue: (pipeline: ChainableCommander, key: string) => void,
   operation: string,
   context: ErrorContext,
 ): Promise<unknown[]> {
-  const replies: unknown[] = new Array<unknown>(keys.length);
-  if (keys.length === 0) return replies;
-  const groups = await connector.groupsByNode([...keys]);
-  await Promise.all(
-    groups.map(async (group) => {
-      const pipeline = connector.client.pipeline();
-      for (const i of group) queue(pipeline, keys[i] as string);
-      const out = await execPipeline(pipeline, operation, context);
-      group.forEach((i, j) => (replies[i] = out[j]));
-    }),
+  return connector.batch(
+    keys.map((key) => ({ key, queue: (p) => queue(p, key) })),
+    operation,
+    context,
   );
-  return replies;
 }
 
 /** Give each of `keys` the expiry `atMs` (Unix ms); a missing key is left missing. */

@@ -6,7 +6,9 @@
  *
  * @module
  */
-import { InvalidOptionsError } from '../errors.js';
+import { InvalidOptionsError, LifetimeEndedError, ProxyStoreError, withMessage } from '../errors.js';
+import { randomId } from '../keys.js';
+import { outcomeUnknown } from '../redis/faults.js';
 import { MAX_EXPIRY_MS, MAX_EXPIRY_SECONDS, checkNumber } from '../options.js';
 import type { Store } from '../store.js';
 import { endedTtlMs, log, type ExpirySpec, type LifetimeKind } from './base.js';
@@ -97,6 +99,11 @@ export class LeaseLifetime extends ContextLifetime {
    * every object added later, gets the new end as its Redis expiry. An end
    * that is not in the future closes the lifetime now.
    *
+   * The relative end is fixed once, by the server, at the first step: a
+   * resend (a lost reply, a Redis Cluster that reconfigures) is applied
+   * once, and so is the same `extend` called again on this handle after it
+   * failed having moved the lease end, or possibly so (its error says which).
+   *
    * @throws {@link LifetimeEndedError} when the lifetime has ended.
    * @example
    * ```ts
@@ -107,8 +114,38 @@ export class LeaseLifetime extends ContextLifetime {
   async extend(expiry: Expiry): Promise<void> {
     const { relative, ms } = toMs(expiry, 'extend');
     this.check(this.store, 'extend');
-    const result = await this.guard(() => this.record.extend(relative ? 'add' : 'at', ms, endedTtlMs(this.store)));
+    const mode = relative ? 'add' : 'at';
+    // The same call again after a failure that may have applied it: its token.
+    const retry = this.unfinished?.mode === mode && this.unfinished.ms === ms ? this.unfinished : undefined;
+    const token = retry?.token ?? randomId();
+    const progress: { applied?: number } = {};
+    let result: { expiresAtMs: number; ended: boolean };
+    try {
+      result = await this.guard(() => this.record.extend(mode, ms, endedTtlMs(this.store), token, progress));
+    } catch (err) {
+      this.unfinished = undefined;
+      if (!(err instanceof ProxyStoreError) || err instanceof LifetimeEndedError) throw err;
+      const shown = typeof expiry === 'number' ? String(expiry) : 'the same Date';
+      if (progress.applied !== undefined) {
+        // The lease end moved; the walk over the members did not finish.
+        this.unfinished = { mode, ms, token };
+        throw withMessage(
+          err,
+          ` The lease end already moved (to ${new Date(progress.applied).toISOString()}), but some members may still carry the old one: ` +
+            `call extend(${shown}) again on this handle to finish; it is not applied twice.`,
+        );
+      }
+      if (outcomeUnknown(err)) {
+        this.unfinished = { mode, ms, token };
+        throw withMessage(err, ` The extend may have been applied: calling extend(${shown}) again on this handle applies it at most once.`);
+      }
+      throw err;
+    }
+    this.unfinished = undefined;
     if (result.ended) this.ended = true;
     log('extended %s to %s%s', this.id, new Date(result.expiresAtMs).toISOString(), result.ended ? ' (ended it)' : '');
   }
+
+  /** An extend that failed after (or maybe after) moving the lease end: its call, to apply once if called again. */
+  private unfinished: { mode: 'add' | 'at'; ms: number; token: string } | undefined;
 }

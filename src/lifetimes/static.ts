@@ -75,6 +75,10 @@ interface Part {
   readonly onReady: () => void;
   created: boolean;
   renewing: Promise<void> | undefined;
+  /** A renewal sooner than the next heartbeat, after one that failed. */
+  retry: NodeJS.Timeout | undefined;
+  /** The delay of that retry (leaseTtl / 10, doubled each time, up to the heartbeat period). */
+  retryDelayMs: number | undefined;
 }
 
 const kSingleton: unique symbol = Symbol('proxystore-redis.static');
@@ -201,6 +205,8 @@ export class StaticLifetime implements Lifetime {
       },
       created: false,
       renewing: undefined,
+      retry: undefined,
+      retryDelayMs: undefined,
     };
     store.connector.client.on('ready', part.onReady);
     part.ready.catch(() => this.drop(part));
@@ -216,6 +222,8 @@ export class StaticLifetime implements Lifetime {
   /** Forget a part (its objects are gone or will expire with its lease). */
   private drop(part: Part): void {
     clearInterval(part.heartbeat);
+    if (part.retry) clearTimeout(part.retry);
+    part.retry = undefined;
     part.store.connector.client.off('ready', part.onReady);
     if (this.parts.get(part.store) === part) this.parts.delete(part.store);
     if (this.parts.size === 0) this.unlisten();
@@ -227,6 +235,7 @@ export class StaticLifetime implements Lifetime {
       .then(() => part.record.extend('in', part.leaseMs, endedTtlMs(part.store)))
       .then(
         (result) => {
+          part.retryDelayMs = undefined;
           if (!result.ended) return;
           // Its lease ran out while the part was in use (its heartbeat had
           // stopped): extend closed it; the next static object starts a new part.
@@ -242,12 +251,36 @@ export class StaticLifetime implements Lifetime {
             this.drop(part);
           } else {
             log('renewing static lifetime %s of store %s failed (will retry): %s', part.record.id, part.store.name, String(err));
+            this.retrySoon(part);
           }
         },
       )
       .finally(() => {
         part.renewing = undefined;
       });
+  }
+
+  /**
+   * A renewal failed (Redis unreachable, a failover, a slot migrating): try
+   * again after `leaseTtl / 10`, then twice as long each time, up to the
+   * heartbeat period, rather than a whole period later.
+   */
+  private retrySoon(part: Part): void {
+    if (this.parts.get(part.store) !== part) return;
+    const period = Math.max(1, Math.floor(part.leaseMs / 3));
+    const delay = part.retryDelayMs === undefined ? Math.max(1, Math.floor(part.leaseMs / 10)) : Math.min(part.retryDelayMs * 2, period);
+    part.retryDelayMs = delay;
+    if (part.retry) clearTimeout(part.retry);
+    part.retry = setTimeout(() => {
+      part.retry = undefined;
+      this.renew(part);
+    }, delay).unref();
+  }
+
+  /** @internal For tests: the delay of the renewal retry scheduled for `store`'s part, if any. */
+  retryScheduledMs(store: Store): number | undefined {
+    const part = this.parts.get(store);
+    return part?.retry ? part.retryDelayMs : undefined;
   }
 
   /** Run `op` on the part of `store`; if Redis says the part's lease lapsed, once more on a new part. */

@@ -74,6 +74,10 @@ export class Renewal {
   readonly ttlMs: number;
   private readonly entries = new Map<string, Entry>();
   private timer: NodeJS.Timeout | undefined;
+  /** A tick sooner than the next period, after one that failed (see {@link retrySoon}). */
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** The delay of the next retry after a failed tick; undefined after a tick that went through. */
+  private retryDelayMs: number | undefined;
   private ticking = false;
   private closed = false;
 
@@ -140,6 +144,33 @@ export class Renewal {
   private stopTimer(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.retryDelayMs = undefined;
+  }
+
+  /**
+   * A tick failed for some handles (Redis unreachable, a failover, a slot
+   * migrating): try again after `leaseTtl / 10`, then twice as long each
+   * time, up to the renewal period, instead of waiting a whole period (a
+   * lease would then have a third of its length left when the next try came).
+   */
+  private retrySoon(): void {
+    if (this.closed || this.entries.size === 0) return;
+    const period = Math.max(1, Math.floor(this.ttlMs / 3));
+    const delay = this.retryDelayMs === undefined ? Math.max(1, Math.floor(this.ttlMs / 10)) : Math.min(this.retryDelayMs * 2, period);
+    this.retryDelayMs = delay;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.tick();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  /** @internal For tests: the delay of the retry scheduled after a failed tick, if any. */
+  get retryScheduledMs(): number | undefined {
+    return this.retryTimer ? this.retryDelayMs : undefined;
   }
 
   /**
@@ -182,9 +213,13 @@ export class Renewal {
       ),
     );
     this.ticking = false;
+    let failed = false;
     batch.forEach(([token, e], i) => {
       const result = results[i] as PromiseSettledResult<0 | 1 | 2>;
-      if (result.status === 'rejected') return log('renewal of %s failed: %O', e.key, result.reason);
+      if (result.status === 'rejected') {
+        failed = true;
+        return log('renewal of %s failed: %O', e.key, result.reason);
+      }
       const code = result.value;
       // Skip entries that changed while the renewal was in flight.
       if (code === 1 || this.entries.get(token) !== e) return;
@@ -193,6 +228,8 @@ export class Renewal {
       if (code === 0) this.lapsed(e, 'its lease ended, or another holder of its token released or dropped it');
     });
     if (this.entries.size === 0) this.stopTimer();
+    else if (failed) this.retrySoon();
+    else this.retryDelayMs = undefined;
   }
 
   /**

@@ -7,13 +7,16 @@
  */
 import { Redis, Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
-import { InvalidOptionsError, RedisOperationError, errorFromReply, type ErrorContext } from '../errors.js';
+import { InvalidOptionsError, RedisOperationError, errorFromReply, withMessage, type ErrorContext, type ProxyStoreError } from '../errors.js';
+import { clusterFault, outcomeUnknown } from './faults.js';
 import { KeySpace, newKey, randomId, validateKey, validateNamespace } from '../keys.js';
 import { checkNumber, checkOptions } from '../options.js';
 import createDebug from 'debug';
 import { guardClient, whenReady } from './connection.js';
-import { MIN_BULK_LIMIT, bulkLimit, checkFits, serverChecked, serverRefusal, trackServer } from './limits.js';
+import { MIN_BULK_LIMIT, bulkLimit, checkFits, serverChecked, serverRefusal, trackServer, whenLearned, type Learned } from './limits.js';
 import { Scripts, type ConsumeReply } from './scripts.js';
+import { BatchFailure, runBatch, type BatchCommand } from './batch.js';
+import { Backoff, retryFaults } from './retry.js';
 import { clientKind } from './client-kind.js';
 import { connectionConfig, optionsFromConfig, type FromConfigOptions } from './config.js';
 import './parser-timer.js';
@@ -40,14 +43,25 @@ export interface RedisConnectorOptions {
   namespace: string;
   /** Extra ioredis options for a client made from `url` (or for each node of `nodes`). */
   redisOptions?: RedisOptions;
-  /** Extra ioredis Cluster options for a client made from `nodes`. */
+  /**
+   * Extra ioredis Cluster options for a client made from `nodes`. They
+   * override the connector's defaults, which are sized so that ioredis
+   * follows redirections (MOVED, ASK, TRYAGAIN, CLUSTERDOWN, a closed
+   * connection to a master that died) for as long as the command timeout
+   * rather than giving up after 16 (about 1.6 s, shorter than a failover):
+   * `maxRedirections` = command timeout / 50 ms (200 for 10 s, at least
+   * 16), `retryDelayOnFailover` and `retryDelayOnClusterDown` 200 ms,
+   * `retryDelayOnTryAgain` 100 ms, `retryDelayOnMoved` 0.
+   */
   clusterOptions?: Omit<ClusterOptions, 'redisOptions'>;
   /**
    * Milliseconds after which a command made through a client the connector
    * created fails with a timeout error instead of waiting (for a Redis that
    * is stuck, or a connection that died with the command on it); an integer
    * from 1 to 2,147,483,647 (Node's longest timer). Default 10,000. A client
-   * you pass in keeps its own `commandTimeout`.
+   * you pass in keeps its own `commandTimeout`. On a Redis Cluster it is also
+   * how long a call the cluster turns away (a slot migrating, a failover) is
+   * sent again before it fails with a `ClusterReconfiguringError`.
    */
   commandTimeoutMs?: number;
   /**
@@ -201,6 +215,7 @@ export class RedisConnector {
           nodes.map((n) => ({ host: n.host, port: n.port })),
           {
             lazyConnect: true,
+            ...clusterDefaults(commandTimeout),
             ...options.clusterOptions,
             redisOptions: { commandTimeout, ...options.redisOptions },
           },
@@ -213,8 +228,51 @@ export class RedisConnector {
       guardClient(this.client, commandTimeout);
       this.ownsClient = true;
     }
-    this.scripts = new Scripts(this.client, () => serverChecked(this.client));
+    const isCluster = clientKind(this.client) === 'cluster';
+    this.scripts = new Scripts(this.client, {
+      beforeRun: () => serverChecked(this.client),
+      cluster: isCluster,
+      timeoutMs: () => this.commandDeadlineMs(),
+    });
     trackServer(this.client, this.namespace);
+  }
+
+  /**
+   * How long a call may be sent again while a Redis Cluster reconfigures
+   * (ms, from its first attempt): the command timeout of the client (this
+   * connector's `commandTimeoutMs`, or your client's `commandTimeout`),
+   * 10,000 when it has none.
+   * @internal
+   */
+  commandDeadlineMs(): number {
+    if (this.commandTimeoutMs !== undefined) return this.commandTimeoutMs;
+    const options = (this.client as { options?: { commandTimeout?: unknown; redisOptions?: { commandTimeout?: unknown } } }).options;
+    const own = this.isCluster ? options?.redisOptions?.commandTimeout : options?.commandTimeout;
+    return typeof own === 'number' && own > 0 ? own : DEFAULT_COMMAND_TIMEOUT_MS;
+  }
+
+  /**
+   * Run single-slot commands as one batch (one pipeline per master on a
+   * Cluster, following its redirections until the command timeout: see
+   * ./batch.ts); their replies in order. Throws the batch's error, or a
+   * BatchFailure (with what was done) when `failure` is true.
+   * @internal
+   */
+  async batch(commands: readonly BatchCommand[], operation: string, context: ErrorContext = {}): Promise<unknown[]> {
+    try {
+      return await runBatch(this, commands, operation, context);
+    } catch (err) {
+      throw err instanceof BatchFailure ? err.error : err;
+    }
+  }
+
+  /**
+   * A single-key command (`send` makes a fresh attempt each time), sent again
+   * while a Redis Cluster reconfigures (see ./retry.ts); errors classified.
+   * @internal
+   */
+  command<T>(operation: string, context: ErrorContext, send: () => Promise<T>): Promise<T> {
+    return retryFaults(send, { operation, context, timeoutMs: this.commandDeadlineMs(), cluster: this.isCluster });
   }
 
   /** Whether the client is a Redis Cluster client. */
@@ -247,8 +305,10 @@ export class RedisConnector {
 
   /**
    * Split `redisKeys` (by index) into groups that one pipeline can carry: all
-   * of them on a single Redis; one group per master node on a Cluster
-   * (ioredis refuses a pipeline whose keys live on several nodes).
+   * of them on a single Redis; one group per master node on a Cluster, by
+   * the client's slot map as it is now (a reshard or failover can change it
+   * before the pipeline is sent: the library's own batches go through
+   * `batch`, which follows such changes).
    */
   async groupsByNode(redisKeys: string[]): Promise<number[][]> {
     if (!this.isCluster) return [redisKeys.map((_, i) => i)];
@@ -263,6 +323,15 @@ export class RedisConnector {
       group.push(i);
     });
     return [...groups.values()];
+  }
+
+  /**
+   * Call `listener` with what the server says about itself each time a
+   * connection learns it (never connects by itself); returns the way to stop.
+   * @internal
+   */
+  whenServerLearned(listener: (learned: Learned) => void): () => void {
+    return whenLearned(this.client, listener);
   }
 
   /**
@@ -319,9 +388,55 @@ export class RedisConnector {
   private write(key: string, bytes: Uint8Array): Promise<unknown> {
     const refused = this.refused('SET', { key });
     if (refused) return refused;
-    return this.client.set(this.dataKey(key), toBuffer(bytes)).catch((err: unknown) => {
-      throw errorFromReply(err, 'SET', { key });
+    const data = this.dataKey(key);
+    const value = toBuffer(bytes);
+    return this.client.set(data, value).catch(async (err: unknown) => {
+      let error: ProxyStoreError;
+      if (this.isCluster && clusterFault(err)) {
+        try {
+          return await this.command('SET', { key }, () => this.client.set(data, value));
+        } catch (retried) {
+          error = errorFromReply(retried, 'SET', { key });
+        }
+      } else {
+        error = errorFromReply(err, 'SET', { key });
+      }
+      // The SET may have run although it failed (a lost reply, a timeout):
+      // its key is fresh and the caller never learns it, so remove it.
+      throw await this.removeWritten([key], error, outcomeUnknown(err) || outcomeUnknown(error));
     });
+  }
+
+  /**
+   * After a failed write of fresh keys that may have run (`maybe`): unlink
+   * them all (unlinking a key never written does nothing), so that nothing is
+   * left without a TTL. Returns the error to throw, saying so, or naming the
+   * keys that could not be removed either (`writtenKeys`).
+   */
+  private async removeWritten(keys: readonly string[], error: ProxyStoreError, maybe: boolean): Promise<ProxyStoreError> {
+    if (!maybe || keys.length === 0) return error;
+    let left: string[];
+    try {
+      await runBatch(
+        this,
+        keys.map((k) => {
+          const data = this.dataKey(k);
+          return { key: data, queue: (p) => void p.unlink(data) };
+        }),
+        'UNLINK (clean-up)',
+      );
+      left = [];
+    } catch (failure) {
+      left = failure instanceof BatchFailure ? keys.filter((_, i) => !failure.done[i]) : [...keys];
+    }
+    if (left.length === 0) return withMessage(error, ' What it may have written was removed: nothing of it is left.');
+    log('could not remove %d key(s) of a failed write: %s', left.length, left.join(' '));
+    return withMessage(
+      error,
+      ` It may have written ${left.length} object(s) that could not be removed either (Redis unreachable): ` +
+        `evict them once Redis is back: ${left.slice(0, 5).join(', ')}${left.length > 5 ? ', ...' : ''} (error.writtenKeys lists them all).`,
+      { writtenKeys: left },
+    );
   }
 
   /**
@@ -334,27 +449,37 @@ export class RedisConnector {
     if (keys.length === 0) return;
     await this.refused('SET (batch)', {});
     await this.checkFits(values, 'putBatch');
+    const commands: BatchCommand[] = [];
+    /** The keys (by index) each command writes. */
+    const written: number[][] = [];
     if (this.isCluster) {
-      const redisKeys = keys.map((k) => this.dataKey(k));
-      const groups = await this.groupsByNode(redisKeys);
-      await Promise.all(
-        groups.map((group) => {
-          const pipeline = this.client.pipeline();
-          for (const i of group) pipeline.set(redisKeys[i] as string, toBuffer(values[i] as Uint8Array));
-          return execPipeline(pipeline, 'SET (batch)');
-        }),
-      );
-      return;
-    }
-    const pipeline = this.client.pipeline();
-    for (let start = 0; start < keys.length; start += MSET_CHUNK) {
-      const args: (string | Buffer)[] = [];
-      for (let i = start; i < Math.min(keys.length, start + MSET_CHUNK); i++) {
-        args.push(this.dataKey(keys[i] as string), toBuffer(values[i] as Uint8Array));
+      keys.forEach((k, i) => {
+        const data = this.dataKey(k);
+        const value = toBuffer(values[i] as Uint8Array);
+        commands.push({ key: data, queue: (p) => void p.set(data, value) });
+        written.push([i]);
+      });
+    } else {
+      for (let start = 0; start < keys.length; start += MSET_CHUNK) {
+        const args: (string | Buffer)[] = [];
+        const chunk: number[] = [];
+        for (let i = start; i < Math.min(keys.length, start + MSET_CHUNK); i++) {
+          args.push(this.dataKey(keys[i] as string), toBuffer(values[i] as Uint8Array));
+          chunk.push(i);
+        }
+        commands.push({ key: args[0] as string, queue: (p) => void p.mset(...args) });
+        written.push(chunk);
       }
-      pipeline.mset(...args);
     }
-    await execPipeline(pipeline, 'SET (batch)');
+    try {
+      await runBatch(this, commands, 'SET (batch)');
+    } catch (err) {
+      if (!(err instanceof BatchFailure)) throw err;
+      // Part of the batch may be written: those keys are fresh and the caller
+      // never learns them, so remove them.
+      const maybe = err.mayHaveRun().flatMap((c) => (written[c] as number[]).map((i) => keys[i] as string));
+      throw await this.removeWritten(maybe, err.error, maybe.length > 0);
+    }
   }
 
   /** The bytes under a key, or undefined when it is missing. */
@@ -362,10 +487,12 @@ export class RedisConnector {
     validateKey(key);
     const refused = this.refused('GET', { key });
     if (refused) return refused;
-    return this.client.getBuffer(this.dataKey(key)).then(
+    const data = this.dataKey(key);
+    return this.client.getBuffer(data).then(
       (bytes) => bytes ?? undefined,
       (err: unknown) => {
-        throw errorFromReply(err, 'GET', { key });
+        if (!this.isCluster || !clusterFault(err)) throw errorFromReply(err, 'GET', { key });
+        return this.command('GET', { key }, () => this.client.getBuffer(data)).then((bytes) => bytes ?? undefined);
       },
     );
   }
@@ -375,73 +502,80 @@ export class RedisConnector {
     if (keys.length === 0) return [];
     await this.refused('GET (batch)', {});
     const redisKeys = keys.map((k) => this.dataKey(validateKey(k)));
-    const out: (Buffer | undefined)[] = new Array<Buffer | undefined>(keys.length);
-    await Promise.all(
-      (await this.groupsByNode(redisKeys)).map(async (group) => {
-        const pipeline = this.client.pipeline();
-        for (const i of group) pipeline.getBuffer(redisKeys[i] as string);
-        const replies = await execPipeline(pipeline, 'GET (batch)');
-        group.forEach((i, j) => (out[i] = (replies[j] as Buffer | null) ?? undefined));
-      }),
+    const replies = await this.batch(
+      redisKeys.map((data) => ({ key: data, queue: (p) => void p.getBuffer(data) })),
+      'GET (batch)',
     );
-    return out;
+    return replies.map((r) => (r as Buffer | null) ?? undefined);
   }
 
   /** The first `length` bytes under a key (a header peek that never consumes). */
   async getPrefix(key: string, length: number): Promise<Buffer | undefined> {
     validateKey(key);
-    try {
-      const bytes = await this.client.getrangeBuffer(this.dataKey(key), 0, length - 1);
-      return bytes.length === 0 ? undefined : bytes;
-    } catch (err) {
-      throw errorFromReply(err, 'GETRANGE', { key });
-    }
+    const data = this.dataKey(key);
+    const bytes = await this.command('GETRANGE', { key }, () => this.client.getrangeBuffer(data, 0, length - 1));
+    return bytes.length === 0 ? undefined : bytes;
   }
 
   /** Whether a key exists. */
   async exists(key: string): Promise<boolean> {
     validateKey(key);
-    try {
-      return (await this.client.exists(this.dataKey(key))) === 1;
-    } catch (err) {
-      throw errorFromReply(err, 'EXISTS', { key });
-    }
+    const data = this.dataKey(key);
+    return (await this.command('EXISTS', { key }, () => this.client.exists(data))) === 1;
   }
 
   /** Delete a key; a missing key is not an error. */
   async evict(key: string): Promise<void> {
     validateKey(key);
-    try {
-      await this.client.unlink(this.dataKey(key));
-    } catch (err) {
-      throw errorFromReply(err, 'UNLINK', { key });
-    }
+    const data = this.dataKey(key);
+    await this.command('UNLINK', { key }, () => this.client.unlink(data));
   }
 
   /**
    * Read and delete a key in one atomic step, leaving a tombstone that
    * describes `consumer` for `tombstoneTtlMs`. The bytes stay `graceMs` under
    * a grace key named after `token`, so that the same consumer (same token:
-   * ioredis's resend after a lost reply, or the same proxy resolved again
-   * after an unclear failure) still gets them, whatever the tombstone's TTL.
+   * ioredis's resend after a lost reply, the library's own resend below, or
+   * the same proxy resolved again after an unclear failure) still gets them,
+   * whatever the tombstone's TTL.
+   *
+   * A consume whose outcome is unclear (its connection dropped after it was
+   * sent) is sent again with the same token until the command timeout has
+   * passed since the first attempt, so a reply lost on the way usually comes
+   * back as the value. When it still fails, the error says that this very
+   * call possibly consumed the object, and how to get it.
    */
-  consume(key: string, consumer: string, tombstoneTtlMs: number, token: string = randomId(), graceMs = CONSUME_GRACE_MS): Promise<ConsumeReply> {
+  async consume(key: string, consumer: string, tombstoneTtlMs: number, token: string = randomId(), graceMs = CONSUME_GRACE_MS): Promise<ConsumeReply> {
     validateKey(key);
-    return this.scripts.run(
-      'consume',
-      { data: this.dataKey(key), tombstone: this.keys.object('tomb', key), grace: this.keys.graceCopy(key, token) },
-      { token, consumer, ttlMs: tombstoneTtlMs, graceMs },
-      { key },
-    );
+    const keys = { data: this.dataKey(key), tombstone: this.keys.object('tomb', key), grace: this.keys.graceCopy(key, token) };
+    const args = { token, consumer, ttlMs: tombstoneTtlMs, graceMs };
+    const deadline = Date.now() + this.commandDeadlineMs();
+    const backoff = new Backoff();
+    let unclear = false;
+    for (;;) {
+      try {
+        return await this.scripts.run('consume', keys, args, { key });
+      } catch (err) {
+        unclear ||= outcomeUnknown(err);
+        // A reply (the script's answer) is final; so is a failure while nothing may have run.
+        if (!unclear || !(err instanceof RedisOperationError)) throw err;
+        if (Date.now() + 50 >= deadline) {
+          throw withMessage(
+            err,
+            ` The object was possibly consumed by this very call: resolve the same proxy again within ${graceMs / 1000} s ` +
+              'to get it (the consumed bytes wait that long for the consumer that took them).',
+            { mayHaveRun: true },
+          );
+        }
+        await backoff.wait(deadline);
+      }
+    }
   }
 
   /** The consume tombstone of a key, if it was consumed recently. */
   async tombstone(key: string): Promise<Buffer | undefined> {
-    try {
-      return (await this.client.getBuffer(this.keys.object('tomb', key))) ?? undefined;
-    } catch (err) {
-      throw errorFromReply(err, 'GET', { key });
-    }
+    const tomb = this.keys.object('tomb', key);
+    return (await this.command('GET', { key }, () => this.client.getBuffer(tomb))) ?? undefined;
   }
 
   /** Whether {@link close} was called. */
@@ -519,6 +653,22 @@ function checkPlainObject(name: string, value: unknown): void {
 const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
 
 /**
+ * ioredis Cluster options for a cluster the connector creates: redirections
+ * followed for about the command timeout, not ioredis's 16 (about 1.6 s,
+ * less than a failover), with a short pause when there is no answer to follow
+ * (see {@link RedisConnectorOptions.clusterOptions}).
+ */
+export function clusterDefaults(commandTimeoutMs: number): Omit<ClusterOptions, 'redisOptions'> {
+  return {
+    maxRedirections: Math.max(16, Math.ceil(commandTimeoutMs / 50)),
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 200,
+    retryDelayOnTryAgain: 100,
+    retryDelayOnMoved: 0,
+  };
+}
+
+/**
  * How long consumed bytes wait for the consumer that took them to ask again
  * (a resend after a lost reply, or the same proxy resolved again). Longer
  * than any sane command timeout plus reconnect.
@@ -532,23 +682,4 @@ function toBuffer(bytes: Uint8Array): Buffer {
   if (Buffer.isBuffer(bytes)) return bytes;
   if (bytes instanceof Uint8Array) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   throw new TypeError(`expected bytes (a Buffer or Uint8Array), got ${typeof bytes}`);
-}
-
-/** Run a pipeline and throw the first error it holds. */
-export async function execPipeline(
-  pipeline: ReturnType<Redis['pipeline']>,
-  operation: string,
-  context: ErrorContext = {},
-): Promise<unknown[]> {
-  let results: [Error | null, unknown][] | null;
-  try {
-    results = await pipeline.exec();
-  } catch (err) {
-    throw errorFromReply(err, operation, context);
-  }
-  if (results === null) throw errorFromReply(new Error('pipeline was discarded'), operation, context);
-  return results.map(([err, value]) => {
-    if (err) throw errorFromReply(err, operation, context);
-    return value;
-  });
 }

@@ -50,10 +50,12 @@ function setting(reply: unknown, name: string): string | undefined {
 }
 
 /** What one connection's server said about itself. */
-interface Learned {
+export interface Learned {
   bulkLimit: number;
   /** Set when the server is too old: every script and `ready()` fail with it. */
   refusal: Error | undefined;
+  /** `cluster-node-timeout` (ms), when CONFIG GET is allowed. */
+  nodeTimeoutMs: number | undefined;
 }
 
 /** `[7, 0, 15]` from "7.0.15"; undefined when it is not a version. */
@@ -98,6 +100,10 @@ class ServerSettings {
   /** The last server seen was too old (kept across reconnects until a check passes). */
   refusal: Error | undefined;
   private warned = false;
+  /** Called with what each new connection's server said (see {@link whenLearned}). */
+  readonly listeners: ((learned: Learned) => void)[] = [];
+  /** The last answer, for listeners that come later. */
+  last: Learned | undefined;
 
   constructor(
     private readonly client: Client,
@@ -135,7 +141,7 @@ class ServerSettings {
     // Sent together: one round trip.
     const [hello, config] = await Promise.allSettled([
       this.client.call('HELLO'),
-      this.client.config('GET', 'proto-max-bulk-len', 'maxmemory-policy'),
+      this.client.config('GET', 'proto-max-bulk-len', 'maxmemory-policy', 'cluster-node-timeout'),
     ]);
     for (const outcome of [hello, config]) {
       if (outcome.status === 'rejected' && !isReplyError(outcome.reason)) throw outcome.reason;
@@ -143,7 +149,15 @@ class ServerSettings {
     const refusal = await this.checkVersion(hello);
     this.refusal = refusal;
     this.checked = refusal === undefined;
-    return { bulkLimit: config.status === 'fulfilled' ? this.settings(config.value) : DEFAULT_BULK_LIMIT, refusal };
+    const timeout = config.status === 'fulfilled' ? Number(setting(config.value, 'cluster-node-timeout')) : NaN;
+    const learned: Learned = {
+      bulkLimit: config.status === 'fulfilled' ? this.settings(config.value) : DEFAULT_BULK_LIMIT,
+      refusal,
+      nodeTimeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout : undefined,
+    };
+    this.last = learned;
+    for (const listener of this.listeners) listener(learned);
+    return learned;
   }
 
   /** The refusal for a server older than 7.0, or undefined. */
@@ -214,6 +228,57 @@ const trackers = new WeakMap<Client, ServerSettings>();
 /** Start learning a client's server settings (idempotent; `namespace` names the first user in warnings). */
 export function trackServer(client: Client, namespace: string): void {
   if (!trackers.has(client)) trackers.set(client, new ServerSettings(client, namespace));
+}
+
+/**
+ * Call `listener` with what the client's server says about itself, each time
+ * a new connection learns it (and now, if it was learned already). Never
+ * opens a connection by itself.
+ */
+export function whenLearned(client: Client, listener: (learned: Learned) => void): () => void {
+  trackServer(client, '?');
+  const tracker = trackers.get(client) as ServerSettings;
+  tracker.listeners.push(listener);
+  if (tracker.last) listener(tracker.last);
+  return () => {
+    const i = tracker.listeners.indexOf(listener);
+    if (i >= 0) tracker.listeners.splice(i, 1);
+  };
+}
+
+/** Redis's default `cluster-node-timeout`, assumed when CONFIG GET is refused. */
+export const DEFAULT_NODE_TIMEOUT_MS = 15_000;
+
+/**
+ * About how long a failover of a Redis Cluster with this `cluster-node-timeout`
+ * takes, at most: the master is flagged failing after the node timeout, then
+ * its replicas wait 0.5-1 s (more for a lagging one) and hold an election.
+ * 1.5 x node timeout + 2 s: 5 s for a 2 s timeout (3.2-4.6 s measured by the
+ * chaos suite), 24.5 s for the default 15 s (15-20 s seen).
+ */
+export function failoverEstimateMs(nodeTimeoutMs: number): number {
+  return Math.round(1.5 * nodeTimeoutMs + 2000);
+}
+
+/**
+ * Warn (a ProxyStoreWarning) when a store's `leaseTtl` is shorter than a
+ * failover of its cluster may take: during a failover nobody can renew the
+ * leases of handles on the failing shard. Returns whether it warned.
+ */
+export function warnShortLease(storeName: string, leaseTtlSeconds: number, nodeTimeoutMs: number | undefined): boolean {
+  const estimate = failoverEstimateMs(nodeTimeoutMs ?? DEFAULT_NODE_TIMEOUT_MS);
+  if (leaseTtlSeconds * 1000 >= estimate) return false;
+  const timeout =
+    nodeTimeoutMs === undefined
+      ? `the default cluster-node-timeout of ${DEFAULT_NODE_TIMEOUT_MS} ms assumed (CONFIG GET is not allowed)`
+      : `cluster-node-timeout ${nodeTimeoutMs} ms`;
+  process.emitWarning(
+    `Store ${storeName}: leaseTtl ${leaseTtlSeconds} s is shorter than a failover of this Redis Cluster may take (about ${estimate / 1000} s, with ${timeout}): ` +
+      'while a shard fails over, nobody can renew the leases of borrows and owners on it. ' +
+      `Use a leaseTtl of at least ${Math.ceil(estimate / 1000)} s (or a shorter cluster-node-timeout).`,
+    { type: 'ProxyStoreWarning', code: 'PROXYSTORE_LEASE_TTL_FAILOVER' },
+  );
+  return true;
 }
 
 /** The client's `proto-max-bulk-len` in bytes. */

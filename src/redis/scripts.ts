@@ -14,7 +14,8 @@
  */
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { LUA_SCRIPTS } from '../generated/lua.js';
-import { InvalidOptionsError, RedisOperationError, errorFromReply, type ErrorContext } from '../errors.js';
+import { InvalidOptionsError, RedisOperationError, type ErrorContext } from '../errors.js';
+import { retryFaults } from './retry.js';
 
 export type ScriptName = keyof typeof LUA_SCRIPTS;
 type KeyName<N extends ScriptName> = (typeof LUA_SCRIPTS)[N]['keys'][number];
@@ -250,17 +251,32 @@ function commandName(name: ScriptName): string {
   return `psr_${name}_${LUA_SCRIPTS[name].sha.slice(0, 12)}`;
 }
 
+/** How {@link Scripts} runs its calls. */
+export interface ScriptsOptions {
+  /**
+   * Undefined when scripts may run now, else a promise to wait for (the
+   * connector's server check: no script runs on a Redis older than 7.0).
+   */
+  beforeRun?: () => Promise<void> | undefined;
+  /** Whether the client is a Redis Cluster client (cluster faults are then retried). */
+  cluster?: boolean;
+  /** How long, from the first attempt, a call is sent again while the cluster reconfigures (ms). */
+  timeoutMs?: () => number;
+}
+
 /** Typed access to the Lua scripts on one client. */
 export class Scripts {
-  /**
-   * @param beforeRun - undefined when scripts may run now, else a promise to
-   *   wait for (the connector's server check: no script runs on a Redis older
-   *   than 7.0).
-   */
+  private readonly beforeRun: () => Promise<void> | undefined;
+  private readonly cluster: boolean;
+  private readonly timeoutMs: () => number;
+
   constructor(
     private readonly client: Client,
-    private readonly beforeRun: () => Promise<void> | undefined = () => undefined,
+    options: ScriptsOptions = {},
   ) {
+    this.beforeRun = options.beforeRun ?? (() => undefined);
+    this.cluster = options.cluster ?? false;
+    this.timeoutMs = options.timeoutMs ?? (() => 10_000);
     for (const name of Object.keys(LUA_SCRIPTS) as ScriptName[]) {
       const command = commandName(name);
       if (typeof (client as unknown as Record<string, unknown>)[command] === 'function') continue;
@@ -289,7 +305,9 @@ export class Scripts {
 
   /**
    * Run a script. Replies come back as Buffers (binary-safe); coded script
-   * errors become their error class.
+   * errors become their error class. On a Redis Cluster that reconfigures
+   * (a slot migrating, a failover), the same call is sent again until the
+   * command timeout (./retry.ts), then fails with a ClusterReconfiguringError.
    */
   async run<N extends ScriptName>(
     name: N,
@@ -299,18 +317,22 @@ export class Scripts {
   ): Promise<ScriptReply<N>> {
     checkCall(name, keys, args, context);
     const fn = (this.client as unknown as Record<string, CommandFn>)[`${commandName(name)}Buffer`] as CommandFn;
-    let reply: unknown;
-    try {
-      const pending = this.beforeRun();
-      if (pending) await pending;
-      reply = await fn.apply(this.client, this.args(name, keys, args));
-    } catch (err) {
-      throw errorFromReply(err, name, context);
-    }
+    const argv = this.args(name, keys, args);
+    const reply = await retryFaults(
+      async () => {
+        const pending = this.beforeRun();
+        if (pending) await pending;
+        return fn.apply(this.client, argv);
+      },
+      { operation: name, context, timeoutMs: this.timeoutMs(), cluster: this.cluster },
+    );
     return REPLIES[name](reply) as ScriptReply<N>;
   }
 
-  /** Queue a script on a pipeline; decode its reply with {@link Scripts.decode}. */
+  /**
+   * Queue a script on a pipeline (of the client, or of one of a Cluster's
+   * node connections); decode its reply with {@link Scripts.decode}.
+   */
   queue<N extends ScriptName>(
     pipeline: ChainableCommander,
     name: N,
@@ -318,7 +340,10 @@ export class Scripts {
     args: ScriptArgs<N>,
   ): void {
     checkCall(name, keys, args);
-    const fn = (pipeline as unknown as Record<string, CommandFn>)[`${commandName(name)}Buffer`] as CommandFn;
+    // The client's function, not the pipeline's: a node connection's pipeline
+    // does not have the scripts defined on the Cluster (ioredis's scripting
+    // function sends to whatever `this` is).
+    const fn = (this.client as unknown as Record<string, CommandFn>)[`${commandName(name)}Buffer`] as CommandFn;
     void fn.apply(pipeline, this.args(name, keys, args));
   }
 

@@ -46,6 +46,8 @@ export interface ReplyDropper {
   readonly connections: number;
   /** Cut every connection now (no reply is held back). */
   cutAll(): void;
+  /** Refuse new connections (accept and close them at once) for the next `ms` milliseconds: Redis "down" for the client. */
+  refuseConnections(ms: number): void;
   /** Stop accepting and cut every connection. */
   close(): Promise<void>;
 }
@@ -114,8 +116,13 @@ export async function startReplyDropper(redisUrl: string): Promise<ReplyDropper>
   const sockets = new Set<Socket>();
   let connections = 0;
   let armed: Armed | undefined;
+  let refuseUntil = 0;
 
   const server: Server = createServer((client) => {
+    if (Date.now() < refuseUntil) {
+      client.destroy();
+      return;
+    }
     connections++;
     const upstream = createConnection({ host: upstreamHost, port: upstreamPort });
     sockets.add(client);
@@ -206,6 +213,9 @@ export async function startReplyDropper(redisUrl: string): Promise<ReplyDropper>
     },
     cutAll() {
       for (const s of sockets) s.destroy();
+    },
+    refuseConnections(ms) {
+      refuseUntil = Date.now() + ms;
     },
     async close() {
       armed = undefined;

@@ -7,7 +7,7 @@
  * scripts touch them themselves; each test also runs with that switched off
  * (`client-side`), so the Cluster way is exercised on both targets.
  */
-import type { Cluster, Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import { AlreadyOwnedError, ContextLifetime, LeaseLifetime, StaticLifetime, Store, drop, getKey, type RedisConnector } from '../../src/index.js';
 import { STATIC_MARGIN_LEASES, lifetimeTuning } from '../../src/lifetimes/base.js';
 import { kResetStatic } from '../../src/lifetimes/static.js';
@@ -259,23 +259,27 @@ describe('client-side expiries racing an extend from another process', () => {
     const newest = new Date(Date.now() + 900_000);
     try {
       const attached = await LeaseLifetime.attach(other, lifetime.id);
-      const client = store.connector.client;
-      const pipeline = client.pipeline.bind(client);
       let overtaken = false;
       // The first batch of PEXPIREATs of this extend waits until the other
-      // process has extended the lease and walked every member.
-      client.pipeline = ((...args: Parameters<typeof pipeline>) => {
-        const p = pipeline(...args);
-        if (!overtaken) {
-          overtaken = true;
-          const exec = p.exec.bind(p);
-          p.exec = (async () => {
-            await attached.extend(newest);
-            return exec();
-          }) as typeof p.exec;
-        }
-        return p;
-      }) as typeof pipeline;
+      // process has extended the lease and walked every member. (Batches go
+      // through the client's pipeline on a single Redis, through the masters'
+      // own connections on a Cluster.)
+      const client = store.connector.client;
+      for (const target of client instanceof Cluster ? client.nodes('master') : [client]) {
+        const pipeline = target.pipeline.bind(target);
+        target.pipeline = ((...args: Parameters<typeof pipeline>) => {
+          const p = pipeline(...args);
+          if (!overtaken) {
+            overtaken = true;
+            const exec = p.exec.bind(p);
+            p.exec = (async () => {
+              await attached.extend(newest);
+              return exec();
+            }) as typeof p.exec;
+          }
+          return p;
+        }) as typeof pipeline;
+      }
       await lifetime.extend(60);
       expect(overtaken).toBe(true);
     } finally {

@@ -5,6 +5,7 @@
  * with a deadline (no timing assertions).
  */
 import {
+  ClusterReconfiguringError,
   ContextLifetime,
   InvalidOptionsError,
   LeaseLifetime,
@@ -171,6 +172,72 @@ describe('extend', () => {
     const other = await LeaseLifetime.attach(store, lifetime.id);
     await Promise.all([lifetime.extend(10), other.extend(5)]);
     expect(await redis.pexpiretime(meta)).toBe(before + 15_000);
+  });
+});
+
+describe('an extend that failed part-way, called again', () => {
+  /** Make the first call of `name` fail once, after (`ran`) or instead of running it. */
+  function failOnce(store: Store, name: string, ran: boolean, mayHaveRun: boolean): void {
+    const scripts = store.connector.scripts;
+    const run = scripts.run.bind(scripts);
+    let failed = false;
+    scripts.run = (async (...args: Parameters<typeof run>) => {
+      if (args[0] !== name || failed) return run(...args);
+      failed = true;
+      if (ran) await run(...args);
+      throw new ClusterReconfiguringError(`Redis ${name} failed: the Redis Cluster is reconfiguring (injected)`, { mayHaveRun });
+    }) as typeof run;
+  }
+
+  test('after its reply was lost (the lease end may have moved), extend(60) again is applied once', async ({ store, redis }) => {
+    await using lifetime = await new LeaseLifetime(store, { expiry: 60 }).waitUntilReady();
+    const key = await store.put('v', { lifetime });
+    const meta = lifetimeKeys(store, lifetime.id).meta;
+    const before = await redis.pexpiretime(meta);
+    failOnce(store, 'lifetimeExtend', true, true);
+    const err = (await lifetime.extend(60).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(ClusterReconfiguringError);
+    expect(err.message).toMatch(/may have been applied: calling extend\(60\) again on this handle applies it at most once/);
+    await lifetime.extend(60);
+    expect(await redis.pexpiretime(meta)).toBe(before + 60_000);
+    expect(await redis.pexpiretime(store.connector.dataKey(key))).toBe(before + 60_000);
+    // A new extend after that one is a new call.
+    await lifetime.extend(60);
+    expect(await redis.pexpiretime(meta)).toBe(before + 120_000);
+  });
+
+  test('after the lease end moved but a later chunk failed, extend(60) again finishes the walk and is applied once', async ({ store, redis }) => {
+    const saved = { ...lifetimeTuning };
+    Object.assign(lifetimeTuning, { chunk: 4 });
+    try {
+      await using lifetime = await new LeaseLifetime(store, { expiry: 60 }).waitUntilReady();
+      const own = await store.putBatch(Array.from({ length: 30 }, (_, i) => i), { lifetime });
+      const meta = lifetimeKeys(store, lifetime.id).meta;
+      const before = await redis.pexpiretime(meta);
+      failOnce(store, 'lifetimeExpireChunk', false, false);
+      const err = (await lifetime.extend(60).catch((e: unknown) => e)) as Error;
+      expect(err).toBeInstanceOf(ClusterReconfiguringError);
+      expect(err.message).toMatch(/The lease end already moved .*call extend\(60\) again on this handle to finish; it is not applied twice/);
+      expect(await redis.pexpiretime(meta)).toBe(before + 60_000);
+      await lifetime.extend(60);
+      expect(await redis.pexpiretime(meta)).toBe(before + 60_000);
+      for (const key of own) expect(await redis.pexpiretime(store.connector.dataKey(key))).toBe(before + 60_000);
+    } finally {
+      Object.assign(lifetimeTuning, saved);
+    }
+  });
+
+  test('after a failure that surely changed nothing, extend(60) again is a new extend', async ({ store, redis }) => {
+    await using lifetime = await new LeaseLifetime(store, { expiry: 60 }).waitUntilReady();
+    const meta = lifetimeKeys(store, lifetime.id).meta;
+    const before = await redis.pexpiretime(meta);
+    failOnce(store, 'lifetimeExtend', false, false);
+    const err = (await lifetime.extend(60).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(ClusterReconfiguringError);
+    expect(err.message).not.toMatch(/again on this handle/);
+    expect(await redis.pexpiretime(meta)).toBe(before);
+    await lifetime.extend(60);
+    expect(await redis.pexpiretime(meta)).toBe(before + 60_000);
   });
 });
 

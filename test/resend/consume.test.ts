@@ -6,7 +6,8 @@
  * tombstone's TTL. Another proxy of the same ref is another consumer.
  * Single Redis only (the proxy stands in front of one server).
  */
-import { ProxyResolveMissingKeyError, fromRef, resolve, toRef, type Proxy } from '../../src/index.js';
+import { ProxyResolveMissingKeyError, RedisConnector, RedisOperationError, Store, fromRef, resolve, toRef, type Proxy } from '../../src/index.js';
+import { waitUntil } from '../lifetimes/util.js';
 import { deleteNamespaceKeys, describe, expect, test } from '../harness/fixtures.js';
 import { startReplyDropper } from '../harness/reply-dropper.js';
 import { expectResendSafe, isCall, scriptCall, storeThrough } from './util.js';
@@ -39,29 +40,59 @@ describe('a consume whose reply is lost', () => {
     expect(faulted).toBe('only once');
   });
 
-  test('then the caller gives up; resolving the same proxy again gets the value, another proxy of the ref does not', async ({
+  test('when ioredis gives up on it, the library sends it again with the same token and gets the value; another proxy of the ref does not', async ({
     redis,
     redisUrl,
     namespace,
   }) => {
     const dropper = await startReplyDropper(redisUrl);
-    // No resend: the command fails as soon as the connection drops (maxRetriesPerRequest 0).
-    const store = storeThrough(dropper, namespace, { register: true, tombstoneTtl: 0.001 }, { maxRetriesPerRequest: 0 });
+    // ioredis does not resend: the command fails as soon as the connection drops (maxRetriesPerRequest 0).
+    const store = storeThrough(dropper, namespace, { register: true }, { maxRetriesPerRequest: 0 });
     try {
       const ref = toRef(await store.proxy({ payload: 'x'.repeat(1000) }, { evict: true }));
       const proxy: Proxy<{ payload: string }> = fromRef(ref);
       const dropped = dropper.dropNextReply(scriptCall('consume'));
-      // "May or may not have run": here it ran, and its reply was lost.
-      await expect(resolve(proxy)).rejects.toThrow();
-      await dropped;
-      expect(dropper.seen.filter((c) => isCall('consume', c))).toHaveLength(1);
-      expect(await redis.exists(store.connector.dataKey(ref.key))).toBe(0);
-
-      // The application retries with the same proxy: the grace copy is its own.
+      // It ran and its reply was lost; the library's own resend (same token) gets the grace copy.
       expect((await resolve(proxy)).payload).toHaveLength(1000);
+      await dropped;
+      expect(dropper.seen.filter((c) => isCall('consume', c))).toHaveLength(2);
+      expect(await redis.exists(store.connector.dataKey(ref.key))).toBe(0);
       // Another proxy revived from the same ref is another consumer: the object is gone for it.
       const err = await resolve(fromRef(ref)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ProxyResolveMissingKeyError);
+      // ... and it is told that this very process consumed it, and how to get it.
+      expect((err as Error).message).toMatch(/that is this process: if a resolve of another proxy of this ref failed here/);
+    } finally {
+      await store.close();
+      await dropper.close();
+      await deleteNamespaceKeys(redis, namespace);
+    }
+  });
+
+  test('when Redis stays unreachable past the command timeout, the error says this very call possibly consumed it; resolving the same proxy again gets the value', async ({
+    redis,
+    redisUrl,
+    namespace,
+  }) => {
+    const dropper = await startReplyDropper(redisUrl);
+    const store = new Store(
+      `resend-${namespace}`,
+      new RedisConnector({ url: dropper.url, namespace, commandTimeoutMs: 1000, redisOptions: { maxRetriesPerRequest: 0, retryStrategy: () => 100 } }),
+      { register: true },
+    );
+    try {
+      const ref = toRef(await store.proxy('kept for its consumer', { evict: true }));
+      const proxy = fromRef<string>(ref);
+      const dropped = dropper.dropNextReply(scriptCall('consume'));
+      // Redis "down" for the client from the moment the reply is lost until well past the command timeout.
+      dropper.refuseConnections(2500);
+      const err = (await resolve(proxy).catch((e: unknown) => e)) as Error;
+      await dropped;
+      expect(err).toBeInstanceOf(RedisOperationError);
+      expect(err.message).toMatch(/possibly consumed by this very call: resolve the same proxy again within 30 s/);
+      expect(await redis.exists(store.connector.dataKey(ref.key))).toBe(0);
+      await waitUntil(async () => (await store.connector.ready().then(() => true, () => false)), 'Redis is reachable again');
+      expect(String(await resolve(proxy))).toBe('kept for its consumer');
     } finally {
       await store.close();
       await dropper.close();
@@ -88,13 +119,20 @@ describe('a consume whose reply is lost', () => {
 
   test('once the grace copy has expired, the same proxy is told that its own earlier resolve consumed it', async ({ redis, redisUrl, namespace }) => {
     const dropper = await startReplyDropper(redisUrl);
-    const store = storeThrough(dropper, namespace, { register: true }, { maxRetriesPerRequest: 0 });
+    const store = new Store(
+      `resend-${namespace}`,
+      new RedisConnector({ url: dropper.url, namespace, commandTimeoutMs: 1000, redisOptions: { maxRetriesPerRequest: 0, retryStrategy: () => 100 } }),
+      { register: true },
+    );
     try {
       const ref = toRef(await store.proxy('lost', { evict: true }));
       const proxy = fromRef<string>(ref);
       const dropped = dropper.dropNextReply(scriptCall('consume'));
-      await expect(resolve(proxy)).rejects.toThrow();
+      // Unreachable past the command timeout: the library's resends fail too.
+      dropper.refuseConnections(2000);
+      await expect(resolve(proxy)).rejects.toThrow(/possibly consumed by this very call/);
       await dropped;
+      await waitUntil(async () => (await store.connector.ready().then(() => true, () => false)), 'Redis is reachable again');
       // The grace copy expires (here: removed by hand, as 30 s later).
       const graces = await redis.keys(`${namespace}:*:grace:*`);
       expect(graces).toHaveLength(1);
