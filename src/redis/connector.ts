@@ -13,7 +13,7 @@ import { checkNumber, checkOptions } from '../options.js';
 import createDebug from 'debug';
 import { guardClient, whenReady } from './connection.js';
 import { MIN_BULK_LIMIT, bulkLimit, checkFits, serverChecked, serverRefusal, trackServer } from './limits.js';
-import { Scripts, type ConsumeReply } from './scripts.js';
+import { Scripts, type ConsumeReply, type ScriptKeys } from './scripts.js';
 import { clientKind } from './client-kind.js';
 import { connectionConfig, optionsFromConfig, type FromConfigOptions } from './config.js';
 import './parser-timer.js';
@@ -296,18 +296,54 @@ export class RedisConnector {
     return key;
   }
 
-  /** Store many byte strings in one round trip. */
-  async putBatch(values: Uint8Array[]): Promise<string[]> {
+  /**
+   * Store many byte strings in one round trip; with `ttlMs`, each expires
+   * that many milliseconds after it is written.
+   */
+  async putBatch(values: Uint8Array[], ttlMs?: number): Promise<string[]> {
     const keys = values.map(() => this.newKey());
-    if (keys.length === 1) await this.set(keys[0] as string, values[0] as Uint8Array);
-    else await this.setBatch(keys, values);
+    if (keys.length === 1) await this.set(keys[0] as string, values[0] as Uint8Array, ttlMs);
+    else await this.setBatch(keys, values, ttlMs);
     return keys;
   }
 
-  /** Write bytes under a given key (overwrites). */
-  set(key: string, bytes: Uint8Array): Promise<unknown> {
-    if (bytes.byteLength > MIN_BULK_LIMIT) return this.checkFits([bytes], 'put').then(() => this.write(key, bytes));
-    return this.write(key, bytes);
+  /**
+   * Write bytes under a given key (overwrites); with `ttlMs`, the key expires
+   * that many milliseconds later (one `SET ... PX`).
+   */
+  set(key: string, bytes: Uint8Array, ttlMs?: number): Promise<unknown> {
+    if (bytes.byteLength > MIN_BULK_LIMIT) return this.checkFits([bytes], 'put').then(() => this.write(key, bytes, ttlMs));
+    return this.write(key, bytes, ttlMs);
+  }
+
+  /**
+   * Store objects that allow `reads` (2 or more) consuming reads: each with
+   * its rules record, in one script call per object (lua/objectPut.lua),
+   * pipelined (one pipeline per master on a Cluster); with `ttlMs`, both
+   * keys of each expire then.
+   */
+  async putWithReads(values: Uint8Array[], reads: number, ttlMs: number | undefined): Promise<string[]> {
+    await this.refused('objectPut', {});
+    await this.checkFits(values, 'put');
+    const keys = values.map(() => this.newKey());
+    const call = (i: number) =>
+      [
+        { data: this.dataKey(keys[i] as string), rules: this.keys.object('rules', keys[i] as string) },
+        { value: toBuffer(values[i] as Uint8Array), reads, ttlMs: ttlMs ?? 0 },
+      ] as const;
+    if (keys.length === 1) {
+      await this.scripts.run('objectPut', ...call(0), { key: keys[0] as string });
+      return keys;
+    }
+    const groups = await this.groupsByNode(keys.map((k) => this.dataKey(k)));
+    await Promise.all(
+      groups.map((group) => {
+        const pipeline = this.client.pipeline();
+        for (const i of group) this.scripts.queue(pipeline, 'objectPut', ...call(i));
+        return execPipeline(pipeline, 'objectPut').then((replies) => replies.forEach((r) => this.scripts.decode('objectPut', r)));
+      }),
+    );
+    return keys;
   }
 
   /** Rejects when the server was found too old (see ./limits.ts); a WeakMap lookup, nothing sent. */
@@ -316,10 +352,12 @@ export class RedisConnector {
     return refusal ? Promise.reject(errorFromReply(refusal, operation, context)) : undefined;
   }
 
-  private write(key: string, bytes: Uint8Array): Promise<unknown> {
+  private write(key: string, bytes: Uint8Array, ttlMs?: number): Promise<unknown> {
     const refused = this.refused('SET', { key });
     if (refused) return refused;
-    return this.client.set(this.dataKey(key), toBuffer(bytes)).catch((err: unknown) => {
+    const sent =
+      ttlMs === undefined ? this.client.set(this.dataKey(key), toBuffer(bytes)) : this.client.set(this.dataKey(key), toBuffer(bytes), 'PX', ttlMs);
+    return sent.catch((err: unknown) => {
       throw errorFromReply(err, 'SET', { key });
     });
   }
@@ -328,19 +366,23 @@ export class RedisConnector {
    * Write many keys in one round trip: MSETs of up to 1,000 keys
    * on a single Redis (one command per chunk is far cheaper than a SET per
    * key, for ioredis and for Redis), one SET per key on a Cluster (MSET keys
-   * must share a slot).
+   * must share a slot), and one `SET ... PX` per key with `ttlMs` (MSET sets
+   * no expiry, and each key must get its own atomically).
    */
-  async setBatch(keys: string[], values: Uint8Array[]): Promise<void> {
+  async setBatch(keys: string[], values: Uint8Array[], ttlMs?: number): Promise<void> {
     if (keys.length === 0) return;
     await this.refused('SET (batch)', {});
     await this.checkFits(values, 'putBatch');
-    if (this.isCluster) {
+    if (this.isCluster || ttlMs !== undefined) {
       const redisKeys = keys.map((k) => this.dataKey(k));
       const groups = await this.groupsByNode(redisKeys);
       await Promise.all(
         groups.map((group) => {
           const pipeline = this.client.pipeline();
-          for (const i of group) pipeline.set(redisKeys[i] as string, toBuffer(values[i] as Uint8Array));
+          for (const i of group) {
+            if (ttlMs === undefined) pipeline.set(redisKeys[i] as string, toBuffer(values[i] as Uint8Array));
+            else pipeline.set(redisKeys[i] as string, toBuffer(values[i] as Uint8Array), 'PX', ttlMs);
+          }
           return execPipeline(pipeline, 'SET (batch)');
         }),
       );
@@ -408,31 +450,45 @@ export class RedisConnector {
     }
   }
 
-  /** Delete a key; a missing key is not an error. */
+  /** Delete a key (its data and its rules record, one command); a missing key is not an error. */
   async evict(key: string): Promise<void> {
     validateKey(key);
     try {
-      await this.client.unlink(this.dataKey(key));
+      await this.client.unlink(this.dataKey(key), this.keys.object('rules', key));
     } catch (err) {
       throw errorFromReply(err, 'UNLINK', { key });
     }
   }
 
   /**
-   * Read and delete a key in one atomic step, leaving a tombstone that
-   * describes `consumer` for `tombstoneTtlMs`. The bytes stay `graceMs` under
-   * a grace key named after `token`, so that the same consumer (same token:
-   * ioredis's resend after a lost reply, or the same proxy resolved again
-   * after an unclear failure) still gets them, whatever the tombstone's TTL.
+   * One consuming read of a key, in one atomic step (lua/consume.lua): an
+   * object without a reads budget is read and deleted, leaving a tombstone
+   * that describes `consumer` for `tombstoneTtlMs`; an object with one
+   * (`reads: n`) gives up one read, and the last read deletes it. The bytes
+   * the deleting read took stay `graceMs` under a grace key named after
+   * `token`, so that the same consumer (same token: ioredis's resend after a
+   * lost reply, or the same proxy resolved again after an unclear failure)
+   * still gets them, whatever the tombstone's TTL; an earlier read is
+   * recognised by its token and reads again without spending the budget.
    */
   consume(key: string, consumer: string, tombstoneTtlMs: number, token: string = randomId(), graceMs = CONSUME_GRACE_MS): Promise<ConsumeReply> {
     validateKey(key);
-    return this.scripts.run(
-      'consume',
-      { data: this.dataKey(key), tombstone: this.keys.object('tomb', key), grace: this.keys.graceCopy(key, token) },
-      { token, consumer, ttlMs: tombstoneTtlMs, graceMs },
-      { key },
-    );
+    return this.scripts.run('consume', this.consumeKeys(key, token), { token, consumer, ttlMs: tombstoneTtlMs, graceMs }, { key });
+  }
+
+  /** The KEYS of lua/consume.lua for `key` and the consumer `token`. @internal */
+  consumeKeys(key: string, token: string): ScriptKeys<'consume'> {
+    const data = this.dataKey(key);
+    // The lifetime whose id is the object's tag (its own members share the object's slot).
+    const tag = data.slice(0, data.indexOf('}:d:') + 2);
+    return {
+      data,
+      tombstone: this.keys.object('tomb', key),
+      grace: this.keys.graceCopy(key, token),
+      rules: this.keys.object('rules', key),
+      members: `${tag}members`,
+      ends: `${tag}ends`,
+    };
   }
 
   /** The consume tombstone of a key, if it was consumed recently. */
