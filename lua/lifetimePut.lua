@@ -19,9 +19,9 @@
 -- stopped while puts went on).
 --
 -- A resend of the same call (after a lost reply) writes the same bytes under
--- the same keys again, with the same expiry (an own end counts from the
--- resend, so it may land that much later): it changes nothing more. (Keys are
--- random per call, so no other call writes or reads them before the reply.)
+-- the same keys again, with the same expiry (the own end its first run
+-- recorded in `ends`): it changes nothing more. (Keys are random per call,
+-- so no other call writes or reads them before the reply.)
 --
 -- KEYS[1] meta      the lifetime's meta hash, <ns>:{<id>}:lt
 -- KEYS[2] members   the lifetime's set of own members, <ns>:{<id>}:members
@@ -111,10 +111,14 @@ end
 if lease then rcall('HSET', KEYS[1], 'seen', now) end
 local at = expiresAt and keysExpireAt(expiresAt, lease)
 local ownEnd = ttl > 0 and now + ttl
-local objectAt = at
-if ownEnd and (not at or ownEnd < at) then objectAt = ownEnd end
+local ends = {}
 for i = 1, n do
   local data = KEYS[4 + (i - 1) * per + 1]
+  -- A resend finds the own end its first run recorded, and keeps it.
+  local e = ownEnd and (tonumber(rcall('ZSCORE', KEYS[4], members[i])) or ownEnd)
+  ends[i] = e
+  local objectAt = at
+  if e and (not at or e < at) then objectAt = e end
   if objectAt then
     rcall('SET', data, ARGV[i + 2], 'PXAT', objectAt)
   else
@@ -131,10 +135,9 @@ for i = 1, n, 1000 do
   rcall('SADD', KEYS[2], unpack(members, i, math.min(i + 999, n)))
 end
 if ownEnd or per == 2 then
-  local score = ownEnd or 9999999999999
   local batch = {}
   for i = 1, n do
-    batch[#batch + 1] = score
+    batch[#batch + 1] = ends[i] or 9999999999999
     batch[#batch + 1] = members[i]
     if #batch >= 2000 or i == n then
       rcall('ZADD', KEYS[4], unpack(batch))

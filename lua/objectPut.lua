@@ -4,9 +4,10 @@
 -- other. With a ttl both keys expire at the same moment. (A plain put, with
 -- or without a ttl, is one SET; a put under a lifetime is lifetimePut.)
 --
--- A resend of the same call (after a lost reply) writes the same bytes and
--- the same budget under the same keys again: nobody can have read the object
--- in between, since its key is random and only the reply hands it out.
+-- A resend of the same call (after a lost reply) finds the object its first
+-- run wrote and changes nothing (its ttl is not counted again from the
+-- resend): nobody can have read the object in between, since its key is
+-- random and only the reply hands it out.
 --
 -- KEYS[1] data   the new object's data key, <ns>:{<tag>}:d:<key>
 -- KEYS[2] rules  its rules record, <ns>:{<tag>}:rules:<key>
@@ -29,10 +30,12 @@ if not reads then return err2 end
 local ttl, err3 = intArg('objectPut', 'ttlMs', ARGV[3], 0, 9999999999999)
 if not ttl then return err3 end
 
+-- This very call, sent again: its first run wrote the object.
+if rcall('EXISTS', KEYS[1], KEYS[2]) == 2 then return 1 end
 if ttl > 0 then
   rcall('SET', KEYS[1], ARGV[1], 'PX', ttl)
 else
-  -- A fresh key has no TTL; a resend keeps what the first run gave it.
+  -- A fresh key has no TTL (nor keeps one it had: SET without KEEPTTL would drop it).
   rcall('SET', KEYS[1], ARGV[1], 'KEEPTTL')
 end
 rcall('DEL', KEYS[2])
