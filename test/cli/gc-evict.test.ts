@@ -49,6 +49,19 @@ describe('gcEvict', () => {
     await lifetime.close();
   });
 
+  test('keeps an object that has its own ttl: it goes by itself', async ({ store }) => {
+    const key = await store.put('expiring', { ttl: 600 });
+    expect(await evict(store, key)).toBe(6);
+    expect(await store.exists(key)).toBe(true);
+    await store.evict(key);
+  });
+
+  test('evicts an orphan with a reads budget together with its rules record', async ({ store, redis }) => {
+    const key = await store.put('budget', { reads: 3 });
+    expect(await evict(store, key)).toBe(1);
+    expect(await redis.exists(store.connector.keys.object('d', key), store.connector.keys.object('rules', key))).toBe(0);
+  });
+
   test('keeps an object used more recently than minIdle seconds', async ({ store }) => {
     const key = await store.put('fresh');
     expect(await evict(store, key, 3600)).toBe(4);
