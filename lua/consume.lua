@@ -52,7 +52,7 @@ local rcall = redis.call
 --@include nowMs
 --@include intArg
 --@include tokenArg
---@include objectKey
+--@include shown
 
 local token, err = tokenArg('consume', 'token', ARGV[1])
 if not token then return err end
@@ -63,10 +63,10 @@ if not grace then return err2 end
 if #ARGV[2] > 4096 then
   return redis.error_reply('PSR_INVALID_OPTIONS consume: consumer must be at most 4096 bytes, got ' .. #ARGV[2])
 end
-local tomb = objectKey(KEYS[1], 'tomb')
+-- (objectKey's match, done once: every other key is built from its parts.)
 local prefix, member = string.match(KEYS[1], '^([^{}]+:{[^{}]+}:)d:([^{}]+)$')
-if not tomb or KEYS[2] ~= tomb or KEYS[3] ~= objectKey(KEYS[1], 'grace') .. ':' .. token
-    or KEYS[4] ~= objectKey(KEYS[1], 'rules') or KEYS[5] ~= prefix .. 'members' or KEYS[6] ~= prefix .. 'ends' then
+if not prefix or KEYS[2] ~= prefix .. 'tomb:' .. member or KEYS[3] ~= prefix .. 'grace:' .. member .. ':' .. token
+    or KEYS[4] ~= prefix .. 'rules:' .. member or KEYS[5] ~= prefix .. 'members' or KEYS[6] ~= prefix .. 'ends' then
   return redis.error_reply('PSR_INVALID_OPTIONS consume: KEYS ' .. shown(KEYS[1]) .. ', ' .. shown(KEYS[2]) .. ', ' ..
     shown(KEYS[3]) .. ', ' .. shown(KEYS[4]) .. ', ' .. shown(KEYS[5]) .. ' and ' .. shown(KEYS[6]) ..
     ' are not the data, tombstone, grace, rules, members and ends keys of one object for this token')
@@ -91,7 +91,6 @@ local function notOurs(what)
     ': it was not written by proxystore-redis')
 end
 
-local now = nowMs()
 local value, err3 = read('GET', KEYS[1])
 if err3 then return err3 end
 if value then
@@ -120,7 +119,7 @@ if value then
   rcall('PEXPIRE', KEYS[3], grace)
   local reads = ''
   if of and of > 1 then reads = string.format('%d', of) .. ' ' end
-  rcall('SET', KEYS[2], now .. ' ' .. token .. ' ' .. reads .. ARGV[2], 'PX', ttl)
+  rcall('SET', KEYS[2], nowMs() .. ' ' .. token .. ' ' .. reads .. ARGV[2], 'PX', ttl)
   if left then rcall('DEL', KEYS[4]) end
   if isMember == 1 then rcall('SREM', KEYS[5], member) end
   if ownEnd then rcall('ZREM', KEYS[6], member) end
@@ -134,4 +133,4 @@ if kept then return {1, kept} end
 
 local tombstone, err8 = read('GET', KEYS[2])
 if err8 then return err8 end
-return {0, tombstone, now}
+return {0, tombstone, nowMs()}
