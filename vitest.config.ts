@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
 
 /**
  * The suites that must hold on a Redis Cluster as on a single Redis: they run
@@ -33,6 +33,22 @@ const BOTH_TARGETS = [
   'test/cli/rules.test.ts',
 ];
 
+/**
+ * The chaos suite (test/chaos/, docs/chaos.md): a 3-master + 3-replica cluster per file, faults
+ * under load. Only with CHAOS=1 (`npm run test:chaos`), so `npm test` is unchanged. One file at
+ * a time: each starts six redis-servers and several worker processes, and times its faults.
+ */
+const CHAOS_PROJECT: TestProjectInlineConfiguration = {
+  extends: true,
+  test: {
+    name: 'chaos',
+    include: ['test/chaos/**/*.test.ts'],
+    globalSetup: ['test/chaos/harness/global-setup.ts'],
+    fileParallelism: false,
+    hookTimeout: 120_000,
+  },
+};
+
 export default defineConfig({
   test: {
     testTimeout: 30_000,
@@ -47,6 +63,7 @@ export default defineConfig({
         test: {
           name: 'single',
           include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, 'test/chaos/**'],
           // Finds or starts one Redis for the run (REDIS_URL, redis-server, testcontainers, :6379).
           globalSetup: ['test/harness/global-setup.ts'],
         },
@@ -60,6 +77,7 @@ export default defineConfig({
           globalSetup: ['test/harness/global-setup-cluster.ts'],
         },
       },
+      ...(process.env.CHAOS === '1' ? [CHAOS_PROJECT] : []),
     ],
   },
 });
