@@ -67,6 +67,7 @@ export {
   type StoreConfig,
   type StoreFromConfigOptions,
   type PutOptions,
+  type ObjectRuleOptions,
   type GetOptions,
   type ProxyOptions,
   type ProxyFromKeyOptions,

@@ -320,7 +320,14 @@ export class RedisConnector {
    * Store objects that allow `reads` (2 or more) consuming reads: each with
    * its rules record, in one script call per object (lua/objectPut.lua),
    * pipelined (one pipeline per master on a Cluster); with `ttlMs`, both
-   * keys of each expire then.
+   * keys of each expire then. Returns the new keys. (`store.put(v, { reads })`
+   * is the way to use it: the Store serializes and checks the options.)
+   *
+   * @example
+   * ```ts
+   * const [key] = await connector.putWithReads([Buffer.from('job')], 3, 60_000);
+   * // three consuming reads of `key` (connector.consume) get the bytes; the third deletes them
+   * ```
    */
   async putWithReads(values: Uint8Array[], reads: number, ttlMs: number | undefined): Promise<string[]> {
     await this.refused('objectPut', {});
