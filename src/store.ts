@@ -157,8 +157,8 @@ const PUT_OPTIONS = ['lifetime', 'serializer', 'reads', 'ttl'] as const;
 const GET_OPTIONS = ['deserializer', 'default'] as const;
 const PROXY_OPTIONS = ['evict', 'lifetime', 'populateTarget', 'skipNonproxiable', 'serializer', 'deserializer', 'reads', 'ttl'] as const;
 const PROXY_FROM_KEY_OPTIONS = ['evict', 'lifetime', 'deserializer'] as const;
-// `evict` and `lifetime` are known here so that they get ownedProxy's own explanation.
-const OWNED_PROXY_OPTIONS = ['populateTarget', 'skipNonproxiable', 'serializer', 'deserializer', 'evict', 'lifetime'] as const;
+// `evict`, `reads`, `ttl` and `lifetime` are known here so that they get ownedProxy's own explanation.
+const OWNED_PROXY_OPTIONS = ['populateTarget', 'skipNonproxiable', 'serializer', 'deserializer', 'evict', 'lifetime', 'reads', 'ttl'] as const;
 const CLOSE_OPTIONS = ['closeConnector'] as const;
 const FROM_CONFIG_OPTIONS = ['password', 'redisOptions', 'clusterOptions', 'serializer', 'deserializer'] as const;
 
@@ -736,7 +736,7 @@ export class Store implements TargetSource {
    * process renews its lease; the object is evicted by `drop`, by the
    * handle's garbage collection, or when its leases run out. One round trip.
    *
-   * @throws {@link InvalidOptionsError} with `evict` or `lifetime` (ownership excludes them).
+   * @throws {@link InvalidOptionsError} with `evict`, `reads`, `ttl` or `lifetime` (owned objects do not combine with them yet).
    * @throws {@link NonProxiableTypeError} for null, undefined and booleans (unless `skipNonproxiable`).
    * @example
    * ```ts
