@@ -100,8 +100,17 @@ if lapse == 'ended' then return lifetimeEnded(KEYS[1], false, now) end
 if ttl > 0 and now + ttl > 9999999999999 then
   return redis.error_reply('PSR_INVALID_OPTIONS lifetimePut: ttlMs ' .. ttl .. ' would end after 9999999999999 (Unix ms, the year 2286)')
 end
-local endsErr = setTypeError('lifetimePut', KEYS[4], 'ZCARD')
-if endsErr then return endsErr end
+-- With a ttl, the own end its first run recorded (a resend keeps it); read
+-- before any write, so an `ends` key of another type is refused unchanged.
+local ownEnd = ttl > 0 and now + ttl
+local ends = {}
+if ownEnd or per == 2 then
+  local endsErr = setTypeError('lifetimePut', KEYS[4], 'ZCARD')
+  if endsErr then return endsErr end
+end
+if ownEnd then
+  for i = 1, n do ends[i] = tonumber(rcall('ZSCORE', KEYS[4], members[i])) or ownEnd end
+end
 
 if lapse == 'grace' then
   expiresAt = now + lease
@@ -110,13 +119,9 @@ if lapse == 'grace' then
 end
 if lease then rcall('HSET', KEYS[1], 'seen', now) end
 local at = expiresAt and keysExpireAt(expiresAt, lease)
-local ownEnd = ttl > 0 and now + ttl
-local ends = {}
 for i = 1, n do
   local data = KEYS[4 + (i - 1) * per + 1]
-  -- A resend finds the own end its first run recorded, and keeps it.
-  local e = ownEnd and (tonumber(rcall('ZSCORE', KEYS[4], members[i])) or ownEnd)
-  ends[i] = e
+  local e = ends[i]
   local objectAt = at
   if e and (not at or e < at) then objectAt = e end
   if objectAt then
@@ -125,8 +130,8 @@ for i = 1, n do
     rcall('SET', data, ARGV[i + 2])
   end
   if per == 2 then
+    -- (New: nobody can have read it. A resend writes the same budget again.)
     local rules = KEYS[4 + i * 2]
-    rcall('DEL', rules)
     rcall('HSET', rules, 'reads', reads, 'of', reads)
     if objectAt then rcall('PEXPIREAT', rules, objectAt) end
   end
@@ -144,8 +149,10 @@ if ownEnd or per == 2 then
       batch = {}
     end
   end
-  -- Members whose own end passed are gone: forget a few each time.
-  pruneEnds(KEYS[2], KEYS[3], KEYS[4], now, 100)
+  -- Members whose own end passed are gone: forget a few each time. (Under
+  -- a lease the sets go at its end, and extends prune: only a lifetime with
+  -- no lease, which lives until closed, needs it here.)
+  if not at then pruneEnds(KEYS[2], KEYS[3], KEYS[4], now, 100) end
 end
 if at then
   rcall('PEXPIREAT', KEYS[2], at)

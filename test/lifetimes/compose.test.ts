@@ -171,6 +171,21 @@ describe('ttl + lifetime', () => {
     }
   });
 
+  test('a ContextLifetime forgets members that ended by their ttl when the next ones are put, so its sets do not grow with them', async ({
+    store,
+    redis,
+  }) => {
+    const lifetime = new ContextLifetime(store);
+    const short = await store.putBatch(['a', 'b', 'c'], { ttl: 0.2, lifetime });
+    const k = lifetimeKeys(store, lifetime.id);
+    expect(await redis.zcard(k.ends)).toBe(3);
+    await waitUntil(async () => (await Promise.all(short.map((key) => store.exists(key)))).every((e) => !e), 'the short members expired');
+    const next = await store.put('next', { ttl: 60, lifetime });
+    expect(await redis.smembers(k.members)).toEqual([next]);
+    expect(await redis.zrange(k.ends, 0, -1)).toEqual([next]);
+    await lifetime.close();
+  });
+
   test('putBatch under a lease with reads and a ttl: each member has its budget, its own end and the earlier expiry', async ({ store, redis }) => {
     const lifetime = new LeaseLifetime(store, { expiry: 600 });
     const keys = await store.putBatch(['a', 'b', 'c'], { lifetime, reads: 2, ttl: 30 });
