@@ -12,6 +12,8 @@ const BOTH_TARGETS = [
   'test/proxy.test.ts',
   'test/refs.test.ts',
   'test/ephemeral.test.ts',
+  'test/reads.test.ts',
+  'test/ttl.test.ts',
   'test/scripts.test.ts',
   'test/ownership-ref.test.ts',
   'test/ownership-rules.test.ts',
@@ -24,9 +26,11 @@ const BOTH_TARGETS = [
   'test/lifetimes/static.test.ts',
   'test/lifetimes/processes.test.ts',
   'test/lifetimes/foreign.test.ts',
+  'test/lifetimes/compose.test.ts',
   'test/cli/inspect.test.ts',
   'test/cli/gc.test.ts',
   'test/cli/gc-evict.test.ts',
+  'test/cli/rules.test.ts',
 ];
 
 /**

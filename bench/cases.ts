@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { serialize as v8serialize, deserialize as v8deserialize } from 'node:v8';
 import type { Redis } from 'ioredis';
 import { Packr } from 'msgpackr';
-import { ContextLifetime, borrow, drop, release, type Store } from '../src/index.js';
+import { ContextLifetime, LeaseLifetime, borrow, drop, fromRef, release, resolve, toRef, type ProxyRef, type Store } from '../src/index.js';
 
 const execFileAsync = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -137,6 +137,47 @@ export const cases: Case[] = [
       );
       await lifetime.close();
       return atMost(this.name, 'ms', r.lib, r.raw, 1.3, 'one script call: data and membership together');
+    },
+  },
+  {
+    name: 'put with reads + lifetime + ttl vs plain SET (c=1)',
+    async run(ctx) {
+      const lifetime = new LeaseLifetime(ctx.store, { expiry: 3600 });
+      await lifetime.waitUntilReady();
+      const r = await ctx.latency(
+        () => ctx.store.put(SMALL, { lifetime, reads: 3, ttl: 600 }),
+        () => ctx.raw.set(rawKey(ctx), JSON.stringify(SMALL)),
+        { keep: true },
+      );
+      await lifetime.close();
+      return atMost(this.name, 'ms', r.lib, r.raw, 1.2, 'one script call: data, budget, own end and membership together');
+    },
+  },
+  {
+    name: 'consume of a reads: 3 object vs GETDEL (c=1)',
+    async run(ctx) {
+      // Objects to consume, refilled when used up (a refill is one slow sample among thousands: the median ignores it).
+      const refs: ProxyRef[] = [];
+      const rawKeys: string[] = [];
+      const REFILL = 1000;
+      const lib = async () => {
+        if (refs.length === 0) {
+          const made = await ctx.maker.proxyBatch(Array.from({ length: REFILL }, () => SMALL), { reads: 3 });
+          for (const p of made) refs.push(toRef(p), toRef(p), toRef(p));
+        }
+        // As a consumer in another process: a fresh proxy of the ref, resolved (one consume script).
+        return resolve(fromRef(refs.pop() as ProxyRef));
+      };
+      const raw = async () => {
+        if (rawKeys.length === 0) {
+          const batch = Array.from({ length: 3 * REFILL }, () => rawKey(ctx));
+          await ctx.raw.mset(...batch.flatMap((k) => [k, JSON.stringify(SMALL)]));
+          rawKeys.push(...batch);
+        }
+        return JSON.parse((await ctx.raw.getdel(rawKeys.pop() as string)) as string) as unknown;
+      };
+      const r = await ctx.latency(lib, raw, { keep: true });
+      return atMost(this.name, 'ms', r.lib, r.raw, 1.3, 'one script call per read; the third takes the object');
     },
   },
   {

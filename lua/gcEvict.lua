@@ -1,8 +1,11 @@
 -- gcEvict: evict one object that nothing holds (the command line's `gc`),
 -- checking in the same step that this is still so: it has no ownership
 -- record and no handle lease, it is not an own member of the lifetime whose
--- id is its hash tag, it holds bytes (a Redis string), and it has been idle
--- for at least minIdle seconds. Membership in a lifetime of another hash tag
+-- id is its hash tag, it has no expiry of its own (an object with a TTL, from
+-- its ttl or the store's defaultTtl, goes by itself: gc leaves it alone), it
+-- holds bytes (a Redis string), and it has been idle for at least minIdle
+-- seconds. Its rules record (the reads budget of a reads: n object) goes with
+-- it. Membership in a lifetime of another hash tag
 -- (a foreign member) is kept in another slot, so the caller checks it
 -- beforehand; it is not checked here.
 --
@@ -18,6 +21,7 @@
 --                  <ns>:{<tag>}:members (usually absent)
 -- KEYS[5] done     its recently finished calls, <ns>:{<tag>}:done:<key>
 --                  (sorted set: '<call>:<outcome>' -> forget at, ms)
+-- KEYS[6] rules    its rules record, <ns>:{<tag>}:rules:<key> (usually absent)
 -- ARGV[1] member   <key> as it appears in the data key (the name an own
 --                  member has in the members set)
 -- ARGV[2] minIdle  seconds the object must have been idle (OBJECT IDLETIME:
@@ -32,6 +36,7 @@
 --          4  kept: it was used less than minIdle seconds ago
 --          5  kept: the data key holds another Redis type than a string
 --             (not written by proxystore-redis)
+--          6  kept: it has an expiry (its own ttl): it goes by itself
 -- Errors:  PSR_INVALID_OPTIONS  KEYS that are not one object's; minIdle not a
 --                               whole number of seconds; a bad token;
 --                               minIdle > 0 on a Redis
@@ -52,8 +57,9 @@ if member == '' or #data <= #suffix or string.sub(data, #prefix + 1) ~= suffix
     or KEYS[2] ~= prefix .. 'own:' .. member
     or KEYS[3] ~= prefix .. 'lease:' .. member
     or KEYS[4] ~= prefix .. 'members'
-    or KEYS[5] ~= prefix .. 'done:' .. member then
-  return redis.error_reply('PSR_INVALID_OPTIONS gcEvict: the KEYS are not the data, record, leases, members and done keys of one object')
+    or KEYS[5] ~= prefix .. 'done:' .. member
+    or KEYS[6] ~= prefix .. 'rules:' .. member then
+  return redis.error_reply('PSR_INVALID_OPTIONS gcEvict: the KEYS are not the data, record, leases, members, done and rules keys of one object')
 end
 local minIdle, err = intArg('gcEvict', 'minIdle', ARGV[2], 0, 999999999999)
 if not minIdle then return err end
@@ -75,6 +81,7 @@ if kind == 'none' then return 0 end
 if kind ~= 'string' then return 5 end
 if rcall('EXISTS', KEYS[2], KEYS[3]) > 0 then return 2 end
 if rcall('TYPE', KEYS[4])['ok'] == 'set' and rcall('SISMEMBER', KEYS[4], member) == 1 then return 3 end
+if rcall('PTTL', data) >= 0 then return 6 end
 if minIdle > 0 then
   local idle = redis.pcall('OBJECT', 'IDLETIME', data)
   if type(idle) == 'table' and idle.err then
@@ -82,6 +89,6 @@ if minIdle > 0 then
   end
   if idle < minIdle then return 4 end
 end
-rcall('UNLINK', data)
+rcall('UNLINK', data, KEYS[6])
 markFinished(KEYS[5], call, 1, nowMs(), 0)
 return 1

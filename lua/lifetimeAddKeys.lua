@@ -3,11 +3,19 @@
 -- the members set); any other becomes a foreign member (its whole data key, in
 -- the foreign set). Under a lease, each object in KEYS gets the lease end as
 -- its expiry (a StaticLifetime part's: its lease end plus the outage margin,
--- keysExpireAt; a missing object is still recorded; it simply has nothing to
--- expire). Objects in ARGV (foreign keys of other slots, on Redis Cluster) are
--- only recorded: the caller gave them that expiry before this call, and gives
--- them the returned one again if it differs (see docs/lifetimes.md, "On Redis
--- Cluster").
+-- keysExpireAt), and so does its rules record; a missing object is still
+-- recorded, it simply has nothing to expire. Objects in ARGV (foreign keys of
+-- other slots, on Redis Cluster) are only recorded: the caller gave them that
+-- expiry before this call, and gives them the returned one again if it
+-- differs (see docs/lifetimes.md, "On Redis Cluster").
+--
+-- A lifetime never lengthens an object's life: an object that joins with an
+-- expiry of its own (its ttl, the store's defaultTtl, or another lease's end)
+-- keeps that expiry as its own end, recorded in the lifetime's `ends` set, and
+-- gets the earlier of it and the lease end, now and at every extend. An
+-- object with a rules record (reads: n) is recorded there too (score
+-- 9999999999999 without an own end), so that extends and closes handle the
+-- record with it. A key that is already a member keeps what it has.
 --
 -- Owned objects cannot join lifetimes yet: an object in KEYS that has an
 -- ownership record is refused, atomically with the add, before anything is
@@ -19,12 +27,18 @@
 -- KEYS[1] meta        the lifetime's meta hash, <ns>:{<id>}:lt
 -- KEYS[2] members     the lifetime's set of own members, <ns>:{<id>}:members
 -- KEYS[3] foreign     the lifetime's set of foreign members, <ns>:{<id>}:foreign
--- KEYS[4...] objects  pairs: an object's data key, then its ownership record
---                     (<ns>:{<tag>}:d:<key>, <ns>:{<tag>}:own:<key>); the
+-- KEYS[4] ends        the lifetime's members with their own end or rules
+--                     record (sorted set: member -> own end, Unix ms),
+--                     <ns>:{<id>}:ends
+-- KEYS[5...] objects  triples: an object's data key, its ownership record and
+--                     its rules record (<ns>:{<tag>}:d:<key>,
+--                     <ns>:{<tag>}:own:<key>, <ns>:{<tag>}:rules:<key>); the
 --                     objects recorded and, under a lease, expired here: own
 --                     ones, and on a single Redis foreign ones too
--- ARGV[1...] elsewhere  foreign data keys in other slots (Redis Cluster),
---                     recorded as strings and not touched
+-- ARGV[1...] elsewhere  pairs: a foreign data key in another slot (Redis
+--                     Cluster), recorded as a string and not touched, and its
+--                     own end as the caller found it (Unix ms;
+--                     9999999999999: no own end but a rules record; 0: neither)
 --
 -- A resend of the same call (after a lost reply) adds nothing new: the sets
 -- already hold the keys, and the expiry it gives is the lease end as it is
@@ -35,11 +49,13 @@
 --          part's plus its margin), or -1 without a lease
 -- Errors:  PSR_LIFETIME_ENDED   the lifetime is closing, closed, or its lease ran out
 --          PSR_ALREADY_OWNED    an object in KEYS has an ownership record (nothing is added)
---          PSR_INVALID_OPTIONS  KEYS[2] and KEYS[3] are not the sets of KEYS[1];
---                               objects that are not pairs of an object's data
---                               key and ownership record; a data key (in KEYS
---                               or ARGV) that is not the data key of an object
---                               of the lifetime's namespace
+--          PSR_INVALID_OPTIONS  KEYS[2] to KEYS[4] are not the sets of KEYS[1];
+--                               objects that are not triples of an object's
+--                               data key, ownership and rules records; a data
+--                               key (in KEYS or ARGV) that is not the data key
+--                               of an object of the lifetime's namespace; an
+--                               own end that is not an integer from 0 to
+--                               9999999999999
 local rcall = redis.call
 --@include nowMs
 --@include shown
@@ -51,28 +67,39 @@ local rcall = redis.call
 --@include staticLease
 --@include staticLapse
 --@include keysExpireAt
+--@include intArg
+--@include setTypeError
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
-if not prefix then
-  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeAddKeys: ' .. shown(KEYS[1]) .. ', ' .. shown(KEYS[2]) .. ' and ' ..
-    shown(KEYS[3]) .. ' are not one lifetime')
+if not prefix or KEYS[4] ~= prefix .. 'ends' then
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeAddKeys: ' .. shown(KEYS[1]) .. ', ' .. shown(KEYS[2]) .. ', ' ..
+    shown(KEYS[3]) .. ' and ' .. shown(KEYS[4]) .. ' are not one lifetime')
 end
 local function notData(key)
   return redis.error_reply('PSR_INVALID_OPTIONS lifetimeAddKeys: ' .. shown(key) .. ' is not the data key of an object of this namespace')
 end
-if (#KEYS - 3) % 2 ~= 0 then
-  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeAddKeys: objects must be pairs of a data key and its ownership record, got ' ..
-    (#KEYS - 3) .. ' keys')
+if (#KEYS - 4) % 3 ~= 0 then
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeAddKeys: objects must be triples of a data key, its ownership record and its rules record, got ' ..
+    (#KEYS - 4) .. ' keys')
 end
-for i = 4, #KEYS, 2 do
+for i = 5, #KEYS, 3 do
   if not isDataKey(prefix, KEYS[i]) then return notData(KEYS[i]) end
-  if KEYS[i + 1] ~= objectKey(KEYS[i], 'own') then
-    return redis.error_reply('PSR_INVALID_OPTIONS lifetimeAddKeys: ' .. shown(KEYS[i + 1]) .. ' is not the ownership record of ' ..
-      shown(KEYS[i]) .. ' (expected ' .. shown(objectKey(KEYS[i], 'own')) .. ')')
+  for j, kind in ipairs({ 'own', 'rules' }) do
+    if KEYS[i + j] ~= objectKey(KEYS[i], kind) then
+      return redis.error_reply('PSR_INVALID_OPTIONS lifetimeAddKeys: ' .. shown(KEYS[i + j]) .. ' is not the ' .. (kind == 'own' and 'ownership' or kind) .. ' record of ' ..
+        shown(KEYS[i]) .. ' (expected ' .. shown(objectKey(KEYS[i], kind)) .. ')')
+    end
   end
 end
-for i = 1, #ARGV do
+if #ARGV % 2 ~= 0 then
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeAddKeys: elsewhere must be pairs of a data key and its own end, got ' .. #ARGV .. ' values')
+end
+local elsewhereEnds = {}
+for i = 1, #ARGV, 2 do
   if not isDataKey(prefix, ARGV[i]) then return notData(ARGV[i]) end
+  local ownEnd, endErr = intArg('lifetimeAddKeys', 'own end of ' .. shown(ARGV[i]), ARGV[i + 1], 0, 9999999999999)
+  if not ownEnd then return endErr end
+  elsewhereEnds[#elsewhereEnds + 1] = ownEnd
 end
 
 local meta, err = metaFields('lifetimeAddKeys', KEYS[1], 'state', 'expiresAt', 'kind', 'lease', 'seen')
@@ -84,7 +111,7 @@ local lease = expiresAt and staticLease(meta[3], meta[4])
 local lapse = lease and staticLapse(expiresAt, lease, meta[5], now)
 if lapse == 'ended' then return lifetimeEnded(KEYS[1], false, now) end
 
-for i = 4, #KEYS, 2 do
+for i = 5, #KEYS, 3 do
   if rcall('EXISTS', KEYS[i + 1]) == 1 then
     -- The store key, as the application wrote it (src/keys.ts percent-encodes braces and '%').
     local key = string.match(KEYS[i], '^[^{}]+:{[^{}]+}:d:(.*)$')
@@ -95,6 +122,9 @@ for i = 4, #KEYS, 2 do
   end
 end
 
+local endsErr = setTypeError('lifetimeAddKeys', KEYS[4], 'ZCARD')
+if endsErr then return endsErr end
+
 if lapse == 'grace' then
   expiresAt = now + lease
   rcall('HSET', KEYS[1], 'expiresAt', expiresAt)
@@ -104,20 +134,44 @@ if lease then rcall('HSET', KEYS[1], 'seen', now) end
 local at = expiresAt and keysExpireAt(expiresAt, lease)
 local own = prefix .. 'd:'
 local added = 0
-for i = 4, #KEYS, 2 do
-  local data = KEYS[i]
-  if string.sub(data, 1, #own) == own then
-    added = added + rcall('SADD', KEYS[2], string.sub(data, #own + 1))
-  else
-    added = added + rcall('SADD', KEYS[3], data)
+local recorded = false
+for i = 5, #KEYS, 3 do
+  local data, rules = KEYS[i], KEYS[i + 2]
+  local member, set = data, KEYS[3]
+  if string.sub(data, 1, #own) == own then member, set = string.sub(data, #own + 1), KEYS[2] end
+  local new = rcall('SADD', set, member)
+  added = added + new
+  local hasRules = rcall('EXISTS', rules) == 1
+  local ownEnd = tonumber(rcall('ZSCORE', KEYS[4], member))
+  if new == 1 then
+    -- Its expiry as it joins is its own end (a lifetime never lengthens an object's life).
+    local expiry = rcall('PEXPIRETIME', data)
+    if expiry > 0 and at then ownEnd = expiry end
+    if not ownEnd and hasRules then ownEnd = 9999999999999 end
+    if ownEnd then
+      rcall('ZADD', KEYS[4], 'NX', ownEnd, member)
+      recorded = true
+    end
   end
-  if at then rcall('PEXPIREAT', data, at) end
+  if at then
+    local t = at
+    if ownEnd and ownEnd < t then t = ownEnd end
+    rcall('PEXPIREAT', data, t)
+    if hasRules then rcall('PEXPIREAT', rules, t) end
+  end
 end
-for i = 1, #ARGV, 1000 do
-  added = added + rcall('SADD', KEYS[3], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+for i = 1, #ARGV, 2 do
+  local new = rcall('SADD', KEYS[3], ARGV[i])
+  added = added + new
+  local ownEnd = elsewhereEnds[(i + 1) / 2]
+  if new == 1 and ownEnd > 0 and (at or ownEnd == 9999999999999) then
+    rcall('ZADD', KEYS[4], 'NX', ownEnd, ARGV[i])
+    recorded = true
+  end
 end
 if at then
   rcall('PEXPIREAT', KEYS[2], at)
   rcall('PEXPIREAT', KEYS[3], at)
+  if recorded or rcall('EXISTS', KEYS[4]) == 1 then rcall('PEXPIREAT', KEYS[4], at) end
 end
 return {added, at or -1}

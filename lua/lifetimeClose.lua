@@ -26,20 +26,25 @@
 -- KEYS[3] foreign     the lifetime's set of foreign members, <ns>:{<id>}:foreign
 -- KEYS[4] evicting    foreign members handed to a closer and not yet unlinked,
 --                     <ns>:{<id>}:evicting (it gets the lease's TTL, if any)
+-- KEYS[5] ends        the lifetime's members with their own end or rules
+--                     record, <ns>:{<id>}:ends: while it exists, each evicted
+--                     member's rules record goes with it; deleted at the end
 -- ARGV[1] count       the most members this call evicts or hands out (1 to 1000000)
 -- ARGV[2] endedTtlMs  how long the 'ended' marker lives, in milliseconds
 -- ARGV[3] foreign     touch | return (see above)
 -- ARGV[4] token       this step's token
 -- ARGV[5...] unlinked foreign data keys the caller unlinked since its last call
 --
--- Derived keys: own members' data keys, <ns>:{<id>}:d:<member>, share the
--- lifetime's hash tag; with foreign = 'touch', foreign members are whole data
--- keys in other hash tags (on one server). The step's own members are chosen
--- (SRANDMEMBER) and their data keys checked (checkLocal) before the first
--- write, then removed (SREM) and unlinked, so a Redis Cluster slot in
--- migration stops the step before it changes anything ("Script attempted to
--- access a non local key"), never half-way: the caller sends the same step
--- again.
+-- Derived keys: own members' data keys, <ns>:{<id>}:d:<member>, and rules
+-- records, <ns>:{<id>}:rules:<member>, share the lifetime's hash tag; with
+-- foreign = 'touch', foreign members are whole data keys in other hash tags
+-- (on one server), and their rules records sit beside them. (With 'return'
+-- the caller unlinks each handed member's data key and rules record.) The
+-- step's own members are chosen (SRANDMEMBER) and their derived keys checked
+-- (checkLocal) before the first write, then removed (SREM) and unlinked, so a
+-- Redis Cluster slot in migration stops the step before it changes anything
+-- ("Script attempted to access a non local key"), never half-way: the caller
+-- sends the same step again.
 --
 -- Returns: {finished, evicted, before, handed}  finished is 1 once nothing is
 --          left; evicted counts the members this call unlinked; before is
@@ -58,11 +63,12 @@ local rcall = redis.call
 --@include metaFields
 --@include isDataKey
 --@include checkLocal
+--@include objectKey
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
-if not prefix or KEYS[4] ~= prefix .. 'evicting' then
+if not prefix or KEYS[4] ~= prefix .. 'evicting' or KEYS[5] ~= prefix .. 'ends' then
   return redis.error_reply('PSR_INVALID_OPTIONS lifetimeClose: ' .. shown(KEYS[1]) .. ', ' .. shown(KEYS[2]) .. ', ' ..
-    shown(KEYS[3]) .. ' and ' .. shown(KEYS[4]) .. ' are not one lifetime')
+    shown(KEYS[3]) .. ', ' .. shown(KEYS[4]) .. ' and ' .. shown(KEYS[5]) .. ' are not one lifetime')
 end
 local count, err = intArg('lifetimeClose', 'count', ARGV[1], 1, 1000000)
 if not count then return err end
@@ -103,17 +109,32 @@ if state == 'ended' then
   return {1, 0, 'ended', {}}
 end
 
--- This step's own members, read and checked before anything is written.
+-- Members with a rules record are all in `ends`: while it exists, each
+-- evicted data key takes its rules record along.
+local withRules = rcall('EXISTS', KEYS[5]) == 1
+-- This step's own members, read and checked (with their rules records)
+-- before anything is written.
 local members = rcall('SRANDMEMBER', KEYS[2], count)
-local own = {}
-for i = 1, #members do own[i] = prefix .. 'd:' .. members[i] end
-checkLocal(own)
+local own, derived = {}, {}
+for i = 1, #members do
+  own[i] = prefix .. 'd:' .. members[i]
+  derived[#derived + 1] = own[i]
+  if withRules then derived[#derived + 1] = prefix .. 'rules:' .. members[i] end
+end
+checkLocal(derived)
 
 forgetUnlinked()
 local now = nowMs()
 if state == 'open' then rcall('HSET', KEYS[1], 'state', 'closing', 'closingAt', now) end
-
 local function unlinkAll(keys)
+  if withRules then
+    local both = {}
+    for _, data in ipairs(keys) do
+      both[#both + 1] = data
+      both[#both + 1] = objectKey(data, 'rules') or data
+    end
+    keys = both
+  end
   for i = 1, #keys, 1000 do
     rcall('UNLINK', unpack(keys, i, math.min(i + 999, #keys)))
   end
@@ -160,6 +181,7 @@ local finished = 1
 if rcall('EXISTS', KEYS[2], KEYS[3], KEYS[4]) > 0 then finished = 0 end
 if state then
   if finished == 1 then
+    rcall('DEL', KEYS[5])
     rcall('HSET', KEYS[1], 'state', 'ended', 'endedAt', now)
     rcall('HDEL', KEYS[1], 'expiresAt')
     rcall('PEXPIRE', KEYS[1], endedTtl)

@@ -23,6 +23,10 @@
 -- KEYS[1] meta     the lifetime's meta hash, <ns>:{<id>}:lt
 -- KEYS[2] members  the lifetime's set of own members, <ns>:{<id>}:members
 -- KEYS[3] foreign  the lifetime's set of foreign members, <ns>:{<id>}:foreign
+-- KEYS[4] ends     the lifetime's members with their own end or rules record
+--                  (sorted set: member -> own end, Unix ms), <ns>:{<id>}:ends:
+--                  each gets the earlier of the lease and its own end, and so
+--                  does its rules record
 -- ARGV[1] mode     add: to the current end; at: a Unix time; in: from now (server clock)
 -- ARGV[2] ms       milliseconds (for 'at', a Unix time in milliseconds), an
 --                  integer of at most 13 digits; the new end must come before
@@ -33,19 +37,22 @@
 --                  their own nodes (Redis Cluster)
 -- ARGV[5] token    this call's token
 --
--- Derived keys: own members' data keys, as in lifetimeExpireChunk. The chunk's
--- are read and checked (collectMembers, checkLocal) before the first write, so
--- a Redis Cluster slot in migration stops the call before it changes anything
--- ("Script attempted to access a non local key"), never half-way: the caller
--- sends the same call (same token) again.
+-- Derived keys: members' data keys and rules records, as in
+-- lifetimeExpireChunk. The chunk's are read and checked (collectMembers,
+-- memberEnds, checkLocal) before the first write, so a Redis Cluster slot in
+-- migration stops the call before it changes anything ("Script attempted to
+-- access a non local key"), never half-way: the caller sends the same call
+-- (same token) again.
 --
--- Returns: {expiresAtMs, cursor, found}  the expiry members now carry (the
---          lease end; a static part's plus its margin), or with 'close' the
---          lease end that ended it; cursor is 'done' when every member
+-- Returns: {expiresAtMs, cursor, found, capped}  the expiry members now carry
+--          (the lease end; a static part's plus its margin), or with 'close'
+--          the lease end that ended it; cursor is 'done' when every member
 --          has the new expiry, 'close' when the lease is over (the caller
 --          closes the lifetime), else a cursor for lifetimeExpireChunk; found
---          lists the foreign members of this chunk for the caller to expire
---          (empty with 'touch')
+--          lists the foreign members of this chunk for the caller to expire;
+--          capped, those with an own end, as {dataKey, ownEnd, ...}, for the
+--          caller to expire (with their rules records) to the earlier of
+--          expiresAtMs and their own end (both empty with 'touch')
 -- Errors:  PSR_LIFETIME_ENDED   the lifetime is closing, closed, or its lease ran out
 --          PSR_INVALID_OPTIONS  the lifetime has no lease; bad mode, ms, count,
 --                               foreign or token; a lease end after the year 2286;
@@ -57,17 +64,20 @@ local rcall = redis.call
 --@include lifetimePrefix
 --@include lifetimeEnded
 --@include collectMembers
+--@include memberEnds
 --@include expireMembers
 --@include foreignMode
 --@include metaFields
 --@include staticLease
 --@include staticLapse
 --@include keysExpireAt
+--@include pruneEnds
+--@include setTypeError
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
-if not prefix then
-  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExtend: ' .. shown(KEYS[1]) .. ', ' .. shown(KEYS[2]) .. ' and ' ..
-    shown(KEYS[3]) .. ' are not one lifetime')
+if not prefix or KEYS[4] ~= prefix .. 'ends' then
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExtend: ' .. shown(KEYS[1]) .. ', ' .. shown(KEYS[2]) .. ', ' ..
+    shown(KEYS[3]) .. ' and ' .. shown(KEYS[4]) .. ' are not one lifetime')
 end
 local mode = ARGV[1]
 if mode ~= 'add' and mode ~= 'at' and mode ~= 'in' then
@@ -84,6 +94,8 @@ end
 local token, err3 = tokenArg('lifetimeExtend', 'token', ARGV[5])
 if not token then return err3 end
 
+local endsErr = setTypeError('lifetimeExtend', KEYS[4], 'ZCARD')
+if endsErr then return endsErr end
 local now = nowMs()
 local meta, err4 = metaFields('lifetimeExtend', KEYS[1], 'state', 'expiresAt', 'extend', 'kind', 'lease', 'seen')
 if not meta then return err4 end
@@ -95,9 +107,10 @@ if applied == token then
   if meta[1] == 'open' and meta[2] then
     local at = keysExpireAt(tonumber(meta[2]), lease)
     local cursor, own, foreign = collectMembers(prefix, 'm:0', count)
-    return {at, cursor, expireMembers(own, foreign, at, touch)}
+    local found, capped = expireMembers(own, foreign, at, touch, memberEnds(prefix, own, foreign, touch, KEYS[4]))
+    return {at, cursor, found, capped}
   end
-  if meta[1] == 'closing' or meta[1] == 'ended' then return {tonumber(appliedEnd), 'close', {}} end
+  if meta[1] == 'closing' or meta[1] == 'ended' then return {tonumber(appliedEnd), 'close', {}, {}} end
 end
 
 if meta[1] ~= 'open' then return lifetimeEnded(KEYS[1], meta[1], now) end
@@ -109,7 +122,7 @@ local lapse = lease and staticLapse(current, lease, meta[6], now)
 if lapse == 'ended' then
   -- The part's heartbeat stopped: it ends, as a lease that ran out (the caller closes it).
   rcall('HSET', KEYS[1], 'state', 'closing', 'closingAt', now, 'extend', token .. ' ' .. string.format('%d', current))
-  return {current, 'close', {}}
+  return {current, 'close', {}, {}}
 end
 if lapse == 'grace' then current = now + lease end
 
@@ -128,14 +141,21 @@ local record = token .. ' ' .. string.format('%d', expiresAt)
 if expiresAt <= now then
   -- Expiring the keys now would drop the meta before the members are gone.
   rcall('HSET', KEYS[1], 'state', 'closing', 'closingAt', now, 'expiresAt', expiresAt, 'extend', record)
-  return {expiresAt, 'close', {}}
+  return {expiresAt, 'close', {}, {}}
 end
 -- Every read and check first: nothing below can fail.
 local cursor, own, foreign = collectMembers(prefix, 'm:0', count)
+local ends = memberEnds(prefix, own, foreign, touch, KEYS[4])
 rcall('HSET', KEYS[1], 'expiresAt', expiresAt, 'extend', record)
 if lease then rcall('HSET', KEYS[1], 'seen', now) end
 local at = keysExpireAt(expiresAt, lease)
 rcall('PEXPIREAT', KEYS[1], at)
 rcall('PEXPIREAT', KEYS[2], at)
 rcall('PEXPIREAT', KEYS[3], at)
-return {at, cursor, expireMembers(own, foreign, at, touch)}
+if rcall('EXISTS', KEYS[4]) == 1 then
+  rcall('PEXPIREAT', KEYS[4], at)
+  -- Members whose own end passed are gone: forget a few each time.
+  pruneEnds(KEYS[2], KEYS[3], KEYS[4], now, 1000)
+end
+local found, capped = expireMembers(own, foreign, at, touch, ends)
+return {at, cursor, found, capped}

@@ -1,7 +1,17 @@
 -- lifetimePut: write new objects as members of an open lifetime, in one step:
--- the data and the membership change together, or not at all. Under a lease,
--- each object and the members set get the lease end as their expiry (a
--- StaticLifetime part's: its lease end plus the outage margin, keysExpireAt).
+-- the data, their rules and the membership change together, or not at all.
+-- Under a lease, each object and the lifetime's sets get the lease end as
+-- their expiry (a StaticLifetime part's: its lease end plus the outage
+-- margin, keysExpireAt).
+--
+-- The call's options apply to every object it writes. With `ttlMs`, each
+-- object also has its own end (now + ttlMs, server clock): its keys expire at
+-- the earlier of that and the lease's keys, and the object is recorded in the
+-- lifetime's `ends` set (scored by its own end) so that an extend never
+-- carries it past its own end. With `reads` of 2 or more, each object gets a
+-- rules record (its budget of consuming reads, see consume.lua) that expires
+-- with it, and is recorded in `ends` too (score 9999999999999 when it has no
+-- own end), so that extends and closes handle that record with it.
 --
 -- A static part notes the put (`seen`). One whose lease end passed gets a
 -- fresh lease first if nothing touched it for more than lease / 2 (an outage
@@ -9,45 +19,72 @@
 -- stopped while puts went on).
 --
 -- A resend of the same call (after a lost reply) writes the same bytes under
--- the same keys again, with the same expiry: it changes nothing more. (Keys
--- are random per call, so no other call writes them.)
+-- the same keys again, with the same expiry (the own end its first run
+-- recorded in `ends`): it changes nothing more. (Keys are random per call,
+-- so no other call writes or reads them before the reply.)
 --
 -- KEYS[1] meta      the lifetime's meta hash, <ns>:{<id>}:lt
 -- KEYS[2] members   the lifetime's set of own members, <ns>:{<id>}:members
--- KEYS[3...] data   the new objects' data keys, <ns>:{<id>}:d:<id>~<random>
---                   (inside the lifetime's hash tag)
--- ARGV[1...] values the objects' bytes, one per data key
+-- KEYS[3] foreign   the lifetime's set of foreign members, <ns>:{<id>}:foreign
+--                   (only to forget those whose own end passed)
+-- KEYS[4] ends      the lifetime's members with their own end or rules
+--                   record (sorted set: member -> own end, Unix ms),
+--                   <ns>:{<id>}:ends
+-- KEYS[5...] items  each new object's data key, <ns>:{<id>}:d:<id>~<random>
+--                   (inside the lifetime's hash tag), followed by its rules
+--                   record, <ns>:{<id>}:rules:<id>~<random>, when reads >= 2
+-- ARGV[1] reads     consuming reads each object allows: 1 (no rules record:
+--                   one read, or none for a proxy that never consumes) or 2
+--                   to 1000000000
+-- ARGV[2] ttlMs     milliseconds from now to each object's own end (1 to
+--                   9999999999999), or 0 for none
+-- ARGV[3...] values the objects' bytes, one per object
 --
 -- Returns: the number of objects written
 -- Errors:  PSR_LIFETIME_ENDED   the lifetime is closing, closed, or its lease ran out
 --                               (nothing is written)
 --          PSR_INVALID_OPTIONS  keys of different lifetimes, a data key outside
---                               the lifetime, or not as many values as keys
+--                               the lifetime, a rules key that is not its
+--                               object's, not as many values as objects; bad
+--                               reads or ttlMs
 local rcall = redis.call
 --@include nowMs
---@include shown
+--@include intArg
 --@include lifetimePrefix
 --@include lifetimeEnded
 --@include metaFields
 --@include staticLease
 --@include staticLapse
 --@include keysExpireAt
+--@include pruneEnds
+--@include setTypeError
 
-local prefix = lifetimePrefix(KEYS[1], KEYS[2], nil)
-if not prefix then
-  return redis.error_reply('PSR_INVALID_OPTIONS lifetimePut: ' .. shown(KEYS[1]) .. ' and ' .. shown(KEYS[2]) .. ' are not one lifetime')
+local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
+if not prefix or KEYS[4] ~= prefix .. 'ends' then
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimePut: ' .. shown(KEYS[1]) .. ', ' .. shown(KEYS[2]) .. ', ' ..
+    shown(KEYS[3]) .. ' and ' .. shown(KEYS[4]) .. ' are not one lifetime')
 end
-local n = #KEYS - 2
-if n ~= #ARGV then
-  return redis.error_reply('PSR_INVALID_OPTIONS lifetimePut: ' .. n .. ' data keys but ' .. #ARGV .. ' values')
+local reads, err1 = intArg('lifetimePut', 'reads', ARGV[1], 1, 1000000000)
+if not reads then return err1 end
+local ttl, err2 = intArg('lifetimePut', 'ttlMs', ARGV[2], 0, 9999999999999)
+if not ttl then return err2 end
+local per = 1
+if reads > 1 then per = 2 end
+local n = #ARGV - 2
+if (#KEYS - 4) ~= n * per then
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimePut: ' .. (#KEYS - 4) .. ' object keys for ' .. n .. ' values' ..
+    (per == 2 and ' (with reads >= 2, a data key and its rules key per value)' or ''))
 end
 local own = prefix .. 'd:'
 local members = {}
 for i = 1, n do
-  local data = KEYS[i + 2]
+  local data = KEYS[4 + (i - 1) * per + 1]
   local member = string.sub(data, #own + 1)
   if string.sub(data, 1, #own) ~= own or not string.match(member, '^[^{}]+$') then
     return redis.error_reply('PSR_INVALID_OPTIONS lifetimePut: data key ' .. shown(data) .. ' is not inside lifetime ' .. shown(KEYS[1]))
+  end
+  if per == 2 and KEYS[4 + i * 2] ~= prefix .. 'rules:' .. member then
+    return redis.error_reply('PSR_INVALID_OPTIONS lifetimePut: ' .. shown(KEYS[4 + i * 2]) .. ' is not the rules record of ' .. shown(data))
   end
   members[i] = member
 end
@@ -60,6 +97,20 @@ local expiresAt = tonumber(meta[2])
 local lease = expiresAt and staticLease(meta[3], meta[4])
 local lapse = lease and staticLapse(expiresAt, lease, meta[5], now)
 if lapse == 'ended' then return lifetimeEnded(KEYS[1], false, now) end
+if ttl > 0 and now + ttl > 9999999999999 then
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimePut: ttlMs ' .. ttl .. ' would end after 9999999999999 (Unix ms, the year 2286)')
+end
+-- With a ttl, the own end its first run recorded (a resend keeps it); read
+-- before any write, so an `ends` key of another type is refused unchanged.
+local ownEnd = ttl > 0 and now + ttl
+local ends = {}
+if ownEnd or per == 2 then
+  local endsErr = setTypeError('lifetimePut', KEYS[4], 'ZCARD')
+  if endsErr then return endsErr end
+end
+if ownEnd then
+  for i = 1, n do ends[i] = tonumber(rcall('ZSCORE', KEYS[4], members[i])) or ownEnd end
+end
 
 if lapse == 'grace' then
   expiresAt = now + lease
@@ -69,14 +120,42 @@ end
 if lease then rcall('HSET', KEYS[1], 'seen', now) end
 local at = expiresAt and keysExpireAt(expiresAt, lease)
 for i = 1, n do
-  if at then
-    rcall('SET', KEYS[i + 2], ARGV[i], 'PXAT', at)
+  local data = KEYS[4 + (i - 1) * per + 1]
+  local e = ends[i]
+  local objectAt = at
+  if e and (not at or e < at) then objectAt = e end
+  if objectAt then
+    rcall('SET', data, ARGV[i + 2], 'PXAT', objectAt)
   else
-    rcall('SET', KEYS[i + 2], ARGV[i])
+    rcall('SET', data, ARGV[i + 2])
+  end
+  if per == 2 then
+    -- (New: nobody can have read it. A resend writes the same budget again.)
+    local rules = KEYS[4 + i * 2]
+    rcall('HSET', rules, 'reads', reads, 'of', reads)
+    if objectAt then rcall('PEXPIREAT', rules, objectAt) end
   end
 end
 for i = 1, n, 1000 do
   rcall('SADD', KEYS[2], unpack(members, i, math.min(i + 999, n)))
 end
-if at then rcall('PEXPIREAT', KEYS[2], at) end
+if ownEnd or per == 2 then
+  local batch = {}
+  for i = 1, n do
+    batch[#batch + 1] = ends[i] or 9999999999999
+    batch[#batch + 1] = members[i]
+    if #batch >= 2000 or i == n then
+      rcall('ZADD', KEYS[4], unpack(batch))
+      batch = {}
+    end
+  end
+  -- Members whose own end passed are gone: forget a few each time. (Under
+  -- a lease the sets go at its end, and extends prune: only a lifetime with
+  -- no lease, which lives until closed, needs it here.)
+  if not at then pruneEnds(KEYS[2], KEYS[3], KEYS[4], now, 100) end
+end
+if at then
+  rcall('PEXPIREAT', KEYS[2], at)
+  if ownEnd or per == 2 then rcall('PEXPIREAT', KEYS[4], at) end
+end
 return n

@@ -34,6 +34,8 @@ export interface ConsumedBy {
   frame?: string;
   /** Milliseconds between the consume and the failed resolve (Redis server time). */
   agoMs?: number;
+  /** For an object put with `reads: n` (n >= 2): n, all of which were read (this consumer took the last). */
+  reads?: number;
 }
 
 /** Extra context an error can carry. */

@@ -68,6 +68,7 @@ export {
   type StoreConfig,
   type StoreFromConfigOptions,
   type PutOptions,
+  type ObjectRuleOptions,
   type GetOptions,
   type ProxyOptions,
   type ProxyFromKeyOptions,

@@ -25,19 +25,34 @@ import { InvalidOptionsError } from './errors.js';
  * objects: how a resent release, drop, abandon or update recognises itself),
  * and the command line's gc evictions, so a resend recognises itself), its
  * consume tombstone and the grace copy of a consumed object (whose Redis key
- * also names the consumer's token: {@link KeySpace.graceCopy}).
+ * also names the consumer's token: {@link KeySpace.graceCopy}), and its rules
+ * record: what may end it besides an eviction, as a hash that later rules add
+ * fields to (today `reads` left and `of` given for a `reads: n` object, and
+ * `t:<token>`, the read number each consumer got, so a resent read is
+ * recognised). It exists only when a rule needs it, and always expires with
+ * the data key.
  */
-export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'done' | 'tomb' | 'grace';
+export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'done' | 'tomb' | 'grace' | 'rules';
 
 /**
  * Kinds of Redis keys that belong to one lifetime: its meta hash, the set of
  * its own members (store keys inside its hash tag), the set of its foreign
  * members (whole data keys of objects in other hash tags, kept apart because
  * on Redis Cluster the client applies their expiry and eviction on their own
- * nodes) and, during a close on Redis Cluster, the foreign members handed to
- * a closer and not yet unlinked.
+ * nodes), the sorted set of members that have their own end or a rules
+ * record (`ends`: member, named as in its set, scored by its own end in Unix
+ * ms, or {@link NO_OWN_END}), so that an extend never carries a member past
+ * its own end and a close takes its rules record along, and, during a close
+ * on Redis Cluster, the foreign members handed to a closer and not yet
+ * unlinked.
  */
-export type LifetimeKeyKind = 'lt' | 'members' | 'foreign' | 'evicting';
+export type LifetimeKeyKind = 'lt' | 'members' | 'foreign' | 'ends' | 'evicting';
+
+/**
+ * The score in a lifetime's `ends` set of a member that has a rules record
+ * but no own end (the largest expiry the library hands to Redis).
+ */
+export const NO_OWN_END = 9_999_999_999_999;
 
 const SEPARATOR = '~';
 
@@ -144,6 +159,17 @@ export class KeySpace {
    */
   graceCopy(key: string, token: string): string {
     return `${this.object('grace', key)}:${token}`;
+  }
+
+  /**
+   * The Redis key of `kind` of the object whose data key is `dataKey`
+   * (`<ns>:{<tag>}:d:<key>` gives `<ns>:{<tag>}:<kind>:<key>`): foreign
+   * members are known by their data keys only.
+   */
+  beside(dataKey: string, kind: ObjectKeyKind): string {
+    const at = dataKey.indexOf('}:d:');
+    if (at < 0) throw new InvalidOptionsError(`not a data key: ${JSON.stringify(dataKey)}`);
+    return `${dataKey.slice(0, at + 2)}${kind}:${dataKey.slice(at + 4)}`;
   }
 
   /** A Redis key of a lifetime. */

@@ -68,6 +68,12 @@ export interface StoreOptions {
   tombstoneTtl?: number;
   /** Record counts, timings and bytes per operation ({@link Store.metrics}). Default false. */
   metrics?: boolean;
+  /**
+   * Seconds after which an object put with no `ttl`, no `lifetime` and no
+   * owner expires (a Redis TTL on each of its keys). From 0.001 (1 ms) to
+   * 5,000,000,000. Default: unset, no expiry (as ProxyStore).
+   */
+  defaultTtl?: number;
 }
 
 /** The serializable configuration of a Store. */
@@ -80,10 +86,36 @@ export interface StoreConfig {
   leaseTtl: number;
   tombstoneTtl: number;
   metrics: boolean;
+  /** Absent when the store has none. */
+  defaultTtl?: number;
+}
+
+/**
+ * The rules an object can carry, on every call that stores one. Each ends
+ * the object, and the first to do so wins (with `lifetime` too).
+ */
+export interface ObjectRuleOptions {
+  /**
+   * How many consuming resolves the object allows (a positive integer):
+   * each resolve of a consuming ref (a proxy made with `reads`, or
+   * `proxyFromKey(key, { evict: true })`) spends one, and the last deletes
+   * the object and leaves the consume tombstone. The budget is a counter in
+   * Redis, so racing consumers never get more than `reads` values between
+   * them. `store.get` and `exists` never consume. 1 is `evict: true`.
+   */
+  reads?: number;
+  /**
+   * Seconds after which the object expires (a Redis TTL on each of its
+   * keys), from 0.001 (1 ms) to 5,000,000,000. Under a lifetime it ends at
+   * the earlier of this and the lifetime's end, and extending a lease never
+   * carries it past this. Default: the store's `defaultTtl` for an object
+   * with no lifetime, else none.
+   */
+  ttl?: number;
 }
 
 /** Options of `put`/`putBatch`. */
-export interface PutOptions {
+export interface PutOptions extends ObjectRuleOptions {
   /** Evict the object when this lifetime ends. */
   lifetime?: Lifetime;
   /** Serializer for this call. */
@@ -99,8 +131,8 @@ export interface GetOptions<D = undefined> {
 }
 
 /** Options of `proxy`, `proxyBatch` and `lockedProxy`. */
-export interface ProxyOptions {
-  /** Ephemeral: the object is consumed by the first resolve (from a ref). */
+export interface ProxyOptions extends ObjectRuleOptions {
+  /** Ephemeral: the object is consumed by the first resolve (from a ref); `reads: 1`. */
   evict?: boolean;
   /** Evict the object when this lifetime ends. */
   lifetime?: Lifetime;
@@ -115,19 +147,20 @@ export interface ProxyOptions {
 
 /** Options of `proxyFromKey`. */
 export interface ProxyFromKeyOptions {
+  /** The proxy consumes: each resolve of its ref spends one read of the object (its only one, unless it was put with `reads`). */
   evict?: boolean;
   lifetime?: Lifetime;
   deserializer?: Deserializer;
 }
 
 /** The option names each call takes (unknown ones are refused, with a hint). */
-const STORE_OPTIONS = ['register', 'serializer', 'deserializer', 'cacheSize', 'populateTarget', 'leaseTtl', 'tombstoneTtl', 'metrics'] as const;
-const PUT_OPTIONS = ['lifetime', 'serializer'] as const;
+const STORE_OPTIONS = ['register', 'serializer', 'deserializer', 'cacheSize', 'populateTarget', 'leaseTtl', 'tombstoneTtl', 'metrics', 'defaultTtl'] as const;
+const PUT_OPTIONS = ['lifetime', 'serializer', 'reads', 'ttl'] as const;
 const GET_OPTIONS = ['deserializer', 'default'] as const;
-const PROXY_OPTIONS = ['evict', 'lifetime', 'populateTarget', 'skipNonproxiable', 'serializer', 'deserializer'] as const;
+const PROXY_OPTIONS = ['evict', 'lifetime', 'populateTarget', 'skipNonproxiable', 'serializer', 'deserializer', 'reads', 'ttl'] as const;
 const PROXY_FROM_KEY_OPTIONS = ['evict', 'lifetime', 'deserializer'] as const;
-// `evict` and `lifetime` are known here so that they get ownedProxy's own explanation.
-const OWNED_PROXY_OPTIONS = ['populateTarget', 'skipNonproxiable', 'serializer', 'deserializer', 'evict', 'lifetime'] as const;
+// `evict`, `reads`, `ttl` and `lifetime` are known here so that they get ownedProxy's own explanation.
+const OWNED_PROXY_OPTIONS = ['populateTarget', 'skipNonproxiable', 'serializer', 'deserializer', 'evict', 'lifetime', 'reads', 'ttl'] as const;
 const CLOSE_OPTIONS = ['closeConnector'] as const;
 const FROM_CONFIG_OPTIONS = ['password', 'redisOptions', 'clusterOptions', 'serializer', 'deserializer'] as const;
 
@@ -136,6 +169,33 @@ const LEASE_TTL = { unit: 'seconds', min: 0.01, max: 30 * 24 * 3600 };
 const TOMBSTONE_TTL = { unit: 'seconds', min: 0.001, max: MAX_EXPIRY_SECONDS };
 // V8's largest Map.
 const CACHE_SIZE = { min: 0, max: 2 ** 24, integer: true };
+/** `ttl` and `defaultTtl`: a whole millisecond at least, as Redis expires. */
+const TTL = { unit: 'seconds', min: 0.001, max: MAX_EXPIRY_SECONDS };
+/** `reads`: lua/objectPut.lua and lifetimePut take up to 10^9. */
+const READS = { min: 1, max: 1_000_000_000, integer: true };
+
+/** The rules of one call, checked: a reads budget (1: none) and an own ttl in ms. */
+interface CheckedRules {
+  reads: number;
+  ttlMs: number | undefined;
+}
+
+/**
+ * Check `reads`, `ttl` and `evict` of a call. `evict: true` is `reads: 1`
+ * (given together, `reads` says how many); `evict: false` with `reads` is a
+ * contradiction. Without `ttl`, an object with no lifetime gets the store's
+ * `defaultTtl`.
+ */
+function checkRules(where: string, options: ObjectRuleOptions & { evict?: boolean; lifetime?: unknown }, defaultTtl: number | undefined): CheckedRules {
+  const reads = options.reads === undefined ? 1 : checkNumber(`${where}: reads`, options.reads, READS);
+  if (options.reads !== undefined && options.evict === false) {
+    throw new InvalidOptionsError(`${where}: reads makes the proxy consuming, so evict: false contradicts it (evict: true is reads: 1; give one of them)`);
+  }
+  const ttl = options.ttl === undefined ? (options.lifetime === undefined ? defaultTtl : undefined) : checkNumber(`${where}: ttl`, options.ttl, TTL);
+  return { reads, ttlMs: ttl === undefined ? undefined : Math.max(1, Math.round(ttl * 1000)) };
+}
+
+const NO_RULES: CheckedRules = { reads: 1, ttlMs: undefined };
 
 function checkBoolean(name: string, value: unknown): boolean | undefined {
   if (value === undefined || typeof value === 'boolean') return value;
@@ -192,6 +252,8 @@ export class Store implements TargetSource {
   readonly tombstoneTtl: number;
   readonly populateTarget: boolean;
   readonly cacheSize: number;
+  /** Seconds after which objects with no ttl, lifetime or owner expire; undefined: never. */
+  readonly defaultTtl: number | undefined;
   private readonly serializer: Serializer | undefined;
   private readonly deserializer: Deserializer | undefined;
   private readonly registered: boolean;
@@ -222,6 +284,7 @@ export class Store implements TargetSource {
     this.populateTarget = checkBoolean('populateTarget', options.populateTarget) ?? true;
     this.leaseTtl = options.leaseTtl === undefined ? 30 : checkNumber('leaseTtl', options.leaseTtl, LEASE_TTL);
     this.tombstoneTtl = options.tombstoneTtl === undefined ? 300 : checkNumber('tombstoneTtl', options.tombstoneTtl, TOMBSTONE_TTL);
+    this.defaultTtl = options.defaultTtl === undefined ? undefined : checkNumber('defaultTtl', options.defaultTtl, TTL);
     this.serializer = checkFunction<Serializer>('serializer', options.serializer);
     this.deserializer = checkFunction<Deserializer>('deserializer', options.deserializer);
     this.registered = checkBoolean('register', options.register) ?? false;
@@ -308,16 +371,17 @@ export class Store implements TargetSource {
     return deserialize(bytes, key, deserializer ?? this.deserializer);
   }
 
-  private write(values: Buffer[], lifetime: Lifetime | undefined): Promise<string[]> {
+  private write(values: Buffer[], lifetime: Lifetime | undefined, rules: CheckedRules): Promise<string[]> {
     if (lifetime !== undefined) {
       try {
         const checked = checkLifetime(lifetime);
-        return this.connector.checkFits(values, 'put').then(() => checked[kLifetimePut](this, values));
+        return this.connector.checkFits(values, 'put').then(() => checked[kLifetimePut](this, values, rules));
       } catch (err) {
         return Promise.reject(err);
       }
     }
-    return this.connector.putBatch(values);
+    if (rules.reads > 1) return this.connector.putWithReads(values, rules.reads, rules.ttlMs);
+    return this.connector.putBatch(values, rules.ttlMs);
   }
 
   /**
@@ -329,35 +393,46 @@ export class Store implements TargetSource {
    * ```
    */
   put(value: unknown, options: PutOptions = {}): Promise<string> {
+    let rules: CheckedRules;
     try {
       checkOptions('store.put', options, PUT_OPTIONS);
+      rules = this.rulesOf('store.put', options);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.putChecked(value, options);
+    return this.putChecked(value, options, rules);
+  }
+
+  /** The checked rules of a call; the common call, with none, costs nothing. */
+  private rulesOf(where: string, options: PutOptions & { evict?: boolean }): CheckedRules {
+    if (options.reads === undefined && options.ttl === undefined && (this.defaultTtl === undefined || options.lifetime !== undefined)) {
+      return NO_RULES;
+    }
+    return checkRules(where, options, this.defaultTtl);
   }
 
   /** `put` with options already checked (by `put`, or by `proxy` against its own list). */
-  private putChecked(value: unknown, options: PutOptions): Promise<string> {
-    if (this.recorder) return this.recorder.time('put', () => this.putOne(value, options));
+  private putChecked(value: unknown, options: PutOptions, rules: CheckedRules): Promise<string> {
+    if (this.recorder) return this.recorder.time('put', () => this.putOne(value, options, rules));
     try {
-      return this.putOne(value, options);
+      return this.putOne(value, options, rules);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
   /** Not async on purpose: the plain put is the hottest path (one SET, no extra promise hop). */
-  private putOne(value: unknown, options: PutOptions): Promise<string> {
+  private putOne(value: unknown, options: PutOptions, rules: CheckedRules): Promise<string> {
     this.checkOpen('put');
     const bytes = this.encode(value, options.serializer);
     this.recorder?.bytes('put', bytes.length);
-    if (options.lifetime === undefined) {
+    if (options.lifetime === undefined && rules.reads === 1) {
+      // One SET (with PX for a ttl): nothing else to keep.
       const key = this.connector.newKey();
       if (log.enabled) log('PUT %s (%d bytes)', key, bytes.length);
-      return this.connector.set(key, bytes).then(() => key);
+      return this.connector.set(key, bytes, rules.ttlMs).then(() => key);
     }
-    return this.write([bytes], options.lifetime).then((keys) => {
+    return this.write([bytes], options.lifetime, rules).then((keys) => {
       if (log.enabled) log('PUT %s (%d bytes)', keys[0], bytes.length);
       return keys[0] as string;
     });
@@ -372,21 +447,23 @@ export class Store implements TargetSource {
    * ```
    */
   putBatch(values: unknown[], options: PutOptions = {}): Promise<string[]> {
+    let rules: CheckedRules;
     try {
       checkOptions('store.putBatch', options, PUT_OPTIONS);
+      rules = this.rulesOf('store.putBatch', options);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.measure('putBatch', () => this.putMany(values, options));
+    return this.measure('putBatch', () => this.putMany(values, options, rules));
   }
 
-  private async putMany(values: unknown[], options: PutOptions): Promise<string[]> {
+  private async putMany(values: unknown[], options: PutOptions, rules: CheckedRules): Promise<string[]> {
     this.checkOpen('putBatch');
     if (!Array.isArray(values)) throw new InvalidOptionsError('putBatch takes an array of values');
     if (values.length === 0) return [];
     const encoded = values.map((v) => this.encode(v, options.serializer));
     if (this.recorder) this.recorder.bytes('putBatch', encoded.reduce((n, b) => n + b.length, 0));
-    const keys = await this.write(encoded, options.lifetime);
+    const keys = await this.write(encoded, options.lifetime, rules);
     if (log.enabled) log('PUT %d keys', keys.length);
     return keys;
   }
@@ -522,10 +599,11 @@ export class Store implements TargetSource {
       const here = consumedBy.pid === process.pid && consumedBy.host === hostname()
         ? `; that is this process: if a resolve of another proxy of this ref failed here without saying whether it consumed the object, resolve that same proxy again (within ${CONSUME_GRACE_MS / 1000} s) to get it`
         : '';
-      return new ProxyResolveMissingKeyError(
-        `key ${key} of store ${this.name} was ${explainConsumer(consumedBy)} (an ephemeral proxy resolves once)${here}`,
-        { key, consumedBy },
-      );
+      const why = consumedBy.reads !== undefined ? 'its budget of consuming reads is spent' : 'an ephemeral proxy resolves once';
+      return new ProxyResolveMissingKeyError(`key ${key} of store ${this.name} was ${explainConsumer(consumedBy)} (${why})${here}`, {
+        key,
+        consumedBy,
+      });
     }
     return new ProxyResolveMissingKeyError(
       `key ${key} is missing from store ${this.name} (namespace ${this.namespace}): it was evicted, expired, or never stored`,
@@ -533,13 +611,25 @@ export class Store implements TargetSource {
     );
   }
 
-  private proxyOf<T>(key: string, shape: Shape, evict: boolean, deserializer: Deserializer | undefined, target?: { value: unknown }): Proxy<T> {
+  /**
+   * `consume`: whether resolving the proxy's ref consumes (evict, or reads),
+   * and the object's reads budget when it has one (2 or more; the ref
+   * carries it).
+   */
+  private proxyOf<T>(
+    key: string,
+    shape: Shape,
+    consume: { evict: boolean; reads?: number | undefined },
+    deserializer: Deserializer | undefined,
+    target?: { value: unknown },
+  ): Proxy<T> {
     return makeProxy<T>({
       storeName: this.name,
       namespace: this.namespace,
       key,
       shape,
-      evict,
+      evict: consume.evict,
+      ...(consume.reads !== undefined && consume.reads > 1 ? { reads: consume.reads } : {}),
       source: this,
       ...(deserializer ? { deserializer } : {}),
       ...(target ? { target } : {}),
@@ -547,12 +637,9 @@ export class Store implements TargetSource {
     });
   }
 
-  private checkProxyOptions(options: { evict?: boolean; lifetime?: Lifetime }): void {
-    if (options.evict && options.lifetime !== undefined) {
-      throw new InvalidOptionsError(
-        'The evict and lifetime options are mutually exclusive: an ephemeral object is evicted by its first resolve, a lifetime object when the lifetime ends. Pick one.',
-      );
-    }
+  /** Whether a proxy made with these options consumes when its ref is resolved, and its budget. */
+  private static consuming(options: { evict?: boolean; reads?: number }, rules: CheckedRules): { evict: boolean; reads: number } {
+    return { evict: options.evict === true || options.reads !== undefined, reads: rules.reads };
   }
 
   /**
@@ -574,16 +661,16 @@ export class Store implements TargetSource {
 
   private async proxyChecked<T>(where: string, value: T, options: ProxyOptions): Promise<ProxyOf<T>> {
     checkOptions(where, options, PROXY_OPTIONS);
-    this.checkProxyOptions(options);
+    const rules = this.rulesOf(where, options);
     if (isNonProxiable(value)) {
       if (options.skipNonproxiable) return value as ProxyOf<T>;
       throw nonProxiable(value);
     }
-    const key = await this.putChecked(value, { lifetime: options.lifetime, serializer: options.serializer });
+    const key = await this.putChecked(value, { lifetime: options.lifetime, serializer: options.serializer }, rules);
     return this.proxyOf<T>(
       key,
       shapeOf(value),
-      options.evict ?? false,
+      Store.consuming(options, rules),
       options.deserializer,
       (options.populateTarget ?? this.populateTarget) ? { value } : undefined,
     ) as ProxyOf<T>;
@@ -599,7 +686,7 @@ export class Store implements TargetSource {
    */
   async proxyBatch<T>(values: T[], options: ProxyOptions = {}): Promise<ProxyOf<T>[]> {
     checkOptions('store.proxyBatch', options, PROXY_OPTIONS);
-    this.checkProxyOptions(options);
+    const rules = this.rulesOf('store.proxyBatch', options);
     if (!Array.isArray(values)) throw new InvalidOptionsError('proxyBatch takes an array of values');
     const proxiable: T[] = [];
     for (const value of values) {
@@ -611,13 +698,14 @@ export class Store implements TargetSource {
         proxiable.push(value);
       }
     }
-    const keys = await this.measure('putBatch', () => this.putMany(proxiable, { lifetime: options.lifetime, serializer: options.serializer }));
+    const keys = await this.measure('putBatch', () => this.putMany(proxiable, { lifetime: options.lifetime, serializer: options.serializer }, rules));
     const populate = options.populateTarget ?? this.populateTarget;
+    const consume = Store.consuming(options, rules);
     let i = 0;
     return values.map((value) => {
       if (isNonProxiable(value)) return value as ProxyOf<T>;
       const key = keys[i++] as string;
-      return this.proxyOf<T>(key, shapeOf(value), options.evict ?? false, options.deserializer, populate ? { value } : undefined) as ProxyOf<T>;
+      return this.proxyOf<T>(key, shapeOf(value), consume, options.deserializer, populate ? { value } : undefined) as ProxyOf<T>;
     });
   }
 
@@ -635,7 +723,6 @@ export class Store implements TargetSource {
   async proxyFromKey<T>(key: string, options: ProxyFromKeyOptions = {}): Promise<Proxy<T>> {
     checkOptions('store.proxyFromKey', options, PROXY_FROM_KEY_OPTIONS);
     this.checkOpen('proxyFromKey');
-    this.checkProxyOptions(options);
     validateKey(key);
     const lifetime = options.lifetime === undefined ? undefined : checkLifetime(options.lifetime);
     // Both commands go out together: one round trip.
@@ -644,7 +731,7 @@ export class Store implements TargetSource {
       lifetime === undefined ? undefined : lifetime[kLifetimeAddKeys](this, [key]),
     ]);
     const shape = (header && peekShape(header)) || 'object';
-    return this.proxyOf<T>(key, shape, options.evict ?? false, options.deserializer);
+    return this.proxyOf<T>(key, shape, { evict: options.evict ?? false }, options.deserializer);
   }
 
   /**
@@ -668,7 +755,7 @@ export class Store implements TargetSource {
    * process renews its lease; the object is evicted by `drop`, by the
    * handle's garbage collection, or when its leases run out. One round trip.
    *
-   * @throws {@link InvalidOptionsError} with `evict` or `lifetime` (ownership excludes them).
+   * @throws {@link InvalidOptionsError} with `evict`, `reads`, `ttl` or `lifetime` (owned objects do not combine with them yet).
    * @throws {@link NonProxiableTypeError} for null, undefined and booleans (unless `skipNonproxiable`).
    * @example
    * ```ts
@@ -756,6 +843,7 @@ export class Store implements TargetSource {
       leaseTtl: this.leaseTtl,
       tombstoneTtl: this.tombstoneTtl,
       metrics: this.recorder !== undefined,
+      ...(this.defaultTtl !== undefined ? { defaultTtl: this.defaultTtl } : {}),
     };
   }
 
@@ -785,6 +873,7 @@ export class Store implements TargetSource {
         leaseTtl: config.leaseTtl,
         tombstoneTtl: config.tombstoneTtl,
         metrics: config.metrics ?? false,
+        ...(config.defaultTtl !== undefined ? { defaultTtl: config.defaultTtl } : {}),
         ...(serializer ? { serializer } : {}),
         ...(deserializer ? { deserializer } : {}),
       });

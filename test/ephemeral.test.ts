@@ -65,7 +65,7 @@ describe('ephemeral proxies (evict: true)', () => {
     const key = await store.put({ once: true });
     const c = store.connector;
     const [tokenA, tokenB] = [randomId(), randomId()];
-    const keys = (token: string) => ({ data: c.dataKey(key), tombstone: c.keys.object('tomb', key), grace: c.keys.graceCopy(key, token) });
+    const keys = (token: string) => c.consumeKeys(key, token);
     const args = (token: string) => ({ token, consumer: '{"pid":1}', ttlMs: 60_000, graceMs: 10_000 });
     const first = await c.scripts.run('consume', keys(tokenA), args(tokenA));
     expect(first.consumed).toBe(true);

@@ -220,6 +220,9 @@ describe('creating owned objects', () => {
   test('ownedProxy with evict or lifetime is InvalidOptionsError (mutually exclusive)', async ({ store }) => {
     await expect(store.ownedProxy('x', { evict: true } as never)).rejects.toThrow(InvalidOptionsError);
     await expect(store.ownedProxy('x', { lifetime: {} } as never)).rejects.toThrow(/mutually exclusive/);
+    // Nor a reads budget or a ttl, yet.
+    await expect(store.ownedProxy('x', { reads: 2 } as never)).rejects.toThrow(/ownedProxy takes none of `evict`, `reads`, `ttl` and `lifetime`/);
+    await expect(store.ownedProxy('x', { ttl: 5 } as never)).rejects.toThrow(InvalidOptionsError);
   });
 
   test('ownedProxy of null, undefined or a boolean is NonProxiableTypeError unless skipNonproxiable', async ({ store }) => {

@@ -102,13 +102,14 @@ describe('creating proxies', () => {
     await store.evict(getKey(p));
   });
 
-  test('evict together with lifetime is InvalidOptionsError', async ({ store }) => {
+  test('evict together with something that is not a lifetime is InvalidOptionsError naming the lifetime', async ({ store }) => {
+    // evict and lifetime compose (docs/lifetimes.md, "Combining lifetimes, reads and ownership"); a bad lifetime is still refused.
     const lifetime = { id: 'x' } as unknown as Lifetime;
     await expect(store.proxy('v', { evict: true, lifetime })).rejects.toThrow(InvalidOptionsError);
-    await expect(store.proxy('v', { evict: true, lifetime })).rejects.toThrow(/The evict and lifetime/);
-    await expect(store.proxyBatch(['v'], { evict: true, lifetime })).rejects.toThrow(/The evict and lifetime/);
-    await expect(store.lockedProxy('v', { evict: true, lifetime })).rejects.toThrow(/The evict and lifetime/);
-    await expect(store.proxyFromKey('k', { evict: true, lifetime })).rejects.toThrow(/The evict and lifetime/);
+    await expect(store.proxy('v', { evict: true, lifetime })).rejects.toThrow(/`lifetime` must be a ContextLifetime/);
+    await expect(store.proxyBatch(['v'], { evict: true, lifetime })).rejects.toThrow(/`lifetime` must be a ContextLifetime/);
+    await expect(store.lockedProxy('v', { evict: true, lifetime })).rejects.toThrow(/`lifetime` must be a ContextLifetime/);
+    await expect(store.proxyFromKey('k', { evict: true, lifetime })).rejects.toThrow(/`lifetime` must be a ContextLifetime/);
   });
 });
 

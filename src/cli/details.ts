@@ -29,6 +29,8 @@ export interface LifetimeInfo {
   members: number;
   /** Foreign members (objects of other hash tags added with addKey). */
   foreignMembers: number;
+  /** Of its members, those with their own end (a ttl, or the expiry they joined with) or a reads budget. */
+  membersWithRules: number;
   createdAtMs: number | null;
   /** The lease end (leases and the StaticLifetime's parts), Unix ms, server time. */
   expiresAtMs: number | null;
@@ -80,6 +82,8 @@ export interface TombstoneInfo {
   ageMs: number | null;
   /** Milliseconds until the tombstone expires. */
   expiresInMs: number | null;
+  /** For an object put with `reads: n` (n >= 2): n, all read (the consumer shown took the last); null otherwise. */
+  reads: number | null;
   /** Whether the consumed bytes still wait under the grace key (for a lost reply's resend). */
   graceCopy: boolean;
   graceExpiresInMs: number | null;
@@ -106,14 +110,15 @@ function ttl(ms: number): number | null {
   return ms >= 0 ? ms : null;
 }
 
-/** A lifetime (4 commands, sent together). */
+/** A lifetime (5 commands, sent together). */
 export async function lifetimeInfo(client: Client, keys: KeySpace, id: string, nowMs: number): Promise<LifetimeInfo> {
   const meta = keys.lifetime('lt', id);
-  const [fields, metaTtl, members, foreign] = await Promise.all([
+  const [fields, metaTtl, members, foreign, ruled] = await Promise.all([
     client.hgetall(meta),
     client.pttl(meta),
     client.scard(keys.lifetime('members', id)),
     client.scard(keys.lifetime('foreign', id)),
+    client.zcard(keys.lifetime('ends', id)),
   ]);
   const state = fields.state;
   const expiresAtMs = num(fields.expiresAt);
@@ -124,6 +129,7 @@ export async function lifetimeInfo(client: Client, keys: KeySpace, id: string, n
     state: state === 'open' || state === 'closing' || state === 'ended' ? state : 'missing',
     members,
     foreignMembers: foreign,
+    membersWithRules: ruled,
     createdAtMs: num(fields.createdAt),
     expiresAtMs,
     timeLeftMs: expiresAtMs === null || state !== 'open' ? null : Math.max(0, expiresAtMs - nowMs),
@@ -169,18 +175,23 @@ export async function ownedInfo(client: Client, keys: KeySpace, key: string, now
   };
 }
 
-/** Parse a tombstone `"<consumedAtMs> <token> <consumer JSON>"` (src/consumer.ts); the token is dropped. */
-export function parseTombstone(text: string): { consumedAtMs: number | null; consumer: ConsumerJSON } {
-  const m = /^(\d+) \S+ ([\s\S]*)$/.exec(text);
+/**
+ * Parse a tombstone `"<consumedAtMs> <token> [<reads> ]<consumer JSON>"`
+ * (src/consumer.ts; `<reads>` for the last read of a reads: n object); the
+ * token is dropped.
+ */
+export function parseTombstone(text: string): { consumedAtMs: number | null; consumer: ConsumerJSON; reads: number | null } {
+  const m = /^(\d+) \S+ (?:(\d+) )?([\s\S]*)$/.exec(text);
   let info: Record<string, unknown> = {};
   try {
-    const parsed: unknown = JSON.parse(m?.[2] ?? '');
+    const parsed: unknown = JSON.parse(m?.[3] ?? '');
     if (parsed && typeof parsed === 'object') info = parsed as Record<string, unknown>;
   } catch {
     // A damaged tombstone still says the object was consumed.
   }
   return {
     consumedAtMs: m ? Number(m[1]) : null,
+    reads: m?.[2] !== undefined ? Number(m[2]) : null,
     consumer: {
       pid: typeof info.pid === 'number' ? info.pid : null,
       host: typeof info.host === 'string' ? info.host : null,
@@ -201,7 +212,7 @@ export async function tombstoneInfo(client: Client, keys: KeySpace, key: string,
     client.pttl(tomb),
   ]);
   if (text === null) return null;
-  const { consumedAtMs, consumer } = parseTombstone(text);
+  const { consumedAtMs, consumer, reads } = parseTombstone(text);
   // The grace copy is named after the consumer's token, which the tombstone records.
   const token = /^\d+ ([A-Za-z0-9_-]{16,64}) /.exec(text)?.[1];
   const graceTtl = token === undefined ? -2 : await client.pttl(keys.graceCopy(key, token));
@@ -211,6 +222,7 @@ export async function tombstoneInfo(client: Client, keys: KeySpace, key: string,
     consumedAtMs,
     ageMs: consumedAtMs === null ? null : Math.max(0, nowMs - consumedAtMs),
     expiresInMs: ttl(tombTtl),
+    reads,
     graceCopy: graceTtl !== -2,
     graceExpiresInMs: ttl(graceTtl),
   };

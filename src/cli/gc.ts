@@ -31,7 +31,7 @@ import { classifyData, indexNamespace, loadForeignIndex, type Orphan } from './s
 export type GcAction = 'would-evict' | 'evicted' | 'kept';
 
 /** Why an orphan was kept after all: what `gcEvict` found when it checked again. */
-export type KeptReason = 'gone' | 'owned' | 'member' | 'recent' | 'not-bytes';
+export type KeptReason = 'gone' | 'owned' | 'member' | 'recent' | 'not-bytes' | 'expiring';
 
 /** One line of `gc`; an element of `items` in `gc --json`. */
 export interface GcItem {
@@ -87,7 +87,7 @@ export interface GcOptions {
   olderThan: number | undefined;
 }
 
-const KEPT: Record<number, KeptReason> = { 0: 'gone', 2: 'owned', 3: 'member', 4: 'recent', 5: 'not-bytes' };
+const KEPT: Record<number, KeptReason> = { 0: 'gone', 2: 'owned', 3: 'member', 4: 'recent', 5: 'not-bytes', 6: 'expiring' };
 
 /** Run gc; items go to `sink` as they are decided. */
 export async function runGc(conn: Connection, options: GcOptions, sink: GcSink, progress: Progress): Promise<GcSummary> {
@@ -138,6 +138,7 @@ export async function runGc(conn: Connection, options: GcOptions, sink: GcSink, 
               leases: `${o.data.prefix}lease:${o.data.name}`,
               members: `${o.data.prefix}members`,
               done: `${o.data.prefix}done:${o.data.name}`,
+              rules: `${o.data.prefix}rules:${o.data.name}`,
             },
             // A token per call: a resend of this call after a lost reply says
             // "evicted" again (recorded in the object's done set), not "gone".
@@ -172,6 +173,7 @@ const REASONS: Record<KeptReason, string> = {
   member: 'it was added to a lifetime since it was checked',
   recent: 'it was used since it was checked (--older-than)',
   'not-bytes': 'its data key holds another Redis type (not written by proxystore-redis)',
+  expiring: 'it got an expiry since it was checked (it goes by itself)',
 };
 
 /** Text lines, one per orphan, and a closing summary. */

@@ -40,6 +40,10 @@ export interface InspectReport {
   limit: number | null;
   /** Objects stored in the namespace (data keys the library wrote), held or not. */
   objects: number;
+  /** Of those, objects that nothing holds but their own expiry (a ttl): they go by themselves, gc leaves them. */
+  expiring: number;
+  /** Objects with a budget of consuming reads left (reads: n, not used up). */
+  withReads: number;
   lifetimes: Section<LifetimeInfo>;
   owned: Section<OwnedInfo>;
   tombstones: Section<TombstoneInfo>;
@@ -74,11 +78,13 @@ export async function inspectNamespace(conn: Connection, limit: number, progress
   const orphans: OrphanInfo[] = [];
   let orphanCount = 0;
   let objects = 0;
+  let expiring = 0;
   const unrecognized = { ...index.unrecognized, sample: [...index.unrecognized.sample] };
   progress.stage('checking objects', index.dataKeys);
   await classifyData(conn, foreign, (page) => {
     orphanCount += page.orphans.length;
     objects += page.objects;
+    expiring += page.expiring;
     for (const o of page.orphans) {
       if (orphans.length < limit) orphans.push({ key: o.key, ttlMs: o.ttlMs, idleSeconds: o.idleSeconds });
     }
@@ -106,6 +112,8 @@ export async function inspectNamespace(conn: Connection, limit: number, progress
     serverTimeMs: nowMs,
     limit: Number.isFinite(limit) ? limit : null,
     objects,
+    expiring,
+    withReads: index.rules,
     lifetimes: { count: index.lifetimes.size, items: lifetimes },
     owned: { count: index.owned.size, items: owned },
     tombstones: { count: index.tombstones.size, items: tombstones },
@@ -130,12 +138,23 @@ export function renderInspect(r: InspectReport): string {
   const parts: string[] = [];
   parts.push(
     `Namespace ${r.namespace} on ${r.server}: ${plural(r.objects, 'object')}, ${plural(r.lifetimes.count, 'lifetime')}, ` +
-      `${count(r.owned.count)} owned, ${count(r.tombstones.count)} consumed, ${plural(r.orphans.count, 'orphan')}`,
+      `${count(r.owned.count)} owned, ${count(r.tombstones.count)} consumed, ${plural(r.orphans.count, 'orphan')}` +
+      (r.expiring > 0 ? `, ${count(r.expiring)} expiring by their ttl` : '') +
+      (r.withReads > 0 ? `, ${count(r.withReads)} with reads left` : ''),
   );
   parts.push(
     section('Lifetimes', r.lifetimes, (items) =>
       table(
-        [{ title: 'ID' }, { title: 'KIND' }, { title: 'NAME' }, { title: 'STATE' }, { title: 'MEMBERS', right: true }, { title: 'FOREIGN', right: true }, { title: 'TIME LEFT', right: true }],
+        [
+          { title: 'ID' },
+          { title: 'KIND' },
+          { title: 'NAME' },
+          { title: 'STATE' },
+          { title: 'MEMBERS', right: true },
+          { title: 'FOREIGN', right: true },
+          { title: 'OWN TTL/READS', right: true },
+          { title: 'TIME LEFT', right: true },
+        ],
         items.map((l) => [
           l.id,
           l.kind ?? '?',
@@ -143,6 +162,7 @@ export function renderInspect(r: InspectReport): string {
           l.state,
           count(l.members),
           count(l.foreignMembers),
+          count(l.membersWithRules),
           l.timeLeftMs === null ? '-' : duration(l.timeLeftMs),
         ]),
       ),
@@ -166,9 +186,10 @@ export function renderInspect(r: InspectReport): string {
   parts.push(
     section('Consumed objects', r.tombstones, (items) =>
       table(
-        [{ title: 'KEY' }, { title: 'PID', right: true }, { title: 'HOST' }, { title: 'FRAME' }, { title: 'AGE', right: true }, { title: 'GRACE COPY' }],
+        [{ title: 'KEY' }, { title: 'READS', right: true }, { title: 'PID', right: true }, { title: 'HOST' }, { title: 'FRAME' }, { title: 'AGE', right: true }, { title: 'GRACE COPY' }],
         items.map((t) => [
           cell(t.key),
+          t.reads === null ? '1' : count(t.reads),
           t.consumer.pid === null ? '?' : String(t.consumer.pid),
           cell(t.consumer.host ?? '?'),
           cell(t.consumer.frame ?? '-'),
@@ -212,8 +233,14 @@ export interface Holder {
 /** The object side of `inspect KEY --json`. */
 export interface ObjectDetail {
   key: string;
-  /** owned | member (of a lifetime) | orphan | consumed | missing (only other keys of it remain). */
-  status: 'owned' | 'member' | 'orphan' | 'consumed' | 'missing';
+  /**
+   * owned | member (of a lifetime) | expiring (held by nothing but its own
+   * ttl: it goes by itself) | orphan | consumed | missing (only other keys of
+   * it remain).
+   */
+  status: 'owned' | 'member' | 'expiring' | 'orphan' | 'consumed' | 'missing';
+  /** Its budget of consuming reads (reads: n, n >= 2): how many are left of how many; null without one. */
+  reads: { left: number; of: number } | null;
   data: {
     present: boolean;
     /** The Redis type of the data key (string for every object the library wrote). */
@@ -259,11 +286,13 @@ async function objectDetail(conn: Connection, key: string, nowMs: number): Promi
   const keys = conn.connector.keys;
   const client = conn.client;
   const data = keys.object('d', key);
-  const [type, dataTtl, owned, tombTtl] = await Promise.all([
+  const [type, dataTtl, owned, tombTtl, budget] = await Promise.all([
     client.type(data),
     client.pttl(data),
     client.exists(keys.object('own', key), keys.object('lease', key)),
     client.pttl(keys.object('tomb', key)),
+    // A rules record of another type is not ours: no budget shown.
+    client.hmget(keys.object('rules', key), 'reads', 'of').catch(() => [null, null]),
   ]);
   const present = type !== 'none';
   // A grace copy is found through its tombstone (its key names the consumer's token).
@@ -304,12 +333,16 @@ async function objectDetail(conn: Connection, key: string, nowMs: number): Promi
       ? 'owned'
       : holders.length > 0
         ? 'member'
-        : type === 'string'
-          ? 'orphan'
-          : 'missing';
+        : type !== 'string'
+          ? 'missing'
+          : dataTtl >= 0
+            ? 'expiring'
+            : 'orphan';
+  const [left, of] = budget.map((v) => (v === null ? NaN : Number(v)));
   return {
     key,
     status,
+    reads: present && Number.isInteger(left) && Number.isInteger(of) ? { left: left as number, of: of as number } : null,
     data: {
       present,
       type: present ? type : null,
@@ -393,6 +426,7 @@ export function renderKey(r: KeyReport): string {
     const status = {
       owned: 'owned',
       member: 'held by a lifetime',
+      expiring: 'held by its own ttl: it goes by itself (gc leaves it)',
       orphan: 'orphan: belongs to nothing (gc evicts it)',
       consumed: 'consumed (an ephemeral object that was resolved)',
       missing: o.data.present ? `not an object (a Redis ${o.data.type ?? '?'})` : 'missing (its data is gone)',
@@ -404,6 +438,7 @@ export function renderKey(r: KeyReport): string {
     } else {
       lines.push(field('data', 'missing'));
     }
+    if (o.reads) lines.push(field('reads', `${count(o.reads.left)} left of ${count(o.reads.of)} (each consuming resolve spends one; the last deletes it)`));
     if (o.ownership) {
       const w = o.ownership;
       lines.push(field('owner', w.ownerPresent ? 'present' : 'gone (the object goes when its last borrow ends)'));
@@ -420,7 +455,8 @@ export function renderKey(r: KeyReport): string {
       const who = `pid ${t.consumer.pid ?? '?'} on ${cell(t.consumer.host ?? '?')}`;
       const ago = t.ageMs === null ? '' : ` ${duration(t.ageMs)} ago`;
       const at = t.consumer.frame ? ` at ${cell(t.consumer.frame)}` : '';
-      lines.push(field('consumed', `by ${who}${ago}${at} (tombstone expires in ${ttl(t.expiresInMs)})`));
+      const reads = t.reads === null ? '' : `: read ${count(t.reads)} of ${count(t.reads)} times, the last`;
+      lines.push(field('consumed', `by ${who}${ago}${at}${reads} (tombstone expires in ${ttl(t.expiresInMs)})`));
       lines.push(field('grace copy', t.graceCopy ? `yes, ${ttl(t.graceExpiresInMs)} left` : 'no'));
     }
     parts.push(lines.join('\n'));
@@ -435,7 +471,8 @@ export function renderKey(r: KeyReport): string {
     if (l.expiresAtMs !== null) lines.push(field('lease ends', l.timeLeftMs === null ? '-' : `in ${duration(l.timeLeftMs)}`));
     if (l.closingAtMs !== null) lines.push(field('closing', `since ${duration(r.serverTimeMs - l.closingAtMs)}`));
     if (l.endedAtMs !== null) lines.push(field('ended', `${duration(r.serverTimeMs - l.endedAtMs)} ago (marker expires in ${ttl(l.metaTtlMs)})`));
-    lines.push(field('members', `${count(l.members)} own, ${count(l.foreignMembers)} foreign`));
+    const ruled = l.membersWithRules > 0 ? ` (${count(l.membersWithRules)} with their own ttl or reads)` : '';
+    lines.push(field('members', `${count(l.members)} own, ${count(l.foreignMembers)} foreign${ruled}`));
     for (const m of l.sample) {
       lines.push(field(m === l.sample[0] ? 'sample' : '', `${cell(m.key)}${m.foreign ? ' (foreign)' : ''}${m.present ? '' : ' (data missing)'}`));
     }

@@ -9,7 +9,9 @@
  *    page at a time: a data key is held when it has an ownership record or a
  *    handle lease, when it is an own member of the lifetime whose id is its
  *    hash tag (SISMEMBER on that lifetime's members set, in the same slot), or
- *    when it is in some lifetime's foreign-member set. Foreign sets are read
+ *    when it is in some lifetime's foreign-member set. An object held by
+ *    none of these but with an expiry (its own `ttl`, or the store's
+ *    `defaultTtl`) goes by itself: it is "expiring", not an orphan. Foreign sets are read
  *    once, after pass 1, into memory up to {@link surveyTuning.foreignInMemory}
  *    members; larger ones are asked per page with SMISMEMBER. What is held by
  *    nothing is an orphan.
@@ -43,6 +45,8 @@ export interface LifetimeKeys {
    * to unlink (they are being evicted: gc may take them too, harmlessly).
    */
   evicting: boolean;
+  /** Members with their own end (a ttl) or a rules record (reads: n). */
+  ends: boolean;
 }
 
 /** Pass 1's result. */
@@ -54,6 +58,8 @@ export interface NamespaceIndex {
   tombstones: Set<string>;
   /** Store keys with a grace copy (a consumed object kept for a lost reply's resend). */
   graces: Set<string>;
+  /** Rules records seen (objects put with reads: n that are not used up yet; a SCAN may count one twice). */
+  rules: number;
   /** Data keys seen (a SCAN may count one twice). */
   dataKeys: number;
   /** Keys under `<ns>:{` that the library did not write (gc leaves them alone). */
@@ -78,6 +84,7 @@ export async function indexNamespace(
     owned: new Set(),
     tombstones: new Set(),
     graces: new Set(),
+    rules: 0,
     dataKeys: 0,
     unrecognized: { count: 0, sample: [] },
   };
@@ -88,10 +95,13 @@ export async function indexNamespace(
         addUnrecognized(index, redisKey);
       } else if (parsed.type === 'lifetime') {
         let lt = index.lifetimes.get(parsed.id);
-        if (!lt) index.lifetimes.set(parsed.id, (lt = { meta: false, members: false, foreign: false, evicting: false }));
+        if (!lt) index.lifetimes.set(parsed.id, (lt = { meta: false, members: false, foreign: false, evicting: false, ends: false }));
         lt[parsed.kind === 'lt' ? 'meta' : parsed.kind] = true;
       } else if (parsed.kind === 'd') {
         index.dataKeys++;
+      } else if (parsed.kind === 'rules') {
+        // Counted only: its object's data key says the rest (it expires and goes with it).
+        index.rules++;
       } else if (lifetimesOnly) {
         continue;
       } else if (parsed.kind === 'own' || parsed.kind === 'lease') {
@@ -165,6 +175,8 @@ export interface PageResult {
   /** Of those, objects: data keys the library wrote (strings), held or not. */
   objects: number;
   orphans: Orphan[];
+  /** Objects held by nothing but their own expiry (a ttl): they go by themselves. */
+  expiring: number;
   /** Data keys that hold another Redis type than a string: not ours. */
   unrecognized: string[];
   /** Data keys held by an owner or a lifetime. */
@@ -183,7 +195,7 @@ function value(replies: Reply[], i: number): unknown {
 export async function classifyPage(conn: Connection, node: Redis, page: string[], foreign: ForeignIndex): Promise<PageResult> {
   const keys = conn.connector.keys;
   const objects: ObjectKey[] = [];
-  const result: PageResult = { scanned: 0, objects: 0, orphans: [], unrecognized: [], held: 0 };
+  const result: PageResult = { scanned: 0, objects: 0, orphans: [], expiring: 0, unrecognized: [], held: 0 };
   for (const redisKey of page) {
     const parsed = parseKey(keys, redisKey);
     if (parsed?.type === 'object' && parsed.kind === 'd') objects.push(parsed);
@@ -237,6 +249,11 @@ export async function classifyPage(conn: Connection, node: Redis, page: string[]
   orphans.forEach((o, i) => {
     const ttl = Number(value(r2, 2 * i));
     if (ttl === -2) return; // gone since
+    if (ttl >= 0) {
+      // Its own ttl ends it: nothing is left behind, gc need not evict it.
+      result.expiring++;
+      return;
+    }
     const [idleErr, idle] = r2[2 * i + 1] ?? [null, null];
     result.orphans.push({
       key: o.key,

@@ -8,6 +8,12 @@
  *                           whose data keys share the lifetime's hash tag
  *     <ns>:{<id>}:foreign   set of foreign members: whole data keys of
  *                           objects in other hash tags (added with addKey)
+ *     <ns>:{<id>}:ends      sorted set of the members that have their own
+ *                           end (a ttl) or a rules record (reads: n), named
+ *                           as in their set, scored by their own end (Unix
+ *                           ms; NO_OWN_END for none): an extend gives them
+ *                           the earlier of the lease and their own end, a
+ *                           close takes their rules records along
  *     <ns>:{<id>}:evicting  during a close on Redis Cluster: foreign members
  *                           handed to a closer and not yet unlinked
  *
@@ -27,13 +33,13 @@
 import createDebug from 'debug';
 import { InvalidOptionsError, LifetimeEndedError, ProxyStoreFactoryError } from '../errors.js';
 import { checkOptions } from '../options.js';
-import { randomId, validateKey } from '../keys.js';
+import { NO_OWN_END, randomId, validateKey } from '../keys.js';
 import { proxyState, type ProxyState } from '../proxy/proxy.js';
 import type { RedisConnector } from '../redis/connector.js';
 import type { LifetimeCreateReply, LifetimeStateBefore, ScriptArgs, ScriptKeys, ScriptReply } from '../redis/scripts.js';
 import type { Store } from '../store.js';
 import { refuseHandles, refuseOwnedForeign } from '../ownership/lifetimes.js';
-import { ForeignExpiry, NO_LEASE, unlinkForeign } from './foreign.js';
+import { ForeignExpiry, NO_LEASE, probeForeign, unlinkForeign } from './foreign.js';
 import type { AddKeyArgs, AddKeyOptions } from './lifetime.js';
 
 // Typed without `debug`'s types, which the published declarations must not name (a user
@@ -91,6 +97,19 @@ export type LifetimeState = 'open' | 'closing' | 'ended' | undefined;
 /** How a new lifetime's lease is given: none, milliseconds from now (server clock), or a Unix time in ms. */
 export type ExpirySpec = { mode: 'none' } | { mode: 'in' | 'at'; ms: number };
 
+/**
+ * The rules of new objects put under a lifetime (the same for every object
+ * of one call): how many consuming reads each allows (1: no rules record)
+ * and its own ttl (ms from the put, server clock), if any.
+ */
+export interface ObjectRules {
+  reads: number;
+  ttlMs: number | undefined;
+}
+
+/** No reads budget, no own ttl. */
+export const PLAIN: ObjectRules = { reads: 1, ttlMs: undefined };
+
 /** What a finished close found and did. */
 export interface CloseResult {
   evicted: number;
@@ -122,6 +141,7 @@ export class LifetimeRecord {
   readonly meta: string;
   readonly members: string;
   readonly foreign: string;
+  readonly ends: string;
   readonly evicting: string;
   /** What every own member's data key starts with: `<ns>:{<id>}:d:`. */
   private readonly ownPrefix: string;
@@ -133,12 +153,13 @@ export class LifetimeRecord {
     this.meta = connector.keys.lifetime('lt', id);
     this.members = connector.keys.lifetime('members', id);
     this.foreign = connector.keys.lifetime('foreign', id);
+    this.ends = connector.keys.lifetime('ends', id);
     this.evicting = connector.keys.lifetime('evicting', id);
     this.ownPrefix = `${this.meta.slice(0, -'lt'.length)}d:`;
   }
 
-  private get sets(): { meta: string; members: string; foreign: string } {
-    return { meta: this.meta, members: this.members, foreign: this.foreign };
+  private get sets(): { meta: string; members: string; foreign: string; ends: string } {
+    return { meta: this.meta, members: this.members, foreign: this.foreign, ends: this.ends };
   }
 
   private get context(): { lifetime: string } {
@@ -169,13 +190,26 @@ export class LifetimeRecord {
     );
   }
 
-  /** Write `values` under `keys` (all inside this lifetime's tag) as members; one round trip. */
-  async put(keys: string[], values: Buffer[]): Promise<void> {
-    const pairs = keys.map((key, i) => ({ data: this.connector.dataKey(key), value: values[i] as Buffer }));
-    const calls = chunked(pairs, lifetimeTuning.batch, (p) => p.value.length, lifetimeTuning.batchBytes);
+  /**
+   * Write `values` under `keys` (all inside this lifetime's tag) as members,
+   * each with `rules` (a reads budget, an own ttl); one round trip.
+   */
+  async put(keys: string[], values: Buffer[], rules: ObjectRules = PLAIN): Promise<void> {
+    const withRules = rules.reads > 1;
+    const objects = keys.map((key, i) => ({
+      items: withRules ? [this.connector.dataKey(key), this.connector.keys.object('rules', key)] : [this.connector.dataKey(key)],
+      value: values[i] as Buffer,
+    }));
+    const calls = chunked(objects, lifetimeTuning.batch, (o) => o.value.length, lifetimeTuning.batchBytes);
     await this.runAll(
       'lifetimePut',
-      calls.map((c) => [{ meta: this.meta, members: this.members, data: c.map((p) => p.data) }, { values: c.map((p) => p.value) }] as const),
+      calls.map(
+        (c) =>
+          [
+            { ...this.sets, items: c.flatMap((o) => o.items) },
+            { reads: rules.reads, ttlMs: rules.ttlMs ?? 0, values: c.map((o) => o.value) },
+          ] as const,
+      ),
     );
   }
 
@@ -191,11 +225,16 @@ export class LifetimeRecord {
    * extend moved the end meanwhile.
    */
   async addKeys(keys: string[]): Promise<void> {
-    const objects = keys.map((key) => ({ key, data: this.connector.dataKey(key), record: this.connector.keys.object('own', key) }));
-    const pairs = (some: typeof objects) => some.flatMap((o) => [o.data, o.record]);
+    const objects = keys.map((key) => ({
+      key,
+      data: this.connector.dataKey(key),
+      record: this.connector.keys.object('own', key),
+      rules: this.connector.keys.object('rules', key),
+    }));
+    const triples = (some: typeof objects) => some.flatMap((o) => [o.data, o.record, o.rules]);
     if (this.foreignInScript) {
       const calls = chunked(objects, lifetimeTuning.batch);
-      await this.runAll('lifetimeAddKeys', calls.map((c) => [{ ...this.sets, objects: pairs(c) }, { elsewhere: [] }] as const));
+      await this.runAll('lifetimeAddKeys', calls.map((c) => [{ ...this.sets, objects: triples(c) }, { elsewhere: [] }] as const));
       return;
     }
     const own = objects.filter((o) => o.data.startsWith(this.ownPrefix));
@@ -203,15 +242,28 @@ export class LifetimeRecord {
     const elsewhere = foreign.map((o) => o.data);
     const expiry = new ForeignExpiry(this.connector, this.context);
     // Not open: the script refuses, with the message that says how it ended.
-    // The owner check of foreign keys goes to their masters meanwhile (owned objects cannot join lifetimes yet).
-    const [before] = await Promise.all([
+    // The foreign keys' masters are asked meanwhile whether each is owned
+    // (owned objects cannot join lifetimes yet), and for its expiry and rules
+    // record: a lifetime never lengthens an object's life.
+    const [before, probes] = await Promise.all([
       elsewhere.length > 0 ? this.membersExpireAt() : NO_LEASE,
-      refuseOwnedForeign(this.connector, foreign.map((o) => o.key), this.id),
+      probeForeign(this.connector, foreign.map((o) => o.key), this.context),
     ]);
-    await expiry.apply(elsewhere, before);
+    refuseOwnedForeign(
+      foreign.map((o) => o.key),
+      probes.map((p) => p.owned),
+      this.id,
+    );
+    // What the script records for each: its expiry as it joins (its own end), or a rules record without one.
+    // (An expiry equal to this lease's end is the lease's own: a key that is a member already.)
+    const ownEnds = probes.map((p) => (p.expiresAtMs !== undefined && p.expiresAtMs !== before ? p.expiresAtMs : p.rules ? NO_OWN_END : 0));
+    const plain = elsewhere.filter((_, i) => ownEnds[i] === 0);
+    const capped = elsewhere.flatMap((key, i) => (ownEnds[i] === 0 ? [] : [{ key, ownEnd: ownEnds[i] as number }]));
+    await expiry.apply(plain, before, capped);
+    const pairs = elsewhere.flatMap((key, i) => [key, ownEnds[i] as number]);
     const calls = [
-      ...chunked(own, lifetimeTuning.batch).map((c) => [{ ...this.sets, objects: pairs(c) }, { elsewhere: [] }] as const),
-      ...chunked(elsewhere, lifetimeTuning.batch).map((e) => [{ ...this.sets, objects: [] }, { elsewhere: e }] as const),
+      ...chunked(own, lifetimeTuning.batch).map((c) => [{ ...this.sets, objects: triples(c) }, { elsewhere: [] }] as const),
+      ...chunked(pairs, 2 * lifetimeTuning.batch).map((e) => [{ ...this.sets, objects: [] }, { elsewhere: e }] as const),
     ];
     const ends = (await this.runAll('lifetimeAddKeys', calls)).map((r) => r.expiresAtMs);
     if (elsewhere.length === 0) return;
@@ -317,12 +369,12 @@ export class LifetimeRecord {
     // On Redis Cluster each step names the foreign members of its chunk,
     // for this side to expire on their masters (nothing to do on one Redis).
     const expiry = new ForeignExpiry(this.connector, context);
-    await expiry.apply(first.found, first.expiresAtMs);
+    await expiry.apply(first.found, first.expiresAtMs, first.capped);
     let cursor = first.cursor;
     while (cursor !== 'done') {
       const step = await scripts.run('lifetimeExpireChunk', this.sets, { cursor, count, foreign }, context);
       await expiry.observe(step.expiresAtMs);
-      await expiry.apply(step.found, step.expiresAtMs);
+      await expiry.apply(step.found, step.expiresAtMs, step.capped);
       cursor = step.cursor;
     }
     await expiry.settle(() => this.membersExpireAt());

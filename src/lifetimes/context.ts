@@ -18,6 +18,7 @@ import {
   statesOf,
   type ExpirySpec,
   type LifetimeKind,
+  type ObjectRules,
 } from './base.js';
 import { kLifetimeAddKeys, kLifetimePut, type AddKeyArgs, type CloseOptions, type Lifetime } from './lifetime.js';
 import { trackOpen, untrackOpen } from './open.js';
@@ -252,10 +253,10 @@ export class ContextLifetime implements Lifetime {
   }
 
   /** @internal */
-  async [kLifetimePut](store: Store, values: Buffer[]): Promise<string[]> {
+  async [kLifetimePut](store: Store, values: Buffer[], rules?: ObjectRules): Promise<string[]> {
     this.check(store, 'put');
     const keys = values.map(() => newKey(this.id));
-    await this.guard(() => this.record.put(keys, values));
+    await this.guard(() => this.record.put(keys, values, rules));
     return keys;
   }
 

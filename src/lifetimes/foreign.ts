@@ -15,27 +15,28 @@
 import type { ChainableCommander } from 'ioredis';
 import type { ErrorContext } from '../errors.js';
 import type { RedisConnector } from '../redis/connector.js';
+import type { CappedMember } from '../redis/scripts.js';
 
 /** A lease end meaning "not an open lease (any more)": the close, or Redis itself, takes over. */
 export const NO_LEASE = -1;
 
 /**
- * Queue one single-key command per key, one pipeline per master (following
- * a reshard or failover until the command timeout: ../redis/batch.ts); the
- * replies, by key. Each command is safe to send twice.
+ * Queue `per` commands per key (each on that key or a key of its slot), one
+ * pipeline per master (following a reshard or failover until the command
+ * timeout: ../redis/batch.ts); the replies, by key (an array of `per`
+ * replies each when `per` > 1). Each command is safe to send twice.
  */
-function perNode(
+async function perNode(
   connector: RedisConnector,
   keys: readonly string[],
-  queue: (pipeline: ChainableCommander, key: string) => void,
+  queue: (pipeline: ChainableCommander, key: string, j: number) => void,
   operation: string,
   context: ErrorContext,
+  per = 1,
 ): Promise<unknown[]> {
-  return connector.batch(
-    keys.map((key) => ({ key, queue: (p) => queue(p, key) })),
-    operation,
-    context,
-  );
+  const commands = keys.flatMap((key) => Array.from({ length: per }, (_, j) => ({ key, queue: (p: ChainableCommander) => queue(p, key, j) })));
+  const out = await connector.batch(commands, operation, context);
+  return per === 1 ? out : keys.map((_, i) => out.slice(i * per, (i + 1) * per));
 }
 
 /** Give each of `keys` the expiry `atMs` (Unix ms); a missing key is left missing. */
@@ -43,16 +44,78 @@ export async function expireForeign(connector: RedisConnector, keys: readonly st
   await perNode(connector, keys, (p, key) => void p.pexpireat(key, atMs), 'PEXPIREAT (foreign members)', context);
 }
 
-/** Which of `keys` exist (one EXISTS per key, one pipeline per master, sent in parallel). */
-export async function existingForeign(connector: RedisConnector, keys: readonly string[], context: ErrorContext): Promise<boolean[]> {
-  const replies = await perNode(connector, keys, (p, key) => void p.exists(key), 'EXISTS (foreign members)', context);
-  return replies.map((r) => Number(r) > 0);
+/**
+ * Give each member with an own end (or a rules record) the earlier of
+ * `atMs` and its own end, on its data key and its rules record (which share
+ * its slot: two commands in the same pipeline).
+ */
+async function expireCapped(connector: RedisConnector, members: readonly CappedMember[], atMs: number, context: ErrorContext): Promise<void> {
+  const byKey = new Map(members.map((m) => [m.key, Math.min(atMs, m.ownEnd)]));
+  await perNode(
+    connector,
+    [...byKey.keys()],
+    (p, key, j) => {
+      const t = byKey.get(key) as number;
+      p.pexpireat(j === 0 ? key : connector.keys.beside(key, 'rules'), t);
+    },
+    'PEXPIREAT (foreign members)',
+    context,
+    2,
+  );
 }
 
-/** Unlink `keys`; returns how many existed. */
+/** What a Cluster add learns of a foreign key on its master before the lifetime records it. */
+export interface ForeignProbe {
+  /** Whether it has an ownership record (owned objects cannot join lifetimes yet). */
+  owned: boolean;
+  /** Its expiry (Unix ms), or undefined: none (or the key is missing). */
+  expiresAtMs: number | undefined;
+  /** Whether it has a rules record (a reads: n budget). */
+  rules: boolean;
+}
+
+/**
+ * For each of `keys` (store keys of foreign members): whether it is owned,
+ * its expiry and whether it has a rules record (EXISTS, PEXPIRETIME, EXISTS:
+ * one pipeline per master, sent in parallel).
+ */
+export async function probeForeign(connector: RedisConnector, keys: readonly string[], context: ErrorContext): Promise<ForeignProbe[]> {
+  const replies = (await perNode(
+    connector,
+    keys.map((key) => connector.dataKey(key)),
+    (p, data, j) => {
+      if (j === 0) p.exists(connector.keys.beside(data, 'own'));
+      else if (j === 1) p.pexpiretime(data);
+      else p.exists(connector.keys.beside(data, 'rules'));
+    },
+    'EXISTS, PEXPIRETIME (foreign members)',
+    context,
+    3,
+  )) as unknown[][];
+  return replies.map(([owned, at, rules]) => ({
+    owned: Number(owned) > 0,
+    expiresAtMs: Number(at) > 0 ? Number(at) : undefined,
+    rules: Number(rules) > 0,
+  }));
+}
+
+/**
+ * Unlink `keys` (data keys) and their rules records (they share a slot: one
+ * pipeline per master); returns how many objects existed.
+ */
 export async function unlinkForeign(connector: RedisConnector, keys: readonly string[], context: ErrorContext): Promise<number> {
-  const replies = await perNode(connector, keys, (p, key) => void p.unlink(key), 'UNLINK (foreign members)', context);
-  return replies.reduce<number>((n, r) => n + Number(r), 0);
+  const replies = await perNode(
+    connector,
+    keys,
+    // Two single-key UNLINKs, not one of both keys: while a slot migrates,
+    // Redis refuses (TRYAGAIN) a multi-key command one of whose keys is
+    // missing, and a rules record usually is.
+    (p, key, j) => void p.unlink(j === 0 ? key : connector.keys.beside(key, 'rules')),
+    'UNLINK (foreign members)',
+    context,
+    2,
+  );
+  return replies.reduce<number>((n, r) => n + Number((r as unknown[])[0]), 0);
 }
 
 /**
@@ -68,6 +131,8 @@ export async function unlinkForeign(connector: RedisConnector, keys: readonly st
  */
 export class ForeignExpiry {
   private pending: string[] = [];
+  /** Pending members with an own end or a rules record: they get the earlier of the lease end and their own end. */
+  private pendingCapped: CappedMember[] = [];
   private at = NO_LEASE;
 
   constructor(
@@ -75,29 +140,43 @@ export class ForeignExpiry {
     private readonly context: ErrorContext,
   ) {}
 
+  private get waiting(): boolean {
+    return this.pending.length > 0 || this.pendingCapped.length > 0;
+  }
+
   /**
    * Give `keys` the lease end `atMs`, as read from Redis just before (the
-   * last {@link observe}d one). They stay pending until a reading confirms it.
+   * last {@link observe}d one), and each of `capped` the earlier of it and
+   * its own end (with its rules record). They stay pending until a reading
+   * confirms it.
    */
-  async apply(keys: readonly string[], atMs: number): Promise<void> {
-    if (this.pending.length > 0 && atMs !== this.at) {
+  async apply(keys: readonly string[], atMs: number, capped: readonly CappedMember[] = []): Promise<void> {
+    if (this.waiting && atMs !== this.at) {
       // Cannot happen after observe(atMs); keep every pending key on one end anyway.
       await this.moved(atMs);
     }
     this.at = atMs;
-    if (atMs === NO_LEASE || keys.length === 0) return;
+    if (atMs === NO_LEASE || (keys.length === 0 && capped.length === 0)) return;
     this.pending.push(...keys);
-    await expireForeign(this.connector, keys, atMs, this.context);
+    this.pendingCapped.push(...capped);
+    await Promise.all([
+      keys.length > 0 ? expireForeign(this.connector, keys, atMs, this.context) : undefined,
+      capped.length > 0 ? expireCapped(this.connector, capped, atMs, this.context) : undefined,
+    ]);
   }
 
   /** A new reading of the lease end: confirms the pending keys, or gives them the new end. */
   async observe(atMs: number): Promise<void> {
-    if (this.pending.length === 0) {
+    if (!this.waiting) {
       this.at = atMs;
       return;
     }
-    if (atMs === this.at) this.pending = [];
-    else await this.moved(atMs);
+    if (atMs === this.at) {
+      this.pending = [];
+      this.pendingCapped = [];
+    } else {
+      await this.moved(atMs);
+    }
   }
 
   /**
@@ -110,13 +189,17 @@ export class ForeignExpiry {
     if (atMs === NO_LEASE) {
       // A close evicts them, or the lease end already passed: nothing to keep in step with.
       this.pending = [];
+      this.pendingCapped = [];
       return;
     }
-    if (this.pending.length > 0) await expireForeign(this.connector, this.pending, atMs, this.context);
+    await Promise.all([
+      this.pending.length > 0 ? expireForeign(this.connector, this.pending, atMs, this.context) : undefined,
+      this.pendingCapped.length > 0 ? expireCapped(this.connector, this.pendingCapped, atMs, this.context) : undefined,
+    ]);
   }
 
   /** Read the lease end until it confirms the pending keys. */
   async settle(read: () => Promise<number>): Promise<void> {
-    while (this.pending.length > 0) await this.observe(await read());
+    while (this.waiting) await this.observe(await read());
   }
 }

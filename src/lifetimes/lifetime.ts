@@ -5,6 +5,7 @@
  * @module
  */
 import type { Store } from '../store.js';
+import type { ObjectRules } from './base.js';
 
 /** Internal: how a Store writes new objects as members of a lifetime (one round trip). */
 export const kLifetimePut: unique symbol = Symbol.for('proxystore-redis.lifetime.put');
@@ -51,10 +52,10 @@ export interface Lifetime {
   /** `await using lifetime = ...` closes the lifetime at the end of the block. */
   [Symbol.asyncDispose](): Promise<void>;
   /**
-   * @internal Store `values` as new members, in one round trip, and return
-   * their keys.
+   * @internal Store `values` as new members, each with `rules` (a reads
+   * budget, an own ttl), in one round trip, and return their keys.
    */
-  [kLifetimePut](store: Store, values: Buffer[]): Promise<string[]>;
+  [kLifetimePut](store: Store, values: Buffer[], rules?: ObjectRules): Promise<string[]>;
   /** @internal Add keys of `store` as members, in one round trip. */
   [kLifetimeAddKeys](store: Store, keys: string[]): Promise<void>;
 }

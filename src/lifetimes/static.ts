@@ -29,7 +29,7 @@ import { InvalidOptionsError, LifetimeEndedError, StoreClosedError } from '../er
 import { checkOptions } from '../options.js';
 import { newKey, randomId } from '../keys.js';
 import { Store, storeOfProxy } from '../store.js';
-import { LifetimeRecord, closedHereError, endedTtlMs, log, splitAddKeyArgs, statesOf } from './base.js';
+import { LifetimeRecord, closedHereError, endedTtlMs, log, splitAddKeyArgs, statesOf, type ObjectRules } from './base.js';
 import { kLifetimeAddKeys, kLifetimePut, type AddKeyArgs, type CloseOptions, type Lifetime } from './lifetime.js';
 
 /** How long a signal or `beforeExit` waits for the eviction before letting the process end anyway. */
@@ -353,11 +353,11 @@ export class StaticLifetime implements Lifetime {
   }
 
   /** @internal */
-  async [kLifetimePut](store: Store, values: Buffer[]): Promise<string[]> {
+  async [kLifetimePut](store: Store, values: Buffer[], rules?: ObjectRules): Promise<string[]> {
     this.check('put');
     return this.withPart(store, async (part) => {
       const keys = values.map(() => newKey(part.record.id));
-      await part.record.put(keys, values);
+      await part.record.put(keys, values, rules);
       return keys;
     });
   }

@@ -21,8 +21,6 @@
  */
 import { AlreadyOwnedError } from '../errors.js';
 import type { ProxyState } from '../proxy/proxy.js';
-import type { RedisConnector } from '../redis/connector.js';
-import { existingForeign } from '../lifetimes/foreign.js';
 import { kindName } from './handle.js';
 
 const WHY = 'owned objects cannot join lifetimes yet (the lifetime and the owner would each evict it on their own terms)';
@@ -43,15 +41,14 @@ export function refuseHandles(states: readonly ProxyState[], lifetimeId: string)
 
 /**
  * Throw {@link AlreadyOwnedError} when one of `keys` (foreign members on
- * Redis Cluster, in other slots than the lifetime) has an ownership record:
- * one EXISTS per key, one pipeline per master, sent in parallel. Not atomic
- * with the add that follows. (lua/lifetimeAddKeys.lua refuses the others
- * itself, with the same message.)
+ * Redis Cluster, in other slots than the lifetime) has an ownership record,
+ * as `owned` says (the add's probe of their masters: one EXISTS per key, one
+ * pipeline per master, sent in parallel, see lifetimes/foreign.ts
+ * `probeForeign`). Not atomic with the add that follows.
+ * (lua/lifetimeAddKeys.lua refuses the others itself, with the same message.)
  * @internal Called by the lifetimes' addKey path on Redis Cluster.
  */
-export async function refuseOwnedForeign(connector: RedisConnector, keys: readonly string[], lifetimeId: string): Promise<void> {
-  const records = keys.map((key) => connector.keys.object('own', key));
-  const owned = await existingForeign(connector, records, { lifetime: lifetimeId });
+export function refuseOwnedForeign(keys: readonly string[], owned: readonly boolean[], lifetimeId: string): void {
   const i = owned.indexOf(true);
   if (i < 0) return;
   const key = keys[i] as string;

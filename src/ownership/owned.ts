@@ -32,11 +32,11 @@ export type OwnedProxyOf<T> = T extends null | undefined | boolean ? T : OwnedPr
  * @internal Called by `Store.ownedProxy`.
  */
 export async function createOwnedProxy<T>(store: Store, value: T, options: OwnedProxyOptions): Promise<OwnedProxy<T>> {
-  const extra = options as { evict?: unknown; lifetime?: unknown };
-  if (extra.evict || extra.lifetime !== undefined) {
+  const extra = options as { evict?: unknown; lifetime?: unknown; reads?: unknown; ttl?: unknown };
+  if (extra.evict || extra.lifetime !== undefined || extra.reads !== undefined || extra.ttl !== undefined) {
     throw new InvalidOptionsError(
-      'ownedProxy takes neither `evict` nor `lifetime`: ownership, ephemeral proxies and lifetimes are mutually exclusive ' +
-        '(an owned object ends with its owner, through drop())',
+      'ownedProxy takes none of `evict`, `reads`, `ttl` and `lifetime`: ownership does not combine with ephemeral budgets, ttls ' +
+        'or lifetimes yet (in ProxyStore they are mutually exclusive; an owned object ends with its owner, through drop())',
     );
   }
   const key = store.connector.newKey();

@@ -62,7 +62,10 @@ export interface ProxyState {
   namespace: string;
   key: string;
   shape: Shape;
+  /** Resolving consumes (an ephemeral proxy: evict, or reads). */
   evict: boolean;
+  /** The object's budget of consuming reads, when it has one (2 or more); carried in the ref. */
+  reads?: number;
   /** The store that made or revived the proxy, if known in this process. */
   source: TargetSource | undefined;
   deserializer: Deserializer | undefined;
@@ -311,6 +314,8 @@ export interface MakeProxyOptions {
   key: string;
   shape: Shape;
   evict?: boolean;
+  /** The object's reads budget (2 or more), for the ref. */
+  reads?: number;
   source?: TargetSource;
   deserializer?: Deserializer;
   token?: string;
@@ -340,6 +345,7 @@ export function makeProxy<T>(options: MakeProxyOptions): Proxy<T> {
     toJSON: () => undefined,
   };
   if (options.token !== undefined) state.token = options.token;
+  if (options.reads !== undefined) state.reads = options.reads;
   if (state.evict) state.consumeToken = randomId();
   const proxy = new Proxy(shadow, handler);
   state.toJSON = () => options.toRef(proxy);

@@ -33,8 +33,14 @@ export interface ProxyRef {
   key: string;
   /** The target's shape, so `Array.isArray` and `instanceof` work before resolution. */
   shape: Shape;
-  /** Ephemeral: resolving consumes the object. */
+  /** Ephemeral: resolving consumes the object (one read of it). */
   evict?: true;
+  /**
+   * The object's budget of consuming reads when it was put with `reads: n`
+   * (n >= 2; always with `evict`): what the ref's resolves share. Absent for
+   * `evict: true` alone (`reads: 1`), whose refs look as before.
+   */
+  reads?: number;
   /** Ownership token of owned and borrowed handles. */
   token?: string;
   /** Written by a ProxyLocker: revived as a locker, not a bare proxy. */
@@ -76,6 +82,7 @@ export function toRef(proxy: unknown): ProxyRef {
     shape: state.shape,
   };
   if (state.evict) ref.evict = true;
+  if (state.evict && state.reads !== undefined) ref.reads = state.reads;
   if (state.token !== undefined) ref.token = state.token;
   if (state.kind !== 'proxy') {
     if (!handleMoves) throw new InvalidRefError(`cannot move a ${state.kind} handle: ownership is not loaded`);
@@ -102,6 +109,10 @@ export function validateRef(value: unknown): ProxyRef {
     problems.push('`kind` must be one of proxy, owned, ref, refmut');
   }
   if (r.evict !== undefined && r.evict !== true && r.evict !== false) problems.push('`evict` must be a boolean');
+  if (r.reads !== undefined && !(typeof r.reads === 'number' && Number.isInteger(r.reads) && r.reads >= 1 && r.reads <= 1_000_000_000)) {
+    problems.push('`reads` must be an integer from 1 to 1000000000');
+  }
+  if (r.reads !== undefined && r.evict !== true) problems.push('`reads` comes with `evict: true` (a reads budget is consumed)');
   if (r.locked !== undefined && r.locked !== true && r.locked !== false) problems.push('`locked` must be a boolean');
   if (r.token !== undefined && (typeof r.token !== 'string' || r.token.length === 0)) problems.push('`token` must be a non-empty string');
   if (r.kind !== undefined && r.kind !== 'proxy' && typeof r.token !== 'string') problems.push(`a ${String(r.kind)} ref needs a \`token\``);
@@ -132,6 +143,7 @@ export function fromRef<T>(ref: ProxyRef | unknown): Proxy<T> {
     key: r.key,
     shape: r.shape,
     evict: r.evict === true,
+    ...(r.reads !== undefined ? { reads: r.reads } : {}),
     ...(r.token !== undefined ? { token: r.token } : {}),
     toRef,
   });

@@ -14,7 +14,7 @@ import { checkNumber, checkOptions } from '../options.js';
 import createDebug from 'debug';
 import { guardClient, whenReady } from './connection.js';
 import { MIN_BULK_LIMIT, bulkLimit, checkFits, serverChecked, serverRefusal, trackServer, whenLearned, type Learned } from './limits.js';
-import { Scripts, type ConsumeReply } from './scripts.js';
+import { Scripts, type ConsumeReply, type ScriptKeys } from './scripts.js';
 import { BatchFailure, runBatch, type BatchCommand } from './batch.js';
 import { Backoff, retryFaults } from './retry.js';
 import { clientKind } from './client-kind.js';
@@ -47,11 +47,14 @@ export interface RedisConnectorOptions {
    * Extra ioredis Cluster options for a client made from `nodes`. They
    * override the connector's defaults, which are sized so that ioredis
    * follows redirections (MOVED, ASK, TRYAGAIN, CLUSTERDOWN, a closed
-   * connection to a master that died) for as long as the command timeout
-   * rather than giving up after 16 (about 1.6 s, shorter than a failover):
-   * `maxRedirections` = command timeout / 50 ms (200 for 10 s, at least
-   * 16), `retryDelayOnFailover` and `retryDelayOnClusterDown` 200 ms,
-   * `retryDelayOnTryAgain` 100 ms, `retryDelayOnMoved` 0.
+   * connection to a master that died) for most of the command timeout, but
+   * gives up before it: `maxRedirections` = command timeout / 250 ms (40
+   * for 10 s, at least 4), `retryDelayOnFailover` and
+   * `retryDelayOnClusterDown` 200 ms, `retryDelayOnTryAgain` 100 ms,
+   * `retryDelayOnMoved` 0. The library then sends the call again itself
+   * until the command timeout, and a storm that outlasts it fails with a
+   * ClusterReconfiguringError, never with a bare timeout (a timeout says
+   * nothing of whether the command ran).
    */
   clusterOptions?: Omit<ClusterOptions, 'redisOptions'>;
   /**
@@ -365,18 +368,66 @@ export class RedisConnector {
     return key;
   }
 
-  /** Store many byte strings in one round trip. */
-  async putBatch(values: Uint8Array[]): Promise<string[]> {
+  /**
+   * Store many byte strings in one round trip; with `ttlMs`, each expires
+   * that many milliseconds after it is written.
+   */
+  async putBatch(values: Uint8Array[], ttlMs?: number): Promise<string[]> {
     const keys = values.map(() => this.newKey());
-    if (keys.length === 1) await this.set(keys[0] as string, values[0] as Uint8Array);
-    else await this.setBatch(keys, values);
+    if (keys.length === 1) await this.set(keys[0] as string, values[0] as Uint8Array, ttlMs);
+    else await this.setBatch(keys, values, ttlMs);
     return keys;
   }
 
-  /** Write bytes under a given key (overwrites). */
-  set(key: string, bytes: Uint8Array): Promise<unknown> {
-    if (bytes.byteLength > MIN_BULK_LIMIT) return this.checkFits([bytes], 'put').then(() => this.write(key, bytes));
-    return this.write(key, bytes);
+  /**
+   * Write bytes under a given key (overwrites); with `ttlMs`, the key expires
+   * that many milliseconds later (one `SET ... PX`).
+   */
+  set(key: string, bytes: Uint8Array, ttlMs?: number): Promise<unknown> {
+    if (bytes.byteLength > MIN_BULK_LIMIT) return this.checkFits([bytes], 'put').then(() => this.write(key, bytes, ttlMs));
+    return this.write(key, bytes, ttlMs);
+  }
+
+  /**
+   * Store objects that allow `reads` (2 or more) consuming reads: each with
+   * its rules record, in one script call per object (lua/objectPut.lua),
+   * pipelined (one pipeline per master on a Cluster); with `ttlMs`, both
+   * keys of each expire then. Returns the new keys. (`store.put(v, { reads })`
+   * is the way to use it: the Store serializes and checks the options.)
+   *
+   * @example
+   * ```ts
+   * const [key] = await connector.putWithReads([Buffer.from('job')], 3, 60_000);
+   * // three consuming reads of `key` (connector.consume) get the bytes; the third deletes them
+   * ```
+   */
+  async putWithReads(values: Uint8Array[], reads: number, ttlMs: number | undefined): Promise<string[]> {
+    await this.refused('objectPut', {});
+    await this.checkFits(values, 'put');
+    const keys = values.map(() => this.newKey());
+    const call = (i: number) =>
+      [
+        { data: this.dataKey(keys[i] as string), rules: this.keys.object('rules', keys[i] as string) },
+        { value: toBuffer(values[i] as Uint8Array), reads, ttlMs: ttlMs ?? 0 },
+      ] as const;
+    if (keys.length === 1) {
+      await this.scripts.run('objectPut', ...call(0), { key: keys[0] as string });
+      return keys;
+    }
+    try {
+      const replies = await runBatch(
+        this,
+        keys.map((_, i) => ({ key: this.dataKey(keys[i] as string), queue: (p) => this.scripts.queue(p, 'objectPut', ...call(i)) })),
+        'objectPut',
+      );
+      for (const reply of replies) this.scripts.decode('objectPut', reply);
+    } catch (err) {
+      if (!(err instanceof BatchFailure)) throw err;
+      // As setBatch: what may have been written is fresh and unknown to the caller.
+      const maybe = err.mayHaveRun().map((i) => keys[i] as string);
+      throw await this.removeWritten(maybe, err.error, maybe.length > 0);
+    }
+    return keys;
   }
 
   /** Rejects when the server was found too old (see ./limits.ts); a WeakMap lookup, nothing sent. */
@@ -385,16 +436,17 @@ export class RedisConnector {
     return refusal ? Promise.reject(errorFromReply(refusal, operation, context)) : undefined;
   }
 
-  private write(key: string, bytes: Uint8Array): Promise<unknown> {
+  private write(key: string, bytes: Uint8Array, ttlMs?: number): Promise<unknown> {
     const refused = this.refused('SET', { key });
     if (refused) return refused;
     const data = this.dataKey(key);
     const value = toBuffer(bytes);
-    return this.client.set(data, value).catch(async (err: unknown) => {
+    const send = () => (ttlMs === undefined ? this.client.set(data, value) : this.client.set(data, value, 'PX', ttlMs));
+    return send().catch(async (err: unknown) => {
       let error: ProxyStoreError;
       if (this.isCluster && clusterFault(err)) {
         try {
-          return await this.command('SET', { key }, () => this.client.set(data, value));
+          return await this.command('SET', { key }, send);
         } catch (retried) {
           error = errorFromReply(retried, 'SET', { key });
         }
@@ -419,15 +471,15 @@ export class RedisConnector {
     try {
       await runBatch(
         this,
-        keys.map((k) => {
-          const data = this.dataKey(k);
-          return { key: data, queue: (p) => void p.unlink(data) };
-        }),
+        // With its rules record, if the write made one (a reads budget): two
+        // single-key UNLINKs (a multi-key one is refused while its slot migrates).
+        keys.flatMap((k) => [this.dataKey(k), this.keys.object('rules', k)].map((key) => ({ key, queue: (p) => void p.unlink(key) }))),
         'UNLINK (clean-up)',
       );
       left = [];
     } catch (failure) {
-      left = failure instanceof BatchFailure ? keys.filter((_, i) => !failure.done[i]) : [...keys];
+      // Two commands per key: the key is left unless both ran.
+      left = failure instanceof BatchFailure ? keys.filter((_, i) => !failure.done[2 * i] || !failure.done[2 * i + 1]) : [...keys];
     }
     if (left.length === 0) return withMessage(error, ' What it may have written was removed: nothing of it is left.');
     log('could not remove %d key(s) of a failed write: %s', left.length, left.join(' '));
@@ -443,20 +495,21 @@ export class RedisConnector {
    * Write many keys in one round trip: MSETs of up to 1,000 keys
    * on a single Redis (one command per chunk is far cheaper than a SET per
    * key, for ioredis and for Redis), one SET per key on a Cluster (MSET keys
-   * must share a slot).
+   * must share a slot), and one `SET ... PX` per key with `ttlMs` (MSET sets
+   * no expiry, and each key must get its own atomically).
    */
-  async setBatch(keys: string[], values: Uint8Array[]): Promise<void> {
+  async setBatch(keys: string[], values: Uint8Array[], ttlMs?: number): Promise<void> {
     if (keys.length === 0) return;
     await this.refused('SET (batch)', {});
     await this.checkFits(values, 'putBatch');
     const commands: BatchCommand[] = [];
     /** The keys (by index) each command writes. */
     const written: number[][] = [];
-    if (this.isCluster) {
+    if (this.isCluster || ttlMs !== undefined) {
       keys.forEach((k, i) => {
         const data = this.dataKey(k);
         const value = toBuffer(values[i] as Uint8Array);
-        commands.push({ key: data, queue: (p) => void p.set(data, value) });
+        commands.push({ key: data, queue: (p) => void (ttlMs === undefined ? p.set(data, value) : p.set(data, value, 'PX', ttlMs)) });
         written.push([i]);
       });
     } else {
@@ -524,20 +577,30 @@ export class RedisConnector {
     return (await this.command('EXISTS', { key }, () => this.client.exists(data))) === 1;
   }
 
-  /** Delete a key; a missing key is not an error. */
+  /** Delete a key (its data and its rules record, one command); a missing key is not an error. */
   async evict(key: string): Promise<void> {
     validateKey(key);
     const data = this.dataKey(key);
-    await this.command('UNLINK', { key }, () => this.client.unlink(data));
+    const rules = this.keys.object('rules', key);
+    // Two single-key UNLINKs sent together (one round trip): while a slot
+    // migrates, Redis refuses a multi-key command one of whose keys is missing.
+    await Promise.all([
+      this.command('UNLINK', { key }, () => this.client.unlink(data)),
+      this.command('UNLINK', { key }, () => this.client.unlink(rules)),
+    ]);
   }
 
   /**
-   * Read and delete a key in one atomic step, leaving a tombstone that
-   * describes `consumer` for `tombstoneTtlMs`. The bytes stay `graceMs` under
-   * a grace key named after `token`, so that the same consumer (same token:
-   * ioredis's resend after a lost reply, the library's own resend below, or
-   * the same proxy resolved again after an unclear failure) still gets them,
-   * whatever the tombstone's TTL.
+   * One consuming read of a key, in one atomic step (lua/consume.lua): an
+   * object without a reads budget is read and deleted, leaving a tombstone
+   * that describes `consumer` for `tombstoneTtlMs`; an object with one
+   * (`reads: n`) gives up one read, and the last read deletes it. The bytes
+   * the deleting read took stay `graceMs` under a grace key named after
+   * `token`, so that the same consumer (same token: ioredis's resend after a
+   * lost reply, the library's own resend below, or the same proxy resolved
+   * again after an unclear failure) still gets them, whatever the
+   * tombstone's TTL; an earlier read is recognised by its token and reads
+   * again without spending the budget.
    *
    * A consume whose outcome is unclear (its connection dropped after it was
    * sent) is sent again with the same token until the command timeout has
@@ -547,7 +610,7 @@ export class RedisConnector {
    */
   async consume(key: string, consumer: string, tombstoneTtlMs: number, token: string = randomId(), graceMs = CONSUME_GRACE_MS): Promise<ConsumeReply> {
     validateKey(key);
-    const keys = { data: this.dataKey(key), tombstone: this.keys.object('tomb', key), grace: this.keys.graceCopy(key, token) };
+    const keys = this.consumeKeys(key, token);
     const args = { token, consumer, ttlMs: tombstoneTtlMs, graceMs };
     const deadline = Date.now() + this.commandDeadlineMs();
     const backoff = new Backoff();
@@ -570,6 +633,21 @@ export class RedisConnector {
         await backoff.wait(deadline);
       }
     }
+  }
+
+  /** The KEYS of lua/consume.lua for `key` and the consumer `token`. @internal */
+  consumeKeys(key: string, token: string): ScriptKeys<'consume'> {
+    const data = this.dataKey(key);
+    // The lifetime whose id is the object's tag (its own members share the object's slot).
+    const tag = data.slice(0, data.indexOf('}:d:') + 2);
+    return {
+      data,
+      tombstone: this.keys.object('tomb', key),
+      grace: this.keys.graceCopy(key, token),
+      rules: this.keys.object('rules', key),
+      members: `${tag}members`,
+      ends: `${tag}ends`,
+    };
   }
 
   /** The consume tombstone of a key, if it was consumed recently. */
@@ -654,13 +732,15 @@ const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
 
 /**
  * ioredis Cluster options for a cluster the connector creates: redirections
- * followed for about the command timeout, not ioredis's 16 (about 1.6 s,
- * less than a failover), with a short pause when there is no answer to follow
- * (see {@link RedisConnectorOptions.clusterOptions}).
+ * followed for most of the command timeout, not ioredis's 16 (about 1.6 s,
+ * less than a failover), with a short pause when there is no answer to
+ * follow, and given up before the timeout (at most 200 ms per redirection),
+ * so that the library's own retry (./retry.ts) sees the cluster's answer and
+ * classifies it (see {@link RedisConnectorOptions.clusterOptions}).
  */
 export function clusterDefaults(commandTimeoutMs: number): Omit<ClusterOptions, 'redisOptions'> {
   return {
-    maxRedirections: Math.max(16, Math.ceil(commandTimeoutMs / 50)),
+    maxRedirections: Math.max(4, Math.floor(commandTimeoutMs / 250)),
     retryDelayOnFailover: 200,
     retryDelayOnClusterDown: 200,
     retryDelayOnTryAgain: 100,

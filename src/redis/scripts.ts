@@ -64,19 +64,28 @@ export interface LifetimeCloseReply {
   handed: string[];
 }
 
+/** A foreign member handed to the caller with its own end (Unix ms; NO_OWN_END: none, but a rules record). */
+export interface CappedMember {
+  key: string;
+  ownEnd: number;
+}
+
 /**
  * What `lifetimeExtend` and `lifetimeExpireChunk` reply: the expiry the
  * members now carry, which is the lease end (a StaticLifetime part's plus its
  * outage margin; with cursor 'close', the end that ended it; -1 from a chunk
  * when the lifetime is no longer an open lease); `cursor` is
  * 'done', 'close' (extend only), or where `lifetimeExpireChunk` goes on;
- * `found`, the foreign members of the chunk for the caller to expire
+ * `found`, the foreign members of the chunk for the caller to expire, and
+ * `capped`, those with an own end or rules record, which the caller expires
+ * (with their rules records) to the earlier of the lease and their own end
  * (foreign = 'return').
  */
 export interface LifetimeExpireReply {
   expiresAtMs: number;
   cursor: string;
   found: string[];
+  capped: CappedMember[];
 }
 
 function fail(name: string, reply: unknown): never {
@@ -121,11 +130,17 @@ function asTextList(name: string, reply: unknown, v: unknown): string[] {
 }
 
 function asExpireReply(name: 'lifetimeExtend' | 'lifetimeExpireChunk', reply: unknown): LifetimeExpireReply {
-  const [expiresAt, cursor, found] = asTuple(name, reply, 3);
+  const [expiresAt, cursor, found, capped] = asTuple(name, reply, 4);
+  if (!Array.isArray(capped) || capped.length % 2 !== 0) fail(name, reply);
+  const members: CappedMember[] = [];
+  for (let i = 0; i < capped.length; i += 2) {
+    members.push({ key: asText(name, reply, capped[i]), ownEnd: asInteger(name, reply, capped[i + 1]) });
+  }
   return {
     expiresAtMs: asInteger(name, reply, expiresAt),
     cursor: asText(name, reply, cursor),
     found: asTextList(name, reply, found),
+    capped: members,
   };
 }
 
@@ -157,6 +172,7 @@ const REPLIES = {
     }
     fail('consume', reply);
   },
+  objectPut: oneOf('objectPut', [1] as const),
   lifetimeCreate(reply: unknown): LifetimeCreateReply {
     const [created, expiresAt] = asTuple('lifetimeCreate', reply, 2);
     const flag = asInteger('lifetimeCreate', reply, created);
@@ -191,7 +207,7 @@ const REPLIES = {
     return asExpireReply('lifetimeExpireChunk', reply);
   },
   // The command line's gc (src/cli/gc.ts): 1 evicted, else why it was kept.
-  gcEvict: oneOf('gcEvict', [0, 1, 2, 3, 4, 5] as const),
+  gcEvict: oneOf('gcEvict', [0, 1, 2, 3, 4, 5, 6] as const),
 } satisfies { [N in ScriptName]: (reply: unknown) => unknown };
 
 export type ScriptReply<N extends ScriptName> = ReturnType<(typeof REPLIES)[N]>;

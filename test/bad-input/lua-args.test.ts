@@ -68,8 +68,17 @@ describe('every script, through raw EVAL', () => {
 
 /** A valid consumer token, and the consume KEYS of object `k` for it. */
 const TOKEN = 'tokenAAAAAAAAAAAAAAAAA';
-function consumeKeys(namespace: string, token = TOKEN): [string, string, string] {
-  return [`${namespace}:{lua-args}:d:k`, `${namespace}:{lua-args}:tomb:k`, `${namespace}:{lua-args}:grace:k:${token}`];
+function consumeKeys(namespace: string, token = TOKEN): [string, string, string, string, string, string] {
+  return [
+    `${namespace}:{lua-args}:d:k`,
+    `${namespace}:{lua-args}:tomb:k`,
+    `${namespace}:{lua-args}:grace:k:${token}`,
+    ...consumeRest(namespace),
+  ];
+}
+/** The consume KEYS after data, tombstone and grace: rules record, and the members and ends of the tag's lifetime. */
+function consumeRest(namespace: string): [string, string, string] {
+  return [`${namespace}:{lua-args}:rules:k`, `${namespace}:{lua-args}:members`, `${namespace}:{lua-args}:ends`];
 }
 
 describe('consume, through raw EVAL', () => {
@@ -91,30 +100,35 @@ describe('consume, through raw EVAL', () => {
   });
 
   test.for([
-    ['the tombstone of another object', (ns: string) => [`${ns}:{lua-args}:d:k`, `${ns}:{lua-args}:tomb:other`, `${ns}:{lua-args}:grace:k:${TOKEN}`]],
+    ['the tombstone of another object', (ns: string) => [`${ns}:{lua-args}:d:k`, `${ns}:{lua-args}:tomb:other`, `${ns}:{lua-args}:grace:k:${TOKEN}`, ...consumeRest(ns)]],
     ['the grace key of another token', (ns: string) => consumeKeys(ns, 'tokenBBBBBBBBBBBBBBBBB')],
-    ['a grace key without a token', (ns: string) => [`${ns}:{lua-args}:d:k`, `${ns}:{lua-args}:tomb:k`, `${ns}:{lua-args}:grace:k`]],
-    ['keys that are no data key', (ns: string) => [`${ns}:data`, `${ns}:tomb`, `${ns}:grace`]],
+    ['a grace key without a token', (ns: string) => [`${ns}:{lua-args}:d:k`, `${ns}:{lua-args}:tomb:k`, `${ns}:{lua-args}:grace:k`, ...consumeRest(ns)]],
+    ['keys that are no data key', (ns: string) => [`${ns}:data`, `${ns}:tomb`, `${ns}:grace`, ...consumeRest(ns)]],
+    ['the rules record of another object', (ns: string) => [...consumeKeys(ns).slice(0, 3), `${ns}:{lua-args}:rules:other`, ...consumeRest(ns).slice(1)]],
+    ['the members set of another tag', (ns: string) => [...consumeKeys(ns).slice(0, 4), `${ns}:{other}:members`, `${ns}:{lua-args}:ends`]],
+    ['the ends set of another tag', (ns: string) => [...consumeKeys(ns).slice(0, 5), `${ns}:{other}:ends`]],
   ] as const)('KEYS with %s are refused before anything is read or written', async ([, keys], { redis, namespace }) => {
     const [data] = consumeKeys(namespace);
     await redis.set(data, 'bytes', 'PX', 60_000);
     const message = await evalError(redis, 'consume', [...keys(namespace)], [TOKEN, '{}', '1000', '1000']);
-    expect(message).toMatch(/^PSR_INVALID_OPTIONS consume: KEYS .* are not the data, tombstone and grace keys of one object for this token$/);
+    expect(message).toMatch(
+      /^PSR_INVALID_OPTIONS consume: KEYS .* are not the data, tombstone, grace, rules, members and ends keys of one object for this token$/,
+    );
     expect(await redis.get(data)).toBe('bytes');
     await redis.unlink(data);
   });
 
-  test('a call with 4 KEYS is refused, naming the counts it expects', async ({ redis, namespace }) => {
+  test('a call with 7 KEYS is refused, naming the counts it expects', async ({ redis, namespace }) => {
     const message = await evalError(redis, 'consume', [...keysOf('consume', namespace), `${namespace}:x`], ['t', '{}', '5', '5']);
     expect(message).toBe(
-      'PSR_INVALID_OPTIONS consume: expects 3 KEYS (data, tombstone, grace) and 4 ARGV (token, consumer, ttlMs, graceMs), got 4 KEYS and 4 ARGV',
+      'PSR_INVALID_OPTIONS consume: expects 6 KEYS (data, tombstone, grace, rules, members, ends) and 4 ARGV (token, consumer, ttlMs, graceMs), got 7 KEYS and 4 ARGV',
     );
   });
 
   test('a data key holding a hash is a coded error and the hash is left alone', async ({ redis, namespace }) => {
-    const [data, tomb, grace] = consumeKeys(namespace);
+    const [data, tomb] = consumeKeys(namespace);
     await redis.hset(data, 'field', 'value');
-    const message = await evalError(redis, 'consume', [data, tomb, grace], [TOKEN, '{}', '1000', '1000']);
+    const message = await evalError(redis, 'consume', consumeKeys(namespace), [TOKEN, '{}', '1000', '1000']);
     expect(message).toMatch(/^PSR_SERIALIZATION consume: Redis key .*:d:k holds a value of another Redis type/);
     expect(await redis.hgetall(data)).toEqual({ field: 'value' });
     expect(await redis.exists(tomb)).toBe(0);
@@ -122,17 +136,46 @@ describe('consume, through raw EVAL', () => {
   });
 
   test('a tombstone key holding a list is a coded error when the object is missing', async ({ redis, namespace }) => {
-    const [data, tomb, grace] = consumeKeys(namespace);
+    const [, tomb] = consumeKeys(namespace);
     await redis.rpush(tomb, 'x');
-    const message = await evalError(redis, 'consume', [data, tomb, grace], [TOKEN, '{}', '1000', '1000']);
+    const message = await evalError(redis, 'consume', consumeKeys(namespace), [TOKEN, '{}', '1000', '1000']);
     expect(message).toMatch(/^PSR_SERIALIZATION consume: Redis key .*:tomb:k holds a value of another Redis type/);
     await redis.unlink(tomb);
+  });
+
+  test.for([
+    ['rules record', 4, /:rules:k holds a value of another Redis type/],
+    ['members set', 5, /:members holds a value of another Redis type/],
+    ['ends set', 6, /:ends holds a value of another Redis type/],
+  ] as const)('a %s of another Redis type is a coded error, and the object is left as it was', async ([, index, shown], { redis, namespace }) => {
+    const keys = consumeKeys(namespace);
+    await redis.set(keys[0], 'bytes', 'PX', 60_000);
+    await redis.rpush(keys[index - 1] as string, 'x');
+    const message = await evalError(redis, 'consume', keys, [TOKEN, '{}', '1000', '1000']);
+    expect(message).toMatch(/^PSR_SERIALIZATION consume: Redis key /);
+    expect(message).toMatch(shown);
+    expect(await redis.get(keys[0])).toBe('bytes');
+    expect(await redis.exists(keys[1], keys[2])).toBe(0);
+    await redis.unlink(...keys);
+  });
+
+  test('a rules record with a malformed budget is a coded error, and the object is left as it was', async ({ redis, namespace }) => {
+    const keys = consumeKeys(namespace);
+    await redis.set(keys[0], 'bytes', 'PX', 60_000);
+    for (const [reads, of] of [['1.5', '3'], ['0', '3'], ['3', '2'], ['2', 'x']]) {
+      await redis.hset(keys[3], 'reads', reads as string, 'of', of as string);
+      const message = await evalError(redis, 'consume', keys, [TOKEN, '{}', '1000', '1000']);
+      expect(message).toMatch(/^PSR_SERIALIZATION consume: the rules record .* has a malformed (reads|of)/);
+      expect(await redis.hgetall(keys[3])).toEqual({ reads, of });
+      expect(await redis.get(keys[0])).toBe('bytes');
+    }
+    await redis.unlink(...keys);
   });
 
   test('any KEYS and ARGV give a well-formed reply or a coded error', async ({ redis, namespace }) => {
     const text = fc.string({ unit: 'binary', maxLength: 20 });
     const call = fc.record({
-      keys: fc.array(text.map((s) => `${namespace}:{prop}:${s}`), { maxLength: 3 }),
+      keys: fc.array(text.map((s) => `${namespace}:{prop}:${s}`), { maxLength: 7 }),
       args: fc.array(fc.oneof(text, fc.integer().map(String), fc.constantFrom('1', '100', '1e3', 'inf')), { maxLength: 3 }),
       stored: fc.boolean(),
     });
@@ -158,17 +201,13 @@ describe('consume, through connector.scripts.run', () => {
   function run(store: Store, keys: Record<string, unknown>, args: Record<string, unknown>) {
     return store.connector.scripts.run(
       'consume',
-      keys as { data: string; tombstone: string; grace: string },
+      keys as ReturnType<typeof validKeys>,
       { token: TOKEN, graceMs: 1000, ...args } as { token: string; consumer: string; ttlMs: number; graceMs: number },
       { key: 'k' },
     );
   }
   function validKeys(store: Store) {
-    return {
-      data: store.connector.dataKey('k'),
-      tombstone: store.connector.keys.object('tomb', 'k'),
-      grace: store.connector.keys.graceCopy('k', TOKEN),
-    };
+    return store.connector.consumeKeys('k', TOKEN);
   }
 
   test('a ttlMs that is not a positive integer is an InvalidOptionsError from the script', async ({ store }) => {

@@ -51,6 +51,7 @@ const KEY_KINDS: Record<string, string> = {
   // The grace copy of the consumer whose token is OWNER (one of the plausible tokens).
   grace: `{${LT}}:grace:${OBJ}:${OWNER}`,
   done: `{${LT}}:done:${OBJ}`,
+  rules: `{${LT}}:rules:${OBJ}`,
   newData: `{${LT}}:d:${CLONE}`,
   newRecord: `{${LT}}:own:${CLONE}`,
   newLeases: `{${LT}}:lease:${CLONE}`,
@@ -58,12 +59,19 @@ const KEY_KINDS: Record<string, string> = {
   meta: `{${LT}}:lt`,
   members: `{${LT}}:members`,
   foreign: `{${LT}}:foreign`,
+  ends: `{${LT}}:ends`,
   evicting: `{${LT}}:evicting`,
 };
-/** Variadic KEYS: a data key inside the lifetime, and the seeded object's (with their ownership records, for `objects`). */
+/**
+ * Variadic KEYS: a data key inside the lifetime, and the seeded object's
+ * (with their ownership and rules records, for `objects`; with their rules
+ * records, for `items`, which lifetimePut takes with reads >= 2 and refuses
+ * as data keys otherwise).
+ */
 const REST_KEYS: Record<string, string[]> = {
   data: [`{${LT}}:d:${NEW}`, `{${LT}}:d:${OBJ}`],
-  objects: [`{${LT}}:d:${NEW}`, `{${LT}}:own:${NEW}`, `{${LT}}:d:${OBJ}`, `{${LT}}:own:${OBJ}`],
+  objects: [`{${LT}}:d:${NEW}`, `{${LT}}:own:${NEW}`, `{${LT}}:rules:${NEW}`, `{${LT}}:d:${OBJ}`, `{${LT}}:own:${OBJ}`, `{${LT}}:rules:${OBJ}`],
+  items: [`{${LT}}:d:${NEW}`, `{${LT}}:rules:${NEW}`],
 };
 
 
@@ -82,7 +90,7 @@ function plausible(arg: string, now: number): string[] {
     case 'ttlMs':
     case 'graceMs':
     case 'endedTtlMs':
-      return ['30000', '1'];
+      return ['30000', '1', '0'];
     case 'ms':
       return ['60000', String(now + 60_000), String(now - 1000)];
     case 'count':
@@ -103,6 +111,13 @@ function plausible(arg: string, now: number): string[] {
       return ['m:0', 'f:0', 'done'];
     case 'write':
       return ['0', '1'];
+    case 'reads':
+      return ['1', '2', '3'];
+    case 'values':
+    case 'value':
+      return ['bytes'];
+    case 'elsewhere':
+      return [`{other}:d:x`, '0', String(now + 30_000), '9999999999999'];
     default:
       return [randomId(), 'v'];
   }
@@ -144,6 +159,11 @@ function argValue(arg: string, now: number): fc.Arbitrary<string> {
  * 'staticSilent' one whose lease end passed while nothing touched it (an
  * outage: scripts grant a fresh lease); 'staticStopped' one whose lease end
  * passed although it was touched lately (its heartbeat stopped: it has ended).
+ * 'reads' is a plain object with a reads budget (3 of 3, its rules record
+ * expiring with it); 'leaseRules' a lease whose member has a reads budget
+ * (2 of 3, one consumer recorded) and its own end before the lease's, listed
+ * in the lifetime's `ends`; 'contextRules' the same under a ContextLifetime,
+ * with no TTL anywhere.
  */
 type Seed =
   | 'empty'
@@ -157,7 +177,10 @@ type Seed =
   | 'ended'
   | 'static'
   | 'staticSilent'
-  | 'staticStopped';
+  | 'staticStopped'
+  | 'reads'
+  | 'leaseRules'
+  | 'contextRules';
 const SEEDS: Seed[] = [
   'empty',
   'plain',
@@ -171,6 +194,9 @@ const SEEDS: Seed[] = [
   'static',
   'staticSilent',
   'staticStopped',
+  'reads',
+  'leaseRules',
+  'contextRules',
 ];
 const STATIC_LEASE = 10_000;
 
@@ -180,6 +206,25 @@ async function seed(redis: Redis, ns: string, kind: Seed, now: number): Promise<
   const horizon = now + 60_000;
   const p = redis.pipeline();
   if (kind === 'plain') p.set(k(KEY_KINDS.data!), 'value', 'PX', 60_000);
+  if (kind === 'reads') {
+    p.set(k(KEY_KINDS.data!), 'value', 'PXAT', horizon);
+    p.hset(k(KEY_KINDS.rules!), 'reads', 3, 'of', 3);
+    p.pexpireat(k(KEY_KINDS.rules!), horizon);
+  }
+  if (kind === 'leaseRules' || kind === 'contextRules') {
+    const lease = kind === 'leaseRules';
+    const ownEnd = now + 30_000;
+    p.hset(k(KEY_KINDS.meta!), 'state', 'open', 'kind', lease ? 'lease' : 'context', 'name', '', 'createdAt', now);
+    p.set(k(KEY_KINDS.data!), 'value');
+    p.sadd(k(KEY_KINDS.members!), OBJ);
+    p.hset(k(KEY_KINDS.rules!), 'reads', 2, 'of', 3, `t:${BORROW}`, 1);
+    p.zadd(k(KEY_KINDS.ends!), lease ? ownEnd : 9_999_999_999_999, OBJ);
+    if (lease) {
+      p.hset(k(KEY_KINDS.meta!), 'expiresAt', horizon);
+      for (const rel of [KEY_KINDS.meta!, KEY_KINDS.members!, KEY_KINDS.ends!]) p.pexpireat(k(rel), horizon);
+      for (const rel of [KEY_KINDS.data!, KEY_KINDS.rules!]) p.pexpireat(k(rel), ownEnd);
+    }
+  }
   if (kind === 'owned' || kind === 'borrowed' || kind === 'orphan') {
     p.set(k(KEY_KINDS.data!), 'value', 'PXAT', horizon);
     const owner = kind === 'orphan' ? '' : OWNER;
@@ -251,8 +296,11 @@ async function explainedWithoutTtl(redis: Redis, ns: string): Promise<Set<string
   const meta = `${ns}:${KEY_KINDS.meta}`;
   const [state, expiresAt] = await redis.hmget(meta, 'state', 'expiresAt');
   if (state !== 'open' || expiresAt !== null) return explained;
-  for (const rel of [KEY_KINDS.meta!, KEY_KINDS.members!, KEY_KINDS.foreign!]) explained.add(`${ns}:${rel}`);
-  for (const member of await redis.smembers(`${ns}:${KEY_KINDS.members}`)) explained.add(`${ns}:{${LT}}:d:${member}`);
+  for (const rel of [KEY_KINDS.meta!, KEY_KINDS.members!, KEY_KINDS.foreign!, KEY_KINDS.ends!]) explained.add(`${ns}:${rel}`);
+  for (const member of await redis.smembers(`${ns}:${KEY_KINDS.members}`)) {
+    explained.add(`${ns}:{${LT}}:d:${member}`);
+    explained.add(`${ns}:{${LT}}:rules:${member}`);
+  }
   for (const data of await redis.smembers(`${ns}:${KEY_KINDS.foreign}`)) explained.add(data);
   return explained;
 }
@@ -301,6 +349,8 @@ describe('every script, fired with adversarial ARGV by raw EVAL', () => {
           return;
         }
         const explained = await explainedWithoutTtl(redis, namespace);
+        // A reads: n object put with no ttl lives until its reads or an eviction end it, as a plain put does.
+        if (name === 'objectPut' && argv[2] === '0') for (const rel of [KEY_KINDS.data!, KEY_KINDS.rules!]) explained.add(`${namespace}:${rel}`);
         const unexplained = [...after]
           .filter(([key, s]) => s.expireAt === -1 && !explained.has(key) && before.get(key)?.expireAt !== -1)
           .map(([key]) => key);

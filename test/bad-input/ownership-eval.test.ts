@@ -2,8 +2,8 @@
  * The ownership scripts called by hand (raw EVAL, as a buggy or hostile
  * client could): an empty token matches nothing, so it cannot act as the
  * missing owner of an orphaned object; and KEYS must be the keys of one
- * object; lifetimeAddKeys takes each object's ownership record beside its
- * data key, and refuses an owned one. Every refusal is a coded error that
+ * object; lifetimeAddKeys takes each object's ownership and rules records
+ * beside its data key, and refuses an owned one. Every refusal is a coded error that
  * changes nothing.
  */
 import { LUA_SCRIPTS } from '../../src/generated/lua.js';
@@ -128,8 +128,13 @@ describe('lifetimeAddKeys checks each object with its ownership record', () => {
     await redis.hset(k.record, 'owner', 'ownerToken000000000000');
     await redis.pexpire(k.record, 60_000);
     const meta = store.connector.keys.lifetime('lt', lifetime.id);
-    const keys = [meta, store.connector.keys.lifetime('members', lifetime.id), store.connector.keys.lifetime('foreign', lifetime.id)];
-    const pair = (key: string) => [objectKeys(store, key).data, objectKeys(store, key).record];
+    const keys = [
+      meta,
+      store.connector.keys.lifetime('members', lifetime.id),
+      store.connector.keys.lifetime('foreign', lifetime.id),
+      store.connector.keys.lifetime('ends', lifetime.id),
+    ];
+    const pair = (key: string) => [objectKeys(store, key).data, objectKeys(store, key).record, store.connector.keys.object('rules', key)];
     const state = () => Promise.all([redis.hgetall(meta), redis.exists(keys[1] as string, keys[2] as string), ...plain.map((p) => redis.pttl(objectKeys(store, p).data))]);
     const cleanup = async () => {
       await lifetime.close();
@@ -149,17 +154,22 @@ describe('lifetimeAddKeys checks each object with its ownership record', () => {
     await cleanup();
   });
 
-  test('objects that are not pairs of a data key and its own ownership record are refused, and nothing is added', async ({ store, redis }) => {
+  test('objects that are not triples of a data key and its own ownership and rules records are refused, and nothing is added', async ({ store, redis }) => {
     const { plain, keys, pair, state, cleanup } = await setup(store, redis);
     const [a, b] = plain as [string, string];
     const before = await state();
+    const rules = (key: string) => store.connector.keys.object('rules', key);
     // Another object's record beside a data key: its owner check would look at the wrong object.
-    await expect(evalScript(redis, 'lifetimeAddKeys', [...keys, objectKeys(store, a).data, objectKeys(store, b).record], [])).rejects.toThrow(
+    await expect(evalScript(redis, 'lifetimeAddKeys', [...keys, objectKeys(store, a).data, objectKeys(store, b).record, rules(a)], [])).rejects.toThrow(
       /^PSR_INVALID_OPTIONS lifetimeAddKeys: .* is not the ownership record of /,
     );
-    // A data key without its record.
+    // Another object's rules record: its expiry would go to the wrong object.
+    await expect(evalScript(redis, 'lifetimeAddKeys', [...keys, objectKeys(store, a).data, objectKeys(store, a).record, rules(b)], [])).rejects.toThrow(
+      /^PSR_INVALID_OPTIONS lifetimeAddKeys: .* is not the rules record of /,
+    );
+    // A data key without its records.
     await expect(evalScript(redis, 'lifetimeAddKeys', [...keys, ...pair(a), objectKeys(store, b).data], [])).rejects.toThrow(
-      /^PSR_INVALID_OPTIONS lifetimeAddKeys: objects must be pairs of a data key and its ownership record, got 3 keys/,
+      /^PSR_INVALID_OPTIONS lifetimeAddKeys: objects must be triples of a data key, its ownership record and its rules record, got 4 keys/,
     );
     expect(await state()).toEqual(before);
     await cleanup();

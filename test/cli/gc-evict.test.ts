@@ -13,7 +13,14 @@ function evict(store: Store, key: string, minIdle = 0) {
   const prefix = data.slice(0, data.indexOf('}:d:') + 2);
   return store.connector.scripts.run(
     'gcEvict',
-    { data, record: keys.object('own', key), leases: keys.object('lease', key), members: `${prefix}members`, done: keys.object('done', key) },
+    {
+      data,
+      record: keys.object('own', key),
+      leases: keys.object('lease', key),
+      members: `${prefix}members`,
+      done: keys.object('done', key),
+      rules: keys.object('rules', key),
+    },
     { member: data.slice(prefix.length + 2), minIdle, token: randomId() },
   );
 }
@@ -42,6 +49,19 @@ describe('gcEvict', () => {
     await lifetime.close();
   });
 
+  test('keeps an object that has its own ttl: it goes by itself', async ({ store }) => {
+    const key = await store.put('expiring', { ttl: 600 });
+    expect(await evict(store, key)).toBe(6);
+    expect(await store.exists(key)).toBe(true);
+    await store.evict(key);
+  });
+
+  test('evicts an orphan with a reads budget together with its rules record', async ({ store, redis }) => {
+    const key = await store.put('budget', { reads: 3 });
+    expect(await evict(store, key)).toBe(1);
+    expect(await redis.exists(store.connector.keys.object('d', key), store.connector.keys.object('rules', key))).toBe(0);
+  });
+
   test('keeps an object used more recently than minIdle seconds', async ({ store }) => {
     const key = await store.put('fresh');
     expect(await evict(store, key, 3600)).toBe(4);
@@ -64,14 +84,14 @@ describe('gcEvict', () => {
     await expect(
       store.connector.scripts.run(
         'gcEvict',
-        { data: a, record: b, leases: keys.object('lease', 'a'), members: `${store.namespace}:{a}:members`, done: keys.object('done', 'a') },
+        { data: a, record: b, leases: keys.object('lease', 'a'), members: `${store.namespace}:{a}:members`, done: keys.object('done', 'a'), rules: keys.object('rules', 'a') },
         { member: 'a', minIdle: 0, token: randomId() },
       ),
     ).rejects.toThrow(InvalidOptionsError);
     await expect(
       store.connector.scripts.run(
         'gcEvict',
-        { data: a, record: keys.object('own', 'a'), leases: keys.object('lease', 'a'), members: `${store.namespace}:{a}:members`, done: keys.object('done', 'a') },
+        { data: a, record: keys.object('own', 'a'), leases: keys.object('lease', 'a'), members: `${store.namespace}:{a}:members`, done: keys.object('done', 'a'), rules: keys.object('rules', 'a') },
         { member: 'a', minIdle: '1.5', token: randomId() },
       ),
     ).rejects.toThrow(/minIdle must be an integer from 0 to 999999999999, got 1\.5/);

@@ -80,10 +80,10 @@ describe('inspect', () => {
 
     expect(out).toMatch(new RegExp(`^Namespace ${namespace} on .*: \\d+ objects, 3 lifetimes, 2 owned, 1 consumed, ${s.orphans.length} orphans\n`));
     expect(out).toContain('\nLifetimes (3)\n  ID ');
-    expect(row(out, s.context.id)).toEqual([s.context.id, 'context', 'jobs', 'open', '2', s.foreignMember ? '1' : '0', '-']);
-    expect(row(out, s.lease.id).slice(0, 6)).toEqual([s.lease.id, 'lease', 'lease', 'open', '3', '0']);
-    expect(row(out, s.lease.id)[6]).toMatch(/^(9m \d+s|10m 0s)$/);
-    expect(row(out, s.ended.id)).toEqual([s.ended.id, 'context', 'done', 'ended', '0', '0', '-']);
+    expect(row(out, s.context.id)).toEqual([s.context.id, 'context', 'jobs', 'open', '2', s.foreignMember ? '1' : '0', '0', '-']);
+    expect(row(out, s.lease.id).slice(0, 7)).toEqual([s.lease.id, 'lease', 'lease', 'open', '3', '0', '0']);
+    expect(row(out, s.lease.id)[7]).toMatch(/^(9m \d+s|10m 0s)$/);
+    expect(row(out, s.ended.id)).toEqual([s.ended.id, 'context', 'done', 'ended', '0', '0', '0', '-']);
 
     expect(out).toContain('\nOwned objects (2)\n  KEY ');
     expect(row(out, getKey(s.shared.owner))).toEqual([getKey(s.shared.owner), 'present', '1', 'no', expect.stringMatching(/s$/), 'present']);
@@ -91,9 +91,9 @@ describe('inspect', () => {
 
     expect(out).toContain('\nConsumed objects (1)\n  KEY ');
     const tomb = row(out, s.consumed);
-    expect(tomb.slice(0, 3)).toEqual([s.consumed, String(s.consumer.pid), s.consumer.host]);
-    expect(tomb[3]).toMatch(/util\.ts:\d+:\d+$/);
-    expect(tomb[5]).toMatch(/^yes \(\d+s left\)$/);
+    expect(tomb.slice(0, 4)).toEqual([s.consumed, '1', String(s.consumer.pid), s.consumer.host]);
+    expect(tomb[4]).toMatch(/util\.ts:\d+:\d+$/);
+    expect(tomb[6]).toMatch(/^yes \(\d+s left\)$/);
 
     expect(out).toContain(`\nOrphans: objects that belong to nothing (${s.orphans.length}) - gc evicts these\n  KEY `);
     for (const key of s.orphans) expect(row(out, key)).toEqual([key, expect.stringMatching(/s$/), 'none']);

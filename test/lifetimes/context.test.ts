@@ -12,9 +12,11 @@ import {
   ProxyStoreFactoryError,
   type RedisConnector,
   Store,
+  fromRef,
   getKey,
   isResolved,
   resolve,
+  toRef,
   type Lifetime,
   type Proxy,
 } from '../../src/index.js';
@@ -161,9 +163,14 @@ describe('objects put under a lifetime', () => {
     await lifetime.addProxy(unresolved);
   });
 
-  test('evict together with a real lifetime is still InvalidOptionsError', async ({ store }) => {
+  test('evict together with a lifetime is accepted: the first consume or the close, whichever comes first, ends the object', async ({ store }) => {
     await using lifetime = new ContextLifetime(store);
-    await expect(store.proxy('v', { evict: true, lifetime })).rejects.toThrow(InvalidOptionsError);
+    const consumed = await store.proxy('v', { evict: true, lifetime });
+    const kept = await store.proxy('w', { evict: true, lifetime });
+    expect(String(await resolve(fromRef(toRef(consumed))))).toBe('v');
+    expect(await store.exists(getKey(consumed))).toBe(false);
+    await lifetime.close();
+    expect(await store.exists(getKey(kept))).toBe(false);
   });
 
   test('a closed store refuses a lifetime on it', async ({ connect }) => {

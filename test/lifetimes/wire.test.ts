@@ -2,10 +2,12 @@
  * Round trips of lifetime operations, watched with MONITOR: creating a
  * lifetime, putting under it, adding a key (with its owner check) and closing
  * a small one are one script call each; proxyFromKey sends its header read
- * and the membership change together.
+ * and the membership change together. Rules that compose stay one call on
+ * the hot path: a put with a lifetime, a ttl and reads; a consume of a reads
+ * object; a put with only a ttl is one SET.
  */
 import type { Redis } from 'ioredis';
-import { AlreadyOwnedError, ContextLifetime, LeaseLifetime, StaticLifetime, drop, getKey } from '../../src/index.js';
+import { AlreadyOwnedError, ContextLifetime, LeaseLifetime, StaticLifetime, drop, fromRef, getKey, resolve, toRef } from '../../src/index.js';
 import { LUA_SCRIPTS } from '../../src/generated/lua.js';
 import { watch, type Seen } from '../harness/monitor.js';
 import { describe, expect, onTestFinished, test } from '../harness/store-fixture.js';
@@ -88,6 +90,37 @@ describe('lifetime operations on the wire', () => {
       lifetime = new ContextLifetime(store);
       await store.put('x', { lifetime });
     }))).toEqual(['evalsha:lifetimeCreate', 'evalsha:lifetimePut']);
+    await lifetime.close();
+  });
+
+  test('a put with a lifetime, a ttl and reads is one script call; a consume of a reads object is one; a put with a ttl is one SET', async ({
+    store,
+    redis,
+  }) => {
+    const lifetime = new LeaseLifetime(store, { expiry: 60 });
+    // Load the scripts on the connection first, so that what follows is EVALSHA.
+    const warm = await store.proxy('warm', { lifetime, reads: 2, ttl: 30 });
+    await resolve(fromRef(toRef(warm)));
+    await store.evict(await store.put('warm', { reads: 2 }));
+
+    const wire = await watch(redis, store.connector.client as Redis);
+    onTestFinished(() => wire.stop());
+    let key = '';
+    expect(named(await wire.during(async () => {
+      key = await store.put({ a: 1 }, { lifetime, ttl: 30, reads: 3 });
+    }))).toEqual(['evalsha:lifetimePut']);
+    expect(named(await wire.during(() => store.proxy({ b: 2 }, { lifetime, ttl: 30, reads: 3 })))).toEqual(['evalsha:lifetimePut']);
+    expect(named(await wire.during(() => store.putBatch([1, 2, 3], { lifetime, ttl: 30, reads: 3 })))).toEqual(['evalsha:lifetimePut']);
+    const p = await store.proxyFromKey(key, { evict: true });
+    expect(named(await wire.during(() => resolve(fromRef(toRef(p)))))).toEqual(['evalsha:consume']);
+    let budget = '';
+    expect(named(await wire.during(async () => {
+      budget = await store.put('budget', { reads: 3 });
+    }))).toEqual(['evalsha:objectPut']);
+    await store.evict(budget);
+    const sets = await wire.during(() => store.put('short', { ttl: 30 }));
+    expect(named(sets)).toEqual(['set']);
+    expect(sets[0]!.args.slice(-2)).toEqual(['PX', '30000']);
     await lifetime.close();
   });
 });

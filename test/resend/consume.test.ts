@@ -146,3 +146,27 @@ describe('a consume whose reply is lost', () => {
     }
   });
 });
+
+describe('a consume of a reads: n object whose reply is lost', () => {
+  test('an earlier read is resent: same value, and the budget is spent once', async ({ redis, redisUrl, namespace }) => {
+    await expectResendSafe({ redis, redisUrl, namespace }, {
+      setup: async (store) => toRef(await store.proxy({ rows: [1, 2, 3] }, { reads: 3 })),
+      op: (store, ref) => resolve(fromRef<{ rows: number[] }>(ref)).then((v) => ({ ...v })),
+      drop: () => scriptCall('consume'),
+      storeOptions: { register: true },
+    });
+  });
+
+  test('the last read is resent: same value (from its grace copy), and the object is gone once', async ({ redis, redisUrl, namespace }) => {
+    await expectResendSafe({ redis, redisUrl, namespace }, {
+      setup: async (store) => {
+        const ref = toRef(await store.proxy({ last: true }, { reads: 2 }));
+        await resolve(fromRef(ref));
+        return ref;
+      },
+      op: (store, ref) => resolve(fromRef<{ last: boolean }>(ref)).then((v) => ({ ...v })),
+      drop: () => scriptCall('consume'),
+      storeOptions: { register: true },
+    });
+  });
+});

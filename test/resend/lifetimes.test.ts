@@ -243,3 +243,35 @@ describe('the StaticLifetime heartbeat', () => {
     }
   });
 });
+
+describe('puts with rules whose reply is lost', () => {
+  test('put under a lease with reads and a ttl: the resend keeps the own end its first run recorded', async ({ redis, redisUrl, namespace }) => {
+    await expectResendSafe({ redis, redisUrl, namespace }, {
+      setup: async (store) => new LeaseLifetime(store, { expiry: 600 }).waitUntilReady(),
+      op: async (store, lifetime) => {
+        await store.putBatch(['a', 'b'], { lifetime, reads: 2, ttl: 60 });
+      },
+      drop: () => scriptCall('lifetimePut'),
+      cleanup: (_store, lifetime) => lifetime.close(),
+    });
+  });
+
+  test('a put with reads and a ttl (no lifetime): the resend changes nothing, its ttl is not counted again', async ({ redis, redisUrl, namespace }) => {
+    await expectResendSafe({ redis, redisUrl, namespace }, {
+      setup: async () => undefined,
+      op: async (store) => {
+        await store.put('budget', { reads: 4, ttl: 60 });
+      },
+      drop: () => scriptCall('objectPut'),
+    });
+  });
+
+  test('addKey of an object with a ttl to a lease: the resend records nothing more', async ({ redis, redisUrl, namespace }) => {
+    await expectResendSafe({ redis, redisUrl, namespace }, {
+      setup: async (store) => ({ lifetime: await new LeaseLifetime(store, { expiry: 600 }).waitUntilReady(), key: await store.put('own end', { ttl: 60 }) }),
+      op: (store, { lifetime, key }) => lifetime.addKey(key),
+      drop: () => scriptCall('lifetimeAddKeys'),
+      cleanup: (_store, { lifetime }) => lifetime.close(),
+    });
+  });
+});

@@ -1,0 +1,46 @@
+-- objectPut: write a new object that has a rules record (reads: n with n >= 2)
+-- and belongs to no lifetime: its bytes and its budget of consuming reads
+-- together, or not at all, so no consumer ever sees the one without the
+-- other. With a ttl both keys expire at the same moment. (A plain put, with
+-- or without a ttl, is one SET; a put under a lifetime is lifetimePut.)
+--
+-- A resend of the same call (after a lost reply) finds the object its first
+-- run wrote and changes nothing (its ttl is not counted again from the
+-- resend): nobody can have read the object in between, since its key is
+-- random and only the reply hands it out.
+--
+-- KEYS[1] data   the new object's data key, <ns>:{<tag>}:d:<key>
+-- KEYS[2] rules  its rules record, <ns>:{<tag>}:rules:<key>
+-- ARGV[1] value  the object's bytes
+-- ARGV[2] reads  how many consuming reads it allows (2 to 1000000000)
+-- ARGV[3] ttlMs  milliseconds until both keys expire (1 to 9999999999999),
+--                or 0 for no expiry
+--
+-- Returns: 1
+-- Errors:  PSR_INVALID_OPTIONS  KEYS that are not one object's data and rules
+--                               keys; bad reads or ttlMs
+local rcall = redis.call
+--@include intArg
+--@include oneObject
+
+local err = oneObject('objectPut', KEYS[1], { rules = KEYS[2] })
+if err then return err end
+local reads, err2 = intArg('objectPut', 'reads', ARGV[2], 2, 1000000000)
+if not reads then return err2 end
+local ttl, err3 = intArg('objectPut', 'ttlMs', ARGV[3], 0, 9999999999999)
+if not ttl then return err3 end
+
+-- This very call, sent again: its first run wrote the object.
+if rcall('EXISTS', KEYS[1], KEYS[2]) == 2 then return 1 end
+if ttl > 0 then
+  rcall('SET', KEYS[1], ARGV[1], 'PX', ttl)
+else
+  -- A fresh key has no TTL (nor keeps one it had: SET without KEEPTTL would drop it).
+  rcall('SET', KEYS[1], ARGV[1], 'KEEPTTL')
+end
+rcall('DEL', KEYS[2])
+rcall('HSET', KEYS[2], 'reads', reads, 'of', reads)
+-- The rules record expires with the data, always.
+local at = rcall('PEXPIRETIME', KEYS[1])
+if at > 0 then rcall('PEXPIREAT', KEYS[2], at) end
+return 1
