@@ -317,7 +317,9 @@ describe('scripts during a slot migration', () => {
       await slots.finish(moving);
     }
     const end = Number(await raw.hget(k.meta, 'expiresAt'));
-    for (const f of foreign) expect(await expiryOf(store.connector.dataKey(f))).toBe(end);
+    // MIGRATE carries a key's TTL as a relative time (DUMP/RESTORE), so a key that
+    // `finish` moved after its expiry was set may land a millisecond off.
+    for (const f of foreign) expect(Math.abs((await expiryOf(store.connector.dataKey(f))) - end)).toBeLessThanOrEqual(2);
     await slots.begin(moving.slice(0, 1000));
     try {
       await lease.close();
