@@ -29,14 +29,21 @@
 -- KEYS[5] ends        the lifetime's members with their own end or rules
 --                     record, <ns>:{<id>}:ends: while it exists, each evicted
 --                     member's rules record goes with it; deleted at the end
+-- KEYS[6] futures     the lifetime's futures without a result yet,
+--                     <ns>:{<id>}:futures: each one this step evicts gets the
+--                     signal 'ended' on its stream, <ns>:{<id>}:sig:<member>
+--                     (a derived key), which wakes its waiters with
+--                     LifetimeEndedError and makes a later set fail; deleted
+--                     at the end
 -- ARGV[1] count       the most members this call evicts or hands out (1 to 1000000)
 -- ARGV[2] endedTtlMs  how long the 'ended' marker lives, in milliseconds
 -- ARGV[3] foreign     touch | return (see above)
 -- ARGV[4] token       this step's token
 -- ARGV[5...] unlinked foreign data keys the caller unlinked since its last call
 --
--- Derived keys: own members' data keys, <ns>:{<id>}:d:<member>, and rules
--- records, <ns>:{<id>}:rules:<member>, share the lifetime's hash tag; with
+-- Derived keys: own members' data keys, <ns>:{<id>}:d:<member>, rules
+-- records, <ns>:{<id>}:rules:<member>, and unset futures' signal streams,
+-- <ns>:{<id>}:sig:<member>, share the lifetime's hash tag; with
 -- foreign = 'touch', foreign members are whole data keys in other hash tags
 -- (on one server), and their rules records sit beside them. (With 'return'
 -- the caller unlinks each handed member's data key and rules record.) The
@@ -66,9 +73,9 @@ local rcall = redis.call
 --@include objectKey
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
-if not prefix or KEYS[4] ~= prefix .. 'evicting' or KEYS[5] ~= prefix .. 'ends' then
+if not prefix or KEYS[4] ~= prefix .. 'evicting' or KEYS[5] ~= prefix .. 'ends' or KEYS[6] ~= prefix .. 'futures' then
   return redis.error_reply('PSR_INVALID_OPTIONS lifetimeClose: ' .. shown(KEYS[1]) .. ', ' .. shown(KEYS[2]) .. ', ' ..
-    shown(KEYS[3]) .. ', ' .. shown(KEYS[4]) .. ' and ' .. shown(KEYS[5]) .. ' are not one lifetime')
+    shown(KEYS[3]) .. ', ' .. shown(KEYS[4]) .. ', ' .. shown(KEYS[5]) .. ' and ' .. shown(KEYS[6]) .. ' are not one lifetime')
 end
 local count, err = intArg('lifetimeClose', 'count', ARGV[1], 1, 1000000)
 if not count then return err end
@@ -112,14 +119,21 @@ end
 -- Members with a rules record are all in `ends`: while it exists, each
 -- evicted data key takes its rules record along.
 local withRules = rcall('EXISTS', KEYS[5]) == 1
--- This step's own members, read and checked (with their rules records)
--- before anything is written.
+-- Futures without a result are all in `futures`: while it exists, each is
+-- looked up there, and those found get the signal 'ended'.
+local withFutures = rcall('EXISTS', KEYS[6]) == 1
+-- This step's own members, read and checked (with their rules records and
+-- signal streams) before anything is written.
 local members = rcall('SRANDMEMBER', KEYS[2], count)
-local own, derived = {}, {}
+local own, derived, unset = {}, {}, {}
 for i = 1, #members do
   own[i] = prefix .. 'd:' .. members[i]
   derived[#derived + 1] = own[i]
   if withRules then derived[#derived + 1] = prefix .. 'rules:' .. members[i] end
+  if withFutures and rcall('SISMEMBER', KEYS[6], members[i]) == 1 then
+    unset[#unset + 1] = members[i]
+    derived[#derived + 1] = prefix .. 'sig:' .. members[i]
+  end
 end
 checkLocal(derived)
 
@@ -148,6 +162,14 @@ if #own > 0 then
   end
   unlinkAll(own)
   evicted = #own
+  for _, member in ipairs(unset) do
+    local signal = prefix .. 'sig:' .. member
+    rcall('XADD', signal, '*', 's', 'ended')
+    rcall('PEXPIRE', signal, endedTtl)
+  end
+  for i = 1, #unset, 1000 do
+    rcall('SREM', KEYS[6], unpack(unset, i, math.min(i + 999, #unset)))
+  end
 end
 if evicted < count then
   local foreign = rcall('SPOP', KEYS[3], count - evicted)
@@ -181,7 +203,7 @@ local finished = 1
 if rcall('EXISTS', KEYS[2], KEYS[3], KEYS[4]) > 0 then finished = 0 end
 if state then
   if finished == 1 then
-    rcall('DEL', KEYS[5])
+    rcall('DEL', KEYS[5], KEYS[6])
     rcall('HSET', KEYS[1], 'state', 'ended', 'endedAt', now)
     rcall('HDEL', KEYS[1], 'expiresAt')
     rcall('PEXPIRE', KEYS[1], endedTtl)

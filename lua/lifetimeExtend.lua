@@ -27,6 +27,8 @@
 --                  (sorted set: member -> own end, Unix ms), <ns>:{<id>}:ends:
 --                  each gets the earlier of the lease and its own end, and so
 --                  does its rules record
+-- KEYS[5] futures  the lifetime's futures without a result yet, <ns>:{<id>}:futures
+--                  (gets the new expiry, as the member sets do)
 -- ARGV[1] mode     add: to the current end; at: a Unix time; in: from now (server clock)
 -- ARGV[2] ms       milliseconds (for 'at', a Unix time in milliseconds), an
 --                  integer of at most 13 digits; the new end must come before
@@ -75,9 +77,9 @@ local rcall = redis.call
 --@include setTypeError
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
-if not prefix or KEYS[4] ~= prefix .. 'ends' then
+if not prefix or KEYS[4] ~= prefix .. 'ends' or KEYS[5] ~= prefix .. 'futures' then
   return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExtend: ' .. shown(KEYS[1]) .. ', ' .. shown(KEYS[2]) .. ', ' ..
-    shown(KEYS[3]) .. ' and ' .. shown(KEYS[4]) .. ' are not one lifetime')
+    shown(KEYS[3]) .. ', ' .. shown(KEYS[4]) .. ' and ' .. shown(KEYS[5]) .. ' are not one lifetime')
 end
 local mode = ARGV[1]
 if mode ~= 'add' and mode ~= 'at' and mode ~= 'in' then
@@ -152,6 +154,7 @@ local at = keysExpireAt(expiresAt, lease)
 rcall('PEXPIREAT', KEYS[1], at)
 rcall('PEXPIREAT', KEYS[2], at)
 rcall('PEXPIREAT', KEYS[3], at)
+rcall('PEXPIREAT', KEYS[5], at)
 if rcall('EXISTS', KEYS[4]) == 1 then
   rcall('PEXPIREAT', KEYS[4], at)
   -- Members whose own end passed are gone: forget a few each time.

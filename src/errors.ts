@@ -182,6 +182,19 @@ export class LifetimeEndedError extends ProxyStoreError {
   static override readonly code: string = 'LIFETIME_ENDED';
 }
 
+/**
+ * `setResult` of a future that already has its result (set by this or any
+ * other process, or ended with its lifetime). Nothing was changed.
+ */
+export class FutureAlreadySetError extends ProxyStoreError {
+  static override readonly code: string = 'FUTURE_ALREADY_SET';
+}
+
+/** A future's result did not come within the wait's `timeout`. Nothing was consumed; wait again to go on waiting. */
+export class FutureTimeoutError extends ProxyStoreError {
+  static override readonly code: string = 'FUTURE_TIMEOUT';
+}
+
 /** Borrow rules: shared borrow while mutably borrowed, mutable borrow while borrowed, update while borrowed. */
 export class MutableBorrowError extends ProxyStoreError {
   static override readonly code: string = 'MUTABLE_BORROW';
@@ -293,6 +306,8 @@ const ERROR_CLASSES = new Map<string, ErrorClass>(
       SerializationError,
       ProxyNotResolvedError,
       LifetimeEndedError,
+      FutureAlreadySetError,
+      FutureTimeoutError,
       MutableBorrowError,
       ReferenceNotOwnedError,
       ReferenceInvalidError,

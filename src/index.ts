@@ -20,6 +20,10 @@
  * One owner per object, shared or mutable borrows, all checked in Redis. The guide:
  * [Ownership and borrowing](../docs/ownership.md).
  *
+ * @groupDescription Futures
+ * A {@link Future} is a value one process sets later and others wait for, in any process,
+ * blocked in Redis (never polling). The guide: [Futures](../docs/futures.md).
+ *
  * @groupDescription Errors
  * Every error extends {@link ProxyStoreError} and names the key or lifetime involved.
  *
@@ -39,6 +43,8 @@ export {
   SerializationError,
   ProxyNotResolvedError,
   LifetimeEndedError,
+  FutureAlreadySetError,
+  FutureTimeoutError,
   MutableBorrowError,
   ReferenceNotOwnedError,
   ReferenceInvalidError,
@@ -80,6 +86,14 @@ export { type StoreMetrics, type OperationMetrics } from './metrics.js';
 export { isProxy, isResolved, resolve, extract, getKey, type Proxy, type ProxyKind, type TargetSource, type ResolveOptions } from './proxy/proxy.js';
 export { toRef, fromRef, proxyReviver, validateRef, REF_MARKER, PROXY_EXTENSION_TYPE, type ProxyRef } from './proxy/refs.js';
 export { ProxyLocker } from './proxy/locker.js';
+export {
+  Future,
+  isFuture,
+  FUTURE_EXTENSION_TYPE,
+  type FutureOptions,
+  type FutureResultOptions,
+  type FutureRef,
+} from './future/future.js';
 export { type Lifetime, type AddKeyOptions, type AddKeyArgs, type CloseOptions } from './lifetimes/lifetime.js';
 export { ContextLifetime, type LifetimeOptions } from './lifetimes/context.js';
 export { LeaseLifetime, type LeaseLifetimeOptions, type Expiry } from './lifetimes/lease.js';

@@ -30,9 +30,10 @@ import { InvalidOptionsError } from './errors.js';
  * fields to (today `reads` left and `of` given for a `reads: n` object, and
  * `t:<token>`, the read number each consumer got, so a resent read is
  * recognised). It exists only when a rule needs it, and always expires with
- * the data key.
+ * the data key. A future also has its signal stream (`sig`), written with its
+ * result (or by its lifetime's close), on which waiters block.
  */
-export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'done' | 'tomb' | 'grace' | 'rules';
+export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'done' | 'tomb' | 'grace' | 'rules' | 'sig';
 
 /**
  * Kinds of Redis keys that belong to one lifetime: its meta hash, the set of
@@ -44,9 +45,10 @@ export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'done' | 'tomb' | 'grace' | 
  * ms, or {@link NO_OWN_END}), so that an extend never carries a member past
  * its own end and a close takes its rules record along, and, during a close
  * on Redis Cluster, the foreign members handed to a closer and not yet
- * unlinked.
+ * unlinked, and the set of its futures that have no result yet (`futures`:
+ * own member names), whose signal its close writes.
  */
-export type LifetimeKeyKind = 'lt' | 'members' | 'foreign' | 'ends' | 'evicting';
+export type LifetimeKeyKind = 'lt' | 'members' | 'foreign' | 'ends' | 'evicting' | 'futures';
 
 /**
  * The score in a lifetime's `ends` set of a member that has a rules record

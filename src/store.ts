@@ -17,11 +17,12 @@ import { callerFrame, describeConsumer, explainConsumer, parseTombstone, tombsto
 import { randomId, validateKey } from './keys.js';
 import { MetricsRecorder, type StoreMetrics } from './metrics.js';
 import { MAX_EXPIRY_SECONDS, checkNumber, checkOptions } from './options.js';
-import { isLifetime, kLifetimeAddKeys, kLifetimePut, type Lifetime } from './lifetimes/lifetime.js';
+import { isLifetime, kLifetimeAddKeys, kLifetimeFuture, kLifetimePut, type Lifetime } from './lifetimes/lifetime.js';
 import { createOwnedProxy, type OwnedProxyOf, type OwnedProxyOptions } from './ownership/owned.js';
 import { ProxyLocker } from './proxy/locker.js';
 import { makeProxy, setStoreLookup, type Proxy, type ProxyState, type ResolveOptions, type TargetSource } from './proxy/proxy.js';
 import { toRef } from './proxy/refs.js';
+import { Future, awaitResult, checkFutureRules, setFutureHostLookup, type FutureOptions } from './future/future.js';
 import { warnShortLease } from './redis/limits.js';
 import { CONSUME_GRACE_MS, RedisConnector, type FromConfigOptions, type RedisConnectorConfig } from './redis/connector.js';
 import { closedStore, getStore, registerStore, unregisterClosed } from './registry.js';
@@ -162,6 +163,7 @@ const PROXY_FROM_KEY_OPTIONS = ['evict', 'lifetime', 'deserializer'] as const;
 // `evict`, `reads`, `ttl` and `lifetime` are known here so that they get ownedProxy's own explanation.
 const OWNED_PROXY_OPTIONS = ['populateTarget', 'skipNonproxiable', 'serializer', 'deserializer', 'evict', 'lifetime', 'reads', 'ttl'] as const;
 const CLOSE_OPTIONS = ['closeConnector'] as const;
+const FUTURE_OPTIONS = ['evict', 'reads', 'lifetime', 'ttl', 'timeout', 'serializer', 'deserializer'] as const;
 const FROM_CONFIG_OPTIONS = ['password', 'redisOptions', 'clusterOptions', 'serializer', 'deserializer'] as const;
 
 /** The ranges of the Store's number options (see {@link StoreOptions}). */
@@ -556,6 +558,11 @@ export class Store implements TargetSource {
 
   private async fetchTarget(key: string, options: ResolveOptions): Promise<unknown> {
     this.checkOpen('resolve');
+    if (options.future !== undefined) {
+      // A future's proxy: wait for the result, then read it as any proxy.
+      const { future, ...read } = options;
+      return awaitResult(this, key, read, { timeoutMs: future.timeout === undefined ? undefined : Math.round(future.timeout * 1000) });
+    }
     const deserializer = options.deserializer ?? this.deserializer;
     if (options.evict) {
       const consumer = describeConsumer(callerFrame());
@@ -775,6 +782,42 @@ export class Store implements TargetSource {
     return (await createOwnedProxy(this, value, options)) as OwnedProxyOf<T>;
   }
 
+  /**
+   * A future: a key whose value one process sets later (`setResult`) and
+   * others wait for (`result()`, or resolving `future.proxy()`), in any
+   * process (`toRef(future)`, `Future.fromRef`). Waiting blocks in Redis and
+   * wakes within one round trip of the set; it never polls. The result
+   * takes the object rules of `put`: `evict`/`reads` (consumed once / n
+   * times by `result()` or proxy resolves), `ttl` (counted from the set,
+   * else the store's `defaultTtl` when there is no lifetime), `lifetime` (a
+   * lifetime that ends before the set wakes the waiters with
+   * {@link LifetimeEndedError}). `timeout` (seconds) is the default of every
+   * wait on it, in every process. One round trip with a lifetime (it joins
+   * it now), none without.
+   *
+   * @example
+   * ```ts
+   * const future = await store.future<number[]>({ timeout: 60 });
+   * await queue.add('compute', { out: toRef(future) }); // a worker sets it
+   * const values = await future.result();
+   * ```
+   */
+  async future<T = unknown>(options: FutureOptions = {}): Promise<Future<T>> {
+    checkOptions('store.future', options, FUTURE_OPTIONS);
+    const rules = checkFutureRules('store.future', options);
+    const serializer = checkFunction<Serializer>('store.future: serializer', options.serializer);
+    const deserializer = checkFunction<Deserializer>('store.future: deserializer', options.deserializer);
+    if (rules.ttl === undefined && options.lifetime === undefined) rules.ttl = this.defaultTtl;
+    this.checkOpen('future');
+    let key: string;
+    if (options.lifetime !== undefined) {
+      key = await checkLifetime(options.lifetime)[kLifetimeFuture](this);
+    } else {
+      key = this.connector.newKey();
+    }
+    return new Future<T>({ host: this, storeName: this.name, namespace: this.namespace, key }, rules, { serializer, deserializer });
+  }
+
   /** @internal Run `hook` when the store closes (StaticLifetime objects, renewals). */
   onClose(hook: () => Promise<void>): void {
     this.closeHooks.push(hook);
@@ -895,7 +938,7 @@ export const ENV_NAMESPACE = 'PROXYSTORE_REDIS_NAMESPACE';
  * PROXYSTORE_REDIS_NAMESPACE (and then registered). Never from anything
  * inside the ref but the name.
  */
-function storeFor(state: ProxyState): Store {
+function storeFor(state: Pick<ProxyState, 'storeName' | 'namespace' | 'key' | 'source'>): Store {
   const store = getStore(state.storeName);
   if (store) {
     if (store.namespace !== state.namespace) throw otherNamespace(state, store.namespace);
@@ -934,7 +977,7 @@ function storeFor(state: ProxyState): Store {
   }
 }
 
-function otherNamespace(state: ProxyState, namespace: string): ProxyStoreFactoryError {
+function otherNamespace(state: Pick<ProxyState, 'storeName' | 'namespace' | 'key'>, namespace: string): ProxyStoreFactoryError {
   return new ProxyStoreFactoryError(
     `ref for key ${state.key} belongs to namespace ${JSON.stringify(state.namespace)}, but store ${JSON.stringify(state.storeName)} here uses namespace ${JSON.stringify(namespace)}: refused`,
     { key: state.key },
@@ -942,6 +985,7 @@ function otherNamespace(state: ProxyState, namespace: string): ProxyStoreFactory
 }
 
 setStoreLookup(storeFor);
+setFutureHostLookup((storeName, namespace, key) => storeFor({ storeName, namespace, key, source: undefined }));
 
 /**
  * @internal The store of a proxy: the open store that made or resolved it,

@@ -35,10 +35,10 @@ export interface LifetimeKey {
 
 export type ParsedKey = ObjectKey | LifetimeKey;
 
-const OBJECT_KINDS: ReadonlySet<string> = new Set(['d', 'own', 'lease', 'done', 'tomb', 'grace', 'rules']);
+const OBJECT_KINDS: ReadonlySet<string> = new Set(['d', 'own', 'lease', 'done', 'tomb', 'grace', 'rules', 'sig']);
 /** The consumer's token at the end of a grace key (see KeySpace.graceCopy). */
 const GRACE_TOKEN = /:[A-Za-z0-9_-]{16,64}$/;
-const LIFETIME_KINDS: ReadonlySet<string> = new Set(['lt', 'members', 'foreign', 'ends', 'evicting']);
+const LIFETIME_KINDS: ReadonlySet<string> = new Set(['lt', 'members', 'foreign', 'ends', 'evicting', 'futures']);
 const LIFETIME_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 function decode(part: string): string {

@@ -143,6 +143,8 @@ export class LifetimeRecord {
   readonly foreign: string;
   readonly ends: string;
   readonly evicting: string;
+  /** Its futures that have no result yet (own member names): its close writes their signal. */
+  readonly futures: string;
   /** What every own member's data key starts with: `<ns>:{<id>}:d:`. */
   private readonly ownPrefix: string;
 
@@ -155,6 +157,7 @@ export class LifetimeRecord {
     this.foreign = connector.keys.lifetime('foreign', id);
     this.ends = connector.keys.lifetime('ends', id);
     this.evicting = connector.keys.lifetime('evicting', id);
+    this.futures = connector.keys.lifetime('futures', id);
     this.ownPrefix = `${this.meta.slice(0, -'lt'.length)}d:`;
   }
 
@@ -211,6 +214,15 @@ export class LifetimeRecord {
           ] as const,
       ),
     );
+  }
+
+  /**
+   * Make `key` (inside this lifetime's tag) a member with no value yet: a
+   * future, listed in `futures` until it is set (lua/futureSet.lua), so
+   * that a close that comes first wakes its waiters. One round trip.
+   */
+  async addFuture(key: string): Promise<void> {
+    await this.connector.scripts.run('futureCreate', { meta: this.meta, members: this.members, futures: this.futures }, { member: key }, this.context);
   }
 
   /**
@@ -322,7 +334,7 @@ export class LifetimeRecord {
     for (;;) {
       const step = await this.connector.scripts.run(
         'lifetimeClose',
-        { ...this.sets, evicting: this.evicting },
+        { ...this.sets, evicting: this.evicting, futures: this.futures },
         // A token per step: a resend of the step answers as its first run.
         { count: lifetimeTuning.chunk, endedTtlMs, foreign: this.foreignMode, token: randomId(), unlinked },
         this.context,
@@ -360,7 +372,7 @@ export class LifetimeRecord {
     // The token makes a resend of this call (after a lost reply, by ioredis or
     // by the library while a cluster reconfigures, or the caller's retry of an
     // extend that failed: ./lease.ts) apply nothing twice.
-    const first = await scripts.run('lifetimeExtend', this.sets, { mode, ms, count, foreign, token }, context);
+    const first = await scripts.run('lifetimeExtend', { ...this.sets, futures: this.futures }, { mode, ms, count, foreign, token }, context);
     progress.applied = first.expiresAtMs;
     if (first.cursor === 'close') {
       await this.close(endedTtlMs);

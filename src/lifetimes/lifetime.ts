@@ -13,6 +13,9 @@ export const kLifetimePut: unique symbol = Symbol.for('proxystore-redis.lifetime
 /** Internal: how a Store adds existing keys of its own to a lifetime (`proxyFromKey`). */
 export const kLifetimeAddKeys: unique symbol = Symbol.for('proxystore-redis.lifetime.addKeys');
 
+/** Internal: how a Store makes a future that belongs to a lifetime (a key in its tag, joined now; one round trip). */
+export const kLifetimeFuture: unique symbol = Symbol.for('proxystore-redis.lifetime.future');
+
 /** The trailing options of `addKey` (ProxyStore's `store=` argument). */
 export interface AddKeyOptions {
   /** The store the keys belong to. StaticLifetime needs it; the others check it. */
@@ -58,6 +61,8 @@ export interface Lifetime {
   [kLifetimePut](store: Store, values: Buffer[], rules?: ObjectRules): Promise<string[]>;
   /** @internal Add keys of `store` as members, in one round trip. */
   [kLifetimeAddKeys](store: Store, keys: string[]): Promise<void>;
+  /** @internal A new future's key, a member of this lifetime with no value yet (listed in its `futures` set). */
+  [kLifetimeFuture](store: Store): Promise<string>;
 }
 
 /** Whether a value implements {@link Lifetime}. */

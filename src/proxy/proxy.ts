@@ -53,6 +53,8 @@ export interface ResolveOptions {
   deserializer?: Deserializer;
   /** The consuming proxy's token: made once per proxy object, never sent in its ref, so resolving the same proxy again after an unclear failure gets the consumed value back. */
   consumeToken?: string;
+  /** A future's proxy: wait for the result first (`timeout` in seconds; none: no limit). */
+  future?: { timeout?: number };
 }
 
 /** Everything the library knows about one proxy. */
@@ -82,6 +84,8 @@ export interface ProxyState {
    * proxy, even of the same ref, races for the object as a new consumer.
    */
   consumeToken?: string;
+  /** A future's proxy: resolving waits for the result (`timeout` seconds at most). */
+  future?: { timeout?: number };
   /** False once the handle was moved, released or dropped. */
   valid: boolean;
   /** Why the handle became invalid (for the error message). */
@@ -321,6 +325,8 @@ export interface MakeProxyOptions {
   token?: string;
   /** Present when the target is already known (populateTarget). */
   target?: { value: unknown };
+  /** A future's proxy: resolving waits for the result. */
+  future?: { timeout?: number };
   /** Writes the ref of this proxy (set by refs.ts). */
   toRef: (proxy: object) => unknown;
 }
@@ -346,6 +352,7 @@ export function makeProxy<T>(options: MakeProxyOptions): Proxy<T> {
   };
   if (options.token !== undefined) state.token = options.token;
   if (options.reads !== undefined) state.reads = options.reads;
+  if (options.future !== undefined) state.future = options.future;
   if (state.evict) state.consumeToken = randomId();
   const proxy = new Proxy(shadow, handler);
   state.toJSON = () => options.toRef(proxy);
@@ -416,6 +423,7 @@ export async function resolve<T>(proxy: T): Promise<T> {
       const options: ResolveOptions = { evict: state.evict };
       if (state.deserializer) options.deserializer = state.deserializer;
       if (state.consumeToken !== undefined) options.consumeToken = state.consumeToken;
+      if (state.future !== undefined) options.future = state.future;
       fetched = sourceOf(state).resolveTarget(state.key, options);
     }
     state.resolving = fetched.then(

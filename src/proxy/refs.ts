@@ -12,6 +12,7 @@
  * @module
  */
 import { addExtension } from 'msgpackr';
+import type { Future, FutureRef } from '../future/future.js';
 import { InvalidRefError } from '../errors.js';
 import { SHAPES, type Shape } from '../serialize.js';
 import { ProxyLocker } from './locker.js';
@@ -45,6 +46,23 @@ export interface ProxyRef {
   token?: string;
   /** Written by a ProxyLocker: revived as a locker, not a bare proxy. */
   locked?: true;
+  /** The proxy of a future: resolving waits for the result. */
+  future?: true;
+  /** A future proxy's wait timeout, in seconds (absent: no limit). */
+  timeout?: number;
+}
+
+/** How futures travel (set by the future module, which sits above this one). */
+interface FutureRefs {
+  is(value: unknown): boolean;
+  toRef(future: unknown): FutureRef;
+  fromRef(ref: unknown): unknown;
+}
+let futureRefs: FutureRefs | undefined;
+
+/** @internal */
+export function setFutureRefs(hooks: FutureRefs): void {
+  futureRefs = hooks;
 }
 
 /** Hooks run when an ownership handle moves through a ref (set by the ownership module). */
@@ -71,7 +89,10 @@ export function setHandleMoves(hooks: HandleMoves): void {
  * worker.postMessage(ref); // ~200 bytes, whatever the array's size
  * ```
  */
-export function toRef(proxy: unknown): ProxyRef {
+export function toRef<T>(future: Future<T>): FutureRef;
+export function toRef(proxy: unknown): ProxyRef;
+export function toRef(proxy: unknown): ProxyRef | FutureRef {
+  if (futureRefs?.is(proxy)) return futureRefs.toRef(proxy);
   const state = requireState(proxy, 'toRef');
   const ref: ProxyRef = {
     [REF_MARKER]: 1,
@@ -84,6 +105,10 @@ export function toRef(proxy: unknown): ProxyRef {
   if (state.evict) ref.evict = true;
   if (state.evict && state.reads !== undefined) ref.reads = state.reads;
   if (state.token !== undefined) ref.token = state.token;
+  if (state.future !== undefined) {
+    ref.future = true;
+    if (state.future.timeout !== undefined) ref.timeout = state.future.timeout;
+  }
   if (state.kind !== 'proxy') {
     if (!handleMoves) throw new InvalidRefError(`cannot move a ${state.kind} handle: ownership is not loaded`);
     handleMoves.onSend(proxy as object);
@@ -99,6 +124,9 @@ export function validateRef(value: unknown): ProxyRef {
     throw new InvalidRefError(`not a proxystore ref: expected an object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`);
   }
   const r = value as Record<string, unknown>;
+  if (r.kind === 'future') {
+    throw new InvalidRefError(`the ref of future ${String(r.key)} is a future's, not a proxy's: revive it with Future.fromRef (or resolve future.proxy()'s ref)`);
+  }
   const problems: string[] = [];
   if (r[REF_MARKER] !== 1) problems.push(`\`${REF_MARKER}\` must be 1`);
   if (typeof r.store !== 'string' || r.store.length === 0) problems.push('`store` must be a non-empty string');
@@ -115,6 +143,12 @@ export function validateRef(value: unknown): ProxyRef {
   if (r.reads !== undefined && r.evict !== true) problems.push('`reads` comes with `evict: true` (a reads budget is consumed)');
   if (r.locked !== undefined && r.locked !== true && r.locked !== false) problems.push('`locked` must be a boolean');
   if (r.token !== undefined && (typeof r.token !== 'string' || r.token.length === 0)) problems.push('`token` must be a non-empty string');
+  if (r.future !== undefined && r.future !== true) problems.push('`future` must be true when present');
+  if (r.timeout !== undefined && !(typeof r.timeout === 'number' && r.timeout >= 0 && r.timeout <= 2_147_483)) {
+    problems.push('`timeout` must be a number of seconds from 0 to 2147483');
+  }
+  if (r.timeout !== undefined && r.future !== true) problems.push('`timeout` comes with `future: true`');
+  if (r.future === true && r.kind !== undefined && r.kind !== 'proxy') problems.push('a future\'s proxy is a plain proxy (kind "proxy")');
   if (r.kind !== undefined && r.kind !== 'proxy' && typeof r.token !== 'string') problems.push(`a ${String(r.kind)} ref needs a \`token\``);
   if (problems.length > 0) {
     const where = typeof r.key === 'string' ? ` (key ${r.key})` : '';
@@ -145,6 +179,7 @@ export function fromRef<T>(ref: ProxyRef | unknown): Proxy<T> {
     evict: r.evict === true,
     ...(r.reads !== undefined ? { reads: r.reads } : {}),
     ...(r.token !== undefined ? { token: r.token } : {}),
+    ...(r.future === true ? { future: r.timeout !== undefined ? { timeout: r.timeout } : {} } : {}),
     toRef,
   });
   if (r.kind !== undefined && r.kind !== 'proxy') {
@@ -165,6 +200,7 @@ export function fromRef<T>(ref: ProxyRef | unknown): Proxy<T> {
  */
 export function proxyReviver(_key: string, value: unknown): unknown {
   if (typeof value === 'object' && value !== null && REF_MARKER in value) {
+    if ((value as { kind?: unknown }).kind === 'future' && futureRefs) return futureRefs.fromRef(value);
     const proxy = fromRef(value);
     return (value as Partial<ProxyRef>).locked === true ? new ProxyLocker(proxy) : proxy;
   }

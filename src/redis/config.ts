@@ -175,6 +175,7 @@ export function optionsFromConfig(config: RedisConnectorConfig, extra: FromConfi
   const options: RedisConnectorOptions = {
     namespace: config.namespace,
     ...(timeout !== undefined ? { commandTimeoutMs: timeout } : {}),
+    ...(config.maxBlockingConnections !== undefined ? { maxBlockingConnections: config.maxBlockingConnections } : {}),
     ...(Object.keys(redisOptions).length > 0 ? { redisOptions } : {}),
   };
   if (config.url !== undefined) return { ...options, url: password ? withPasswordInUrl(config.url, password) : config.url };

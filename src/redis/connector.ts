@@ -82,6 +82,15 @@ export interface RedisConnectorOptions {
    * made from `url`. Default false.
    */
   unrefWhenIdle?: boolean;
+  /**
+   * The most connections this connector opens for waits on futures
+   * (`future.result()`, a future proxy's resolve), which block in Redis and
+   * so cannot share the command connection. Waits share them: on a single
+   * Redis one blocking read serves many futures; on a Cluster, one per slot,
+   * and slots beyond the bound take turns. An integer from 1 to 1,000.
+   * Default 8.
+   */
+  maxBlockingConnections?: number;
 }
 
 /**
@@ -102,6 +111,8 @@ export interface RedisConnectorConfig {
   /** The non-secret, JSON-safe ioredis Cluster options. */
   clusterOptions?: Omit<ClusterOptions, 'redisOptions'>;
   commandTimeoutMs?: number;
+  /** See {@link RedisConnectorOptions.maxBlockingConnections}; absent: the default. */
+  maxBlockingConnections?: number;
   /** @deprecated configs before `commandTimeoutMs`; still read by `fromConfig`. */
   commandTimeout?: number;
 }
@@ -116,7 +127,13 @@ const CONNECTOR_OPTIONS = [
   'commandTimeoutMs',
   'commandTimeout',
   'unrefWhenIdle',
+  'maxBlockingConnections',
 ] as const;
+
+/** Range of `maxBlockingConnections`. */
+const MAX_BLOCKING = { min: 1, max: 1000, integer: true };
+/** Default of `maxBlockingConnections`: enough for a few slots' worth of waits in parallel, few enough for any server. */
+const DEFAULT_MAX_BLOCKING = 8;
 
 /** Range of `commandTimeoutMs`: a whole millisecond up to Node's longest timer. */
 const COMMAND_TIMEOUT = { unit: 'milliseconds', min: 1, max: 2 ** 31 - 1, integer: true };
@@ -141,6 +158,9 @@ export class RedisConnector {
   readonly client: Redis | Cluster;
   /** The Lua scripts, registered on {@link client}. @internal */
   readonly scripts: Scripts;
+  /** The most blocking connections (future waits) this connector opens; see {@link RedisConnectorOptions.maxBlockingConnections}. */
+  readonly maxBlockingConnections: number;
+  private readonly givenMaxBlocking: boolean;
   private readonly ownsClient: boolean;
   private readonly commandTimeoutMs: number | undefined;
   /** What a client the connector created was made from (for {@link config}). */
@@ -161,6 +181,10 @@ export class RedisConnector {
     checkOptions('new RedisConnector', options, CONNECTOR_OPTIONS);
     this.namespace = validateNamespace(options.namespace);
     this.keys = new KeySpace(this.namespace);
+    this.givenMaxBlocking = options.maxBlockingConnections !== undefined;
+    this.maxBlockingConnections = this.givenMaxBlocking
+      ? checkNumber('maxBlockingConnections', options.maxBlockingConnections, MAX_BLOCKING)
+      : DEFAULT_MAX_BLOCKING;
     const given = (['url', 'nodes', 'client'] as const).filter((k) => options[k] !== undefined);
     if (given.length !== 1) {
       throw new InvalidOptionsError(
@@ -701,6 +725,7 @@ export class RedisConnector {
       ...connectionConfig(this.client, clientKind(this.client), this.given),
     };
     if (this.commandTimeoutMs !== undefined) config.commandTimeoutMs = this.commandTimeoutMs;
+    if (this.givenMaxBlocking) config.maxBlockingConnections = this.maxBlockingConnections;
     return config;
   }
 

@@ -173,6 +173,9 @@ const REPLIES = {
     fail('consume', reply);
   },
   objectPut: oneOf('objectPut', [1] as const),
+  // Futures (src/future/).
+  futureSet: oneOf('futureSet', [1] as const),
+  futureCreate: oneOf('futureCreate', [1] as const),
   lifetimeCreate(reply: unknown): LifetimeCreateReply {
     const [created, expiresAt] = asTuple('lifetimeCreate', reply, 2);
     const flag = asInteger('lifetimeCreate', reply, created);

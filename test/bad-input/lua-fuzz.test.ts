@@ -61,6 +61,8 @@ const KEY_KINDS: Record<string, string> = {
   foreign: `{${LT}}:foreign`,
   ends: `{${LT}}:ends`,
   evicting: `{${LT}}:evicting`,
+  futures: `{${LT}}:futures`,
+  signal: `{${LT}}:sig:${OBJ}`,
 };
 /**
  * Variadic KEYS: a data key inside the lifetime, and the seeded object's
@@ -90,6 +92,7 @@ function plausible(arg: string, now: number): string[] {
     case 'ttlMs':
     case 'graceMs':
     case 'endedTtlMs':
+    case 'signalTtlMs':
       return ['30000', '1', '0'];
     case 'ms':
       return ['60000', String(now + 60_000), String(now - 1000)];
@@ -110,6 +113,7 @@ function plausible(arg: string, now: number): string[] {
     case 'cursor':
       return ['m:0', 'f:0', 'done'];
     case 'write':
+    case 'inline':
       return ['0', '1'];
     case 'reads':
       return ['1', '2', '3'];
@@ -296,7 +300,7 @@ async function explainedWithoutTtl(redis: Redis, ns: string): Promise<Set<string
   const meta = `${ns}:${KEY_KINDS.meta}`;
   const [state, expiresAt] = await redis.hmget(meta, 'state', 'expiresAt');
   if (state !== 'open' || expiresAt !== null) return explained;
-  for (const rel of [KEY_KINDS.meta!, KEY_KINDS.members!, KEY_KINDS.foreign!, KEY_KINDS.ends!]) explained.add(`${ns}:${rel}`);
+  for (const rel of [KEY_KINDS.meta!, KEY_KINDS.members!, KEY_KINDS.foreign!, KEY_KINDS.ends!, KEY_KINDS.futures!]) explained.add(`${ns}:${rel}`);
   for (const member of await redis.smembers(`${ns}:${KEY_KINDS.members}`)) {
     explained.add(`${ns}:{${LT}}:d:${member}`);
     explained.add(`${ns}:{${LT}}:rules:${member}`);
