@@ -1,9 +1,9 @@
 -- futureCreate: make a new future a member of an open lifetime before it has
 -- a value: its key (<id>~<random>, inside the lifetime's hash tag) joins the
--- own members and the lifetime's `futures` set, which lists the futures that
--- have no result yet. A close that comes before the set writes their signal
--- 'ended' (lifetimeClose.lua), so their waiters wake with LifetimeEndedError;
--- futureSet.lua takes the future off `futures` when it writes the value.
+-- own members and the lifetime's `futures` set. A close writes the signal
+-- 'ended' of those it finds without a result (lifetimeClose.lua), so their
+-- waiters wake with LifetimeEndedError, and unlinks the signal of the others
+-- with their value.
 -- Under a lease both sets carry the lease's expiry (a StaticLifetime part's:
 -- its lease end plus the outage margin, keysExpireAt), as lifetimePut gives
 -- them; a static part notes the call (`seen`) and, like lifetimePut, renews a
@@ -13,7 +13,7 @@
 --
 -- KEYS[1] meta     the lifetime's meta hash, <ns>:{<id>}:lt
 -- KEYS[2] members  the lifetime's set of own members, <ns>:{<id>}:members
--- KEYS[3] futures  the lifetime's futures without a result, <ns>:{<id>}:futures
+-- KEYS[3] futures  the lifetime's futures, <ns>:{<id>}:futures
 -- ARGV[1] member   the future's store key, <id>~<random>
 --
 -- Returns: 1

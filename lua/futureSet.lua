@@ -14,13 +14,16 @@
 -- tombstone exists.
 --
 -- A future made under a lifetime has a key inside the lifetime's hash tag
--- (<id>~<random>) and is listed in the lifetime's `futures` set until it is
--- set: the set writes the value as a member (the lease's expiry, its own
--- ttl capped by it, recorded in `ends` with its rules record), as
--- lifetimePut does, and takes it off `futures`. A lifetime that ended
--- refuses the set (PSR_LIFETIME_ENDED); its close wrote the signal 'ended'
--- for the futures it found unset (lifetimeClose.lua), which wakes their
--- waiters with LifetimeEndedError.
+-- (<id>~<random>) and is listed in the lifetime's `futures` set: the set
+-- writes the value as a member (the lease's expiry, its own ttl capped by
+-- it, recorded in `ends` with its rules record), as lifetimePut does. A
+-- lifetime that ended refuses the set (PSR_LIFETIME_ENDED); its close wrote
+-- the signal 'ended' for the futures it found unset, and unlinked the
+-- signal of those it evicted with their value (lifetimeClose.lua).
+--
+-- The signal never outlives the value by its expiry: it expires at the
+-- value's expiry when that comes before signalTtlMs (a small value copied
+-- into the entry must not be served after the value is gone).
 --
 -- KEYS[1] data       the future's data key, <ns>:{<tag>}:d:<key>
 -- KEYS[2] rules      its rules record, <ns>:{<tag>}:rules:<key> (written for reads >= 2)
@@ -29,7 +32,7 @@
 -- KEYS[5] meta       the meta hash of the lifetime whose id is <tag>, <ns>:{<tag>}:lt
 --                    (read only when the key is a lifetime's, <id>~<random>)
 -- KEYS[6] members    that lifetime's own members, <ns>:{<tag>}:members
--- KEYS[7] futures    that lifetime's unset futures, <ns>:{<tag>}:futures
+-- KEYS[7] futures    that lifetime's futures, <ns>:{<tag>}:futures (its type is checked)
 -- KEYS[8] ends       that lifetime's members with an own end or rules record, <ns>:{<tag>}:ends
 -- ARGV[1] value      the result's bytes
 -- ARGV[2] reads      consuming reads the result allows: 1 (no rules record) or 2 to 1000000000
@@ -146,7 +149,6 @@ if reads > 1 then
   if objectAt then rcall('PEXPIREAT', KEYS[2], objectAt) end
 end
 if inLifetime then
-  rcall('SREM', KEYS[7], member)
   rcall('SADD', KEYS[6], member)
   if ownEnd or reads > 1 then rcall('ZADD', KEYS[8], ownEnd or 9999999999999, member) end
   if at then
@@ -159,5 +161,9 @@ if ARGV[6] == '1' then
 else
   rcall('XADD', KEYS[4], '*', 's', 'set', 't', token)
 end
-rcall('PEXPIRE', KEYS[4], signalTtl)
+if objectAt and objectAt < now + signalTtl then
+  rcall('PEXPIREAT', KEYS[4], objectAt)
+else
+  rcall('PEXPIRE', KEYS[4], signalTtl)
+end
 return 1

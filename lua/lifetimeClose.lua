@@ -29,12 +29,13 @@
 -- KEYS[5] ends        the lifetime's members with their own end or rules
 --                     record, <ns>:{<id>}:ends: while it exists, each evicted
 --                     member's rules record goes with it; deleted at the end
--- KEYS[6] futures     the lifetime's futures without a result yet,
---                     <ns>:{<id>}:futures: each one this step evicts gets the
---                     signal 'ended' on its stream, <ns>:{<id>}:sig:<member>
---                     (a derived key), which wakes its waiters with
---                     LifetimeEndedError and makes a later set fail; deleted
---                     at the end
+-- KEYS[6] futures     the lifetime's futures, <ns>:{<id>}:futures: each one this
+--                     step evicts that has no result yet (no value, an empty
+--                     signal stream) gets the signal 'ended' on its stream,
+--                     <ns>:{<id>}:sig:<member> (a derived key), which wakes its
+--                     waiters with LifetimeEndedError and makes a later set
+--                     fail; one that has its result loses its signal with its
+--                     value; deleted at the end
 -- ARGV[1] count       the most members this call evicts or hands out (1 to 1000000)
 -- ARGV[2] endedTtlMs  how long the 'ended' marker lives, in milliseconds
 -- ARGV[3] foreign     touch | return (see above)
@@ -125,17 +126,28 @@ local withFutures = rcall('EXISTS', KEYS[6]) == 1
 -- This step's own members, read and checked (with their rules records and
 -- signal streams) before anything is written.
 local members = rcall('SRANDMEMBER', KEYS[2], count)
-local own, derived, unset = {}, {}, {}
+local own, derived, unset, signals, futures = {}, {}, {}, {}, {}
 for i = 1, #members do
   own[i] = prefix .. 'd:' .. members[i]
   derived[#derived + 1] = own[i]
   if withRules then derived[#derived + 1] = prefix .. 'rules:' .. members[i] end
   if withFutures and rcall('SISMEMBER', KEYS[6], members[i]) == 1 then
-    unset[#unset + 1] = members[i]
-    derived[#derived + 1] = prefix .. 'sig:' .. members[i]
+    futures[#futures + 1] = members[i]
+    local signal = prefix .. 'sig:' .. members[i]
+    derived[#derived + 1] = signal
   end
 end
 checkLocal(derived)
+for _, member in ipairs(futures) do
+  local signal = prefix .. 'sig:' .. member
+  local length = redis.pcall('XLEN', signal)
+  if type(length) ~= 'number' then length = 1 end
+  if length == 0 and rcall('EXISTS', prefix .. 'd:' .. member) == 0 then
+    unset[#unset + 1] = signal
+  else
+    signals[#signals + 1] = signal
+  end
+end
 
 forgetUnlinked()
 local now = nowMs()
@@ -162,13 +174,15 @@ if #own > 0 then
   end
   unlinkAll(own)
   evicted = #own
-  for _, member in ipairs(unset) do
-    local signal = prefix .. 'sig:' .. member
+  for _, signal in ipairs(unset) do
     rcall('XADD', signal, '*', 's', 'ended')
     rcall('PEXPIRE', signal, endedTtl)
   end
-  for i = 1, #unset, 1000 do
-    rcall('SREM', KEYS[6], unpack(unset, i, math.min(i + 999, #unset)))
+  for i = 1, #signals, 1000 do
+    rcall('UNLINK', unpack(signals, i, math.min(i + 999, #signals)))
+  end
+  for i = 1, #futures, 1000 do
+    rcall('SREM', KEYS[6], unpack(futures, i, math.min(i + 999, #futures)))
   end
 end
 if evicted < count then

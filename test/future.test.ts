@@ -192,13 +192,24 @@ describe('futures in one process', () => {
     await expect(Future.fromRef(toRef(twice)).result({ timeout: 1 })).rejects.toBeInstanceOf(ProxyResolveMissingKeyError);
   });
 
+  test('store.evict of a result takes its signal along: a later wait does not get a copy of the value', async ({ store, redis }) => {
+    const future = await store.future<string>({ ttl: 60 });
+    await future.setResult('small');
+    await store.evict(future.key);
+    expect(await redis.exists(store.connector.keys.object('sig', future.key))).toBe(0);
+    await expect(future.result({ timeout: 0.2 })).rejects.toBeInstanceOf(FutureTimeoutError);
+  });
+
   test('ttl: the result expires after it was set', async ({ store, redis }) => {
     const future = await store.future<string>({ ttl: 30 });
     await future.setResult('z');
     const ttl = await redis.pttl(store.connector.dataKey(future.key));
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(30_000);
-    expect(await redis.pttl(store.connector.keys.object('sig', future.key))).toBeGreaterThan(0);
+    // The signal (which holds a copy of a small value) never outlives the value.
+    const signalTtl = await redis.pttl(store.connector.keys.object('sig', future.key));
+    expect(signalTtl).toBeGreaterThan(0);
+    expect(signalTtl).toBeLessThanOrEqual(30_000);
   });
 
   test('future.proxy(): resolving waits for the result, here and from its ref', async ({ store }) => {

@@ -601,16 +601,22 @@ export class RedisConnector {
     return (await this.command('EXISTS', { key }, () => this.client.exists(data))) === 1;
   }
 
-  /** Delete a key (its data and its rules record, one command); a missing key is not an error. */
+  /**
+   * Delete a key (its data, its rules record and, for a future's result, its
+   * signal, which may hold a copy of a small value; one round trip); a
+   * missing key is not an error.
+   */
   async evict(key: string): Promise<void> {
     validateKey(key);
     const data = this.dataKey(key);
     const rules = this.keys.object('rules', key);
-    // Two single-key UNLINKs sent together (one round trip): while a slot
+    const signal = this.keys.object('sig', key);
+    // Single-key UNLINKs sent together (one round trip): while a slot
     // migrates, Redis refuses a multi-key command one of whose keys is missing.
     await Promise.all([
       this.command('UNLINK', { key }, () => this.client.unlink(data)),
       this.command('UNLINK', { key }, () => this.client.unlink(rules)),
+      this.command('UNLINK', { key }, () => this.client.unlink(signal)),
     ]);
   }
 
