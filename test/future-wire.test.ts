@@ -1,0 +1,112 @@
+/**
+ * Futures on the wire (MONITOR, CLIENT LIST), on a redis-server this file
+ * starts itself: a wait is one blocked XREAD and nothing else while it waits
+ * (no polling); a set is one EVALSHA; 1,000 waits in one process open no
+ * more connections than the pool bound.
+ */
+import { Redis } from 'ioredis';
+import { startRedisServer, type LocalRedis } from '../scripts/local-redis.js';
+import { RedisConnector, Store } from '../src/index.js';
+import { BLOCKING_CONNECTION_NAME, existingPool } from '../src/future/pool.js';
+import { afterAll, beforeAll, describe, expect, newNamespace, onTestFinished, test } from './harness/fixtures.js';
+import { openMonitor } from './harness/monitor.js';
+
+let server: LocalRedis;
+let admin: Redis;
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  admin = new Redis(server.url);
+});
+
+afterAll(async () => {
+  admin?.disconnect();
+  await server?.stop();
+});
+
+function storeOn(options: { maxBlockingConnections?: number } = {}): Store {
+  const namespace = newNamespace();
+  const store = new Store(`wire-${namespace}`, new RedisConnector({ url: server.url, namespace, ...options }), { register: true });
+  onTestFinished(async () => {
+    await store.close();
+    await admin.flushall();
+  });
+  return store;
+}
+
+/** Our blocking connections: [all, blocked now]. */
+async function blocking(): Promise<[number, number]> {
+  const lines = ((await admin.client('LIST')) as string).split('\n').filter((l) => l.includes(`name=${BLOCKING_CONNECTION_NAME} `));
+  return [lines.length, lines.filter((l) => / flags=\S*b/.test(l)).length];
+}
+
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  const end = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('futures on the wire', () => {
+  test('while a wait blocks, MONITOR shows nothing at all; the set is one EVALSHA and wakes the one XREAD', async () => {
+    const store = storeOn();
+    await store.ready();
+    const future = await store.future<string>();
+    const adminAddress = `${admin.stream.localAddress}:${admin.stream.localPort}`;
+    const seen: string[][] = [];
+    const stop = await openMonitor(admin, (args, from) => {
+      if (!from.endsWith(adminAddress)) seen.push(args);
+    });
+    try {
+      const waiting = future.result();
+      await until(async () => (await blocking())[1] === 1, 'the wait to block');
+      const before = seen.length;
+      // One GET (is it there?), the XREAD: nothing else.
+      expect(seen.map((a) => (a[0] ?? '').toLowerCase())).toEqual(expect.arrayContaining(['get', 'xread']));
+      expect(seen.filter((a) => (a[0] ?? '').toLowerCase() === 'xread')).toHaveLength(1);
+      await sleep(1500);
+      expect(seen.slice(before), 'commands sent while the wait blocked').toEqual([]);
+      await future.setResult('woken');
+      expect(await waiting).toBe('woken');
+      await sleep(100);
+      const after = seen.slice(before).map((a) => (a[0] ?? '').toLowerCase());
+      // The set's one script; the woken wait needs no GET (a small result comes in the signal).
+      expect(after.filter((c) => c === 'evalsha' || c === 'eval')).toHaveLength(1);
+      expect(after).not.toContain('get');
+      expect(after).not.toContain('xread');
+      const xreads = seen.filter((a) => (a[0] ?? '').toLowerCase() === 'xread');
+      expect(xreads).toHaveLength(1);
+      expect(xreads[0]).toEqual(expect.arrayContaining(['BLOCK', '0', 'STREAMS', store.connector.keys.object('sig', future.key)]));
+    } finally {
+      stop();
+    }
+    await store.evict(future.key);
+  });
+
+  test('1,000 concurrent waits open at most maxBlockingConnections connections', async () => {
+    const store = storeOn({ maxBlockingConnections: 4 });
+    const futures = await Promise.all(Array.from({ length: 1000 }, () => store.future<number>({ ttl: 60 })));
+    const waits = futures.map((f) => f.result());
+    await until(async () => (await blocking())[1] >= 1, 'the waits to block');
+    await sleep(200);
+    const [open] = await blocking();
+    expect(open).toBeGreaterThanOrEqual(1);
+    expect(open).toBeLessThanOrEqual(4);
+    await Promise.all(futures.map((f, i) => f.setResult(i)));
+    expect(await Promise.all(waits)).toEqual(futures.map((_, i) => i));
+    expect(existingPool(store.connector)?.stats().peak).toBeLessThanOrEqual(4);
+    expect((await blocking())[1]).toBe(0);
+  });
+
+  test('a timed-out wait leaves no blocked connection behind; close leaves no connection at all', async () => {
+    const store = storeOn();
+    const future = await store.future();
+    await expect(future.result({ timeout: 0.3 })).rejects.toMatchObject({ name: 'FutureTimeoutError' });
+    await until(async () => (await blocking())[1] === 0, 'the read to end');
+    await store.close();
+    await until(async () => (await blocking())[0] === 0, 'the connections to close');
+  });
+});
