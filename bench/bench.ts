@@ -118,6 +118,7 @@ function fmt(n: number, unit: string): string {
   if (unit === 'ops/s') return `${Math.round(n).toLocaleString('en-US')} ops/s`;
   if (unit === 'MB/s') return `${n.toFixed(0)} MB/s`;
   if (unit === 'x') return `${n.toFixed(2)}x`;
+  if (unit === 'connections') return `${n} connections`;
   return `${n.toFixed(2)} ${unit}`;
 }
 

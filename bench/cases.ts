@@ -3,21 +3,22 @@
  * A case returns one row; `ratio` is lib/raw (for times: lower is better; for
  * throughputs: higher is better) and `met` says whether the goal holds.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { serialize as v8serialize, deserialize as v8deserialize } from 'node:v8';
 import type { Redis } from 'ioredis';
 import { Packr } from 'msgpackr';
-import { ContextLifetime, LeaseLifetime, borrow, drop, fromRef, release, resolve, toRef, type ProxyRef, type Store } from '../src/index.js';
+import { ContextLifetime, Future, LeaseLifetime, borrow, drop, fromRef, release, resolve, toRef, type FutureRef, type ProxyRef, type Store } from '../src/index.js';
+import { existingPool } from '../src/future/pool.js';
 
 const execFileAsync = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
 
 export interface Row {
   name: string;
-  unit: 'ms' | 'ops/s' | 'MB/s' | 'x' | 'MB';
+  unit: 'ms' | 'ops/s' | 'MB/s' | 'x' | 'MB' | 'connections';
   lib: number;
   raw?: number;
   ratio?: number;
@@ -45,6 +46,8 @@ export interface BenchContext {
   /** Median wall time (ms) of one call of each, alternating rounds. */
   timed(lib: () => Promise<unknown>, raw: () => Promise<unknown>): Promise<{ lib: number; raw: number }>;
   fromRefResolve(p: unknown): Promise<unknown>;
+  /** Set by the 1,000-futures case for the connections row. */
+  futurePool?: { opened: number; peak: number; bound: number };
 }
 
 export interface Case {
@@ -82,6 +85,58 @@ async function throughput(fn: () => Promise<unknown>, concurrency: number, ms: n
     }),
   );
   return (done * 1000) / (performance.now() - start);
+}
+
+/** The refs of round `i` of the handoff benchmark (as bench/future-child.ts derives them). */
+function handoffRef(ns: string, i: number, side: 'a' | 'b'): FutureRef {
+  return { __proxystore__: 1, kind: 'future', store: 'bench', namespace: ns, key: `handoff-${i}-${side}`, ttl: 60 };
+}
+
+/**
+ * Median time (ms) of one handoff between this process and a child (half a
+ * ping-pong: set here, woken there, set there, woken here), `count` rounds
+ * after `warmup`: `lib` through futures, `raw` through LPUSH/BLPOP.
+ */
+async function handoff(ctx: BenchContext, mode: 'lib' | 'raw', warmup: number, count: number): Promise<number> {
+  const total = warmup + count;
+  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'future-child.ts'), mode, ctx.url, ctx.namespace, String(total)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const seen = (word: string) =>
+    new Promise<void>((res, rej) => {
+      const check = () => {
+        if (out.includes(word)) res();
+      };
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        check();
+      });
+      child.once('exit', (code) => (out.includes(word) ? res() : rej(new Error(`future-child ${mode} exited with ${code}`))));
+      check();
+    });
+  await seen('ready');
+  const times: number[] = [];
+  const blocking = mode === 'raw' ? ctx.raw.duplicate() : undefined;
+  for (let i = 0; i < total; i++) {
+    // Not timed: let the other side's wait block first (set -> wake of a waiting consumer).
+    await new Promise((r) => setTimeout(r, 2));
+    const t = performance.now();
+    if (mode === 'lib') {
+      const back = Future.fromRef(handoffRef(ctx.namespace, i, 'b')).result();
+      await Future.fromRef(handoffRef(ctx.namespace, i, 'a')).setResult(SMALL);
+      await back;
+    } else {
+      const back = (blocking as typeof ctx.raw).blpop(`${ctx.namespace}-raw:handoff-b`, 0);
+      await ctx.raw.lpush(`${ctx.namespace}-raw:handoff-a`, JSON.stringify(SMALL));
+      JSON.parse(((await back) as [string, string])[1]);
+    }
+    if (i >= warmup) times.push((performance.now() - t) / 2);
+  }
+  await seen('done');
+  blocking?.disconnect();
+  const sorted = times.sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
 export const cases: Case[] = [
@@ -360,6 +415,67 @@ export const cases: Case[] = [
         goal: 'lib <= 2.5x payload',
         met: lib <= 2.5,
         note: `peak RSS growth over the payload size, best of ${libs.length} fresh processes each`,
+      };
+    },
+  },
+  {
+    name: 'future set -> wake across 2 processes vs BLPOP handoff',
+    async run(ctx) {
+      const warmup = ctx.quick ? 20 : 200;
+      const count = ctx.quick ? 100 : 1000;
+      const libs: number[] = [];
+      const raws: number[] = [];
+      for (let round = 0; round < (ctx.quick ? 1 : 3); round++) {
+        libs.push(await handoff(ctx, 'lib', warmup, count));
+        raws.push(await handoff(ctx, 'raw', warmup, count));
+      }
+      const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+      return atMost(
+        this.name,
+        'ms',
+        med(libs),
+        med(raws),
+        1.3,
+        'median of one handoff (half a ping-pong between two processes, ~100 B object; each side blocked in its wait before the other sets: a 2 ms pause before each round, not timed), median of the rounds',
+      );
+    },
+  },
+  {
+    name: '1,000 futures set + awaited at once vs 1,000 SET + GET',
+    async run(ctx) {
+      const n = 1000;
+      const libOnce = async () => {
+        const futures = await Promise.all(Array.from({ length: n }, () => ctx.store.future<typeof SMALL>({ ttl: 60 })));
+        const waits = futures.map((f) => f.result());
+        await Promise.all(futures.map((f) => f.setResult(SMALL)));
+        await Promise.all(waits);
+      };
+      const rawOnce = async () => {
+        const keys = Array.from({ length: n }, () => rawKey(ctx));
+        await Promise.all(keys.map((k) => ctx.raw.set(k, JSON.stringify(SMALL))));
+        await Promise.all(keys.map(async (k) => JSON.parse((await ctx.raw.get(k)) as string) as unknown));
+      };
+      await libOnce(); // warm-up (connections opened)
+      const r = await ctx.timed(libOnce, rawOnce);
+      const lib = (n * 1000) / r.lib;
+      const raw = (n * 1000) / r.raw;
+      const stats = existingPool(ctx.store.connector)?.stats();
+      ctx.futurePool = { opened: stats?.opened ?? 0, peak: stats?.peak ?? 0, bound: ctx.store.connector.maxBlockingConnections };
+      return { name: this.name, unit: 'ops/s', lib, raw, ratio: lib / raw, note: 'futures per second (each created, awaited, set, woken) vs SET+GET pairs per second; reported, no goal' };
+    },
+  },
+  {
+    name: '1,000 futures awaited at once: blocking connections opened',
+    async run(ctx) {
+      const pool = ctx.futurePool;
+      if (!pool) throw new Error('run the 1,000 futures case first');
+      return {
+        name: this.name,
+        unit: 'connections',
+        lib: pool.opened,
+        goal: `<= ${pool.bound} (maxBlockingConnections)`,
+        met: pool.opened <= pool.bound,
+        note: `opened ${pool.opened}, at most ${pool.peak} open at once, over every run of the previous case`,
       };
     },
   },

@@ -82,38 +82,39 @@ if ARGV[6] == '1' and reads > 1 then
   return redis.error_reply('PSR_INVALID_OPTIONS futureSet: inline is for results that are not consumed, got reads ' .. reads)
 end
 
-local entries = redis.pcall('XRANGE', KEYS[4], '-', '+', 'COUNT', 1)
-if type(entries) == 'table' and entries.err then
-  if not string.find(entries.err, 'WRONGTYPE', 1, true) then return entries end
-  return redis.error_reply('PSR_SERIALIZATION futureSet: Redis key ' .. shown(KEYS[4]) ..
-    ' holds a value of another Redis type, not a signal written by proxystore-redis')
-end
-local shownKey = shown(member)
-if #entries > 0 then
-  local fields = entries[1][2]
-  local state, by = nil, nil
-  for i = 1, #fields, 2 do
-    if fields[i] == 's' then state = fields[i + 1] elseif fields[i] == 't' then by = fields[i + 1] end
+-- Anything there already (the usual answer is no: one EXISTS)?
+if rcall('EXISTS', KEYS[4], KEYS[1], KEYS[3]) > 0 then
+  local entries = redis.pcall('XRANGE', KEYS[4], '-', '+', 'COUNT', 1)
+  if type(entries) == 'table' and entries.err then
+    if not string.find(entries.err, 'WRONGTYPE', 1, true) then return entries end
+    return redis.error_reply('PSR_SERIALIZATION futureSet: Redis key ' .. shown(KEYS[4]) ..
+      ' holds a value of another Redis type, not a signal written by proxystore-redis')
   end
-  if state == 'set' and by == token then return 1 end
-  if state == 'ended' then
-    return redis.error_reply('PSR_LIFETIME_ENDED future ' .. shownKey ..
-      ' belongs to a lifetime that ended before it was set: it takes no result; use a new future')
+  if #entries > 0 then
+    local fields = entries[1][2]
+    local state, by = nil, nil
+    for i = 1, #fields, 2 do
+      if fields[i] == 's' then state = fields[i + 1] elseif fields[i] == 't' then by = fields[i + 1] end
+    end
+    if state == 'set' and by == token then return 1 end
+    if state == 'ended' then
+      return redis.error_reply('PSR_LIFETIME_ENDED future ' .. shown(member) ..
+        ' belongs to a lifetime that ended before it was set: it takes no result; use a new future')
+    end
+    local setAt = tonumber(string.match(entries[1][1], '^(%d+)'))
+    return redis.error_reply('PSR_FUTURE_ALREADY_SET future ' .. shown(member) .. ' already has its result (set ' ..
+      string.format('%.1f', (nowMs() - (setAt or nowMs())) / 1000) .. ' s ago by another call): a future is set once')
   end
-  return redis.error_reply('PSR_FUTURE_ALREADY_SET future ' .. shownKey .. ' already has its result (set ' ..
-    string.format('%.1f', (nowMs() - (tonumber(string.match(entries[1][1], '^(%d+)')) or nowMs())) / 1000) ..
-    ' s ago by another call): a future is set once')
-end
-if rcall('EXISTS', KEYS[1], KEYS[3]) > 0 then
-  return redis.error_reply('PSR_FUTURE_ALREADY_SET future ' .. shownKey .. ' already has its result: a future is set once')
+  return redis.error_reply('PSR_FUTURE_ALREADY_SET future ' .. shown(member) .. ' already has its result: a future is set once')
 end
 
-local now = nowMs()
+local inLifetime = string.find(member, '~', 1, true) ~= nil
+-- The server clock, only when an expiry needs it.
+local now = (ttl > 0 or inLifetime) and nowMs()
 if ttl > 0 and now + ttl > 9999999999999 then
   return redis.error_reply('PSR_INVALID_OPTIONS futureSet: ttlMs ' .. ttl .. ' would end after 9999999999999 (Unix ms, the year 2286)')
 end
 local ownEnd = ttl > 0 and now + ttl
-local inLifetime = string.find(member, '~', 1, true) ~= nil
 local at, lease, lapse, expiresAt
 if inLifetime then
   local meta, err = metaFields('futureSet', KEYS[5], 'state', 'expiresAt', 'kind', 'lease', 'seen')
@@ -162,6 +163,7 @@ else
   rcall('XADD', KEYS[4], '*', 's', 'set', 't', token)
 end
 if objectAt and objectAt < now + signalTtl then
+  -- (objectAt implies a ttl or a lease: `now` is known.)
   rcall('PEXPIREAT', KEYS[4], objectAt)
 else
   rcall('PEXPIRE', KEYS[4], signalTtl)

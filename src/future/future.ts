@@ -34,6 +34,7 @@ export interface FutureConnector extends BlockingSource {
   /** The bound of the connector's pool of blocking connections. */
   readonly maxBlockingConnections: number;
   dataKey(key: string): string;
+  get(key: string): Promise<Buffer | undefined>;
   checkFits(values: readonly Uint8Array[], operation: string): Promise<void>;
   command<T>(operation: string, context: { key?: string }, send: () => Promise<T>): Promise<T>;
 }
@@ -187,13 +188,20 @@ export async function awaitResult(
   const plain: ResolveOptions = { evict: read.evict };
   if (read.deserializer) plain.deserializer = read.deserializer;
   if (read.consumeToken !== undefined) plain.consumeToken = read.consumeToken;
-  try {
-    return await host.resolveTarget(key, plain);
-  } catch (err) {
-    // Missing and never consumed: not set yet. (Consumed: the result was taken.)
-    if (!(err instanceof ProxyResolveMissingKeyError) || err.consumedBy !== undefined) throw err;
-  }
   const connector = host.connector;
+  if (read.evict) {
+    // One consume script: the value, or missing with its tombstone.
+    try {
+      return await host.resolveTarget(key, plain);
+    } catch (err) {
+      // Missing and never consumed: not set yet. (Consumed: the result was taken.)
+      if (!(err instanceof ProxyResolveMissingKeyError) || err.consumedBy !== undefined) throw err;
+    }
+  } else {
+    // One GET; a missing result is not an error yet (the store's read would also look for a tombstone).
+    const bytes = await connector.get(key);
+    if (bytes !== undefined) return host.decode(bytes, key, read.deserializer);
+  }
   if (!hooked.has(host)) {
     hooked.add(host);
     host.onClose(async () => existingPool(connector)?.rejectOwner(host));
