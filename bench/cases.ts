@@ -88,9 +88,10 @@ async function throughput(fn: () => Promise<unknown>, concurrency: number, ms: n
 }
 
 /** The refs of round `i` of the handoff benchmark (as bench/future-child.ts derives them). */
-function handoffRef(ns: string, i: number, side: 'a' | 'b'): FutureRef {
-  return { __proxystore__: 1, kind: 'future', store: 'bench', namespace: ns, key: `handoff-${i}-${side}`, ttl: 60 };
+function handoffRef(ns: string, run: string, i: number, side: 'a' | 'b'): FutureRef {
+  return { __proxystore__: 1, kind: 'future', store: 'bench', namespace: ns, key: `handoff-${run}-${i}-${side}`, ttl: 60 };
 }
+let handoffRuns = 0;
 
 /**
  * Median time (ms) of one handoff between this process and a child (half a
@@ -99,7 +100,8 @@ function handoffRef(ns: string, i: number, side: 'a' | 'b'): FutureRef {
  */
 async function handoff(ctx: BenchContext, mode: 'lib' | 'raw', warmup: number, count: number): Promise<number> {
   const total = warmup + count;
-  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'future-child.ts'), mode, ctx.url, ctx.namespace, String(total)], {
+  const run = `${process.pid}r${handoffRuns++}`;
+  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'future-child.ts'), mode, ctx.url, ctx.namespace, String(total), run], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -123,8 +125,8 @@ async function handoff(ctx: BenchContext, mode: 'lib' | 'raw', warmup: number, c
     await new Promise((r) => setTimeout(r, 2));
     const t = performance.now();
     if (mode === 'lib') {
-      const back = Future.fromRef(handoffRef(ctx.namespace, i, 'b')).result();
-      await Future.fromRef(handoffRef(ctx.namespace, i, 'a')).setResult(SMALL);
+      const back = Future.fromRef(handoffRef(ctx.namespace, run, i, 'b')).result();
+      await Future.fromRef(handoffRef(ctx.namespace, run, i, 'a')).setResult(SMALL);
       await back;
     } else {
       const back = (blocking as typeof ctx.raw).blpop(`${ctx.namespace}-raw:handoff-b`, 0);

@@ -2,17 +2,18 @@
  * The other side of the futures handoff benchmark, in its own process:
  * `count` ping-pongs with the parent. `lib`: await future <i>-a, then set
  * future <i>-b to what it got; `raw`: BLPOP list a, then LPUSH list b.
- * argv: mode url namespace count. Prints "done" when it has finished.
+ * argv: mode url namespace count run (a run id: keys are new each run).
+ * Prints "ready" once connected and "done" when it has finished.
  */
 import { Redis } from 'ioredis';
 import { Future, RedisConnector, Store, type FutureRef } from '../src/index.js';
 
-const [mode, url, namespace, countText] = process.argv.slice(2) as [string, string, string, string];
+const [mode, url, namespace, countText, run] = process.argv.slice(2) as [string, string, string, string, string];
 const count = Number(countText);
 
 /** The refs both sides derive for round `i` (keys known to both, no message needed). */
 function handoffRef(ns: string, i: number, side: 'a' | 'b'): FutureRef {
-  return { __proxystore__: 1, kind: 'future', store: 'bench', namespace: ns, key: `handoff-${i}-${side}`, ttl: 60 };
+  return { __proxystore__: 1, kind: 'future', store: 'bench', namespace: ns, key: `handoff-${run}-${i}-${side}`, ttl: 60 };
 }
 
 if (mode === 'lib') {

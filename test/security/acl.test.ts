@@ -280,3 +280,25 @@ describe('what such a user cannot do', () => {
     await expect(store.connector.client.eval(`return redis.call('LPUSH', KEYS[1], 'v')`, 1, `${namespace}:{x}`)).rejects.toThrow(/can't run this command/);
   });
 });
+
+/** What futures need besides {@link COMMANDS} (docs/security.md, "Futures"). */
+const FUTURE_COMMANDS = ['xadd', 'xread', 'xrange', 'xlen', 'scard', 'multi', 'exec', 'client|setname'];
+
+describe('futures for an ACL user with the documented commands and those of futures', () => {
+  test('a wait blocks and wakes, a lifetime close ends a wait, and nothing is refused', async ({ namespace }) => {
+    const store = await aclStore(namespace, { commands: [...COMMANDS, ...FUTURE_COMMANDS] });
+    const future = await store.future<number[]>({ ttl: 60 });
+    const waiting = future.result({ timeout: 20 });
+    await new Promise((r) => setTimeout(r, 200));
+    await future.setResult([1, 2]);
+    expect(await waiting).toEqual([1, 2]);
+    const lifetime = new ContextLifetime(store);
+    const ended = await store.future({ lifetime });
+    const waitingEnded = ended.result({ timeout: 20 }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 200));
+    await lifetime.close();
+    expect(await waitingEnded).toMatchObject({ name: 'LifetimeEndedError' });
+    expect((await refused()).filter((r) => !r.includes('config'))).toEqual([]);
+    await store.evict(future.key);
+  });
+});
