@@ -101,6 +101,22 @@ describe('futures on the wire', () => {
     expect((await blocking())[1]).toBe(0);
   });
 
+  test('a blocking connection killed during a wait: the wait reads again on a new one and wakes with the value', async () => {
+    const store = storeOn();
+    const future = await store.future<string>({ ttl: 60 });
+    const waiting = future.result({ timeout: 30 });
+    await until(async () => (await blocking())[1] === 1, 'the wait to block');
+    const list = ((await admin.client('LIST')) as string).split('\n').find((l) => l.includes(`name=${BLOCKING_CONNECTION_NAME} `)) as string;
+    const id = /\bid=(\d+)/.exec(list)?.[1] as string;
+    await admin.client('KILL', 'ID', id);
+    await until(async () => {
+      const again = ((await admin.client('LIST')) as string).split('\n').filter((l) => l.includes(`name=${BLOCKING_CONNECTION_NAME} `) && / flags=\S*b/.test(l));
+      return again.length === 1 && !again[0]?.includes(`id=${id} `);
+    }, 'a new blocked read');
+    await future.setResult('after the kill');
+    expect(await waiting).toBe('after the kill');
+  });
+
   test('a timed-out wait leaves no blocked connection behind; close leaves no connection at all', async () => {
     const store = storeOn();
     const future = await store.future();

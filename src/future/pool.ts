@@ -334,7 +334,8 @@ export class BlockingPool {
         if (this.closed) break;
         const text = errorText(err);
         log('blocking read of group %s failed: %s', group.id, text);
-        if (/^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN|UNBLOCKED|READONLY)\b/.test(text)) await this.refreshSlots();
+        // A redirection, or a connection that died (a master that failed over?): learn the slots again.
+        if (this.source.isCluster) await this.refreshSlots();
         await sleep(Math.min(1000, 25 * 2 ** failures++));
         continue;
       }
@@ -416,9 +417,11 @@ export class BlockingPool {
   }
 
   private async connect(node: string): Promise<Redis> {
-    // No command timeout (the read blocks on purpose), no offline queue to
-    // pile up in, and a name that CLIENT LIST shows.
-    const override = { commandTimeout: undefined, lazyConnect: false, connectionName: BLOCKING_CONNECTION_NAME };
+    // No command timeout (the read blocks on purpose), a name that CLIENT
+    // LIST shows, and no reconnection of its own: a connection that drops
+    // fails its read, and the wait loop reads again on a fresh connection
+    // (to the slot's master as the cluster knows it then).
+    const override = { commandTimeout: undefined, lazyConnect: false, connectionName: BLOCKING_CONNECTION_NAME, retryStrategy: () => null };
     if (node === '') {
       const conn = (this.source.client as Redis).duplicate(override);
       conn.on('error', (err: Error) => log('blocking connection: %s', err.message));
