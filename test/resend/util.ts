@@ -121,6 +121,8 @@ export async function snapshot(redis: Redis, namespace: string, start: number): 
         .join(' ');
     } else if (type === 'set') value = (await redis.smembersBuffer(key)).map(shown).sort().join(' ');
     else if (type === 'zset') value = (await redis.zrange(key, 0, -1, 'WITHSCORES')).join(' ');
+    // A future's signal: how many entries (a resend must not add one) and their fields.
+    else if (type === 'stream') value = (await redis.xrange(key, '-', '+')).map(([, fields]) => fields.filter((_, i) => i % 2 === 0).join(',')).join(' ');
     else value = `<${type}>`;
     const expireAt = await redis.pexpiretime(key);
     const text = normalize(`${key} ${type} ${value}`, start, times, namespace);
