@@ -110,8 +110,9 @@ export async function indexNamespace(
         index.owned.add(parsed.key);
       } else if (parsed.kind === 'tomb') {
         index.tombstones.add(parsed.key);
-      } else if (parsed.kind === 'done') {
-        // Recently finished calls (for resends): expire by themselves, report nothing.
+      } else if (parsed.kind === 'done' || parsed.kind === 'sig') {
+        // Recently finished calls (for resends), futures' signal and wake-up
+        // streams: they expire by themselves, report nothing.
         continue;
       } else {
         index.graces.add(parsed.key);

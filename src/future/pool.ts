@@ -240,9 +240,12 @@ export class BlockingPool {
   }
 
   private newGroup(id: string, slot: number | undefined, stream: string): Group {
-    // In the slot of the group's streams: `<ns>:{<tag>}:wake:<pool>:<group>`.
-    const tag = stream.slice(0, stream.indexOf('}:') + 2);
-    const group = new Group(id, slot, `${tag}wake:${this.id}:${id}`);
+    // In the slot of the group's streams, and shaped as a signal stream
+    // (`<ns>:{<tag>}:sig:<tag>~wake-<pool>-<group>`), so the command line
+    // knows it for one of the library's short-lived keys.
+    const close = stream.indexOf('}:');
+    const tag = stream.slice(stream.indexOf(':{') + 2, close);
+    const group = new Group(id, slot, `${stream.slice(0, close + 2)}sig:${tag}~wake-${this.id}-${id}`);
     this.groups.set(id, group);
     return group;
   }
