@@ -5,6 +5,8 @@
  * more connections than the pool bound.
  */
 import { Redis } from 'ioredis';
+import { ENV_NAMESPACE, ENV_URL, toRef } from '../src/index.js';
+import { runChild } from './harness/child.js';
 import { startRedisServer, type LocalRedis } from '../scripts/local-redis.js';
 import { RedisConnector, Store } from '../src/index.js';
 import { BLOCKING_CONNECTION_NAME, existingPool } from '../src/future/pool.js';
@@ -115,6 +117,22 @@ describe('futures on the wire', () => {
     }, 'a new blocked read');
     await future.setResult('after the kill');
     expect(await waiting).toBe('after the kill');
+  });
+
+  test('a process that waited on a future ends by itself: idle blocking connections do not hold it', { timeout: 120_000 }, async () => {
+    const store = storeOn();
+    const future = await store.future<number[]>({ ttl: 60 });
+    const message = JSON.stringify({ input: toRef(future.proxy()) });
+    const child = runChild('test/children/future-env-waiter.ts', {
+      args: [message],
+      env: { [ENV_URL]: server.url, [ENV_NAMESPACE]: store.namespace, STORE_NAME: store.name },
+      timeoutMs: 90_000,
+    });
+    await until(async () => (await blocking())[1] === 1, "the child's wait to block");
+    await future.setResult([7, 8]);
+    const out = await child;
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout.trim()).toBe('[7,8]');
   });
 
   test('a timed-out wait leaves no blocked connection behind; close leaves no connection at all', async () => {

@@ -400,7 +400,10 @@ export class BlockingPool {
   private async acquire(node: string): Promise<Redis> {
     const idle = this.idle.get(node);
     const reused = idle?.pop();
-    if (reused) return reused;
+    if (reused) {
+      reused.stream?.ref();
+      return reused;
+    }
     // Over the bound only when idle connections to other nodes fill it: close one of those.
     if (this.all.size >= this.max) {
       for (const [other, conns] of this.idle) {
@@ -448,6 +451,10 @@ export class BlockingPool {
     }
     let idle = this.idle.get(node);
     if (!idle) this.idle.set(node, (idle = []));
+    // An idle blocking connection does not keep the process alive (a
+    // serverless handler or script that awaited a future ends when it is
+    // done); a read in progress does.
+    conn.stream?.unref();
     idle.push(conn);
   }
 
