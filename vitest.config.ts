@@ -27,6 +27,7 @@ const BOTH_TARGETS = [
   'test/lifetimes/processes.test.ts',
   'test/lifetimes/foreign.test.ts',
   'test/lifetimes/compose.test.ts',
+  'test/lifetimes/owned.test.ts',
   'test/cli/inspect.test.ts',
   'test/cli/gc.test.ts',
   'test/cli/gc-evict.test.ts',

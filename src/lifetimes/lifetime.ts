@@ -13,6 +13,16 @@ export const kLifetimePut: unique symbol = Symbol.for('proxystore-redis.lifetime
 /** Internal: how a Store adds existing keys of its own to a lifetime (`proxyFromKey`). */
 export const kLifetimeAddKeys: unique symbol = Symbol.for('proxystore-redis.lifetime.addKeys');
 
+/** Internal: how a Store writes a new owned object as a member of a lifetime (`ownedProxy(value, { lifetime })`). */
+export const kLifetimeOwnedPut: unique symbol = Symbol.for('proxystore-redis.lifetime.ownedPut');
+
+/** The owner of a new owned member: its token, the holder that renews it, the lease length (ms). */
+export interface NewOwner {
+  token: string;
+  holder: string;
+  ttlMs: number;
+}
+
 /** The trailing options of `addKey` (ProxyStore's `store=` argument). */
 export interface AddKeyOptions {
   /** The store the keys belong to. StaticLifetime needs it; the others check it. */
@@ -58,6 +68,8 @@ export interface Lifetime {
   [kLifetimePut](store: Store, values: Buffer[], rules?: ObjectRules): Promise<string[]>;
   /** @internal Add keys of `store` as members, in one round trip. */
   [kLifetimeAddKeys](store: Store, keys: string[]): Promise<void>;
+  /** @internal Store `bytes` as a new owned member with `owner`, in one round trip, and return its key. */
+  [kLifetimeOwnedPut](store: Store, bytes: Buffer, owner: NewOwner): Promise<string>;
 }
 
 /** Whether a value implements {@link Lifetime}. */
@@ -66,6 +78,7 @@ export function isLifetime(value: unknown): value is Lifetime {
     typeof value === 'object' &&
     value !== null &&
     typeof (value as Partial<Lifetime>)[kLifetimePut] === 'function' &&
-    typeof (value as Partial<Lifetime>)[kLifetimeAddKeys] === 'function'
+    typeof (value as Partial<Lifetime>)[kLifetimeAddKeys] === 'function' &&
+    typeof (value as Partial<Lifetime>)[kLifetimeOwnedPut] === 'function'
   );
 }

@@ -30,7 +30,7 @@ import { checkOptions } from '../options.js';
 import { newKey, randomId } from '../keys.js';
 import { Store, storeOfProxy } from '../store.js';
 import { LifetimeRecord, closedHereError, endedTtlMs, log, splitAddKeyArgs, statesOf, type ObjectRules } from './base.js';
-import { kLifetimeAddKeys, kLifetimePut, type AddKeyArgs, type CloseOptions, type Lifetime } from './lifetime.js';
+import { kLifetimeAddKeys, kLifetimeOwnedPut, kLifetimePut, type AddKeyArgs, type CloseOptions, type Lifetime, type NewOwner } from './lifetime.js';
 
 /** How long a signal or `beforeExit` waits for the eviction before letting the process end anyway. */
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -359,6 +359,16 @@ export class StaticLifetime implements Lifetime {
       const keys = values.map(() => newKey(part.record.id));
       await part.record.put(keys, values, rules);
       return keys;
+    });
+  }
+
+  /** @internal */
+  async [kLifetimeOwnedPut](store: Store, bytes: Buffer, owner: NewOwner): Promise<string> {
+    this.check('ownedProxy');
+    return this.withPart(store, async (part) => {
+      const key = newKey(part.record.id);
+      await part.record.ownedPut(key, bytes, owner);
+      return key;
     });
   }
 
