@@ -28,6 +28,8 @@ const BOTH_TARGETS = [
   'test/lifetimes/foreign.test.ts',
   'test/lifetimes/compose.test.ts',
   'test/lifetimes/owned.test.ts',
+  'test/lifetimes/owned-model.test.ts',
+  'test/lifetimes/owned-processes.test.ts',
   'test/cli/inspect.test.ts',
   'test/cli/gc.test.ts',
   'test/cli/gc-evict.test.ts',

@@ -265,11 +265,17 @@ export class LifetimeRecord {
       elsewhere.length > 0 ? this.membersExpireAt() : NO_LEASE,
       probeForeign(this.connector, foreign.map((o) => o.key), this.context),
     ]);
-    refuseBoundElsewhere(
-      foreign.map((o) => o.key),
-      probes.map((p) => p.boundTo),
-      this.id,
-    );
+    const boundTo = probes.map((p) => p.boundTo);
+    if (boundTo.some((id) => id !== undefined && id !== this.id)) {
+      // A lifetime that ended refuses as such first, as the script does on a
+      // single Redis: an empty add answers how it ended, or adds nothing.
+      await this.connector.scripts.run('lifetimeAddKeys', { ...this.sets, objects: [] }, { elsewhere: [] }, this.context);
+      refuseBoundElsewhere(
+        foreign.map((o) => o.key),
+        boundTo,
+        this.id,
+      );
+    }
     // What the script records for each: its expiry as it joins (its own end), or a rules record without one.
     // (An expiry equal to this lease's end is the lease's own: a key that is a member already.) An owned
     // object's expiry is its owner's: its own end is the bound its record already has, if any.
