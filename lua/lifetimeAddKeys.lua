@@ -123,8 +123,10 @@ if lapse == 'ended' then return lifetimeEnded(KEYS[1], false, now) end
 local lt = string.match(KEYS[1], '{(.-)}')
 local owned = {}
 for i = 5, #KEYS, 4 do
-  local f = rcall('HMGET', KEYS[i + 1], 'owner', 'lt', 'ended')
-  if f[1] and not f[3] then
+  local f = rcall('HMGET', KEYS[i + 1], 'owner', 'lt', 'ended', 'until')
+  -- (An owner whose bound passed has ended: the next script on it says so.)
+  local over = tonumber(f[4]) and tonumber(f[4]) <= now
+  if f[1] and not f[3] and not over then
     if f[2] and f[2] ~= lt then
       -- The store key, as the application wrote it (src/keys.ts percent-encodes braces and '%').
       local key = string.match(KEYS[i], '^[^{}]+:{[^{}]+}:d:(.*)$')

@@ -44,9 +44,10 @@ end
 local function endedError(record, leases, key)
   local f = rcall('HMGET', record, 'ended', 'endedAt')
   if not f[1] then return nil end
-  local who = f[1] == '-' and 'its lifetime' or ('its lifetime ' .. f[1])
+  local what = f[1] == '-' and 'its own expiry (a ttl, or the lease of a lifetime it belonged to) passed'
+    or ('its lifetime ' .. f[1] .. ' ended (closed, or its lease ran out)')
   local borrowed = rcall('EXISTS', leases) == 1
-  return redis.error_reply('PSR_LIFETIME_ENDED key ' .. key .. ': ' .. who ..
-    ' ended (closed, or its lease ran out), so its OwnedProxy is invalid and it takes no new borrow, update or clone; ' ..
+  return redis.error_reply('PSR_LIFETIME_ENDED key ' .. key .. ': ' .. what ..
+    ', so its OwnedProxy is invalid and it takes no new borrow, update or clone; ' ..
     (borrowed and 'the object is evicted when its last borrow ends' or 'the object was evicted'))
 end

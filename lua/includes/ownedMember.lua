@@ -41,10 +41,11 @@ end
 
 local function bindOwned(data, at, lt, now)
   local record, leases = objectKey(data, 'own'), objectKey(data, 'lease')
-  if rcall('HEXISTS', record, 'ended') == 1 then return end
   local ttl = recordTtl(record, 30000)
+  -- First what is due (lapsed leases, a bound that passed): an owner that ended stays ended.
+  if purgeLeases(data, record, leases, now, ttl) == 0 then return end
+  if rcall('HEXISTS', record, 'ended') == 1 then return end
   rcall('HSET', record, 'lt', lt)
   if at then rcall('HSET', record, 'until', at) end
-  if purgeLeases(data, record, leases, now, ttl) == 0 then return end
   settleObject(data, record, leases, now, ttl)
 end

@@ -288,10 +288,12 @@ export class LifetimeRecord {
             ? NO_OWN_END
             : 0,
     );
-    // Owned ones are bound to the lifetime on their masters first (a lease
-    // gives them their bound just below, as it gives the others their expiry).
+    // Under a lease, owned ones are bound on their masters first, as the
+    // others get their expiry (just below). Without one, after the script
+    // (which refuses a lifetime that ended): a crash in between leaves a
+    // member whose record does not name the lifetime, which its close ends
+    // all the same (memberEnd reads the record).
     const owned = elsewhere.filter((_, i) => probes[i]?.owned);
-    if (owned.length > 0 && before === NO_LEASE) await bindForeign(this.connector, owned, this.id, this.context);
     const plain = elsewhere.filter((_, i) => ownEnds[i] === 0);
     const capped = elsewhere.flatMap((key, i) => (ownEnds[i] === 0 ? [] : [{ key, ownEnd: ownEnds[i] as number }]));
     await expiry.apply(plain, before, capped);
@@ -301,6 +303,9 @@ export class LifetimeRecord {
       ...chunked(pairs, 2 * lifetimeTuning.batch).map((e) => [{ ...this.sets, objects: [] }, { elsewhere: e }] as const),
     ];
     const ends = (await this.runAll('lifetimeAddKeys', calls)).map((r) => r.expiresAtMs);
+    if (owned.length > 0 && before === NO_LEASE && ends.every((end) => end === NO_LEASE)) {
+      await bindForeign(this.connector, owned, this.id, this.context);
+    }
     if (elsewhere.length === 0) return;
     // Each call saw the expiry the keys it recorded must carry; any other
     // than the one applied before means an extend ran in between.

@@ -144,7 +144,9 @@ export async function probeForeign(connector: RedisConnector, keys: readonly str
   )) as unknown[][];
   return replies.map(([record, at, rules]) => {
     const [owner, lt, ended, until] = (record as (string | null)[] | null) ?? [];
-    const owned = owner !== null && owner !== undefined && (ended === null || ended === undefined);
+    // An owner whose bound passed has ended (the next script on the object says so).
+    const over = until !== null && until !== undefined && Number(until) <= Date.now();
+    const owned = owner !== null && owner !== undefined && (ended === null || ended === undefined) && !over;
     return {
       owned,
       boundTo: owned && lt ? lt : undefined,

@@ -267,3 +267,35 @@ describe('StaticLifetime with owned members', () => {
     expect(await exists(redis, store.connector.dataKey(getKey(owned)))).toBe(false);
   });
 });
+
+describe('an owned object keeps the expiry it had', () => {
+  test('intoOwned of an object with a ttl: the ttl bounds the owner; borrowed then, it stays for the borrow', async ({ store, redis }) => {
+    const plain = await store.proxy({ short: true }, { ttl: 1 });
+    const owned = await intoOwned(plain);
+    const record = store.connector.keys.object('own', getKey(owned));
+    const until = Number(await redis.hget(record, 'until'));
+    expect(until).toBeGreaterThan(Date.now() - 1000);
+    expect(until).toBeLessThanOrEqual(Date.now() + 1100);
+    const shared = await borrow(owned);
+    await waitUntil(async () => Number((await redis.time())[0]) * 1000 > until + 50, 'the ttl passed');
+    const err = await borrow(owned).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LifetimeEndedError);
+    expect((err as Error).message).toMatch(/its own expiry \(a ttl, or the lease of a lifetime it belonged to\) passed/);
+    expect(await resolve(shared)).toEqual({ short: true });
+    await release(shared);
+    expect(await exists(redis, store.connector.dataKey(getKey(owned)))).toBe(false);
+  });
+
+  test('an add to another lifetime after the first lease ran out (nobody closing) does not bind the ended owner', async ({ store }) => {
+    const lease = new LeaseLifetime(store, { expiry: 1 });
+    const owned = await store.ownedProxy('lapsed bound', { lifetime: lease });
+    const shared = await borrow(owned);
+    await waitUntil(() => lease.done(), 'the lease ran out');
+    const other = new ContextLifetime(store);
+    await other.addKey(getKey(owned));
+    await expect(borrow(owned)).rejects.toThrow(new RegExp(`its lifetime ${lease.id} ended`));
+    await release(shared);
+    await other.close();
+    expect(await store.exists(getKey(owned))).toBe(false);
+  });
+});
