@@ -247,6 +247,8 @@ describe('LeaseLifetime with owned members', () => {
 });
 
 describe('StaticLifetime with owned members', () => {
+  // Leases of 1 s: the static part's heartbeat (and the owner's renewal) run every 333 ms.
+  test.override({ storeOptions: { leaseTtl: 1 } });
   test('ownedProxy with the StaticLifetime: its close evicts the unborrowed and waits for the borrowed', async ({ store, redis }) => {
     const lifetime = StaticLifetime.instance();
     const free = await store.ownedProxy('free', { lifetime });
@@ -258,6 +260,16 @@ describe('StaticLifetime with owned members', () => {
     await expect(borrow(held)).rejects.toThrow(LifetimeEndedError);
     await release(shared);
     expect(await exists(redis, store.connector.dataKey(getKey(held)))).toBe(false);
+  });
+
+  test('the heartbeat moves the owner bound of a static owned member: it outlives several leases', async ({ store, redis }) => {
+    const owned = await store.ownedProxy('static', { lifetime: StaticLifetime.instance() });
+    const record = store.connector.keys.object('own', getKey(owned));
+    const first = Number(await redis.hget(record, 'until'));
+    await waitUntil(async () => Number(await redis.hget(record, 'until')) > first, 'a heartbeat moved the bound', 10_000);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await resolve(owned)).toBe('static');
+    await drop(owned);
   });
 
   test('an owned member whose owner is dropped before the end: nothing left', async ({ store, redis }) => {
