@@ -29,10 +29,14 @@ const BOTH_TARGETS = [
   'test/lifetimes/compose.test.ts',
   'test/future.test.ts',
   'test/future-lifetimes.test.ts',
+  'test/lifetimes/owned.test.ts',
+  'test/lifetimes/owned-model.test.ts',
+  'test/lifetimes/owned-processes.test.ts',
   'test/cli/inspect.test.ts',
   'test/cli/gc.test.ts',
   'test/cli/gc-evict.test.ts',
   'test/cli/rules.test.ts',
+  'test/cli/owned-members.test.ts',
 ];
 
 /**

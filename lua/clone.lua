@@ -22,6 +22,7 @@
 --          PSR_MUTABLE_BORROW     the source is mutably borrowed (its value
 --                                 may be changing under the copy)
 --          PSR_ALREADY_OWNED      the clone's key is taken
+--          PSR_LIFETIME_ENDED     the object's lifetime ended its owner (lifetimeBound)
 local rcall = redis.call
 --@include keyArg
 --@include oneObject
@@ -58,7 +59,7 @@ if not ttl then return err end
 if rcall('HGET', KEYS[5], 'owner') == token then return 1 end
 local now = nowMs()
 purgeLeases(KEYS[1], KEYS[2], KEYS[3], now, recordTtl(KEYS[2], ttl))
-err = ownerError(KEYS[1], KEYS[2], key, owner)
+err = ownerError(KEYS[1], KEYS[2], key, owner, KEYS[3])
 if err then return err end
 if rcall('HGET', KEYS[2], 'mut') ~= '' then
   return redis.error_reply('PSR_MUTABLE_BORROW key ' .. key ..

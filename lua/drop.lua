@@ -14,6 +14,7 @@
 --          PSR_REFERENCE_INVALID  `owner` is not the object's owner (moved,
 --                                 dropped, lease expired)
 --          PSR_BORROWED           the object has live borrows
+--          PSR_LIFETIME_ENDED     the object's lifetime ended its owner (lifetimeBound)
 local rcall = redis.call
 --@include keyArg
 --@include oneObject
@@ -40,7 +41,7 @@ if finishedCall(KEYS[4], call, { 1 }) then return 1 end
 local now = nowMs()
 local ttl = recordTtl(KEYS[2], 30000)
 purgeLeases(KEYS[1], KEYS[2], KEYS[3], now, ttl)
-err = ownerError(KEYS[1], KEYS[2], key, owner)
+err = ownerError(KEYS[1], KEYS[2], key, owner, KEYS[3])
 if err then return err end
 local borrows = rcall('ZCARD', KEYS[3]) - 1
 if borrows > 0 then

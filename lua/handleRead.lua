@@ -15,6 +15,8 @@
 -- Errors:  PSR_INVALID_OPTIONS            a malformed argument, or KEYS of several objects
 --          PSR_REFERENCE_INVALID          no live handle has this token (released,
 --                                         dropped, moved, lease expired)
+--          PSR_LIFETIME_ENDED             the token was the owner's, and the object's
+--                                         lifetime ended it (lifetimeBound)
 --          PSR_PROXY_RESOLVE_MISSING_KEY  the token is live but the bytes are gone
 --                                         (store.evict of an owned key)
 local rcall = redis.call
@@ -36,6 +38,7 @@ if not token then return err end
 
 purgeLeases(KEYS[1], KEYS[2], KEYS[3], nowMs(), recordTtl(KEYS[2], 30000))
 if not rcall('ZSCORE', KEYS[3], token) then
+  if rcall('HGET', KEYS[2], 'endedOwner') == token then return endedError(KEYS[2], KEYS[3], key) end
   return redis.error_reply('PSR_REFERENCE_INVALID the handle of key ' .. key ..
     ' is invalid: it was released, dropped or moved, or its lease expired (its process stalled longer than leaseTtl?)')
 end

@@ -17,9 +17,16 @@
 -- 9999999999999 without an own end), so that extends and closes handle the
 -- record with it. A key that is already a member keeps what it has.
 --
--- Owned objects cannot join lifetimes yet: an object in KEYS that has an
--- ownership record is refused, atomically with the add, before anything is
--- written. (Objects in ARGV live on other nodes: the caller checked theirs.)
+-- An owned object in KEYS (one with an ownership record) joins as an owned
+-- member (docs/lifetimes.md, "Owned objects in lifetimes"): it is recorded
+-- in `ends` (score: its own end, the `until` its record already had, or
+-- 9999999999999), its expiry is not set here; instead its owner is bound by
+-- the lifetime (record fields lt and until, lifetimeBound: the lease end, or
+-- its own end if earlier) and its keys settle as the ownership rules say.
+-- An owned object already bound to another lifetime that has not ended it
+-- is refused (one lifetime per owned object), before anything is written.
+-- (Objects in ARGV live on other nodes: the caller bound the owned ones
+-- there first, lua/memberExpire.lua.)
 --
 -- A static part notes the add (`seen`), and deals with a lease end that
 -- passed as lifetimePut does (a fresh lease after a silence, else ended).
@@ -30,9 +37,10 @@
 -- KEYS[4] ends        the lifetime's members with their own end or rules
 --                     record (sorted set: member -> own end, Unix ms),
 --                     <ns>:{<id>}:ends
--- KEYS[5...] objects  triples: an object's data key, its ownership record and
---                     its rules record (<ns>:{<tag>}:d:<key>,
---                     <ns>:{<tag>}:own:<key>, <ns>:{<tag>}:rules:<key>); the
+-- KEYS[5...] objects  quadruples: an object's data key, its ownership record,
+--                     its rules record and its leases (<ns>:{<tag>}:d:<key>,
+--                     <ns>:{<tag>}:own:<key>, <ns>:{<tag>}:rules:<key>,
+--                     <ns>:{<tag>}:lease:<key>); the
 --                     objects recorded and, under a lease, expired here: own
 --                     ones, and on a single Redis foreign ones too
 -- ARGV[1...] elsewhere  pairs: a foreign data key in another slot (Redis
@@ -48,10 +56,10 @@
 --          resend); the expiry the members carry (the lease end; a static
 --          part's plus its margin), or -1 without a lease
 -- Errors:  PSR_LIFETIME_ENDED   the lifetime is closing, closed, or its lease ran out
---          PSR_ALREADY_OWNED    an object in KEYS has an ownership record (nothing is added)
+--          PSR_ALREADY_OWNED    an owned object in KEYS is bound to another lifetime (nothing is added)
 --          PSR_INVALID_OPTIONS  KEYS[2] to KEYS[4] are not the sets of KEYS[1];
---                               objects that are not triples of an object's
---                               data key, ownership and rules records; a data
+--                               objects that are not quadruples of an object's
+--                               data key, ownership and rules records and leases; a data
 --                               key (in KEYS or ARGV) that is not the data key
 --                               of an object of the lifetime's namespace; an
 --                               own end that is not an integer from 0 to
@@ -69,6 +77,7 @@ local rcall = redis.call
 --@include keysExpireAt
 --@include intArg
 --@include setTypeError
+--@include ownedMember
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
 if not prefix or KEYS[4] ~= prefix .. 'ends' then
@@ -78,15 +87,15 @@ end
 local function notData(key)
   return redis.error_reply('PSR_INVALID_OPTIONS lifetimeAddKeys: ' .. shown(key) .. ' is not the data key of an object of this namespace')
 end
-if (#KEYS - 4) % 3 ~= 0 then
-  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeAddKeys: objects must be triples of a data key, its ownership record and its rules record, got ' ..
+if (#KEYS - 4) % 4 ~= 0 then
+  return redis.error_reply('PSR_INVALID_OPTIONS lifetimeAddKeys: objects must be quadruples of a data key, its ownership record, its rules record and its leases, got ' ..
     (#KEYS - 4) .. ' keys')
 end
-for i = 5, #KEYS, 3 do
+for i = 5, #KEYS, 4 do
   if not isDataKey(prefix, KEYS[i]) then return notData(KEYS[i]) end
-  for j, kind in ipairs({ 'own', 'rules' }) do
+  for j, kind in ipairs({ 'own', 'rules', 'lease' }) do
     if KEYS[i + j] ~= objectKey(KEYS[i], kind) then
-      return redis.error_reply('PSR_INVALID_OPTIONS lifetimeAddKeys: ' .. shown(KEYS[i + j]) .. ' is not the ' .. (kind == 'own' and 'ownership' or kind) .. ' record of ' ..
+      return redis.error_reply('PSR_INVALID_OPTIONS lifetimeAddKeys: ' .. shown(KEYS[i + j]) .. ' is not the ' .. (kind == 'own' and 'ownership record' or kind == 'lease' and 'leases' or 'rules record') .. ' of ' ..
         shown(KEYS[i]) .. ' (expected ' .. shown(objectKey(KEYS[i], kind)) .. ')')
     end
   end
@@ -111,14 +120,21 @@ local lease = expiresAt and staticLease(meta[3], meta[4])
 local lapse = lease and staticLapse(expiresAt, lease, meta[5], now)
 if lapse == 'ended' then return lifetimeEnded(KEYS[1], false, now) end
 
-for i = 5, #KEYS, 3 do
-  if rcall('EXISTS', KEYS[i + 1]) == 1 then
-    -- The store key, as the application wrote it (src/keys.ts percent-encodes braces and '%').
-    local key = string.match(KEYS[i], '^[^{}]+:{[^{}]+}:d:(.*)$')
-    key = string.gsub(string.gsub(string.gsub(key, '%%7B', '{'), '%%7D', '}'), '%%25', '%%')
-    return redis.error_reply('PSR_ALREADY_OWNED lifetime ' .. string.match(KEYS[1], '{(.-)}') .. ': key ' .. shown(key) ..
-      ' has an owner (an OwnedProxy, or borrows of one): owned objects cannot join lifetimes yet (the lifetime and the owner ' ..
-      'would each evict it on their own terms); give the lifetime a copy (store.proxy(value, { lifetime })), or leave the object to its owner')
+local lt = string.match(KEYS[1], '{(.-)}')
+local owned = {}
+for i = 5, #KEYS, 4 do
+  local f = rcall('HMGET', KEYS[i + 1], 'owner', 'lt', 'ended', 'until')
+  -- (An owner whose bound passed has ended: the next script on it says so.)
+  local over = tonumber(f[4]) and tonumber(f[4]) <= now
+  if f[1] and not f[3] and not over then
+    if f[2] and f[2] ~= lt then
+      -- The store key, as the application wrote it (src/keys.ts percent-encodes braces and '%').
+      local key = string.match(KEYS[i], '^[^{}]+:{[^{}]+}:d:(.*)$')
+      key = string.gsub(string.gsub(string.gsub(key, '%%7B', '{'), '%%7D', '}'), '%%25', '%%')
+      return redis.error_reply('PSR_ALREADY_OWNED lifetime ' .. lt .. ': key ' .. shown(key) ..
+        ' is owned and bound to lifetime ' .. f[2] .. ' already: an owned object belongs to one lifetime at a time')
+    end
+    owned[i] = true
   end
 end
 
@@ -135,7 +151,7 @@ local at = expiresAt and keysExpireAt(expiresAt, lease)
 local own = prefix .. 'd:'
 local added = 0
 local recorded = false
-for i = 5, #KEYS, 3 do
+for i = 5, #KEYS, 4 do
   local data, rules = KEYS[i], KEYS[i + 2]
   local member, set = data, KEYS[3]
   if string.sub(data, 1, #own) == own then member, set = string.sub(data, #own + 1), KEYS[2] end
@@ -143,7 +159,17 @@ for i = 5, #KEYS, 3 do
   added = added + new
   local hasRules = rcall('EXISTS', rules) == 1
   local ownEnd = tonumber(rcall('ZSCORE', KEYS[4], member))
-  if new == 1 then
+  if owned[i] then
+    -- Its own end is the bound its record already had (its expiry is its owner's, not an own end).
+    if not ownEnd then
+      ownEnd = tonumber(rcall('HGET', KEYS[i + 1], 'until')) or 9999999999999
+      rcall('ZADD', KEYS[4], 'NX', ownEnd, member)
+      recorded = true
+    end
+    local t = at
+    if t and ownEnd < t then t = ownEnd end
+    bindOwned(data, t, lt, now)
+  elseif new == 1 then
     -- Its expiry as it joins is its own end (a lifetime never lengthens an object's life).
     local expiry = rcall('PEXPIRETIME', data)
     if expiry > 0 and at then ownEnd = expiry end
@@ -153,7 +179,7 @@ for i = 5, #KEYS, 3 do
       recorded = true
     end
   end
-  if at then
+  if at and not owned[i] then
     local t = at
     if ownEnd and ownEnd < t then t = ownEnd end
     rcall('PEXPIREAT', data, t)

@@ -54,6 +54,16 @@
 -- ("Script attempted to access a non local key"), never half-way: the caller
 -- sends the same step again.
 --
+-- Owned members (docs/lifetimes.md, "Owned objects in lifetimes") are ended
+-- as owned objects: the owner's lease leaves, the record says the lifetime
+-- ended it, and the object is evicted now when nothing borrows it, else by
+-- the ownership script that ends its last borrow (ownedMember). Own ones are
+-- recorded in `ends` (so only a lifetime with an `ends` set looks for them);
+-- their ownership records and leases (<ns>:{<id>}:own:<member>,
+-- <ns>:{<id>}:lease:<member>) are derived and checked as the data keys are.
+-- With 'return', the caller ends each handed member on its node the same
+-- way (lua/memberEnd.lua).
+--
 -- Returns: {finished, evicted, before, handed}  finished is 1 once nothing is
 --          left; evicted counts the members this call unlinked; before is
 --          the state this call found: open | closing | ended | missing (Redis
@@ -72,6 +82,7 @@ local rcall = redis.call
 --@include isDataKey
 --@include checkLocal
 --@include objectKey
+--@include ownedMember
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
 if not prefix or KEYS[4] ~= prefix .. 'evicting' or KEYS[5] ~= prefix .. 'ends' or KEYS[6] ~= prefix .. 'futures' then
@@ -130,7 +141,12 @@ local own, derived, unset, signals, futures = {}, {}, {}, {}, {}
 for i = 1, #members do
   own[i] = prefix .. 'd:' .. members[i]
   derived[#derived + 1] = own[i]
-  if withRules then derived[#derived + 1] = prefix .. 'rules:' .. members[i] end
+  if withRules then
+    -- (and, for an owned member, its ownership record and leases)
+    derived[#derived + 1] = prefix .. 'rules:' .. members[i]
+    derived[#derived + 1] = prefix .. 'own:' .. members[i]
+    derived[#derived + 1] = prefix .. 'lease:' .. members[i]
+  end
   if withFutures and rcall('SISMEMBER', KEYS[6], members[i]) == 1 then
     futures[#futures + 1] = members[i]
     local signal = prefix .. 'sig:' .. members[i]
@@ -148,11 +164,22 @@ for _, member in ipairs(futures) do
     signals[#signals + 1] = signal
   end
 end
+local lt = string.match(KEYS[1], '{(.-)}')
 
 forgetUnlinked()
 local now = nowMs()
 if state == 'open' then rcall('HSET', KEYS[1], 'state', 'closing', 'closingAt', now) end
-local function unlinkAll(keys)
+-- Owned members (checkOwned: own members are in `ends` when owned, foreign
+-- ones may have been owned since they joined) are not unlinked: their owner
+-- ends, and the object goes now or when its last borrow ends (ownedMember).
+local function unlinkAll(keys, checkOwned)
+  if checkOwned then
+    local plain = {}
+    for _, data in ipairs(keys) do
+      if isOwned(data) then endOwnedMember(data, lt, now) else plain[#plain + 1] = data end
+    end
+    keys = plain
+  end
   if withRules then
     local both = {}
     for _, data in ipairs(keys) do
@@ -172,7 +199,7 @@ if #own > 0 then
   for i = 1, #members, 1000 do
     rcall('SREM', KEYS[2], unpack(members, i, math.min(i + 999, #members)))
   end
-  unlinkAll(own)
+  unlinkAll(own, withRules)
   evicted = #own
   for _, signal in ipairs(unset) do
     rcall('XADD', signal, '*', 's', 'ended')
@@ -188,7 +215,7 @@ end
 if evicted < count then
   local foreign = rcall('SPOP', KEYS[3], count - evicted)
   if #foreign > 0 and touch then
-    unlinkAll(foreign)
+    unlinkAll(foreign, true)
     evicted = evicted + #foreign
   elseif #foreign > 0 then
     for i = 1, #foreign, 1000 do
@@ -205,7 +232,7 @@ if evicted + #handed < count and rcall('EXISTS', KEYS[2], KEYS[3]) == 0 then
   -- confirmed yet. Unlink them here, or hand them out again.
   if touch then
     local left = rcall('SPOP', KEYS[4], count - evicted)
-    unlinkAll(left)
+    unlinkAll(left, true)
     evicted = evicted + #left
   elseif #handed == 0 then
     handed = rcall('SRANDMEMBER', KEYS[4], count - evicted)

@@ -147,7 +147,7 @@ if expiresAt <= now then
 end
 -- Every read and check first: nothing below can fail.
 local cursor, own, foreign = collectMembers(prefix, 'm:0', count)
-local ends = memberEnds(prefix, own, foreign, touch, KEYS[4])
+local ends, owned = memberEnds(prefix, own, foreign, touch, KEYS[4])
 rcall('HSET', KEYS[1], 'expiresAt', expiresAt, 'extend', record)
 if lease then rcall('HSET', KEYS[1], 'seen', now) end
 local at = keysExpireAt(expiresAt, lease)
@@ -160,5 +160,5 @@ if rcall('EXISTS', KEYS[4]) == 1 then
   -- Members whose own end passed are gone: forget a few each time.
   pruneEnds(KEYS[2], KEYS[3], KEYS[4], now, 1000)
 end
-local found, capped = expireMembers(own, foreign, at, touch, ends)
+local found, capped = expireMembers(own, foreign, at, touch, ends, owned)
 return {at, cursor, found, capped}

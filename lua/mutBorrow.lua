@@ -17,6 +17,7 @@
 --          PSR_REFERENCE_INVALID  `owner` is not the object's owner (moved,
 --                                 dropped, lease expired)
 --          PSR_MUTABLE_BORROW     the object is already borrowed (shared or mutable)
+--          PSR_LIFETIME_ENDED     the object's lifetime ended its owner (lifetimeBound)
 local rcall = redis.call
 --@include keyArg
 --@include oneObject
@@ -51,7 +52,7 @@ if rcall('HGET', KEYS[2], 'mut') == token and rcall('ZSCORE', KEYS[3], token)
 end
 local now = nowMs()
 purgeLeases(KEYS[1], KEYS[2], KEYS[3], now, recordTtl(KEYS[2], ttl))
-err = ownerError(KEYS[1], KEYS[2], key, owner)
+err = ownerError(KEYS[1], KEYS[2], key, owner, KEYS[3])
 if err then return err end
 if token == owner or rcall('ZSCORE', KEYS[3], token) then
   return redis.error_reply('PSR_INVALID_OPTIONS mutBorrow: token ' .. token .. ' is already in use for key ' .. key .. ': every borrow needs a new token')

@@ -14,6 +14,8 @@
 -- Returns: 1  renewed
 --          0  the handle is gone (released, dropped, lease expired)
 --          2  (transit) another holder claimed it: stop renewing
+--          3  the handle was the owner, and the object's lifetime ended it
+--             (lifetimeBound): stop renewing
 --          (a resend renews again: the lease then ends ttlMs after the
 --          resend, as if the heartbeat had run then; nothing else changes)
 -- Errors:  PSR_INVALID_OPTIONS  a malformed argument, or KEYS of several objects
@@ -42,7 +44,10 @@ end
 
 local now = nowMs()
 purgeLeases(KEYS[1], KEYS[2], KEYS[3], now, recordTtl(KEYS[2], ttl))
-if not rcall('ZSCORE', KEYS[3], token) then return 0 end
+if not rcall('ZSCORE', KEYS[3], token) then
+  if rcall('HGET', KEYS[2], 'endedOwner') == token then return 3 end
+  return 0
+end
 if mode == 'transit' and rcall('HGET', KEYS[2], 'h:' .. token) ~= holder then return 2 end
 
 rcall('ZADD', KEYS[3], 'XX', 'GT', now + ttl, token)

@@ -19,6 +19,8 @@
 --          PSR_REFERENCE_INVALID   no live owner or borrow has this token
 --          PSR_MUTABLE_BORROW      the owner updates while the object is borrowed
 --          PSR_REFERENCE_NOT_OWNED the token is a shared borrow's
+--          PSR_LIFETIME_ENDED      the object's lifetime ended (it only waits
+--                                  for its borrows to end: lifetimeBound)
 local rcall = redis.call
 --@include keyArg
 --@include oneObject
@@ -50,9 +52,12 @@ if finishedCall(KEYS[4], call, { 1 }) then return 1 end
 local now = nowMs()
 local ttl = recordTtl(KEYS[2], 30000)
 purgeLeases(KEYS[1], KEYS[2], KEYS[3], now, ttl)
+-- Its lifetime ended: neither the owner nor a live mutable borrow writes any more.
+err = endedError(KEYS[2], KEYS[3], key)
+if err then return err end
 local owner = rcall('HGET', KEYS[2], 'owner')
 if owner == token then
-  err = ownerError(KEYS[1], KEYS[2], key, token)
+  err = ownerError(KEYS[1], KEYS[2], key, token, KEYS[3])
   if err then return err end
   local borrows = rcall('ZCARD', KEYS[3]) - 1
   if borrows > 0 then

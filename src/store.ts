@@ -160,7 +160,7 @@ const PUT_OPTIONS = ['lifetime', 'serializer', 'reads', 'ttl'] as const;
 const GET_OPTIONS = ['deserializer', 'default'] as const;
 const PROXY_OPTIONS = ['evict', 'lifetime', 'populateTarget', 'skipNonproxiable', 'serializer', 'deserializer', 'reads', 'ttl'] as const;
 const PROXY_FROM_KEY_OPTIONS = ['evict', 'lifetime', 'deserializer'] as const;
-// `evict`, `reads`, `ttl` and `lifetime` are known here so that they get ownedProxy's own explanation.
+// `evict`, `reads` and `ttl` are known here so that they get ownedProxy's own explanation.
 const OWNED_PROXY_OPTIONS = ['populateTarget', 'skipNonproxiable', 'serializer', 'deserializer', 'evict', 'lifetime', 'reads', 'ttl'] as const;
 const CLOSE_OPTIONS = ['closeConnector'] as const;
 const FUTURE_OPTIONS = ['evict', 'reads', 'lifetime', 'ttl', 'timeout', 'serializer', 'deserializer'] as const;
@@ -760,9 +760,13 @@ export class Store implements TargetSource {
    * Store a value with one owner, enforcing ProxyStore's ownership and
    * borrowing rules in Redis (see `borrow`, `mutBorrow`, `drop`). The owner's
    * process renews its lease; the object is evicted by `drop`, by the
-   * handle's garbage collection, or when its leases run out. One round trip.
+   * handle's garbage collection, or when its leases run out. With
+   * `lifetime`, the lifetime bounds the owner: at its end the handle becomes
+   * invalid and the object is evicted (when its last borrow ends, if it is
+   * borrowed then). One round trip.
    *
-   * @throws {@link InvalidOptionsError} with `evict`, `reads`, `ttl` or `lifetime` (owned objects do not combine with them yet).
+   * @throws {@link InvalidOptionsError} with `evict`, `reads` or `ttl` (owned objects do not combine with them).
+   * @throws {@link LifetimeEndedError} when `lifetime` has ended.
    * @throws {@link NonProxiableTypeError} for null, undefined and booleans (unless `skipNonproxiable`).
    * @example
    * ```ts

@@ -8,6 +8,7 @@ import {
   BorrowedError,
   ContextLifetime,
   InvalidOptionsError,
+  LifetimeEndedError,
   MutableBorrowError,
   NonProxiableTypeError,
   ProxyResolveMissingKeyError,
@@ -217,11 +218,10 @@ describe('ends of life', () => {
 });
 
 describe('creating owned objects', () => {
-  test('ownedProxy with evict or lifetime is InvalidOptionsError (mutually exclusive)', async ({ store }) => {
+  test('ownedProxy with evict, reads or ttl is InvalidOptionsError; with a lifetime that is not one too', async ({ store }) => {
     await expect(store.ownedProxy('x', { evict: true } as never)).rejects.toThrow(InvalidOptionsError);
-    await expect(store.ownedProxy('x', { lifetime: {} } as never)).rejects.toThrow(/mutually exclusive/);
-    // Nor a reads budget or a ttl, yet.
-    await expect(store.ownedProxy('x', { reads: 2 } as never)).rejects.toThrow(/ownedProxy takes none of `evict`, `reads`, `ttl` and `lifetime`/);
+    await expect(store.ownedProxy('x', { lifetime: {} } as never)).rejects.toThrow(/`lifetime` must be a ContextLifetime/);
+    await expect(store.ownedProxy('x', { reads: 2 } as never)).rejects.toThrow(/ownedProxy takes none of `evict`, `reads` and `ttl`/);
     await expect(store.ownedProxy('x', { ttl: 5 } as never)).rejects.toThrow(InvalidOptionsError);
   });
 
@@ -313,61 +313,47 @@ describe('handles and refs', () => {
   });
 });
 
-describe('owned objects and lifetimes do not mix (yet)', () => {
-  test('intoOwned of an object that belongs to a lifetime is AlreadyOwnedError, and changes nothing', async ({ store }) => {
+describe('owned objects in lifetimes (docs/lifetimes.md, "Owned objects in lifetimes")', () => {
+  test('intoOwned of an object that belongs to a lifetime makes it an owned member: the close ends the owner', async ({ store }) => {
     const lifetime = new ContextLifetime(store);
     const member = await store.proxy({ in: 'lifetime' }, { lifetime });
-    const err = await intoOwned(member).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(AlreadyOwnedError);
-    expect((err as Error).message).toMatch(new RegExp(`key ${getKey(member)} belongs to lifetime ${lifetime.id}: owned objects cannot join lifetimes yet`));
-    expect((err as Error).message).toMatch(/store\.ownedProxy\(await resolve\(proxy\)\)/);
-    // Nothing changed: the lifetime still evicts it, and no owner exists.
-    expect(await store.connector.client.exists(store.connector.keys.object('own', getKey(member)))).toBe(0);
+    const owned = await intoOwned(member);
+    const record = store.connector.keys.object('own', getKey(member));
+    expect(await store.connector.client.hget(record, 'lt')).toBe(lifetime.id);
+    expect(await store.connector.client.zscore(store.connector.keys.lifetime('ends', lifetime.id), getKey(member))).toBe('9999999999999');
     await lifetime.close();
     expect(await store.exists(getKey(member))).toBe(false);
+    await expect(borrow(owned)).rejects.toThrow(LifetimeEndedError);
   });
 
-  test('addProxy of an OwnedProxy, RefProxy or RefMutProxy is AlreadyOwnedError before any I/O', async ({ store }) => {
+  test('addProxy of a RefProxy or RefMutProxy is InvalidOptionsError before any I/O; of an invalid owner, ReferenceInvalidError', async ({ store }) => {
     await using lifetime = new ContextLifetime(store);
     const owned = await store.ownedProxy({ n: 1 });
     const shared = await borrow(owned);
-    for (const handle of [owned, shared]) {
-      const err = await lifetime.addProxy(handle).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(AlreadyOwnedError);
-      expect((err as Error).message).toMatch(/owned objects cannot join lifetimes yet/);
-    }
+    const err = await lifetime.addProxy(shared).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidOptionsError);
+    expect((err as Error).message).toMatch(/a borrow cannot bind its owner's object to a lifetime; add the OwnedProxy/);
     await release(shared);
     const writer = await mutBorrow(owned);
-    await expect(lifetime.addProxy(writer)).rejects.toThrow(AlreadyOwnedError);
+    await expect(lifetime.addProxy(writer)).rejects.toThrow(InvalidOptionsError);
     await release(writer);
     await drop(owned);
+    await expect(lifetime.addProxy(owned)).rejects.toThrow(ReferenceInvalidError);
   });
 
-  test('addKey of an owned key, or addProxy of a plain proxy of it, is AlreadyOwnedError; the owner keeps it', async ({ store }) => {
-    const lifetime = new ContextLifetime(store);
-    const owned = await store.ownedProxy({ n: 1 });
-    const key = getKey(owned);
-    const err = await lifetime.addKey(key).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(AlreadyOwnedError);
-    expect((err as Error).message).toMatch(new RegExp(`key ${key} has an owner.*owned objects cannot join lifetimes yet`));
-    await expect(lifetime.addProxy(await store.proxyFromKey(key))).rejects.toThrow(AlreadyOwnedError);
-    await lifetime.close();
-    // The lifetime's close did not evict the owned object.
-    expect(await store.exists(key)).toBe(true);
-    await drop(owned);
-  });
-
-  test('addKey of an owned key among plain ones adds none of them; the lifetime then takes the plain ones', async ({ store, redis }) => {
+  test('addKey of an owned key among plain ones adds them all; the close evicts the plain ones and ends the owner', async ({ store }) => {
     const lifetime = await new ContextLifetime(store).waitUntilReady();
     const owned = await store.ownedProxy({ n: 1 });
     const plain = [await store.put('a'), await store.put('b')];
-    await expect(lifetime.addKey(plain[0] as string, getKey(owned), plain[1] as string)).rejects.toThrow(AlreadyOwnedError);
-    const sets = ['members', 'foreign'].map((kind) => store.connector.keys.lifetime(kind as 'members' | 'foreign', lifetime.id));
-    expect(await redis.exists(...sets)).toBe(0);
-    await lifetime.addKey(...plain);
+    await lifetime.addKey(plain[0] as string, getKey(owned), plain[1] as string);
+    const shared = await borrow(owned);
     await lifetime.close();
     for (const key of plain) expect(await store.exists(key)).toBe(false);
+    // Borrowed at the close: kept until its last borrow ends.
     expect(await store.exists(getKey(owned))).toBe(true);
-    await drop(owned);
+    await expect(drop(owned)).rejects.toThrow(LifetimeEndedError);
+    await release(shared);
+    expect(await store.exists(getKey(owned))).toBe(false);
   });
 });
+

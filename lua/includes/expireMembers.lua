@@ -1,4 +1,4 @@
--- expireMembers(own, foreign, at, touchForeign, ends): give a chunk of
+-- expireMembers(own, foreign, at, touchForeign, ends, owned): give a chunk of
 -- members, as collectMembers returned them (own members' data keys, foreign
 -- members' whole data keys), the expiry `at` (Unix ms): own members always;
 -- foreign members only when `touchForeign` (a single Redis), otherwise they
@@ -13,11 +13,25 @@
 -- end as a flat list {dataKey, ownEnd, ...} (the caller gives each, and its
 -- rules record, the earlier of `at` and its own end); both empty with
 -- touchForeign.
+--
+-- An owned member (in `owned`, memberEnds' second table) is not given an
+-- expiry: its owner is bound by `at` (or its own end, if earlier) instead,
+-- and its keys settle as the ownership rules say (ownedMember bindOwned).
 --@include objectKey
-local function expireMembers(own, foreign, at, touchForeign, ends)
+--@include nowMs
+--@include ownedMember
+local function expireMembers(own, foreign, at, touchForeign, ends, owned)
+  owned = owned or {}
+  local lt = string.match(KEYS[1], '{(.-)}')
+  local now
   local function expire(data)
     local e = ends[data]
-    if e then
+    if owned[data] then
+      now = now or nowMs()
+      local t = at
+      if e and e < t then t = e end
+      bindOwned(data, t, lt, now)
+    elseif e then
       local t = math.min(at, e)
       rcall('PEXPIREAT', data, t)
       rcall('PEXPIREAT', objectKey(data, 'rules') or data, t)

@@ -1,6 +1,11 @@
--- ownerError(data, record, key, token): nil when `token` is the owner of the
--- object, otherwise the PSR_REFERENCE_INVALID error reply that says why not.
-local function ownerError(data, record, key, token)
+-- ownerError(data, record, key, token, leases): nil when `token` is the
+-- owner of the object, otherwise the error reply that says why not:
+-- PSR_LIFETIME_ENDED when the object's lifetime ended its owner (see
+-- lifetimeBound), else PSR_REFERENCE_INVALID.
+--@include lifetimeBound
+local function ownerError(data, record, key, token, leases)
+  local ended = endedError(record, leases, key)
+  if ended then return ended end
   local owner = rcall('HGET', record, 'owner')
   if owner == token then
     if rcall('EXISTS', data) == 1 then return nil end

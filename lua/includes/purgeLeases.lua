@@ -11,11 +11,20 @@
 -- holders that are alive renew them before that ends. A holder that really
 -- died loses its lease `ttl` after the outage.
 --
+-- First of all, an object bound to a lifetime whose bound (`until`) passed
+-- loses its owner (lifetimeBound): a lease lifetime ends even when no
+-- script saw it end.
+--
 -- Returns 0 when it evicted the object (no handle left), 1 otherwise.
 --@include settleObject
+--@include lifetimeBound
 local function purgeLeases(data, record, leases, now, ttl)
+  local ended = boundOver(record, leases, now)
   local expired = rcall('ZRANGEBYSCORE', leases, '-inf', now)
-  if #expired == 0 then return 1 end
+  if #expired == 0 then
+    if ended then return settleObject(data, record, leases, now, ttl) end
+    return 1
+  end
   local seen = tonumber(rcall('HGET', record, 'seen'))
   if seen and now - seen > ttl / 2 then
     for _, token in ipairs(expired) do rcall('ZADD', leases, now + ttl, token) end

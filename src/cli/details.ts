@@ -64,6 +64,20 @@ export interface OwnedInfo {
   leaseExpiresAtMs: number | null;
   leaseLeftMs: number | null;
   handles: HandleInfo[];
+  /** The lifetime that bounds the owner (docs/lifetimes.md, "Owned objects in lifetimes"), or null. */
+  lifetime: OwnedLifetime | null;
+}
+
+/** What an owned object's record says of the lifetime that bounds its owner. */
+export interface OwnedLifetime {
+  /** The lifetime's id, or null when unknown (an object owned with an expiry of its own, by intoOwned). */
+  id: string | null;
+  /** When the owner's bound passes (a lease's end), Unix ms, server time; null: only a close ends it. */
+  untilMs: number | null;
+  untilLeftMs: number | null;
+  /** Whether the lifetime ended the owner (the object then lives on only for its borrows). */
+  ended: boolean;
+  endedAtMs: number | null;
 }
 
 /** Who consumed an ephemeral object. */
@@ -172,6 +186,24 @@ export async function ownedInfo(client: Client, keys: KeySpace, key: string, now
     leaseExpiresAtMs: last,
     leaseLeftMs: last === null ? null : last - nowMs,
     handles,
+    lifetime: ownedLifetime(record, nowMs),
+  };
+}
+
+/** The lifetime fields of an ownership record (lt, until, ended, endedAt: lua/includes/lifetimeBound.lua). */
+function ownedLifetime(record: Record<string, string>, nowMs: number): OwnedLifetime | null {
+  const until = num(record.until);
+  const endedBy = record.ended;
+  if (record.lt === undefined && until === null && endedBy === undefined) return null;
+  const id = endedBy !== undefined && endedBy !== '-' ? endedBy : (record.lt ?? null);
+  // A bound that passed ends the owner at the next script on the object: shown as ended.
+  const ended = endedBy !== undefined || (until !== null && until <= nowMs);
+  return {
+    id,
+    untilMs: until,
+    untilLeftMs: until === null || ended ? null : until - nowMs,
+    ended,
+    endedAtMs: num(record.endedAt) ?? (ended ? until : null),
   };
 }
 

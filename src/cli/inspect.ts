@@ -171,14 +171,23 @@ export function renderInspect(r: InspectReport): string {
   parts.push(
     section('Owned objects', r.owned, (items) =>
       table(
-        [{ title: 'KEY' }, { title: 'OWNER' }, { title: 'SHARED BORROWS', right: true }, { title: 'MUT BORROW' }, { title: 'LEASE LEFT', right: true }, { title: 'DATA' }],
+        [
+          { title: 'KEY' },
+          { title: 'OWNER' },
+          { title: 'SHARED BORROWS', right: true },
+          { title: 'MUT BORROW' },
+          { title: 'LEASE LEFT', right: true },
+          { title: 'DATA' },
+          { title: 'LIFETIME' },
+        ],
         items.map((o) => [
           cell(o.key),
-          o.ownerPresent ? 'present' : 'gone',
+          o.lifetime?.ended ? 'ended' : o.ownerPresent ? 'present' : 'gone',
           count(o.sharedBorrows),
           yesNo(o.mutableBorrow),
           o.leaseLeftMs === null ? '-' : duration(o.leaseLeftMs),
           o.dataPresent ? 'present' : 'missing',
+          o.lifetime ? `${cell(o.lifetime.id ?? '(own ttl)')}${o.lifetime.ended ? ' (ended)' : ''}` : '-',
         ]),
       ),
     ),
@@ -441,7 +450,18 @@ export function renderKey(r: KeyReport): string {
     if (o.reads) lines.push(field('reads', `${count(o.reads.left)} left of ${count(o.reads.of)} (each consuming resolve spends one; the last deletes it)`));
     if (o.ownership) {
       const w = o.ownership;
-      lines.push(field('owner', w.ownerPresent ? 'present' : 'gone (the object goes when its last borrow ends)'));
+      const ended = w.lifetime?.ended === true;
+      lines.push(field('owner', ended ? 'ended by its lifetime (the object goes when its last borrow ends)' : w.ownerPresent ? 'present' : 'gone (the object goes when its last borrow ends)'));
+      if (w.lifetime) {
+        const l = w.lifetime;
+        const who = l.id === null ? 'its own expiry' : `lifetime ${cell(l.id)}`;
+        const when = ended
+          ? `ended${l.endedAtMs === null ? '' : ` ${duration(Math.max(0, r.serverTimeMs - l.endedAtMs))} ago`}`
+          : l.untilLeftMs === null
+            ? 'until it is closed'
+            : `until ${duration(l.untilLeftMs)} from now`;
+        lines.push(field('bound by', `${who}, ${when}`));
+      }
       lines.push(field('borrows', `${plural(w.sharedBorrows, 'shared borrow')}, ${w.mutableBorrow ? 'a' : 'no'} mutable borrow`));
       for (const h of w.handles) {
         lines.push(field(h === w.handles[0] ? 'handles' : '', `${h.role.padEnd(7)} held by ${cell(h.holder ?? '?')}, lease ends in ${duration(h.leaseLeftMs)}`));

@@ -38,9 +38,9 @@ import { proxyState, type ProxyState } from '../proxy/proxy.js';
 import type { RedisConnector } from '../redis/connector.js';
 import type { LifetimeCreateReply, LifetimeStateBefore, ScriptArgs, ScriptKeys, ScriptReply } from '../redis/scripts.js';
 import type { Store } from '../store.js';
-import { refuseHandles, refuseOwnedForeign } from '../ownership/lifetimes.js';
-import { ForeignExpiry, NO_LEASE, probeForeign, unlinkForeign } from './foreign.js';
-import type { AddKeyArgs, AddKeyOptions } from './lifetime.js';
+import { checkHandles, refuseBoundElsewhere } from '../ownership/lifetimes.js';
+import { bindForeign, ForeignExpiry, NO_LEASE, probeForeign, unlinkForeign } from './foreign.js';
+import type { AddKeyArgs, AddKeyOptions, NewOwner } from './lifetime.js';
 
 // Typed without `debug`'s types, which the published declarations must not name (a user
 // would need @types/debug to compile them without skipLibCheck).
@@ -223,18 +223,30 @@ export class LifetimeRecord {
    */
   async addFuture(key: string): Promise<void> {
     await this.connector.scripts.run('futureCreate', { meta: this.meta, members: this.members, futures: this.futures }, { member: key }, this.context);
+   * Write `bytes` under `key` (inside this lifetime's tag) as a new owned
+   * member whose owner is `owner`; one round trip (lua/lifetimeOwnedCreate.lua).
+   */
+  async ownedPut(key: string, bytes: Buffer, owner: NewOwner): Promise<void> {
+    const keys = this.connector.keys;
+    await this.connector.scripts.run(
+      'lifetimeOwnedCreate',
+      { ...this.sets, data: keys.object('d', key), record: keys.object('own', key), leases: keys.object('lease', key) },
+      { key, bytes, token: owner.token, holder: owner.holder, ttlMs: owner.ttlMs },
+      { key, lifetime: this.id },
+    );
   }
 
   /**
    * Add existing store keys as members (own or foreign). One round trip on
    * a single Redis, where the script also gives foreign keys the lease and
-   * refuses, atomically, objects that have an owner (each object's ownership
-   * record goes with its data key). On Redis Cluster, foreign keys are first
-   * checked for an owner on their own masters (not atomic with the add), and
-   * foreign keys of a lease get the lease end *before* the script records
-   * them (a crash in between leaves them expiring at the lease end, never a
-   * member without a TTL that outlives the lease), and again after it if an
-   * extend moved the end meanwhile.
+   * binds owned objects to the lifetime, atomically (each object's ownership
+   * record and leases go with its data key). On Redis Cluster, foreign keys
+   * are first probed on their own masters (owned? bound to another lifetime?
+   * their expiry and rules record), owned ones are bound there
+   * (lua/memberExpire.lua), and foreign keys of a lease get the lease end
+   * *before* the script records them (a crash in between leaves them
+   * expiring at the lease end, never a member without a TTL that outlives
+   * the lease), and again after it if an extend moved the end meanwhile.
    */
   async addKeys(keys: string[]): Promise<void> {
     const objects = keys.map((key) => ({
@@ -242,8 +254,9 @@ export class LifetimeRecord {
       data: this.connector.dataKey(key),
       record: this.connector.keys.object('own', key),
       rules: this.connector.keys.object('rules', key),
+      leases: this.connector.keys.object('lease', key),
     }));
-    const triples = (some: typeof objects) => some.flatMap((o) => [o.data, o.record, o.rules]);
+    const triples = (some: typeof objects) => some.flatMap((o) => [o.data, o.record, o.rules, o.leases]);
     if (this.foreignInScript) {
       const calls = chunked(objects, lifetimeTuning.batch);
       await this.runAll('lifetimeAddKeys', calls.map((c) => [{ ...this.sets, objects: triples(c) }, { elsewhere: [] }] as const));
@@ -252,23 +265,44 @@ export class LifetimeRecord {
     const own = objects.filter((o) => o.data.startsWith(this.ownPrefix));
     const foreign = objects.filter((o) => !o.data.startsWith(this.ownPrefix));
     const elsewhere = foreign.map((o) => o.data);
-    const expiry = new ForeignExpiry(this.connector, this.context);
+    const expiry = new ForeignExpiry(this.connector, this.id, this.context);
     // Not open: the script refuses, with the message that says how it ended.
     // The foreign keys' masters are asked meanwhile whether each is owned
-    // (owned objects cannot join lifetimes yet), and for its expiry and rules
+    // (and bound to another lifetime: refused), and for its expiry and rules
     // record: a lifetime never lengthens an object's life.
     const [before, probes] = await Promise.all([
       elsewhere.length > 0 ? this.membersExpireAt() : NO_LEASE,
       probeForeign(this.connector, foreign.map((o) => o.key), this.context),
     ]);
-    refuseOwnedForeign(
-      foreign.map((o) => o.key),
-      probes.map((p) => p.owned),
-      this.id,
-    );
+    const boundTo = probes.map((p) => p.boundTo);
+    if (boundTo.some((id) => id !== undefined && id !== this.id)) {
+      // A lifetime that ended refuses as such first, as the script does on a
+      // single Redis: an empty add answers how it ended, or adds nothing.
+      await this.connector.scripts.run('lifetimeAddKeys', { ...this.sets, objects: [] }, { elsewhere: [] }, this.context);
+      refuseBoundElsewhere(
+        foreign.map((o) => o.key),
+        boundTo,
+        this.id,
+      );
+    }
     // What the script records for each: its expiry as it joins (its own end), or a rules record without one.
-    // (An expiry equal to this lease's end is the lease's own: a key that is a member already.)
-    const ownEnds = probes.map((p) => (p.expiresAtMs !== undefined && p.expiresAtMs !== before ? p.expiresAtMs : p.rules ? NO_OWN_END : 0));
+    // (An expiry equal to this lease's end is the lease's own: a key that is a member already.) An owned
+    // object's expiry is its owner's: its own end is the bound its record already has, if any.
+    const ownEnds = probes.map((p) =>
+      p.owned
+        ? (p.untilMs ?? 0)
+        : p.expiresAtMs !== undefined && p.expiresAtMs !== before
+          ? p.expiresAtMs
+          : p.rules
+            ? NO_OWN_END
+            : 0,
+    );
+    // Under a lease, owned ones are bound on their masters first, as the
+    // others get their expiry (just below). Without one, after the script
+    // (which refuses a lifetime that ended): a crash in between leaves a
+    // member whose record does not name the lifetime, which its close ends
+    // all the same (memberEnd reads the record).
+    const owned = elsewhere.filter((_, i) => probes[i]?.owned);
     const plain = elsewhere.filter((_, i) => ownEnds[i] === 0);
     const capped = elsewhere.flatMap((key, i) => (ownEnds[i] === 0 ? [] : [{ key, ownEnd: ownEnds[i] as number }]));
     await expiry.apply(plain, before, capped);
@@ -278,6 +312,9 @@ export class LifetimeRecord {
       ...chunked(pairs, 2 * lifetimeTuning.batch).map((e) => [{ ...this.sets, objects: [] }, { elsewhere: e }] as const),
     ];
     const ends = (await this.runAll('lifetimeAddKeys', calls)).map((r) => r.expiresAtMs);
+    if (owned.length > 0 && before === NO_LEASE && ends.every((end) => end === NO_LEASE)) {
+      await bindForeign(this.connector, owned, this.id, this.context);
+    }
     if (elsewhere.length === 0) return;
     // Each call saw the expiry the keys it recorded must carry; any other
     // than the one applied before means an extend ran in between.
@@ -342,7 +379,7 @@ export class LifetimeRecord {
       before ??= step.before;
       evicted += step.evicted;
       if (step.finished) return { evicted, before };
-      if (step.handed.length > 0) evicted += await unlinkForeign(this.connector, step.handed, this.context);
+      if (step.handed.length > 0) evicted += await unlinkForeign(this.connector, step.handed, this.id, this.context);
       unlinked = step.handed;
     }
   }
@@ -380,7 +417,7 @@ export class LifetimeRecord {
     }
     // On Redis Cluster each step names the foreign members of its chunk,
     // for this side to expire on their masters (nothing to do on one Redis).
-    const expiry = new ForeignExpiry(this.connector, context);
+    const expiry = new ForeignExpiry(this.connector, this.id, context);
     await expiry.apply(first.found, first.expiresAtMs, first.capped);
     let cursor = first.cursor;
     while (cursor !== 'done') {
@@ -446,7 +483,7 @@ export function statesOf(proxies: unknown[], lifetimeId: string): ProxyState[] {
         { lifetime: lifetimeId },
       );
     }
-    refuseHandles([state], lifetimeId); // owned objects cannot join lifetimes yet
+    checkHandles([state], lifetimeId); // an OwnedProxy binds its object; a borrow cannot
     return state;
   });
 }

@@ -20,7 +20,7 @@ import {
   type LifetimeKind,
   type ObjectRules,
 } from './base.js';
-import { kLifetimeAddKeys, kLifetimeFuture, kLifetimePut, type AddKeyArgs, type CloseOptions, type Lifetime } from './lifetime.js';
+import { kLifetimeAddKeys, kLifetimeFuture, kLifetimeOwnedPut, kLifetimePut, type AddKeyArgs, type CloseOptions, type Lifetime, type NewOwner } from './lifetime.js';
 import { trackOpen, untrackOpen } from './open.js';
 
 /** The longest name kept in Redis (the lifetimeCreate script refuses longer ones). */
@@ -265,6 +265,14 @@ export class ContextLifetime implements Lifetime {
     this.check(store, 'future');
     const key = newKey(this.id);
     await this.guard(() => this.record.addFuture(key));
+    return key;
+  }
+
+  /** @internal */
+  async [kLifetimeOwnedPut](store: Store, bytes: Buffer, owner: NewOwner): Promise<string> {
+    this.check(store, 'ownedProxy');
+    const key = newKey(this.id);
+    await this.guard(() => this.record.ownedPut(key, bytes, owner));
     return key;
   }
 

@@ -5,8 +5,12 @@
  * the scripts only record and pop them, as strings in the lifetime's own
  * slot, and the functions here apply the per-object effect (an expiry, an
  * eviction) on the masters that own them, one pipeline per master, sent in
- * parallel. Each command touches one key, so each is atomic for its key;
- * nothing here is atomic across keys or together with the lifetime's script.
+ * parallel. Each command touches one object (a memberExpire or memberEnd
+ * script on its keys, which treats an owned object as an owned member: its
+ * owner is bound or ended, never its object deleted under a live borrow, see
+ * docs/lifetimes.md, "Owned objects in lifetimes"), so each is atomic for
+ * its object; nothing here is atomic across objects or together with the
+ * lifetime's script.
  * The order of the two steps is what keeps every crash window safe: see
  * docs/lifetimes.md, "On Redis Cluster".
  *
@@ -39,35 +43,80 @@ async function perNode(
   return per === 1 ? out : keys.map((_, i) => out.slice(i * per, (i + 1) * per));
 }
 
-/** Give each of `keys` the expiry `atMs` (Unix ms); a missing key is left missing. */
-export async function expireForeign(connector: RedisConnector, keys: readonly string[], atMs: number, context: ErrorContext): Promise<void> {
-  await perNode(connector, keys, (p, key) => void p.pexpireat(key, atMs), 'PEXPIREAT (foreign members)', context);
+/** The keys of the object whose data key is `data`, as memberExpire and memberEnd take them. */
+function memberKeys(connector: RedisConnector, data: string): { data: string; rules: string; record: string; leases: string } {
+  const k = connector.keys;
+  return { data, rules: k.beside(data, 'rules'), record: k.beside(data, 'own'), leases: k.beside(data, 'lease') };
+}
+
+/**
+ * One memberExpire call per data key of `members` (with its own end, 0 for
+ * none), on its master: a plain object gets the expiry `atMs` (the earlier
+ * of it and its own end, with its rules record), an owned one is bound to
+ * the lifetime instead (`atMs` NO_LEASE: bound without a lease).
+ */
+async function memberExpire(
+  connector: RedisConnector,
+  members: readonly CappedMember[],
+  lifetimeId: string,
+  atMs: number,
+  context: ErrorContext,
+): Promise<void> {
+  const scripts = connector.scripts;
+  const ownEnds = new Map(members.map((m) => [m.key, m.ownEnd]));
+  const replies = await perNode(
+    connector,
+    [...ownEnds.keys()],
+    (p, key) =>
+      scripts.queue(p, 'memberExpire', memberKeys(connector, key), { lifetime: lifetimeId, atMs, ownEnd: ownEnds.get(key) ?? 0 }),
+    'memberExpire (foreign members)',
+    context,
+  );
+  for (const reply of replies) scripts.decode('memberExpire', reply);
+}
+
+/** Give each of `keys` the expiry `atMs` (Unix ms), or bind it when owned; a missing key is left missing. */
+export async function expireForeign(
+  connector: RedisConnector,
+  keys: readonly string[],
+  lifetimeId: string,
+  atMs: number,
+  context: ErrorContext,
+): Promise<void> {
+  await memberExpire(connector, keys.map((key) => ({ key, ownEnd: 0 })), lifetimeId, atMs, context);
+}
+
+/**
+ * Bind the owned objects of data keys `keys` to a lifetime without a lease
+ * (a ContextLifetime): their records name it, and its close ends them.
+ */
+export async function bindForeign(connector: RedisConnector, keys: readonly string[], lifetimeId: string, context: ErrorContext): Promise<void> {
+  await memberExpire(connector, keys.map((key) => ({ key, ownEnd: 0 })), lifetimeId, NO_LEASE, context);
 }
 
 /**
  * Give each member with an own end (or a rules record) the earlier of
- * `atMs` and its own end, on its data key and its rules record (which share
- * its slot: two commands in the same pipeline).
+ * `atMs` and its own end, on its data key and its rules record (in one
+ * memberExpire call, which binds an owned one instead).
  */
-async function expireCapped(connector: RedisConnector, members: readonly CappedMember[], atMs: number, context: ErrorContext): Promise<void> {
-  const byKey = new Map(members.map((m) => [m.key, Math.min(atMs, m.ownEnd)]));
-  await perNode(
-    connector,
-    [...byKey.keys()],
-    (p, key, j) => {
-      const t = byKey.get(key) as number;
-      p.pexpireat(j === 0 ? key : connector.keys.beside(key, 'rules'), t);
-    },
-    'PEXPIREAT (foreign members)',
-    context,
-    2,
-  );
+async function expireCapped(
+  connector: RedisConnector,
+  members: readonly CappedMember[],
+  lifetimeId: string,
+  atMs: number,
+  context: ErrorContext,
+): Promise<void> {
+  await memberExpire(connector, members, lifetimeId, atMs, context);
 }
 
 /** What a Cluster add learns of a foreign key on its master before the lifetime records it. */
 export interface ForeignProbe {
-  /** Whether it has an ownership record (owned objects cannot join lifetimes yet). */
+  /** Whether it is owned (an ownership record whose lifetime did not end it). */
   owned: boolean;
+  /** The lifetime an owned object is bound to already, if any. */
+  boundTo: string | undefined;
+  /** An owned object's bound (`until`, Unix ms), if any: its own end. */
+  untilMs: number | undefined;
   /** Its expiry (Unix ms), or undefined: none (or the key is missing). */
   expiresAtMs: number | undefined;
   /** Whether it has a rules record (a reads: n budget). */
@@ -75,47 +124,59 @@ export interface ForeignProbe {
 }
 
 /**
- * For each of `keys` (store keys of foreign members): whether it is owned,
- * its expiry and whether it has a rules record (EXISTS, PEXPIRETIME, EXISTS:
- * one pipeline per master, sent in parallel).
+ * For each of `keys` (store keys of foreign members): whether it is owned
+ * (and bound to which lifetime, until when), its expiry and whether it has a
+ * rules record (HMGET, PEXPIRETIME, EXISTS: one pipeline per master, sent in
+ * parallel).
  */
 export async function probeForeign(connector: RedisConnector, keys: readonly string[], context: ErrorContext): Promise<ForeignProbe[]> {
   const replies = (await perNode(
     connector,
     keys.map((key) => connector.dataKey(key)),
     (p, data, j) => {
-      if (j === 0) p.exists(connector.keys.beside(data, 'own'));
+      if (j === 0) p.hmget(connector.keys.beside(data, 'own'), 'owner', 'lt', 'ended', 'until');
       else if (j === 1) p.pexpiretime(data);
       else p.exists(connector.keys.beside(data, 'rules'));
     },
-    'EXISTS, PEXPIRETIME (foreign members)',
+    'HMGET, PEXPIRETIME, EXISTS (foreign members)',
     context,
     3,
   )) as unknown[][];
-  return replies.map(([owned, at, rules]) => ({
-    owned: Number(owned) > 0,
-    expiresAtMs: Number(at) > 0 ? Number(at) : undefined,
-    rules: Number(rules) > 0,
-  }));
+  return replies.map(([record, at, rules]) => {
+    const [owner, lt, ended, until] = (record as (string | null)[] | null) ?? [];
+    // An owner whose bound passed has ended (the next script on the object says so).
+    const over = until !== null && until !== undefined && Number(until) <= Date.now();
+    const owned = owner !== null && owner !== undefined && (ended === null || ended === undefined) && !over;
+    return {
+      owned,
+      boundTo: owned && lt ? lt : undefined,
+      untilMs: owned && until ? Number(until) : undefined,
+      expiresAtMs: Number(at) > 0 ? Number(at) : undefined,
+      rules: Number(rules) > 0,
+    };
+  });
 }
 
 /**
- * Unlink `keys` (data keys) and their rules records (they share a slot: one
- * pipeline per master); returns how many objects existed.
+ * End the objects of `keys` (data keys) for the closing lifetime
+ * `lifetimeId`: one memberEnd call each (one pipeline per master), which
+ * unlinks a plain object with its rules record and ends an owned one as an
+ * owned member (its owner ends; the object goes now, or when its last borrow
+ * ends). Returns how many objects existed. (While a slot migrates, Redis
+ * answers TRYAGAIN to a call whose keys exist only in part, as a rules
+ * record usually does not: the batch sends it again until the migration is
+ * over, ../redis/batch.ts.)
  */
-export async function unlinkForeign(connector: RedisConnector, keys: readonly string[], context: ErrorContext): Promise<number> {
+export async function unlinkForeign(connector: RedisConnector, keys: readonly string[], lifetimeId: string, context: ErrorContext): Promise<number> {
+  const scripts = connector.scripts;
   const replies = await perNode(
     connector,
     keys,
-    // Two single-key UNLINKs, not one of both keys: while a slot migrates,
-    // Redis refuses (TRYAGAIN) a multi-key command one of whose keys is
-    // missing, and a rules record usually is.
-    (p, key, j) => void p.unlink(j === 0 ? key : connector.keys.beside(key, 'rules')),
-    'UNLINK (foreign members)',
+    (p, key) => scripts.queue(p, 'memberEnd', memberKeys(connector, key), { lifetime: lifetimeId }),
+    'memberEnd (foreign members)',
     context,
-    2,
   );
-  return replies.reduce<number>((n, r) => n + Number((r as unknown[])[0]), 0);
+  return replies.reduce<number>((n, r) => n + scripts.decode('memberEnd', r), 0);
 }
 
 /**
@@ -137,6 +198,7 @@ export class ForeignExpiry {
 
   constructor(
     private readonly connector: RedisConnector,
+    private readonly lifetimeId: string,
     private readonly context: ErrorContext,
   ) {}
 
@@ -160,8 +222,8 @@ export class ForeignExpiry {
     this.pending.push(...keys);
     this.pendingCapped.push(...capped);
     await Promise.all([
-      keys.length > 0 ? expireForeign(this.connector, keys, atMs, this.context) : undefined,
-      capped.length > 0 ? expireCapped(this.connector, capped, atMs, this.context) : undefined,
+      keys.length > 0 ? expireForeign(this.connector, keys, this.lifetimeId, atMs, this.context) : undefined,
+      capped.length > 0 ? expireCapped(this.connector, capped, this.lifetimeId, atMs, this.context) : undefined,
     ]);
   }
 
@@ -193,8 +255,8 @@ export class ForeignExpiry {
       return;
     }
     await Promise.all([
-      this.pending.length > 0 ? expireForeign(this.connector, this.pending, atMs, this.context) : undefined,
-      this.pendingCapped.length > 0 ? expireCapped(this.connector, this.pendingCapped, atMs, this.context) : undefined,
+      this.pending.length > 0 ? expireForeign(this.connector, this.pending, this.lifetimeId, atMs, this.context) : undefined,
+      this.pendingCapped.length > 0 ? expireCapped(this.connector, this.pendingCapped, this.lifetimeId, atMs, this.context) : undefined,
     ]);
   }
 

@@ -15,6 +15,15 @@ export const kLifetimeAddKeys: unique symbol = Symbol.for('proxystore-redis.life
 
 /** Internal: how a Store makes a future that belongs to a lifetime (a key in its tag, joined now; one round trip). */
 export const kLifetimeFuture: unique symbol = Symbol.for('proxystore-redis.lifetime.future');
+/** Internal: how a Store writes a new owned object as a member of a lifetime (`ownedProxy(value, { lifetime })`). */
+export const kLifetimeOwnedPut: unique symbol = Symbol.for('proxystore-redis.lifetime.ownedPut');
+
+/** The owner of a new owned member: its token, the holder that renews it, the lease length (ms). */
+export interface NewOwner {
+  token: string;
+  holder: string;
+  ttlMs: number;
+}
 
 /** The trailing options of `addKey` (ProxyStore's `store=` argument). */
 export interface AddKeyOptions {
@@ -63,6 +72,8 @@ export interface Lifetime {
   [kLifetimeAddKeys](store: Store, keys: string[]): Promise<void>;
   /** @internal A new future's key, a member of this lifetime with no value yet (listed in its `futures` set). */
   [kLifetimeFuture](store: Store): Promise<string>;
+  /** @internal Store `bytes` as a new owned member with `owner`, in one round trip, and return its key. */
+  [kLifetimeOwnedPut](store: Store, bytes: Buffer, owner: NewOwner): Promise<string>;
 }
 
 /** Whether a value implements {@link Lifetime}. */
@@ -71,6 +82,7 @@ export function isLifetime(value: unknown): value is Lifetime {
     typeof value === 'object' &&
     value !== null &&
     typeof (value as Partial<Lifetime>)[kLifetimePut] === 'function' &&
-    typeof (value as Partial<Lifetime>)[kLifetimeAddKeys] === 'function'
+    typeof (value as Partial<Lifetime>)[kLifetimeAddKeys] === 'function' &&
+    typeof (value as Partial<Lifetime>)[kLifetimeOwnedPut] === 'function'
   );
 }

@@ -30,7 +30,7 @@ import { checkOptions } from '../options.js';
 import { newKey, randomId } from '../keys.js';
 import { Store, storeOfProxy } from '../store.js';
 import { LifetimeRecord, closedHereError, endedTtlMs, log, splitAddKeyArgs, statesOf, type ObjectRules } from './base.js';
-import { kLifetimeAddKeys, kLifetimeFuture, kLifetimePut, type AddKeyArgs, type CloseOptions, type Lifetime } from './lifetime.js';
+import { kLifetimeAddKeys, kLifetimeFuture, kLifetimeOwnedPut, kLifetimePut, type AddKeyArgs, type CloseOptions, type Lifetime, type NewOwner } from './lifetime.js';
 
 /** How long a signal or `beforeExit` waits for the eviction before letting the process end anyway. */
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -368,6 +368,16 @@ export class StaticLifetime implements Lifetime {
     return this.withPart(store, async (part) => {
       const key = newKey(part.record.id);
       await part.record.addFuture(key);
+      return key;
+    });
+  }
+
+  /** @internal */
+  async [kLifetimeOwnedPut](store: Store, bytes: Buffer, owner: NewOwner): Promise<string> {
+    this.check('ownedProxy');
+    return this.withPart(store, async (part) => {
+      const key = newKey(part.record.id);
+      await part.record.ownedPut(key, bytes, owner);
       return key;
     });
   }

@@ -175,11 +175,13 @@ export function makeHandle<T>(store: Store, options: HandleOptions): Proxy<T> {
 
 /**
  * Mark a handle unusable. Its local target is let go too: a released borrow
- * of a 50 MB array should not keep the array alive.
+ * of a 50 MB array should not keep the array alive. `byLifetime`: its
+ * object's lifetime ended it (the handle then throws LifetimeEndedError).
  */
-export function invalidate(state: ProxyState, reason: string): void {
+export function invalidate(state: ProxyState, reason: string, byLifetime = false): void {
   state.valid = false;
   state.invalidReason = reason;
+  if (byLifetime) state.endedByLifetime = true;
   state.target = undefined;
   state.resolved = false;
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ReferenceInvalidError } from '../errors.js';
+import { LifetimeEndedError, ReferenceInvalidError } from '../errors.js';
 import { proxyState } from '../proxy/proxy.js';
 import type { ScriptArgs, ScriptKeys, ScriptName, ScriptReply } from '../redis/scripts.js';
 import type { Store } from '../store.js';
@@ -21,10 +21,10 @@ export function adopt(renewal: Renewal, proxy: object): void {
 }
 
 /** The handle's token ended: stop renewing it here and make the handle (and any other holding the token here) unusable. */
-export function retire(store: Store, state: HandleState, reason: string): void {
-  renewalOf(store).end(state.token, reason);
+export function retire(store: Store, state: HandleState, reason: string, byLifetime = false): void {
+  renewalOf(store).end(state.token, reason, byLifetime);
   unwatch(state);
-  invalidate(state, reason);
+  invalidate(state, reason, byLifetime);
 }
 
 /**
@@ -45,6 +45,9 @@ export async function runFor<N extends ScriptName>(
     return await store.measure(op, () => store.connector.scripts.run(name, keys, args, { key: state.key }));
   } catch (err) {
     if (err instanceof ReferenceInvalidError) retire(store, state, err.message);
+    // The object's lifetime ended its owner: the OwnedProxy is invalid (a
+    // live borrow stays valid: it can still be read and released).
+    else if (err instanceof LifetimeEndedError && state.kind === 'owned') retire(store, state, err.message, true);
     throw err;
   }
 }

@@ -102,7 +102,12 @@ export interface IntoOwnedOptions {
  * `into_owned`). The object's keys get the owner's lease from now on, and the
  * proxy's `evict` flag is cleared (as ProxyStore does). One round trip.
  *
+ * An object with an expiry (a `ttl`, a lease lifetime's end) keeps it as the
+ * owner's bound; a member of a lifetime becomes an owned member of it: the
+ * lifetime's end ends the owner (docs/lifetimes.md, "Owned objects in lifetimes").
+ *
  * @throws {@link AlreadyOwnedError} when the object already has an owner.
+ * @throws {@link LifetimeEndedError} when the object's lifetime is closing or ended.
  * @throws {@link InvalidOptionsError} when the proxy is already an ownership handle.
  * @throws {@link ProxyResolveMissingKeyError} when the object is missing.
  * @example
@@ -126,8 +131,14 @@ export async function intoOwned<T>(proxy: Proxy<T>, options: IntoOwnedOptions = 
   await store.measure('intoOwned', () =>
     store.connector.scripts.run(
       'intoOwned',
-      // An own member of a lifetime is in that lifetime's members set, in the same slot: refused there.
-      { ...objectKeys(store, state.key), members: store.connector.keys.lifetime('members', tagOf(state.key)) },
+      // An own member of a lifetime is in that lifetime's members set, in the same slot: the
+      // script makes it an owned member of that lifetime (docs/lifetimes.md, "Owned objects in lifetimes").
+      {
+        ...objectKeys(store, state.key),
+        members: store.connector.keys.lifetime('members', tagOf(state.key)),
+        meta: store.connector.keys.lifetime('lt', tagOf(state.key)),
+        ends: store.connector.keys.lifetime('ends', tagOf(state.key)),
+      },
       { key: state.key, token, holder: renewal.holder, ttlMs: renewal.ttlMs },
       { key: state.key },
     ),

@@ -6,6 +6,7 @@
  */
 import { InvalidOptionsError } from '../errors.js';
 import { randomId } from '../keys.js';
+import { isLifetime, kLifetimeOwnedPut, type Lifetime } from '../lifetimes/lifetime.js';
 import { shapeOf, type Deserializer, type Serializer } from '../serialize.js';
 import type { Store } from '../store.js';
 import { makeHandle, objectKeys, type OwnedProxy } from './handle.js';
@@ -22,6 +23,13 @@ export interface OwnedProxyOptions {
   serializer?: Serializer;
   /** Deserializer used when this handle (and its borrows) resolve in this process. */
   deserializer?: Deserializer;
+  /**
+   * A lifetime that bounds the owner: the object is created as its member,
+   * and at its end the owner's handle becomes invalid and the object is
+   * evicted (at once when nothing borrows it, else when its last borrow
+   * ends). See docs/lifetimes.md, "Owned objects in lifetimes".
+   */
+  lifetime?: Lifetime;
 }
 
 /** What `ownedProxy(value)` returns for a value of type T. */
@@ -32,26 +40,31 @@ export type OwnedProxyOf<T> = T extends null | undefined | boolean ? T : OwnedPr
  * @internal Called by `Store.ownedProxy`.
  */
 export async function createOwnedProxy<T>(store: Store, value: T, options: OwnedProxyOptions): Promise<OwnedProxy<T>> {
-  const extra = options as { evict?: unknown; lifetime?: unknown; reads?: unknown; ttl?: unknown };
-  if (extra.evict || extra.lifetime !== undefined || extra.reads !== undefined || extra.ttl !== undefined) {
+  const extra = options as { evict?: unknown; reads?: unknown; ttl?: unknown };
+  if (extra.evict || extra.reads !== undefined || extra.ttl !== undefined) {
     throw new InvalidOptionsError(
-      'ownedProxy takes none of `evict`, `reads`, `ttl` and `lifetime`: ownership does not combine with ephemeral budgets, ttls ' +
-        'or lifetimes yet (in ProxyStore they are mutually exclusive; an owned object ends with its owner, through drop())',
+      'ownedProxy takes none of `evict`, `reads` and `ttl`: ownership does not combine with ephemeral budgets or ttls ' +
+        '(an owned object ends with its owner, through drop(), or with its `lifetime`)',
     );
   }
-  const key = store.connector.newKey();
+  const lifetime = options.lifetime;
+  if (lifetime !== undefined && !isLifetime(lifetime)) {
+    throw new InvalidOptionsError('`lifetime` must be a ContextLifetime, LeaseLifetime or StaticLifetime');
+  }
   const token = randomId();
   const renewal = renewalOf(store);
   const bytes = store.encode(value, options.serializer);
   await store.connector.checkFits([bytes], 'ownedProxy');
-  await store.measure('ownedProxy', () =>
-    store.connector.scripts.run(
-      'ownedCreate',
-      objectKeys(store, key),
-      { key, bytes, token, holder: renewal.holder, ttlMs: renewal.ttlMs },
-      { key },
-    ),
-  );
+  const owner = { token, holder: renewal.holder, ttlMs: renewal.ttlMs };
+  const key = lifetime
+    ? await store.measure('ownedProxy', () => lifetime[kLifetimeOwnedPut](store, bytes, owner))
+    : await (async () => {
+        const newKey = store.connector.newKey();
+        await store.measure('ownedProxy', () =>
+          store.connector.scripts.run('ownedCreate', objectKeys(store, newKey), { key: newKey, ...owner, bytes }, { key: newKey }),
+        );
+        return newKey;
+      })();
   const populate = options.populateTarget ?? store.populateTarget;
   const proxy = makeHandle<T>(store, {
     kind: 'owned',

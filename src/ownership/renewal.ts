@@ -129,10 +129,10 @@ export class Renewal {
    * the handle that holds it here, which may be another proxy than the one
    * the caller ended (a ref revived in the same process).
    */
-  end(token: string, reason: string): void {
+  end(token: string, reason: string, byLifetime = false): void {
     const entry = this.entries.get(token);
     this.forget(token);
-    this.lapsed(entry, reason);
+    this.lapsed(entry, reason, byLifetime);
   }
 
   private ensureTimer(): void {
@@ -185,19 +185,20 @@ export class Renewal {
       .run('renew', objectKeys(this.store, state.key), { token: state.token, holder: this.holder, ttlMs: this.ttlMs, mode: 'hold' })
       .then(
         (code) => {
-          if (code === 0 && this.entries.get(state.token) === entry) {
+          if ((code === 0 || code === 3) && this.entries.get(state.token) === entry) {
             this.entries.delete(state.token);
-            this.lapsed(entry, 'its lease had ended (or it was released) before it was revived here');
+            if (code === 3) this.lapsed(entry, 'the lifetime of its object ended before it was revived here', true);
+            else this.lapsed(entry, 'its lease had ended (or it was released) before it was revived here');
           }
         },
         (err: unknown) => log('claim of %s failed: %O', state.key, err),
       );
   }
 
-  private lapsed(entry: Entry | undefined, reason: string): void {
+  private lapsed(entry: Entry | undefined, reason: string, byLifetime = false): void {
     for (const state of liveStates(entry)) {
       unwatch(state);
-      invalidate(state, reason);
+      invalidate(state, reason, byLifetime);
     }
   }
 
@@ -215,7 +216,7 @@ export class Renewal {
     this.ticking = false;
     let failed = false;
     batch.forEach(([token, e], i) => {
-      const result = results[i] as PromiseSettledResult<0 | 1 | 2>;
+      const result = results[i] as PromiseSettledResult<0 | 1 | 2 | 3>;
       if (result.status === 'rejected') {
         failed = true;
         return log('renewal of %s failed: %O', e.key, result.reason);
@@ -224,8 +225,9 @@ export class Renewal {
       // Skip entries that changed while the renewal was in flight.
       if (code === 1 || this.entries.get(token) !== e) return;
       this.entries.delete(token);
-      // 2: a receiver claimed a handle we sent; 0: the handle is gone.
+      // 2: a receiver claimed a handle we sent; 0: the handle is gone; 3: its object's lifetime ended the owner.
       if (code === 0) this.lapsed(e, 'its lease ended, or another holder of its token released or dropped it');
+      if (code === 3) this.lapsed(e, 'the lifetime of its object ended (closed, or its lease ran out)', true);
     });
     if (this.entries.size === 0) this.stopTimer();
     else if (failed) this.retrySoon();

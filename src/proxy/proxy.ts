@@ -15,7 +15,7 @@
  * @module
  */
 import { inspect } from 'node:util';
-import { ProxyNotResolvedError, ProxyStoreFactoryError, ReferenceInvalidError } from '../errors.js';
+import { LifetimeEndedError, ProxyNotResolvedError, ProxyStoreFactoryError, ReferenceInvalidError } from '../errors.js';
 import { randomId } from '../keys.js';
 import { prototypeOfShape, type Deserializer, type Shape } from '../serialize.js';
 
@@ -90,6 +90,8 @@ export interface ProxyState {
   valid: boolean;
   /** Why the handle became invalid (for the error message). */
   invalidReason?: string;
+  /** Set when the handle became invalid because its object's lifetime ended it (checkValid then throws LifetimeEndedError). */
+  endedByLifetime?: boolean;
   /** `toJSON` as seen on the proxy: writes the ref. */
   toJSON: () => unknown;
 }
@@ -176,6 +178,11 @@ function describeValue(value: unknown): string {
 /** Throws when an ownership handle was moved, released or dropped. @internal */
 export function checkValid(state: ProxyState, what: string): void {
   if (state.valid) return;
+  if (state.endedByLifetime) {
+    throw new LifetimeEndedError(`the ${state.kind} handle of key ${state.key} is invalid (${what}): ${state.invalidReason ?? 'its lifetime ended'}`, {
+      key: state.key,
+    });
+  }
   throw new ReferenceInvalidError(
     `the ${state.kind} handle of key ${state.key} is invalid (${what}): ${state.invalidReason ?? 'it was moved, released or dropped'}`,
     { key: state.key },

@@ -158,7 +158,7 @@ const REPLIES = {
   abandon: oneOf('abandon', [0, 1, 2] as const),
   clone: oneOf('clone', [1] as const),
   update: oneOf('update', [1] as const),
-  renew: oneOf('renew', [0, 1, 2] as const),
+  renew: oneOf('renew', [0, 1, 2, 3] as const),
   handleRead(reply: unknown): Buffer {
     if (!Buffer.isBuffer(reply)) fail('handleRead', reply);
     return reply;
@@ -176,6 +176,10 @@ const REPLIES = {
   // Futures (src/future/).
   futureSet: oneOf('futureSet', [1] as const),
   futureCreate: oneOf('futureCreate', [1] as const),
+  // Owned objects in lifetimes (docs/lifetimes.md, "Owned objects in lifetimes").
+  lifetimeOwnedCreate: oneOf('lifetimeOwnedCreate', [1] as const),
+  memberEnd: oneOf('memberEnd', [0, 1] as const),
+  memberExpire: oneOf('memberExpire', [0, 1, 2] as const),
   lifetimeCreate(reply: unknown): LifetimeCreateReply {
     const [created, expiresAt] = asTuple('lifetimeCreate', reply, 2);
     const flag = asInteger('lifetimeCreate', reply, created);

@@ -66,13 +66,22 @@ const KEY_KINDS: Record<string, string> = {
 };
 /**
  * Variadic KEYS: a data key inside the lifetime, and the seeded object's
- * (with their ownership and rules records, for `objects`; with their rules
+ * (with their ownership and rules records and leases, for `objects`; with their rules
  * records, for `items`, which lifetimePut takes with reads >= 2 and refuses
  * as data keys otherwise).
  */
 const REST_KEYS: Record<string, string[]> = {
   data: [`{${LT}}:d:${NEW}`, `{${LT}}:d:${OBJ}`],
-  objects: [`{${LT}}:d:${NEW}`, `{${LT}}:own:${NEW}`, `{${LT}}:rules:${NEW}`, `{${LT}}:d:${OBJ}`, `{${LT}}:own:${OBJ}`, `{${LT}}:rules:${OBJ}`],
+  objects: [
+    `{${LT}}:d:${NEW}`,
+    `{${LT}}:own:${NEW}`,
+    `{${LT}}:rules:${NEW}`,
+    `{${LT}}:lease:${NEW}`,
+    `{${LT}}:d:${OBJ}`,
+    `{${LT}}:own:${OBJ}`,
+    `{${LT}}:rules:${OBJ}`,
+    `{${LT}}:lease:${OBJ}`,
+  ],
   items: [`{${LT}}:d:${NEW}`, `{${LT}}:rules:${NEW}`],
 };
 
@@ -120,6 +129,12 @@ function plausible(arg: string, now: number): string[] {
     case 'values':
     case 'value':
       return ['bytes'];
+    case 'lifetime':
+      return [LT];
+    case 'atMs':
+      return [String(now + 60_000), '-1'];
+    case 'ownEnd':
+      return ['0', String(now + 30_000), '9999999999999'];
     case 'elsewhere':
       return [`{other}:d:x`, '0', String(now + 30_000), '9999999999999'];
     default:
@@ -184,7 +199,9 @@ type Seed =
   | 'staticStopped'
   | 'reads'
   | 'leaseRules'
-  | 'contextRules';
+  | 'contextRules'
+  | 'ownedMember'
+  | 'ownedEnded';
 const SEEDS: Seed[] = [
   'empty',
   'plain',
@@ -201,6 +218,8 @@ const SEEDS: Seed[] = [
   'reads',
   'leaseRules',
   'contextRules',
+  'ownedMember',
+  'ownedEnded',
 ];
 const STATIC_LEASE = 10_000;
 
@@ -228,6 +247,24 @@ async function seed(redis: Redis, ns: string, kind: Seed, now: number): Promise<
       for (const rel of [KEY_KINDS.meta!, KEY_KINDS.members!, KEY_KINDS.ends!]) p.pexpireat(k(rel), horizon);
       for (const rel of [KEY_KINDS.data!, KEY_KINDS.rules!]) p.pexpireat(k(rel), ownEnd);
     }
+  }
+  if (kind === 'ownedMember' || kind === 'ownedEnded') {
+    // An owned own member of a lease, borrowed; or one whose lifetime ended its owner (kept for its borrow).
+    const ended = kind === 'ownedEnded';
+    p.hset(k(KEY_KINDS.meta!), 'state', ended ? 'ended' : 'open', 'kind', 'lease', 'name', '', 'createdAt', now);
+    p.set(k(KEY_KINDS.data!), 'value', 'PXAT', horizon);
+    p.hset(k(KEY_KINDS.record!), 'owner', ended ? '' : OWNER, 'mut', '', 'lt', LT, `h:${BORROW}`, HOLDER);
+    if (ended) p.hset(k(KEY_KINDS.record!), 'ended', LT, 'endedAt', now, 'endedOwner', OWNER);
+    else {
+      p.hset(k(KEY_KINDS.record!), 'until', horizon, `h:${OWNER}`, HOLDER);
+      p.zadd(k(KEY_KINDS.leases!), horizon, OWNER);
+      p.hset(k(KEY_KINDS.meta!), 'expiresAt', horizon);
+      p.sadd(k(KEY_KINDS.members!), OBJ);
+      p.zadd(k(KEY_KINDS.ends!), 9_999_999_999_999, OBJ);
+      for (const rel of [KEY_KINDS.members!, KEY_KINDS.ends!]) p.pexpireat(k(rel), horizon);
+    }
+    p.zadd(k(KEY_KINDS.leases!), horizon, BORROW);
+    for (const rel of [KEY_KINDS.meta!, KEY_KINDS.record!, KEY_KINDS.leases!]) p.pexpireat(k(rel), horizon);
   }
   if (kind === 'owned' || kind === 'borrowed' || kind === 'orphan') {
     p.set(k(KEY_KINDS.data!), 'value', 'PXAT', horizon);

@@ -3,8 +3,8 @@
  * client could): an empty token matches nothing, so it cannot act as the
  * missing owner of an orphaned object; and KEYS must be the keys of one
  * object; lifetimeAddKeys takes each object's ownership and rules records
- * beside its data key, and refuses an owned one. Every refusal is a coded error that
- * changes nothing.
+ * and leases beside its data key, and refuses an owned one bound to another
+ * lifetime. Every refusal is a coded error that changes nothing.
  */
 import { LUA_SCRIPTS } from '../../src/generated/lua.js';
 import { ContextLifetime, borrow, getKey, release, type OwnedProxy, type Store } from '../../src/index.js';
@@ -125,7 +125,8 @@ describe('lifetimeAddKeys checks each object with its ownership record', () => {
     const inside = `${lifetime.id}~owned`;
     const k = objectKeys(store, inside);
     await redis.set(k.data, 'owned', 'PX', 60_000);
-    await redis.hset(k.record, 'owner', 'ownerToken000000000000');
+    // Bound to another lifetime already: an owned object belongs to one lifetime at a time.
+    await redis.hset(k.record, 'owner', 'ownerToken000000000000', 'lt', 'anotherLifetime');
     await redis.pexpire(k.record, 60_000);
     const meta = store.connector.keys.lifetime('lt', lifetime.id);
     const keys = [
@@ -134,7 +135,12 @@ describe('lifetimeAddKeys checks each object with its ownership record', () => {
       store.connector.keys.lifetime('foreign', lifetime.id),
       store.connector.keys.lifetime('ends', lifetime.id),
     ];
-    const pair = (key: string) => [objectKeys(store, key).data, objectKeys(store, key).record, store.connector.keys.object('rules', key)];
+    const pair = (key: string) => [
+      objectKeys(store, key).data,
+      objectKeys(store, key).record,
+      store.connector.keys.object('rules', key),
+      objectKeys(store, key).leases,
+    ];
     const state = () => Promise.all([redis.hgetall(meta), redis.exists(keys[1] as string, keys[2] as string), ...plain.map((p) => redis.pttl(objectKeys(store, p).data))]);
     const cleanup = async () => {
       await lifetime.close();
@@ -144,32 +150,37 @@ describe('lifetimeAddKeys checks each object with its ownership record', () => {
     return { lifetime, plain, inside, keys, pair, state, cleanup };
   }
 
-  test('an object of the lifetime\'s own tag with an ownership record is PSR_ALREADY_OWNED, and nothing is added', async ({ store, redis }) => {
+  test('an owned object bound to another lifetime is PSR_ALREADY_OWNED, and nothing is added', async ({ store, redis }) => {
     const { lifetime, plain, inside, keys, pair, state, cleanup } = await setup(store, redis);
     const before = await state();
     await expect(
       evalScript(redis, 'lifetimeAddKeys', [...keys, ...pair(plain[0] as string), ...pair(inside), ...pair(plain[1] as string)], []),
-    ).rejects.toThrow(new RegExp(`^PSR_ALREADY_OWNED lifetime ${lifetime.id}: key ${inside} has an owner .*owned objects cannot join lifetimes yet`));
+    ).rejects.toThrow(new RegExp(`^PSR_ALREADY_OWNED lifetime ${lifetime.id}: key ${inside} is owned and bound to lifetime anotherLifetime already`));
     expect(await state()).toEqual(before);
     await cleanup();
   });
 
-  test('objects that are not triples of a data key and its own ownership and rules records are refused, and nothing is added', async ({ store, redis }) => {
+  test('objects that are not quadruples of a data key and its own ownership record, rules record and leases are refused, and nothing is added', async ({ store, redis }) => {
     const { plain, keys, pair, state, cleanup } = await setup(store, redis);
     const [a, b] = plain as [string, string];
     const before = await state();
     const rules = (key: string) => store.connector.keys.object('rules', key);
     // Another object's record beside a data key: its owner check would look at the wrong object.
-    await expect(evalScript(redis, 'lifetimeAddKeys', [...keys, objectKeys(store, a).data, objectKeys(store, b).record, rules(a)], [])).rejects.toThrow(
-      /^PSR_INVALID_OPTIONS lifetimeAddKeys: .* is not the ownership record of /,
-    );
+    const leases = (key: string) => objectKeys(store, key).leases;
+    await expect(
+      evalScript(redis, 'lifetimeAddKeys', [...keys, objectKeys(store, a).data, objectKeys(store, b).record, rules(a), leases(a)], []),
+    ).rejects.toThrow(/^PSR_INVALID_OPTIONS lifetimeAddKeys: .* is not the ownership record of /);
     // Another object's rules record: its expiry would go to the wrong object.
-    await expect(evalScript(redis, 'lifetimeAddKeys', [...keys, objectKeys(store, a).data, objectKeys(store, a).record, rules(b)], [])).rejects.toThrow(
-      /^PSR_INVALID_OPTIONS lifetimeAddKeys: .* is not the rules record of /,
-    );
+    await expect(
+      evalScript(redis, 'lifetimeAddKeys', [...keys, objectKeys(store, a).data, objectKeys(store, a).record, rules(b), leases(a)], []),
+    ).rejects.toThrow(/^PSR_INVALID_OPTIONS lifetimeAddKeys: .* is not the rules record of /);
+    // Another object's leases: the owned object's bound would settle the wrong keys.
+    await expect(
+      evalScript(redis, 'lifetimeAddKeys', [...keys, objectKeys(store, a).data, objectKeys(store, a).record, rules(a), leases(b)], []),
+    ).rejects.toThrow(/^PSR_INVALID_OPTIONS lifetimeAddKeys: .* is not the leases of /);
     // A data key without its records.
     await expect(evalScript(redis, 'lifetimeAddKeys', [...keys, ...pair(a), objectKeys(store, b).data], [])).rejects.toThrow(
-      /^PSR_INVALID_OPTIONS lifetimeAddKeys: objects must be triples of a data key, its ownership record and its rules record, got 4 keys/,
+      /^PSR_INVALID_OPTIONS lifetimeAddKeys: objects must be quadruples of a data key, its ownership record, its rules record and its leases, got 5 keys/,
     );
     expect(await state()).toEqual(before);
     await cleanup();

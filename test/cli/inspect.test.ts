@@ -86,8 +86,8 @@ describe('inspect', () => {
     expect(row(out, s.ended.id)).toEqual([s.ended.id, 'context', 'done', 'ended', '0', '0', '0', '-']);
 
     expect(out).toContain('\nOwned objects (2)\n  KEY ');
-    expect(row(out, getKey(s.shared.owner))).toEqual([getKey(s.shared.owner), 'present', '1', 'no', expect.stringMatching(/s$/), 'present']);
-    expect(row(out, getKey(s.mutable.owner))).toEqual([getKey(s.mutable.owner), 'present', '0', 'yes', expect.stringMatching(/s$/), 'present']);
+    expect(row(out, getKey(s.shared.owner))).toEqual([getKey(s.shared.owner), 'present', '1', 'no', expect.stringMatching(/s$/), 'present', '-']);
+    expect(row(out, getKey(s.mutable.owner))).toEqual([getKey(s.mutable.owner), 'present', '0', 'yes', expect.stringMatching(/s$/), 'present', '-']);
 
     expect(out).toContain('\nConsumed objects (1)\n  KEY ');
     const tomb = row(out, s.consumed);

@@ -36,11 +36,18 @@ export function makeOwnershipStore(target: RedisTarget, namespace: string, optio
 /**
  * The keys of the namespace that hold objects or ownership state: every key
  * but the records of finished calls (`:done:`, kept a while with a TTL so a
- * resent release/drop/abandon/update can recognise itself) and the 'ended'
- * markers of closed lifetimes (`:lt`, which expire too).
+ * resent release/drop/abandon/update can recognise itself), the 'ended'
+ * markers of closed lifetimes (`:lt`, which expire too), and the ownership
+ * records that an owned member's lifetime left as markers once it evicted the
+ * object (field `ended`, with a TTL: they tell the owner why its handle is
+ * invalid, docs/lifetimes.md "Owned objects in lifetimes").
  */
 export async function objectLeftovers(redis: Parameters<typeof namespaceKeys>[0], namespace: string): Promise<string[]> {
-  return (await namespaceKeys(redis, namespace)).filter((k) => !/\}:(done:|lt$)/.test(k));
+  const keys = (await namespaceKeys(redis, namespace)).filter((k) => !/\}:(done:|lt$)/.test(k));
+  const markers = await Promise.all(
+    keys.map(async (k) => /\}:own:/.test(k) && (await redis.hexists(k, 'ended')) === 1 && (await redis.pttl(k)) > 0),
+  );
+  return keys.filter((_, i) => !markers[i]);
 }
 
 export const test = base

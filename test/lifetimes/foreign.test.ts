@@ -8,7 +8,19 @@
  * (`client-side`), so the Cluster way is exercised on both targets.
  */
 import { Cluster, type Redis } from 'ioredis';
-import { AlreadyOwnedError, ContextLifetime, LeaseLifetime, StaticLifetime, Store, drop, getKey, type RedisConnector } from '../../src/index.js';
+import {
+  AlreadyOwnedError,
+  ContextLifetime,
+  LeaseLifetime,
+  LifetimeEndedError,
+  StaticLifetime,
+  Store,
+  borrow,
+  getKey,
+  release,
+  resolve,
+  type RedisConnector,
+} from '../../src/index.js';
 import { STATIC_MARGIN_LEASES, lifetimeTuning } from '../../src/lifetimes/base.js';
 import { kResetStatic } from '../../src/lifetimes/static.js';
 import { randomId } from '../../src/keys.js';
@@ -177,23 +189,37 @@ describe.for(modes)('foreign members (%s)', ([, foreignInScript]) => {
     }
   });
 
-  test('addKey with an owned foreign key among others writes nothing: no key is recorded or given the lease', async ({ store, redis }) => {
+  test('addKey with an owned foreign key among others: the plain ones get the lease, the owned one is bound; extend and close follow', async ({ store, redis }) => {
     Object.assign(lifetimeTuning, { foreignInScript });
     const lifetime = await new LeaseLifetime(store, { expiry: 600 }).waitUntilReady();
     const plain = await store.putBatch(Array.from({ length: 12 }, (_, i) => i));
     const owned = await store.ownedProxy({ owned: true });
-    const ownedTtl = await redis.pexpiretime(store.connector.dataKey(getKey(owned)));
-    const err = await lifetime.addKey(...plain.slice(0, 6), getKey(owned), ...plain.slice(6)).catch((e: unknown) => e);
+    const record = store.connector.keys.object('own', getKey(owned));
+    await lifetime.addKey(...plain.slice(0, 6), getKey(owned), ...plain.slice(6));
+    const leaseEnd = await redis.pexpiretime(lifetimeKeys(store, lifetime.id).meta);
+    for (const key of plain) expect(await redis.pexpiretime(store.connector.dataKey(key))).toBe(leaseEnd);
+    expect(await redis.hget(record, 'lt')).toBe(lifetime.id);
+    expect(Number(await redis.hget(record, 'until'))).toBe(leaseEnd);
+    // The owned object's keys expire as its owner's (3 leases after its lease), capped by the lease.
+    expect(await redis.pexpiretime(store.connector.dataKey(getKey(owned)))).toBeLessThanOrEqual(leaseEnd);
+    await lifetime.extend(60);
+    expect(Number(await redis.hget(record, 'until'))).toBe(leaseEnd + 60_000);
+    // Another lifetime cannot take it: nothing of that add is recorded.
+    const other = await new LeaseLifetime(store, { expiry: 600 }).waitUntilReady();
+    const err = await other.addKey(plain[0] as string, getKey(owned)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AlreadyOwnedError);
-    expect((err as Error).message).toMatch(new RegExp(`lifetime ${lifetime.id}: key ${getKey(owned)} has an owner`));
-    const k = lifetimeKeys(store, lifetime.id);
-    expect(await redis.exists(k.members, k.foreign)).toBe(0);
-    for (const key of plain) expect(await redis.pttl(store.connector.dataKey(key))).toBe(-1);
-    expect(await redis.pexpiretime(store.connector.dataKey(getKey(owned)))).toBe(ownedTtl);
+    expect((err as Error).message).toMatch(new RegExp(`key ${getKey(owned)} is owned and bound to lifetime ${lifetime.id} already`));
+    const k = lifetimeKeys(store, other.id);
+    expect(await redis.exists(k.members)).toBe(0);
+    expect(await redis.exists(k.foreign)).toBe(0);
+    await other.close();
+    const shared = await borrow(owned);
     await lifetime.close();
-    for (const key of plain) expect(await store.exists(key)).toBe(true);
-    for (const key of plain) await store.evict(key);
-    await drop(owned);
+    for (const key of plain) expect(await store.exists(key)).toBe(false);
+    expect(await resolve(shared)).toEqual({ owned: true });
+    await expect(borrow(owned)).rejects.toThrow(LifetimeEndedError);
+    await release(shared);
+    expect(await store.exists(getKey(owned))).toBe(false);
   });
 
   test('two processes closing the same lifetime at once both finish, and nothing survives', async ({ store, connect, redis, namespace }) => {

@@ -7,7 +7,7 @@
  * object; a put with only a ttl is one SET.
  */
 import type { Redis } from 'ioredis';
-import { AlreadyOwnedError, ContextLifetime, LeaseLifetime, StaticLifetime, drop, fromRef, getKey, resolve, toRef } from '../../src/index.js';
+import { AlreadyOwnedError, ContextLifetime, LeaseLifetime, StaticLifetime, fromRef, getKey, resolve, toRef } from '../../src/index.js';
 import { LUA_SCRIPTS } from '../../src/generated/lua.js';
 import { watch, type Seen } from '../harness/monitor.js';
 import { describe, expect, onTestFinished, test } from '../harness/store-fixture.js';
@@ -41,32 +41,36 @@ describe('lifetime operations on the wire', () => {
     expect(named(await wire.during(() => store.put({ a: 1 }, { lifetime })))).toEqual(['evalsha:lifetimePut']);
     expect(named(await wire.during(() => store.putBatch([1, 2, 3], { lifetime })))).toEqual(['evalsha:lifetimePut']);
     const key = await store.put('outside');
-    // Owned objects cannot join lifetimes yet: lifetimeAddKeys checks the ownership record itself.
+    // lifetimeAddKeys reads each object's ownership record itself (an owned one is bound there).
     expect(named(await wire.during(() => lifetime.addKey(key)))).toEqual(['evalsha:lifetimeAddKeys']);
     expect(named(await wire.during(() => store.proxyFromKey(key, { lifetime })))).toEqual(['getrange', 'evalsha:lifetimeAddKeys']);
     expect(named(await wire.during(() => lifetime.extend(30)))).toEqual(['evalsha:lifetimeExtend']);
     expect(named(await wire.during(() => lifetime.close()))).toEqual(['evalsha:lifetimeClose']);
   });
 
-  test('addKey of an owned key is refused by that one script call, which writes nothing', async ({ store, redis }) => {
+  test('ownedProxy with a lifetime, and addKey of an owned key, are one script call each', async ({ store, redis }) => {
     const lifetime = await new ContextLifetime(store).waitUntilReady();
+    const other = await new ContextLifetime(store).waitUntilReady();
     await lifetime.addKey(await store.put('warm'));
+    await store.ownedProxy('warm', { lifetime });
     const owned = await store.ownedProxy({ n: 1 });
     const plain = await store.put('plain');
     const wire = await watch(redis, store.connector.client as Redis);
     onTestFinished(() => wire.stop());
+    expect(named(await wire.during(() => store.ownedProxy({ n: 2 }, { lifetime })))).toEqual(['evalsha:lifetimeOwnedCreate']);
+    expect(named(await wire.during(() => lifetime.addKey(plain, getKey(owned))))).toEqual(['evalsha:lifetimeAddKeys']);
+    // Bound to one lifetime: another refuses it in that one call, which adds nothing (not the plain key before it).
     let refusal: unknown;
-    const seen = await wire.during(async () => {
-      refusal = await lifetime.addKey(plain, getKey(owned)).catch((e: unknown) => e);
-    });
-    expect(named(seen)).toEqual(['evalsha:lifetimeAddKeys']);
+    expect(named(await wire.during(async () => {
+      refusal = await other.addKey(plain, getKey(owned)).catch((e: unknown) => e);
+    }))).toEqual(['evalsha:lifetimeAddKeys']);
     expect(refusal).toBeInstanceOf(AlreadyOwnedError);
-    // Nothing was added: not the plain key before it either.
-    expect(await redis.smembers(store.connector.keys.lifetime('foreign', lifetime.id))).toHaveLength(1);
-    await lifetime.close();
+    expect(await redis.exists(store.connector.keys.lifetime('foreign', other.id))).toBe(0);
+    await other.close();
     expect(await store.exists(plain)).toBe(true);
-    await store.evict(plain);
-    await drop(owned);
+    await lifetime.close();
+    expect(await store.exists(plain)).toBe(false);
+    expect(await store.exists(getKey(owned))).toBe(false);
   });
 
   test('a static put is one script call once the store has its part', async ({ store, redis }) => {

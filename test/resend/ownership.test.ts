@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { startRedisServer, type LocalRedis } from '../../scripts/local-redis.js';
 import { LUA_SCRIPTS } from '../../src/generated/lua.js';
 import {
+  ContextLifetime,
   RedisConnector,
   Store,
   borrow,
@@ -80,6 +81,65 @@ const SCENARIOS: Scenario[] = [
       const o = await ctx.store.ownedProxy({ n: 1 });
       labelHandle(ctx, o, 'owner');
       return { valid: isValid(o), value: extract(o) };
+    },
+  },
+  {
+    name: 'ownedProxy with a lifetime',
+    script: 'lifetimeOwnedCreate',
+    setup: async (ctx) => {
+      ctx.handles.lifetime = await new ContextLifetime(ctx.store).waitUntilReady();
+    },
+    act: async (ctx) => {
+      const o = await ctx.store.ownedProxy({ n: 1 }, { lifetime: ctx.handles.lifetime as ContextLifetime });
+      labelHandle(ctx, o, 'owner');
+      return { valid: isValid(o), value: extract(o) };
+    },
+  },
+  {
+    name: 'intoOwned of a lifetime member',
+    script: 'intoOwned',
+    setup: async (ctx) => {
+      const lifetime = new ContextLifetime(ctx.store);
+      ctx.handles.lifetime = lifetime;
+      labelHandle(ctx, await ctx.store.proxy({ n: 1 }, { lifetime }), 'plain');
+    },
+    act: async (ctx) => {
+      const o = await intoOwned(ctx.handles.plain as { n: number });
+      labelHandle(ctx, o, 'owner');
+      return { valid: isValid(o), value: extract(o) };
+    },
+  },
+  {
+    name: 'lifetime close with a borrowed and an unborrowed owned member',
+    script: 'lifetimeClose',
+    setup: async (ctx) => {
+      const lifetime = new ContextLifetime(ctx.store);
+      ctx.handles.lifetime = lifetime;
+      labelHandle(ctx, await ctx.store.ownedProxy({ n: 1 }, { lifetime }), 'owner');
+      labelHandle(ctx, await ctx.store.ownedProxy({ n: 2 }, { lifetime }), 'free');
+      labelHandle(ctx, await borrow(owned(ctx)), 'borrow');
+    },
+    act: async (ctx) => {
+      await (ctx.handles.lifetime as ContextLifetime).close();
+      return {
+        kept: await ctx.store.exists(getKey(owned(ctx))),
+        evicted: !(await ctx.store.exists(getKey(owned(ctx, 'free')))),
+        read: await resolve(ctx.handles.borrow as RefProxy<{ n: number }>),
+      };
+    },
+  },
+  {
+    name: 'release of the last borrow of a member whose lifetime ended (evicts)',
+    script: 'release',
+    setup: async (ctx) => {
+      const lifetime = new ContextLifetime(ctx.store);
+      labelHandle(ctx, await ctx.store.ownedProxy({ n: 1 }, { lifetime }), 'owner');
+      labelHandle(ctx, await borrow(owned(ctx)), 'borrow');
+      await lifetime.close();
+    },
+    act: async (ctx) => {
+      await release(ctx.handles.borrow as RefProxy<unknown>);
+      return { valid: isValid(ctx.handles.borrow), exists: await ctx.store.exists(getKey(owned(ctx))) };
     },
   },
   {
@@ -229,7 +289,7 @@ interface KeyState {
   type: string;
   /** ms from now, -1 without TTL */
   expiresIn: number;
-  /** Strings as base64; hash fields sorted (`seen`, a server time, dropped); zset members with their score as ms from now. */
+  /** Strings as base64; hash fields sorted (`seen`, a server time, dropped; other server times as ms from now); zset members with their score as ms from now. */
   content: unknown;
 }
 
@@ -255,7 +315,8 @@ async function snapshot(redis: Redis, namespace: string, ctx: Ctx): Promise<KeyS
       const fields = await redis.hgetall(key);
       content = Object.entries(fields)
         .filter(([f]) => f !== 'seen')
-        .map(([f, v]) => [normalize(f, ctx, namespace), normalize(v, ctx, namespace)])
+        // Server times (a lifetime's createdAt, an owner's until or endedAt) as ms from now.
+        .map(([f, v]) => [normalize(f, ctx, namespace), /^\d{13}$/.test(v) ? Number(v) - now : normalize(v, ctx, namespace)])
         .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
     } else if (type === 'zset') {
       const flat = await redis.zrange(key, 0, -1, 'WITHSCORES');
