@@ -5,13 +5,15 @@
 -- nothing. Resolving a plain proxy stays a plain GET.
 --
 -- KEYS[1] data    the object's data key
--- KEYS[2] record  its ownership record (hash: owner, mut, ttl, seen, h:<token> -> holder)
+-- KEYS[2] record  its ownership record (hash: owner, mut, ttl, seen, v, h:<token> -> holder)
 -- KEYS[3] leases  its handle leases (sorted set: token -> lease end, ms)
 -- ARGV[1] key     the store key (for messages; must be the key of KEYS[1])
 -- ARGV[2] token   the handle's token
 --
--- Returns: the object's bytes (reads change nothing, unless they purge
---          lapsed leases as every ownership script does)
+-- Returns: { bytes, version }: the object's bytes and its version (field `v`
+--          of the record, absent = 0; lua/update.lua bumps it), read together
+--          (reads change nothing, unless they purge lapsed leases as every
+--          ownership script does)
 -- Errors:  PSR_INVALID_OPTIONS            a malformed argument, or KEYS of several objects
 --          PSR_REFERENCE_INVALID          no live handle has this token (released,
 --                                         dropped, moved, lease expired)
@@ -44,4 +46,4 @@ if not bytes then
   return redis.error_reply('PSR_PROXY_RESOLVE_MISSING_KEY key ' .. key ..
     ' is missing although its handle is live: it was deleted behind its owner\'s back (store.evict of an owned key?)')
 end
-return bytes
+return { bytes, tonumber(rcall('HGET', KEYS[2], 'v') or '0') }

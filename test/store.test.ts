@@ -218,6 +218,8 @@ describe('cache', () => {
 
   test('cache size 1 keeps the last value read', async ({ connect }) => {
     const store = new Store('cache1', connect(), { cacheSize: 1 });
+    // Reads are cached once the cache's invalidation tracking is on (docs/cache.md).
+    await store.ready();
     const key1 = await store.put('v1');
     expect(store.isCached(key1)).toBe(false);
     expect(await store.exists(key1)).toBe(true);
