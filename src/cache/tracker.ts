@@ -20,13 +20,14 @@
  * (Redis sends one message per event-loop turn); `npm run bench` measures it
  * (docs/cache.md).
  *
- * On a Cluster, every node ioredis knows (masters and replicas) gets a
- * tracking connection, and the set follows the topology (ioredis's
- * `refresh`, `+node` and `-node` events): a replica announces the writes it
- * replicates, so a replica promoted by a failover is already tracked when it
- * starts taking writes, and the cache never has to guess which node owns a
- * slot at that moment. The cache serves only while every known node's
- * connection is up.
+ * On a Cluster, every master in ioredis's slot map gets a tracking
+ * connection, and the set follows the topology (ioredis's `refresh`,
+ * `+node` and `-node` events). The cache serves only while every slot has a
+ * master whose tracking connection is up: a master killed drops its
+ * connection (flush, no serving until ioredis has learnt the new master and
+ * it is tracked); a master demoted by a graceful failover keeps announcing
+ * the writes it now replicates until ioredis moves its slots to the
+ * promoted replica, and a node that leaves the map flushes the cache too.
  *
  * A heartbeat PINGs each connection every second: a connection that goes
  * quiet (a half-open socket, a frozen server) stops the cache from serving
@@ -48,6 +49,7 @@ export const INVALIDATE_CHANNEL = '__redis__:invalidate';
 export const HEARTBEAT_MS = 1000;
 /** The cache stops serving when a tracking connection has not answered for this long. */
 export const STALE_AFTER_MS = 3000;
+const SLOTS = 16384;
 
 /** What the tracker needs from a connector. */
 export interface TrackedConnector {
@@ -176,6 +178,8 @@ export class InvalidationTracker {
   /** Invalidation messages received (for metrics and tests). */
   messages = 0;
   private waiters: (() => void)[] = [];
+  /** Cluster: every slot has a master in the slot map (a single Redis: always). */
+  private covered = true;
 
   constructor(private readonly connector: TrackedConnector) {
     this.namespace = connector.namespace;
@@ -205,7 +209,7 @@ export class InvalidationTracker {
 
   /** Whether a cache may serve: every tracking connection up, tracking on, and heard from recently. */
   get serving(): boolean {
-    if (!this.started || this.closed || this.links.size === 0) return false;
+    if (!this.started || this.closed || this.links.size === 0 || !this.covered) return false;
     const now = Date.now();
     for (const link of this.links.values()) if (!link.fresh(now)) return false;
     return true;
@@ -287,23 +291,44 @@ export class InvalidationTracker {
     this.changed(true);
   }
 
-  /** Follow a Cluster's topology: one link per node ioredis knows. */
+  /**
+   * Follow a Cluster's topology: one link per master that serves slots in
+   * ioredis's slot map. A link whose node no longer serves slots is closed
+   * and the caches flushed (it may have missed what its successor took);
+   * while a slot has no master, or its master's link is not up, the cache
+   * does not serve.
+   */
   private reconcile(): void {
     if (this.closed) return;
-    const cluster = this.connector.client as Cluster;
-    const wanted = new Map<string, RedisOptions>();
-    for (const node of cluster.nodes('all')) {
-      const { host, port } = node.options;
-      wanted.set(`${String(host)}:${String(port)}`, clientOptions(node));
+    const cluster = this.connector.client as Cluster & { slots?: (string[] | undefined)[] };
+    const slots = cluster.slots ?? [];
+    const wanted = new Set<string>();
+    let covered = slots.length >= SLOTS;
+    for (let slot = 0; slot < SLOTS; slot++) {
+      const master = slots[slot]?.[0];
+      if (master === undefined) covered = false;
+      else wanted.add(master);
     }
+    const pool = new Map<string, Redis>();
+    for (const node of cluster.nodes('all')) pool.set(`${String(node.options.host)}:${String(node.options.port)}`, node);
+    let removed = false;
     for (const [address, link] of this.links) {
       if (!wanted.has(address)) {
         this.links.delete(address);
         link.close();
-        this.changed();
+        removed = true;
       }
     }
-    for (const [address, options] of wanted) this.add(address, options);
+    this.covered = covered;
+    if (removed) this.changed(true);
+    for (const address of wanted) {
+      if (this.links.has(address)) continue;
+      const node = pool.get(address);
+      const [host, port] = splitAddress(address);
+      const options = node ? clientOptions(node) : { ...(cluster.options.redisOptions ?? {}) };
+      this.add(address, { ...options, host, port });
+    }
+    if (!covered) this.changed();
   }
 
   close(): void {
@@ -321,6 +346,12 @@ export class InvalidationTracker {
     this.epoch++;
     for (const wake of this.waiters.splice(0)) wake();
   }
+}
+
+/** `host:port` (IPv6 hosts keep their colons). */
+function splitAddress(address: string): [string, number] {
+  const i = address.lastIndexOf(':');
+  return [address.slice(0, i), Number(address.slice(i + 1))];
 }
 
 /** The options a node connection was made with, without what only suits a command connection. */
