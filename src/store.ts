@@ -47,9 +47,13 @@ export interface StoreOptions {
   /** Default deserializer (bytes to value) for this store. */
   deserializer?: Deserializer;
   /**
-   * How many values `get` keeps in a local LRU cache (an integer from 0 to
-   * 16,777,216). Default 0: unlike ProxyStore (16), because another process
-   * may evict or update an object at any time and a cached copy would hide that.
+   * How many decoded objects this store keeps in a local LRU cache (an
+   * integer from 0 to 16,777,216; 0 turns it off). Default 16, as ProxyStore.
+   * Unlike ProxyStore's, the cache is never stale beyond an invalidation's
+   * trip from Redis (about a millisecond): Redis announces every change,
+   * eviction, consume, drop and expiry of the namespace's keys on a tracking
+   * connection of the connector's own (one per Cluster master), and this
+   * process's own writes show at once. See docs/cache.md.
    */
   cacheSize?: number;
   /** Whether `proxy()` returns an already-resolved proxy. Default true (as ProxyStore). */
@@ -170,6 +174,8 @@ const LEASE_TTL = { unit: 'seconds', min: 0.01, max: 30 * 24 * 3600 };
 const TOMBSTONE_TTL = { unit: 'seconds', min: 0.001, max: MAX_EXPIRY_SECONDS };
 // V8's largest Map.
 const CACHE_SIZE = { min: 0, max: 2 ** 24, integer: true };
+/** ProxyStore's `cache_size`. */
+const DEFAULT_CACHE_SIZE = 16;
 /** `ttl` and `defaultTtl`: a whole millisecond at least, as Redis expires. */
 const TTL = { unit: 'seconds', min: 0.001, max: MAX_EXPIRY_SECONDS };
 /** `reads`: lua/objectPut.lua and lifetimePut take up to 10^9. */
@@ -284,7 +290,7 @@ export class Store implements TargetSource {
     checkOptions(`new Store(${JSON.stringify(name)})`, options, STORE_OPTIONS);
     this.name = name;
     this.connector = connector;
-    this.cacheSize = options.cacheSize === undefined ? 0 : checkNumber('cacheSize', options.cacheSize, CACHE_SIZE);
+    this.cacheSize = options.cacheSize === undefined ? DEFAULT_CACHE_SIZE : checkNumber('cacheSize', options.cacheSize, CACHE_SIZE);
     this.populateTarget = checkBoolean('populateTarget', options.populateTarget) ?? true;
     this.leaseTtl = options.leaseTtl === undefined ? 30 : checkNumber('leaseTtl', options.leaseTtl, LEASE_TTL);
     this.tombstoneTtl = options.tombstoneTtl === undefined ? 300 : checkNumber('tombstoneTtl', options.tombstoneTtl, TOMBSTONE_TTL);

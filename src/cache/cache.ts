@@ -184,9 +184,24 @@ export class ObjectCache implements InvalidationListener {
     return entry ? { value: entry.value } : undefined;
   }
 
-  /** The stored bytes of `key` (an owned object read through a handle), when held and servable. */
-  getBytes(key: string): Buffer | undefined {
-    return this.servable(key, true)?.bytes;
+  /**
+   * The stored bytes of `key` and their version, when held: a handle read
+   * sends the version to Redis, which answers with the bytes only if they
+   * changed (lua/handleRead.lua), so these need no tracking to be used.
+   * Counts nothing: {@link counted} does, once the read says.
+   */
+  peekBytes(key: string): { bytes: Buffer; version: number } | undefined {
+    const dataKey = this.connector.dataKey(key);
+    const entry = this.entries.get(dataKey);
+    if (!entry || entry.bytes === undefined || entry.version === undefined) return undefined;
+    this.entries.delete(dataKey);
+    this.entries.set(dataKey, entry);
+    return { bytes: entry.bytes, version: entry.version };
+  }
+
+  /** Count a validated read: a hit (the cached bytes were current) or a miss. */
+  counted(hit: boolean): void {
+    this.counters?.count(hit ? 'cacheHit' : 'cacheMiss');
   }
 
   private servable(key: string, bytes: boolean): Entry | undefined {

@@ -18,37 +18,52 @@ const log = createDebug('proxystore:ownership');
 
 /**
  * The target of a handle, read under its lease. With the store's cache on,
- * a handle resolves from the object's cached bytes when they are there
- * (a fresh decode each time: handles never share a target, so a local
- * mutation of one never shows in another), and the read's version is
- * recorded so that no older one is ever served here (src/cache/).
+ * the read still goes to Redis (the lease check, and the causality of the
+ * borrow rules: a mutable borrow granted after another one's update must
+ * see that update, whatever this process's invalidations say), but sends
+ * the version of the bytes it has cached: when they are current, only the
+ * version comes back and the cached bytes are decoded. Each resolve decodes
+ * its own copy: handles never share a target, so a local mutation of one
+ * never shows in another. The read's version is recorded so that no older
+ * one is ever served here (src/cache/).
  */
 async function readHandle(state: ProxyState): Promise<unknown> {
   const handle = state as HandleState;
   const store = storeOf(handle);
   const cache = store.objectCache;
+  let cached: { bytes: Buffer; version: number } | undefined;
   if (cache) {
     const wait = cache.settle();
     if (wait) await wait;
-    const cached = cache.getBytes(handle.key);
-    if (cached) {
-      log('GET %s (%s handle, cached)', handle.key, handle.kind);
-      return store.measure('resolve', async () => store.decode(cached, handle.key, handle.deserializer));
-    }
+    cached = cache.peekBytes(handle.key);
   }
-  log('GET %s (%s handle, lease-checked)', handle.key, handle.kind);
+  log('GET %s (%s handle, lease-checked%s)', handle.key, handle.kind, cached ? `, cached version ${cached.version}` : '');
   const ticket = cache?.begin(handle.key);
-  let read: { bytes: Buffer; version: number } | undefined;
+  let read: { bytes: Buffer | undefined; version: number } | undefined;
   try {
-    read = await runFor(store, handle, 'handleRead', objectKeys(store, handle.key), { key: handle.key, token: handle.token }, 'resolve');
+    read = await runFor(
+      store,
+      handle,
+      'handleRead',
+      objectKeys(store, handle.key),
+      { key: handle.key, token: handle.token, known: cached ? cached.version : -1 },
+      'resolve',
+    );
   } finally {
-    if (ticket) cache?.end(ticket, read && { bytes: read.bytes, version: read.version });
+    if (ticket) cache?.end(ticket, read?.bytes && { bytes: read.bytes, version: read.version });
   }
-  if (cache) {
+  let bytes = read.bytes;
+  if (bytes === undefined) {
+    // Our cached bytes are the current version.
+    if (!cached || cached.version !== read.version) throw olderVersion(handle.key, read.version);
+    bytes = cached.bytes;
+    cache?.counted(true);
+  } else if (cache) {
+    cache.counted(false);
     if (cache.isOlder(handle.key, read.version)) throw olderVersion(handle.key, read.version);
-    cache.sawVersion(handle.key, read.version);
   }
-  return store.decode(read.bytes, handle.key, handle.deserializer);
+  cache?.sawVersion(handle.key, read.version);
+  return store.decode(bytes, handle.key, handle.deserializer);
 }
 
 setHandleReader(readHandle);

@@ -164,12 +164,12 @@ const REPLIES = {
     return n;
   },
   renew: oneOf('renew', [0, 1, 2] as const),
-  /** The object's bytes and version (lua/handleRead.lua). */
-  handleRead(reply: unknown): { bytes: Buffer; version: number } {
-    if (!Array.isArray(reply) || !Buffer.isBuffer(reply[0])) fail('handleRead', reply);
+  /** The object's version, and its bytes unless they are the `known` version's (lua/handleRead.lua). */
+  handleRead(reply: unknown): { bytes: Buffer | undefined; version: number } {
+    if (!Array.isArray(reply) || !(Buffer.isBuffer(reply[0]) || reply[0] === null)) fail('handleRead', reply);
     const version = asInteger('handleRead', reply, reply[1]);
     if (version < 0) fail('handleRead', reply);
-    return { bytes: reply[0], version };
+    return { bytes: reply[0] ?? undefined, version };
   },
   consume(reply: unknown): ConsumeReply {
     if (!Array.isArray(reply)) fail('consume', reply);
