@@ -441,7 +441,7 @@ export const cacheCases: Case[] = [
     name: 'cache: update -> invalidation lag across processes (p50, p99)',
     async run(ctx) {
       const reader = await cachingStore(ctx, 'bench-lag');
-      const child = fork(join(here, 'cache-child.ts'), [ctx.url, ctx.namespace, 'bench-lag-writer'], { execArgv: ['--import', 'tsx'] });
+      const child = fork(join(here, 'cache-child.ts'), [ctx.url, ctx.namespace, 'bench-lag'], { execArgv: ['--import', 'tsx'] });
       const messages: Record<string, unknown>[] = [];
       const waiters: (() => void)[] = [];
       child.on('message', (m) => {
@@ -452,6 +452,7 @@ export const cacheCases: Case[] = [
         for (;;) {
           const i = messages.findIndex(pred);
           if (i >= 0) return messages.splice(i, 1)[0] as Record<string, unknown>;
+          if (child.exitCode !== null) throw new Error(`the writer process exited (code ${child.exitCode})`);
           await new Promise<void>((r) => waiters.push(r));
         }
       };
@@ -459,6 +460,9 @@ export const cacheCases: Case[] = [
       const owned = (await reader.ownedProxy({ v: 0 })) as unknown as OwnedProxy<{ v: number }>;
       const key = getKey(owned);
       try {
+        child.on('exit', () => {
+          for (const w of waiters.splice(0)) w();
+        });
         await next((m) => m.up === true);
         const writer = await mutBorrow(owned);
         child.send({ ref: toRef(writer) });
@@ -467,10 +471,20 @@ export const cacheCases: Case[] = [
         const fromStart: number[] = [];
         const n = ctx.quick ? 20 : 300;
         for (let i = 1; i <= n; i++) {
+          const deadline = Date.now() + 10_000;
+          const bounded = () => {
+            if (Date.now() > deadline || child.exitCode !== null) throw new Error(`lag round ${i}: stuck (writer exit code ${child.exitCode})`);
+          };
           // Cached again (the previous round's invalidation dropped it).
-          while (!reader.isCached(key)) await reader.get(key);
+          while (!reader.isCached(key)) {
+            bounded();
+            await reader.get(key);
+          }
           child.send({ go: i });
-          while (reader.isCached(key)) await new Promise((r) => setImmediate(r));
+          while (reader.isCached(key)) {
+            bounded();
+            await new Promise((r) => setImmediate(r));
+          }
           const seen = now();
           const done = await next((m) => m.i === i);
           // Dropped before the update was even called (a lease renewal announces the object's keys too): not a sample.
