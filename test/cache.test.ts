@@ -23,6 +23,7 @@ import {
   update,
   type OwnedProxy,
 } from '../src/index.js';
+import { serialize } from '../src/serialize.js';
 import { spawnChild, childEnv, type ChildHandle } from './harness/child.js';
 import { connectionOptions, describe, expect, onTestFinished, test } from './harness/store-fixture.js';
 import type { RedisTarget } from './harness/target.js';
@@ -187,6 +188,23 @@ describe('this process', () => {
     await lifetime.close();
     // The invalidation may still be on its way: the next lookup waits for it.
     expect(await a.get(member)).toBeUndefined();
+  });
+
+  test('never resolves a version older than one it has seen: a write Redis lost is an error, not a step back', async ({ target, namespace, redis }) => {
+    const a = cachingStore(target, namespace);
+    const owned = (await a.ownedProxy({ n: 1 })) as unknown as OwnedProxy<{ n: number }>;
+    const key = getKey(owned);
+    const w = await mutBorrow(owned);
+    (await resolve(w)).n = 2;
+    await update(w); // version 1, seen here
+    await release(w);
+    // What a failover before replication would leave: the old bytes at the old version.
+    await redis.set(a.connector.dataKey(key), serialize({ n: 1 }), 'KEEPTTL');
+    await redis.hset(a.connector.keys.object('own', key), 'v', '0');
+    const r = await borrow(owned, { populateTarget: false });
+    await expect(resolve(r)).rejects.toThrow(/read back at version 0, older than a version this process has already seen/);
+    await release(r);
+    await drop(owned);
   });
 
   test('resolves: the same object for plain proxies, a fresh copy for each handle', async ({ target, namespace }) => {
