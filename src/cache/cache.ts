@@ -180,7 +180,7 @@ export class ObjectCache implements InvalidationListener {
 
   /** The decoded object under `key`, when held and servable. */
   getValue(key: string): { value: unknown } | undefined {
-    const entry = this.servable(key, false);
+    const entry = this.servable(key);
     return entry ? { value: entry.value } : undefined;
   }
 
@@ -204,11 +204,12 @@ export class ObjectCache implements InvalidationListener {
     this.counters?.count(hit ? 'cacheHit' : 'cacheMiss');
   }
 
-  private servable(key: string, bytes: boolean): Entry | undefined {
+  /** The entry of `key` with a decoded value, when tracking vouches for it (counted as a hit or a miss). */
+  private servable(key: string): Entry | undefined {
     const tracker = this.track();
     const dataKey = this.connector.dataKey(key);
     const entry = this.entries.get(dataKey);
-    if (!entry || (bytes ? entry.bytes === undefined : !entry.hasValue) || !tracker.serving || this.bulkWrites !== this.settledWrites) {
+    if (!entry || !entry.hasValue || !tracker.serving || this.bulkWrites !== this.settledWrites) {
       if (entry && !tracker.serving) this.flush();
       this.counters?.count('cacheMiss');
       return undefined;
@@ -268,8 +269,7 @@ export class ObjectCache implements InvalidationListener {
 
   /**
    * This process saw `version` of `key` (its own update, or a read): older
-   * entries go, and an older version read later is refused.
-   * @throws {@link RedisOperationError} from {@link checkVersion}'s callers, not here.
+   * entries go, and an older version read later is refused ({@link isOlder}).
    */
   sawVersion(key: string, version: number): void {
     const dataKey = this.connector.dataKey(key);
