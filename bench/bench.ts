@@ -13,7 +13,9 @@ import { Redis } from 'ioredis';
 import { Bench } from 'tinybench';
 import { RedisConnector, Store, fromRef, resolve, toRef } from '../src/index.js';
 import { findOrStartRedis } from '../scripts/local-redis.js';
-import { cases, type BenchContext, type Row } from './cases.js';
+import { cacheCases, cases as baseCases, type BenchContext, type Row } from './cases.js';
+
+const cases = [...baseCases, ...cacheCases];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -24,9 +26,10 @@ const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const redisInfo = await findOrStartRedis({ log: (m) => console.error(`redis: ${m}`) });
 const namespace = `bench-${process.pid}`;
 const raw = new Redis(redisInfo.url);
-const store = new Store('bench', new RedisConnector({ url: redisInfo.url, namespace }), { register: true });
+// cacheSize 0: these two measure the round trip of each call; the cache rows (bench/cases.ts) make their own caching stores.
+const store = new Store('bench', new RedisConnector({ url: redisInfo.url, namespace }), { register: true, cacheSize: 0 });
 // A second store of the same name on its own connection: refs made by `store` resolve through it.
-const maker = new Store('bench', new RedisConnector({ url: redisInfo.url, namespace }));
+const maker = new Store('bench', new RedisConnector({ url: redisInfo.url, namespace }), { cacheSize: 0 });
 
 const ctx: BenchContext = {
   quick,

@@ -3,14 +3,31 @@
  * A case returns one row; `ratio` is lib/raw (for times: lower is better; for
  * throughputs: higher is better) and `met` says whether the goal holds.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, fork, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { serialize as v8serialize, deserialize as v8deserialize } from 'node:v8';
 import type { Redis } from 'ioredis';
 import { Packr } from 'msgpackr';
-import { ContextLifetime, Future, LeaseLifetime, borrow, drop, fromRef, release, resolve, toRef, type FutureRef, type ProxyRef, type Store } from '../src/index.js';
+import {
+  ContextLifetime,
+  Future,
+  LeaseLifetime,
+  RedisConnector,
+  Store,
+  borrow,
+  drop,
+  fromRef,
+  getKey,
+  mutBorrow,
+  release,
+  resolve,
+  toRef,
+  type FutureRef,
+  type OwnedProxy,
+  type ProxyRef,
+} from '../src/index.js';
 import { existingPool } from '../src/future/pool.js';
 
 const execFileAsync = promisify(execFile);
@@ -479,6 +496,168 @@ export const cases: Case[] = [
         met: pool.opened <= pool.bound,
         note: `opened ${pool.opened}, at most ${pool.peak} open at once, over every run of the previous case`,
       };
+    },
+  },
+];
+
+/** A registered store with the cache on (its own connection and tracking connection), closed by the caller. */
+async function cachingStore(ctx: BenchContext, name: string, cacheSize = 16): Promise<Store> {
+  const store = new Store(name, new RedisConnector({ url: ctx.url, namespace: ctx.namespace }), { register: true, cacheSize });
+  await store.ready();
+  return store;
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] as number;
+}
+
+let cacheStores = 0;
+
+/** Resolve of a hot object through the cache (a new proxy from its ref each time) against GET + JSON.parse. */
+async function hotResolve(ctx: BenchContext, name: string, value: unknown, goal: number): Promise<Row> {
+  const cache = await cachingStore(ctx, `bench-cache-${++cacheStores}`);
+  try {
+    const p = await cache.proxy(value, { populateTarget: false });
+    const ref = toRef(p);
+    const rk = rawKey(ctx);
+    await ctx.raw.set(rk, JSON.stringify(value));
+    await resolve(fromRef(ref)); // now cached
+    const r = await ctx.latency(
+      async () => resolve(fromRef(ref)),
+      async () => JSON.parse((await ctx.raw.get(rk)) as string) as unknown,
+      { keep: true },
+    );
+    const speedup = r.raw / r.lib;
+    return {
+      name,
+      unit: 'ms',
+      lib: r.lib,
+      raw: r.raw,
+      ratio: r.lib / r.raw,
+      goal: `>= ${goal}x faster`,
+      met: speedup >= goal,
+      note: `${speedup.toFixed(0)}x faster than GET + JSON.parse: the resolve of a proxy revived from its ref, served by the cache (cacheSize 16), never stale beyond the invalidation lag row`,
+    };
+  } finally {
+    await cache.close();
+  }
+}
+
+export const cacheCases: Case[] = [
+  {
+    name: 'cache: resolve of a hot ~100 B object vs GET + JSON.parse (c=1)',
+    run: (ctx) => hotResolve(ctx, 'cache: resolve of a hot ~100 B object vs GET + JSON.parse (c=1)', SMALL, 20),
+  },
+  {
+    name: 'cache: resolve of a hot 10 MB array vs GET + JSON.parse (c=1)',
+    run(ctx) {
+      // 1,400,000 integers: about 10 MB as JSON.
+      const big = Array.from({ length: 1_400_000 }, (_, i) => (i * 7919) % 1_000_000);
+      return hotResolve(ctx, this.name, big, 100);
+    },
+  },
+  {
+    name: 'cache: update -> invalidation lag across processes (p50, p99)',
+    async run(ctx) {
+      const reader = await cachingStore(ctx, 'bench-lag');
+      const child = fork(join(here, 'cache-child.ts'), [ctx.url, ctx.namespace, 'bench-lag'], { execArgv: ['--import', 'tsx'] });
+      const messages: Record<string, unknown>[] = [];
+      const waiters: (() => void)[] = [];
+      child.on('message', (m) => {
+        messages.push(m as Record<string, unknown>);
+        for (const w of waiters.splice(0)) w();
+      });
+      const next = async (pred: (m: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> => {
+        for (;;) {
+          const i = messages.findIndex(pred);
+          if (i >= 0) return messages.splice(i, 1)[0] as Record<string, unknown>;
+          if (child.exitCode !== null) throw new Error(`the writer process exited (code ${child.exitCode})`);
+          await new Promise<void>((r) => waiters.push(r));
+        }
+      };
+      const now = () => performance.timeOrigin + performance.now();
+      const owned = (await reader.ownedProxy({ v: 0 })) as unknown as OwnedProxy<{ v: number }>;
+      const key = getKey(owned);
+      try {
+        child.on('exit', () => {
+          for (const w of waiters.splice(0)) w();
+        });
+        await next((m) => m.up === true);
+        const writer = await mutBorrow(owned);
+        child.send({ ref: toRef(writer) });
+        await next((m) => m.ready === true);
+        const fromEnd: number[] = [];
+        const fromStart: number[] = [];
+        const n = ctx.quick ? 20 : 300;
+        for (let i = 1; i <= n; i++) {
+          const deadline = Date.now() + 10_000;
+          const bounded = () => {
+            if (Date.now() > deadline || child.exitCode !== null) throw new Error(`lag round ${i}: stuck (writer exit code ${child.exitCode})`);
+          };
+          // Cached again (the previous round's invalidation dropped it).
+          while (!reader.isCached(key)) {
+            bounded();
+            await reader.get(key);
+          }
+          child.send({ go: i });
+          while (reader.isCached(key)) {
+            bounded();
+            await new Promise((r) => setImmediate(r));
+          }
+          const seen = now();
+          const done = await next((m) => m.i === i);
+          // Dropped before the update was even called (a lease renewal announces the object's keys too): not a sample.
+          if (seen < (done.start as number)) continue;
+          fromEnd.push(seen - (done.end as number));
+          fromStart.push(seen - (done.start as number));
+        }
+        child.send({ stop: true });
+        await next((m) => m.stopped === true);
+        const p50 = percentile(fromEnd, 50);
+        const p99 = percentile(fromEnd, 99);
+        return {
+          name: this.name,
+          unit: 'ms',
+          lib: p50,
+          raw: p99,
+          goal: 'report',
+          note:
+            `proxystore-redis column: p50, raw column: p99, of (entry dropped in the reader) - (update returned in the writer), ${n} updates; ` +
+            `negative: the reader had it before the writer's call returned. From the update's call instead: p50 ${percentile(fromStart, 50).toFixed(3)} ms, p99 ${percentile(fromStart, 99).toFixed(3)} ms`,
+        };
+      } finally {
+        child.kill();
+        await drop(owned).catch(() => undefined);
+        await reader.close();
+      }
+    },
+  },
+  {
+    name: 'cache: put + get throughput, 64 concurrent, cache on vs off',
+    async run(ctx) {
+      const on = await cachingStore(ctx, 'bench-tracking-on', 16);
+      const off = await cachingStore(ctx, 'bench-tracking-off', 0);
+      try {
+        const ms = ctx.quick ? 200 : 1000;
+        const ons: number[] = [];
+        const offs: number[] = [];
+        // Each op: a put of a new object and a get of it (a miss: the cost is the tracking, not a hit).
+        const op = (s: Store) => async () => {
+          const k = await s.put(SMALL);
+          if ((await s.get(k)) === undefined) throw new Error('missing');
+        };
+        for (let round = 0; round < ctx.rounds / 2; round++) {
+          const order = round % 2 === 0 ? [on, off] : [off, on];
+          for (const s of order) (s === on ? ons : offs).push(await throughput(op(s), 64, ms));
+        }
+        const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+        const row = atLeast(this.name, 'ops/s', med(ons), med(offs), 0.95);
+        return { ...row, note: 'proxystore-redis column: cacheSize 16 (every SET is announced on the tracking connection), raw column: cacheSize 0; goal: at most 5% slower' };
+      } finally {
+        await on.close();
+        await off.close();
+      }
     },
   },
 ];

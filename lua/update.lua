@@ -4,7 +4,7 @@
 -- breaking the rule still fails, as in ProxyStore).
 --
 -- KEYS[1] data    the object's data key
--- KEYS[2] record  its ownership record (hash: owner, mut, ttl, seen, h:<token> -> holder)
+-- KEYS[2] record  its ownership record (hash: owner, mut, ttl, seen, v, h:<token> -> holder)
 -- KEYS[3] leases  its handle leases (sorted set: token -> lease end, ms)
 -- KEYS[4] done    its recently finished calls (sorted set: '<call>:<outcome>' -> forget at, ms)
 -- ARGV[1] key     the store key (for messages; must be the key of KEYS[1])
@@ -13,8 +13,13 @@
 -- ARGV[4] write   '1' to write `bytes`, '0' to check the rule only
 -- ARGV[5] bytes   the new serialized object (ignored when write is '0')
 --
--- Returns: 1 (also for a resend of a call that already succeeded: found in
---          `done`; nothing is written again)
+-- Returns: the object's version after the call (field `v` of the record,
+--          absent = 0): bumped by one when the call writes, unchanged when it
+--          only checks. A resend of a call that already succeeded (found in
+--          `done`) writes nothing again and returns the current version,
+--          which is this call's or a later one: never older than what the
+--          call wrote, so a process that records it as seen (src/cache/)
+--          never serves the bytes it replaced.
 -- Errors:  PSR_INVALID_OPTIONS     a malformed argument, or KEYS of several objects
 --          PSR_REFERENCE_INVALID   no live owner or borrow has this token
 --          PSR_MUTABLE_BORROW      the owner updates while the object is borrowed
@@ -48,7 +53,7 @@ if write ~= '0' and write ~= '1' then
 end
 
 local call = 'update:' .. callToken
-if finishedCall(KEYS[4], call, { 1 }) then return 1 end
+if finishedCall(KEYS[4], call, { 1 }) then return tonumber(rcall('HGET', KEYS[2], 'v') or '0') end
 local now = nowMs()
 local ttl = recordTtl(KEYS[2], 30000)
 purgeLeases(KEYS[1], KEYS[2], KEYS[3], now, ttl)
@@ -74,7 +79,11 @@ elseif rcall('EXISTS', KEYS[1]) == 0 then
   return redis.error_reply('PSR_REFERENCE_INVALID the object of key ' .. key .. ' is gone')
 end
 
-if write == '1' then rcall('SET', KEYS[1], ARGV[5], 'KEEPTTL') end
+local version = tonumber(rcall('HGET', KEYS[2], 'v') or '0')
+if write == '1' then
+  rcall('SET', KEYS[1], ARGV[5], 'KEEPTTL')
+  version = rcall('HINCRBY', KEYS[2], 'v', 1)
+end
 settleObject(KEYS[1], KEYS[2], KEYS[3], now, ttl)
 markFinished(KEYS[4], call, 1, now, ttl)
-return 1
+return version

@@ -69,6 +69,13 @@ export class MetricsRecorder {
     }
   }
 
+  /** Count `n` events of `op` (the cache's hits, misses and invalidations: a count, no time). */
+  count(op: string, n = 1): void {
+    const c = this.counter(op);
+    c.count += n;
+    c.minMs = 0;
+  }
+
   /** Count bytes moved by `op`. */
   bytes(op: string, n: number): void {
     this.counter(op).bytes += n;

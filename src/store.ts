@@ -13,6 +13,7 @@ import {
   ProxyStoreFactoryError,
   StoreClosedError,
 } from './errors.js';
+import { ObjectCache } from './cache/cache.js';
 import { callerFrame, describeConsumer, explainConsumer, parseTombstone, tombstoneToken } from './consumer.js';
 import { randomId, validateKey } from './keys.js';
 import { MetricsRecorder, type StoreMetrics } from './metrics.js';
@@ -47,9 +48,13 @@ export interface StoreOptions {
   /** Default deserializer (bytes to value) for this store. */
   deserializer?: Deserializer;
   /**
-   * How many values `get` keeps in a local LRU cache (an integer from 0 to
-   * 16,777,216). Default 0: unlike ProxyStore (16), because another process
-   * may evict or update an object at any time and a cached copy would hide that.
+   * How many decoded objects this store keeps in a local LRU cache (an
+   * integer from 0 to 16,777,216; 0 turns it off). Default 16, as ProxyStore.
+   * Unlike ProxyStore's, the cache is never stale beyond an invalidation's
+   * trip from Redis (about a millisecond): Redis announces every change,
+   * eviction, consume, drop and expiry of the namespace's keys on a tracking
+   * connection of the connector's own (one per Cluster master), and this
+   * process's own writes show at once. See docs/cache.md.
    */
   cacheSize?: number;
   /** Whether `proxy()` returns an already-resolved proxy. Default true (as ProxyStore). */
@@ -171,6 +176,8 @@ const LEASE_TTL = { unit: 'seconds', min: 0.01, max: 30 * 24 * 3600 };
 const TOMBSTONE_TTL = { unit: 'seconds', min: 0.001, max: MAX_EXPIRY_SECONDS };
 // V8's largest Map.
 const CACHE_SIZE = { min: 0, max: 2 ** 24, integer: true };
+/** ProxyStore's `cache_size`. */
+const DEFAULT_CACHE_SIZE = 16;
 /** `ttl` and `defaultTtl`: a whole millisecond at least, as Redis expires. */
 const TTL = { unit: 'seconds', min: 0.001, max: MAX_EXPIRY_SECONDS };
 /** `reads`: lua/objectPut.lua and lifetimePut take up to 10^9. */
@@ -198,6 +205,9 @@ function checkRules(where: string, options: ObjectRuleOptions & { evict?: boolea
 }
 
 const NO_RULES: CheckedRules = { reads: 1, ttlMs: undefined };
+
+/** What {@link Store.cachedOrRead} returns for a missing key. */
+const MISSING: unique symbol = Symbol('missing');
 
 function checkBoolean(name: string, value: unknown): boolean | undefined {
   if (value === undefined || typeof value === 'boolean') return value;
@@ -259,7 +269,7 @@ export class Store implements TargetSource {
   private readonly serializer: Serializer | undefined;
   private readonly deserializer: Deserializer | undefined;
   private readonly registered: boolean;
-  private readonly cache = new Map<string, unknown>();
+  private readonly cache: ObjectCache | undefined;
   private readonly closeHooks: (() => Promise<void>)[] = [];
   private closing: Promise<void> | undefined;
   private readonly recorder: MetricsRecorder | undefined;
@@ -282,7 +292,7 @@ export class Store implements TargetSource {
     checkOptions(`new Store(${JSON.stringify(name)})`, options, STORE_OPTIONS);
     this.name = name;
     this.connector = connector;
-    this.cacheSize = options.cacheSize === undefined ? 0 : checkNumber('cacheSize', options.cacheSize, CACHE_SIZE);
+    this.cacheSize = options.cacheSize === undefined ? DEFAULT_CACHE_SIZE : checkNumber('cacheSize', options.cacheSize, CACHE_SIZE);
     this.populateTarget = checkBoolean('populateTarget', options.populateTarget) ?? true;
     this.leaseTtl = options.leaseTtl === undefined ? 30 : checkNumber('leaseTtl', options.leaseTtl, LEASE_TTL);
     this.tombstoneTtl = options.tombstoneTtl === undefined ? 300 : checkNumber('tombstoneTtl', options.tombstoneTtl, TOMBSTONE_TTL);
@@ -293,6 +303,7 @@ export class Store implements TargetSource {
     this.recorder = checkBoolean('metrics', options.metrics) ? new MetricsRecorder() : undefined;
     if (connector.isClosed) throw new StoreClosedError(`Store ${name}: its connector (namespace ${connector.namespace}) is closed`);
     if (this.registered) registerStore(this);
+    this.cache = this.cacheSize > 0 ? new ObjectCache(this.cacheSize, connector, this.recorder) : undefined;
     if (connector.isCluster) {
       // Once per store: a leaseTtl shorter than a failover (see warnShortLease).
       let warned = false;
@@ -306,7 +317,9 @@ export class Store implements TargetSource {
 
   /**
    * Resolves once the store's connection to Redis is up and the server
-   * checked (Redis 7.0 or later); rejects with the connection error (naming
+   * checked (Redis 7.0 or later), and, with `cacheSize` > 0, once the
+   * cache's invalidation tracking is on (or the command timeout passed:
+   * until it is on, the cache only misses); rejects with the connection error (naming
    * the address and the cause, e.g. `ECONNREFUSED 127.0.0.1:6379`) otherwise.
    * Optional: every operation connects by itself.
    *
@@ -319,6 +332,8 @@ export class Store implements TargetSource {
   async ready(): Promise<void> {
     this.checkOpen('ready');
     await this.connector.ready();
+    // With the cache on: also its invalidation tracking (bounded: a cache that cannot track only misses).
+    await this.cache?.whenServing(this.connector.commandDeadlineMs());
   }
 
   /** The connector's namespace. */
@@ -361,6 +376,8 @@ export class Store implements TargetSource {
     if (this.closing) {
       throw new StoreClosedError(`store ${this.name} is closed (${operation}): make a new Store to go on`);
     }
+    // The first operation starts the cache's tracking, so it is on by the first reads.
+    this.cache?.start();
   }
 
   /** @internal Serialize with this store's serializer unless one is given. */
@@ -491,31 +508,58 @@ export class Store implements TargetSource {
   private async getOne<T, D>(key: string, options: GetOptions<D>): Promise<T | D> {
     this.checkOpen('get');
     validateKey(key);
-    if (this.cache.has(key)) {
-      const value = this.cache.get(key);
-      this.cache.delete(key);
-      this.cache.set(key, value);
-      log('GET %s (cached)', key);
-      return value as T;
+    const found = await this.cachedOrRead(key, 'get', options.deserializer);
+    return found === MISSING ? (options.default as D) : (found as T);
+  }
+
+  /**
+   * A plain (non-consuming) read: from the cache when it holds the key, else
+   * a GET whose decoded value the cache keeps. {@link MISSING} when the key
+   * is missing.
+   */
+  private async cachedOrRead(key: string, op: 'get' | 'resolve', deserializer: Deserializer | undefined): Promise<unknown> {
+    // A per-call deserializer may decode differently: such reads bypass the cache.
+    const cache = deserializer === undefined ? this.cache : undefined;
+    if (cache) {
+      const wait = cache.settle();
+      if (wait) await wait;
+      const hit = cache.getValue(key);
+      if (hit) {
+        log('GET %s (cached)', key);
+        return hit.value;
+      }
     }
-    log('GET %s', key);
-    const bytes = await this.connector.get(key);
-    if (bytes === undefined) return options.default as D;
-    this.recorder?.bytes('get', bytes.length);
-    const value = deserialize(bytes, key, options.deserializer ?? this.deserializer);
-    this.remember(key, value);
-    return value as T;
+    log(op === 'get' ? 'GET %s' : 'GET %s (resolve)', key);
+    const ticket = cache?.begin(key);
+    let bytes: Buffer | undefined;
+    try {
+      bytes = await this.connector.get(key);
+    } catch (err) {
+      if (ticket) cache?.end(ticket);
+      throw err;
+    }
+    if (bytes === undefined) {
+      if (ticket) cache?.end(ticket);
+      return MISSING;
+    }
+    this.recorder?.bytes(op, bytes.length);
+    let value: unknown;
+    try {
+      value = deserialize(bytes, key, deserializer ?? this.deserializer);
+    } finally {
+      if (ticket) cache?.end(ticket, { value, hasValue: true });
+    }
+    return value;
   }
 
-  private remember(key: string, value: unknown): void {
-    if (this.cacheSize === 0) return;
-    this.cache.set(key, value);
-    if (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value as string);
-  }
-
-  /** Whether a value was cached locally by `get`. */
+  /** Whether `key` is in this store's local cache (`cacheSize`). */
   isCached(key: string): boolean {
-    return this.cache.has(key);
+    return this.cache?.has(key) ?? false;
+  }
+
+  /** @internal The store's object cache (src/cache/), when `cacheSize` > 0. */
+  get objectCache(): ObjectCache | undefined {
+    return this.cache;
   }
 
   /**
@@ -529,7 +573,6 @@ export class Store implements TargetSource {
   exists(key: string): Promise<boolean> {
     return this.measure('exists', async () => {
       this.checkOpen('exists');
-      if (this.cache.has(key)) return true;
       return this.connector.exists(key);
     });
   }
@@ -546,7 +589,6 @@ export class Store implements TargetSource {
     return this.measure('evict', async () => {
       this.checkOpen('evict');
       log('EVICT %s', key);
-      this.cache.delete(key);
       await this.connector.evict(key);
     });
   }
@@ -573,20 +615,12 @@ export class Store implements TargetSource {
       const reply = await this.connector.consume(key, consumer, Math.round(this.tombstoneTtl * 1000), token);
       if (!reply.consumed) throw this.missing(key, reply.tombstone, reply.nowMs, token);
       log('EVICT %s (consumed)', key);
-      this.cache.delete(key);
       this.recorder?.bytes('consume', reply.value.length);
       return deserialize(reply.value, key, deserializer);
     }
-    log('GET %s (resolve)', key);
-    const bytes = this.cache.has(key) ? undefined : await this.connector.get(key);
-    if (bytes === undefined) {
-      if (this.cache.has(key)) return this.cache.get(key);
-      throw this.missing(key, await this.connector.tombstone(key).catch(() => undefined), undefined);
-    }
-    this.recorder?.bytes('resolve', bytes.length);
-    const value = deserialize(bytes, key, deserializer);
-    this.remember(key, value);
-    return value;
+    const found = await this.cachedOrRead(key, 'resolve', options.deserializer);
+    if (found === MISSING) throw this.missing(key, await this.connector.tombstone(key).catch(() => undefined), undefined);
+    return found;
   }
 
   private missing(key: string, tombstone: Buffer | undefined, nowMs: number | undefined, token?: string): ProxyResolveMissingKeyError {
@@ -856,7 +890,7 @@ export class Store implements TargetSource {
           }
         }
         unregisterClosed(this);
-        this.cache.clear();
+        this.cache?.close();
         if (options.closeConnector ?? true) await this.connector.close();
         if (errors.length > 0) throw errors[0];
       })();

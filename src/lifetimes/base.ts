@@ -223,6 +223,9 @@ export class LifetimeRecord {
    */
   async addFuture(key: string): Promise<void> {
     await this.connector.scripts.run('futureCreate', { meta: this.meta, members: this.members, futures: this.futures }, { member: key }, this.context);
+  }
+
+  /**
    * Write `bytes` under `key` (inside this lifetime's tag) as a new owned
    * member whose owner is `owner`; one round trip (lua/lifetimeOwnedCreate.lua).
    */

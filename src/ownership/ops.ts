@@ -166,8 +166,10 @@ export interface UpdateOptions {
  * Write a handle's local target back to the store, atomically with the rule
  * check: an `OwnedProxy` that is not borrowed, or the `RefMutProxy`. An
  * unresolved handle has nothing to write, so only the rule is checked (as
- * ProxyStore). One round trip. Other processes' resolved copies are not
- * refreshed.
+ * ProxyStore). One round trip. It bumps the object's version: no process
+ * serves the old bytes from its cache once Redis's invalidation reached it
+ * (this one: at once). Other processes' resolved handles keep the target
+ * they resolved.
  *
  * @throws {@link ReferenceNotOwnedError} for a `RefProxy` (or a plain proxy).
  * @throws {@link MutableBorrowError} for an owner that is borrowed.
@@ -197,7 +199,7 @@ export async function update<T>(handle: OwnedProxy<T> | RefMutProxy<T>, options:
   // Unresolved: nothing to write, but the rule is still checked (ProxyStore raises first too).
   const bytes = state.resolved ? store.encode(state.target, options.serializer) : Buffer.alloc(0);
   await store.connector.checkFits([bytes], 'update');
-  await runFor(store, state, 'update', objectKeys(store, state.key), {
+  const version = await runFor(store, state, 'update', objectKeys(store, state.key), {
     key: state.key,
     token: state.token,
     // Its own token: a resend of this call (lost reply) finds it done and writes nothing again.
@@ -205,5 +207,7 @@ export async function update<T>(handle: OwnedProxy<T> | RefMutProxy<T>, options:
     write: state.resolved ? '1' : '0',
     bytes,
   });
+  // Read-your-writes: this process never serves an older version from its cache.
+  store.objectCache?.sawVersion(state.key, version);
 }
 

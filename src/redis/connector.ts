@@ -166,6 +166,7 @@ export class RedisConnector {
   /** What a client the connector created was made from (for {@link config}). */
   private readonly given: Parameters<typeof connectionConfig>[2];
   private closed = false;
+  private readonly writeObservers = new Set<(operation: string, key: string | undefined) => void>();
 
   /**
    * Checks every option; a client it creates connects lazily (at the first
@@ -260,6 +261,7 @@ export class RedisConnector {
       beforeRun: () => serverChecked(this.client),
       cluster: isCluster,
       timeoutMs: () => this.commandDeadlineMs(),
+      afterRun: (name, key) => this.wrote(name, key),
     });
     trackServer(this.client, this.namespace);
   }
@@ -290,7 +292,25 @@ export class RedisConnector {
       return await runBatch(this, commands, operation, context);
     } catch (err) {
       throw err instanceof BatchFailure ? err.error : err;
+    } finally {
+      this.wrote(operation, undefined);
     }
+  }
+
+  /**
+   * Call `observer` after every script, batch and eviction this connector
+   * runs, whatever its outcome, with the store key when there is one (the
+   * object cache, src/cache/, drops what they may have changed). Returns the
+   * unsubscribe.
+   * @internal
+   */
+  observeWrites(observer: (operation: string, key: string | undefined) => void): () => void {
+    this.writeObservers.add(observer);
+    return () => this.writeObservers.delete(observer);
+  }
+
+  private wrote(operation: string, key: string | undefined): void {
+    for (const observer of this.writeObservers) observer(operation, key);
   }
 
   /**
@@ -613,11 +633,15 @@ export class RedisConnector {
     const signal = this.keys.object('sig', key);
     // Single-key UNLINKs sent together (one round trip): while a slot
     // migrates, Redis refuses a multi-key command one of whose keys is missing.
-    await Promise.all([
-      this.command('UNLINK', { key }, () => this.client.unlink(data)),
-      this.command('UNLINK', { key }, () => this.client.unlink(rules)),
-      this.command('UNLINK', { key }, () => this.client.unlink(signal)),
-    ]);
+    try {
+      await Promise.all([
+        this.command('UNLINK', { key }, () => this.client.unlink(data)),
+        this.command('UNLINK', { key }, () => this.client.unlink(rules)),
+        this.command('UNLINK', { key }, () => this.client.unlink(signal)),
+      ]);
+    } finally {
+      this.wrote('evict', key);
+    }
   }
 
   /**

@@ -157,11 +157,19 @@ const REPLIES = {
   drop: oneOf('drop', [1] as const),
   abandon: oneOf('abandon', [0, 1, 2] as const),
   clone: oneOf('clone', [1] as const),
-  update: oneOf('update', [1] as const),
+  /** The object's version after the update (lua/update.lua). */
+  update(reply: unknown): number {
+    const n = asInteger('update', reply, reply);
+    if (n < 0) fail('update', reply);
+    return n;
+  },
   renew: oneOf('renew', [0, 1, 2, 3] as const),
-  handleRead(reply: unknown): Buffer {
-    if (!Buffer.isBuffer(reply)) fail('handleRead', reply);
-    return reply;
+  /** The object's version, and its bytes unless they are the `known` version's (lua/handleRead.lua). */
+  handleRead(reply: unknown): { bytes: Buffer | undefined; version: number } {
+    if (!Array.isArray(reply) || !(Buffer.isBuffer(reply[0]) || reply[0] === null)) fail('handleRead', reply);
+    const version = asInteger('handleRead', reply, reply[1]);
+    if (version < 0) fail('handleRead', reply);
+    return { bytes: reply[0] ?? undefined, version };
   },
   consume(reply: unknown): ConsumeReply {
     if (!Array.isArray(reply)) fail('consume', reply);
@@ -285,6 +293,8 @@ export interface ScriptsOptions {
   cluster?: boolean;
   /** How long, from the first attempt, a call is sent again while the cluster reconfigures (ms). */
   timeoutMs?: () => number;
+  /** Called after every {@link Scripts.run}, whatever its outcome (the object cache drops what the script may have changed). */
+  afterRun?: (name: ScriptName, key: string | undefined) => void;
 }
 
 /** Typed access to the Lua scripts on one client. */
@@ -292,6 +302,7 @@ export class Scripts {
   private readonly beforeRun: () => Promise<void> | undefined;
   private readonly cluster: boolean;
   private readonly timeoutMs: () => number;
+  private readonly afterRun: ((name: ScriptName, key: string | undefined) => void) | undefined;
 
   constructor(
     private readonly client: Client,
@@ -300,6 +311,7 @@ export class Scripts {
     this.beforeRun = options.beforeRun ?? (() => undefined);
     this.cluster = options.cluster ?? false;
     this.timeoutMs = options.timeoutMs ?? (() => 10_000);
+    this.afterRun = options.afterRun;
     for (const name of Object.keys(LUA_SCRIPTS) as ScriptName[]) {
       const command = commandName(name);
       if (typeof (client as unknown as Record<string, unknown>)[command] === 'function') continue;
@@ -341,14 +353,20 @@ export class Scripts {
     checkCall(name, keys, args, context);
     const fn = (this.client as unknown as Record<string, CommandFn>)[`${commandName(name)}Buffer`] as CommandFn;
     const argv = this.args(name, keys, args);
-    const reply = await retryFaults(
-      async () => {
-        const pending = this.beforeRun();
-        if (pending) await pending;
-        return fn.apply(this.client, argv);
-      },
-      { operation: name, context, timeoutMs: this.timeoutMs(), cluster: this.cluster },
-    );
+    let reply: unknown;
+    try {
+      reply = await retryFaults(
+        async () => {
+          const pending = this.beforeRun();
+          if (pending) await pending;
+          return fn.apply(this.client, argv);
+        },
+        { operation: name, context, timeoutMs: this.timeoutMs(), cluster: this.cluster },
+      );
+    } finally {
+      // Also after a failure: a script whose reply was lost may have written.
+      this.afterRun?.(name, context.key);
+    }
     return REPLIES[name](reply) as ScriptReply<N>;
   }
 
