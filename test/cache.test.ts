@@ -24,6 +24,7 @@ import {
   type OwnedProxy,
 } from '../src/index.js';
 import { serialize } from '../src/serialize.js';
+import { IDLE_AFTER_MS, STALE_AFTER_MS } from '../src/cache/tracker.js';
 import { spawnChild, childEnv, type ChildHandle } from './harness/child.js';
 import { connectionOptions, describe, expect, onTestFinished, test } from './harness/store-fixture.js';
 import type { RedisTarget } from './harness/target.js';
@@ -263,4 +264,23 @@ describe('this process', () => {
     expect(keys.map((k) => a.isCached(k))).toEqual([true, false, false, false, false, false, true, false, true, true]);
     await Promise.all(keys.map((k) => a.evict(k)));
   });
+});
+
+describe('an idle cache', () => {
+  test('after an idle spell (no heartbeat) the first lookup misses and flushes, and caching resumes', async ({ target, namespace }) => {
+    const a = cachingStore(target, namespace);
+    const key = await a.put({ hot: true });
+    await warm(a, key);
+    const hits = a.metrics()?.cacheHit?.count ?? 0;
+    // The heartbeat pauses after IDLE_AFTER_MS without a lookup; the links then count as quiet after STALE_AFTER_MS.
+    await new Promise((r) => setTimeout(r, IDLE_AFTER_MS + STALE_AFTER_MS + 1500));
+    expect(a.isCached(key)).toBe(true);
+    expect(await a.get(key)).toEqual({ hot: true });
+    // Not served from a cache whose tracking may have gone quiet: a miss, and the entries are gone.
+    expect(a.metrics()?.cacheHit?.count ?? 0).toBe(hits);
+    await warm(a, key);
+    expect(await a.get(key)).toEqual({ hot: true });
+    expect(a.metrics()?.cacheHit?.count ?? 0).toBeGreaterThan(hits);
+    await a.evict(key);
+  }, 40_000);
 });

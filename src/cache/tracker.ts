@@ -29,12 +29,16 @@
  * the writes it now replicates until ioredis moves its slots to the
  * promoted replica, and a node that leaves the map flushes the cache too.
  *
- * A heartbeat PINGs each connection every second: a connection that goes
+ * A heartbeat PINGs each connection every second while the cache is in use
+ * (a lookup within the last {@link IDLE_AFTER_MS}): a connection that goes
  * quiet (a half-open socket, a frozen server) stops the cache from serving
  * after {@link STALE_AFTER_MS} and is reconnected, so a missed invalidation
  * cannot hide behind a socket that never reports its death. A PONG is
  * ordered after every invalidation Redis sent before it on that connection,
- * which is also how {@link InvalidationTracker.barrier} works.
+ * which is also how {@link InvalidationTracker.barrier} works. An idle
+ * process sends nothing (a process that only waits on futures shows nothing
+ * in MONITOR); its connections go stale, so its next lookup is a miss that
+ * flushes the cache and PINGs again, and caching resumes with the PONG.
  *
  * @module
  */
@@ -49,6 +53,8 @@ export const INVALIDATE_CHANNEL = '__redis__:invalidate';
 export const HEARTBEAT_MS = 1000;
 /** The cache stops serving when a tracking connection has not answered for this long. */
 export const STALE_AFTER_MS = 3000;
+/** The heartbeat pauses when no cache lookup has happened for this long. */
+export const IDLE_AFTER_MS = 10_000;
 const SLOTS = 16384;
 
 /** What the tracker needs from a connector. */
@@ -180,6 +186,8 @@ export class InvalidationTracker {
   private waiters: (() => void)[] = [];
   /** Cluster: every slot has a master in the slot map (a single Redis: always). */
   private covered = true;
+  /** When a cache last asked whether it may serve (the heartbeat runs only while that is recent). */
+  private lastUseMs = 0;
 
   constructor(private readonly connector: TrackedConnector) {
     this.namespace = connector.namespace;
@@ -202,6 +210,7 @@ export class InvalidationTracker {
     }
     this.heartbeatTimer = setInterval(() => {
       const now = Date.now();
+      if (now - this.lastUseMs > IDLE_AFTER_MS) return;
       for (const link of this.links.values()) link.heartbeat(now);
     }, HEARTBEAT_MS);
     this.heartbeatTimer.unref();
@@ -209,10 +218,22 @@ export class InvalidationTracker {
 
   /** Whether a cache may serve: every tracking connection up, tracking on, and heard from recently. */
   get serving(): boolean {
+    this.lastUseMs = Date.now();
+    return this.isServing(true);
+  }
+
+  /** {@link serving} without counting as a use (the tracker's own checks); `kick`: PING stale links. */
+  private isServing(kick = false): boolean {
     if (!this.started || this.closed || this.links.size === 0 || !this.covered) return false;
     const now = Date.now();
-    for (const link of this.links.values()) if (!link.fresh(now)) return false;
-    return true;
+    let fresh = true;
+    for (const link of this.links.values()) {
+      if (link.fresh(now)) continue;
+      fresh = false;
+      // Stale after an idle spell (the heartbeat paused): PING now, serve again from the PONG.
+      if (kick && link.up) link.heartbeat(now);
+    }
+    return fresh;
   }
 
   /** The tracked node addresses (tests). @internal */
@@ -259,7 +280,7 @@ export class InvalidationTracker {
   changed(lost = false): void {
     this.epoch++;
     if (lost) for (const l of this.listeners) l.flush();
-    if (this.waiters.length > 0 && this.serving) for (const wake of this.waiters.splice(0)) wake();
+    if (this.waiters.length > 0 && this.isServing()) for (const wake of this.waiters.splice(0)) wake();
   }
 
   /**
@@ -268,12 +289,12 @@ export class InvalidationTracker {
    */
   whenServing(timeoutMs: number): Promise<boolean> {
     this.start();
-    if (this.serving) return Promise.resolve(true);
+    if (this.isServing()) return Promise.resolve(true);
     if (this.closed) return Promise.resolve(false);
     return new Promise((resolve) => {
       const wake = (): void => {
         clearTimeout(timer);
-        resolve(this.serving);
+        resolve(this.isServing());
       };
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== wake);
