@@ -13,6 +13,7 @@ const BOTH_TARGETS = [
   'test/refs.test.ts',
   'test/ephemeral.test.ts',
   'test/reads.test.ts',
+  'test/dedupe.test.ts',
   'test/ttl.test.ts',
   'test/scripts.test.ts',
   'test/ownership-ref.test.ts',

@@ -30,9 +30,11 @@ import { InvalidOptionsError } from './errors.js';
  * fields to (today `reads` left and `of` given for a `reads: n` object, and
  * `t:<token>`, the read number each consumer got, so a resent read is
  * recognised). It exists only when a rule needs it, and always expires with
- * the data key.
+ * the data key. A deduped object (`dedupe: true`, src/dedupe/) has `refs`
+ * instead: its references, a sorted set (reference -> its end), which
+ * expires with the data key; its `done` set remembers its recent evicts.
  */
-export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'done' | 'tomb' | 'grace' | 'rules';
+export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'done' | 'tomb' | 'grace' | 'rules' | 'refs';
 
 /**
  * Kinds of Redis keys that belong to one lifetime: its meta hash, the set of
@@ -44,9 +46,10 @@ export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'done' | 'tomb' | 'grace' | 
  * ms, or {@link NO_OWN_END}), so that an extend never carries a member past
  * its own end and a close takes its rules record along, and, during a close
  * on Redis Cluster, the foreign members handed to a closer and not yet
- * unlinked.
+ * unlinked, and the deduped objects it holds a reference to (`dedupe`: their
+ * store keys; its end releases those references instead of deleting them).
  */
-export type LifetimeKeyKind = 'lt' | 'members' | 'foreign' | 'ends' | 'evicting';
+export type LifetimeKeyKind = 'lt' | 'members' | 'foreign' | 'ends' | 'evicting' | 'dedupe';
 
 /**
  * The score in a lifetime's `ends` set of a member that has a rules record

@@ -15,6 +15,8 @@ import {
 } from './errors.js';
 import { callerFrame, describeConsumer, explainConsumer, parseTombstone, tombstoneToken } from './consumer.js';
 import { randomId, validateKey } from './keys.js';
+import { isDedupeKey } from './dedupe/key.js';
+import { putDeduped, putHolder } from './dedupe/refs.js';
 import { MetricsRecorder, type StoreMetrics } from './metrics.js';
 import { MAX_EXPIRY_SECONDS, checkNumber, checkOptions } from './options.js';
 import { isLifetime, kLifetimeAddKeys, kLifetimePut, type Lifetime } from './lifetimes/lifetime.js';
@@ -112,6 +114,18 @@ export interface ObjectRuleOptions {
    * with no lifetime, else none.
    */
   ttl?: number;
+  /**
+   * Store the value once per content: its key is derived from a hash
+   * (SHA-256) of its stored bytes, so equal bytes get the same key in every
+   * process of the namespace. A put of bytes that are stored already writes
+   * nothing (a large value's bytes are not even sent) and adds one
+   * reference; `store.evict(key)` takes one away, a `lifetime` holds one
+   * until its end, and the object is deleted with its last reference. With
+   * `ttl` (or the store's `defaultTtl`) a reference ends by itself: the
+   * object lives until the latest end of its references. Not with `evict`,
+   * `reads` or ownership (a shared object cannot be consumed or owned).
+   */
+  dedupe?: boolean;
 }
 
 /** Options of `put`/`putBatch`. */
@@ -155,12 +169,12 @@ export interface ProxyFromKeyOptions {
 
 /** The option names each call takes (unknown ones are refused, with a hint). */
 const STORE_OPTIONS = ['register', 'serializer', 'deserializer', 'cacheSize', 'populateTarget', 'leaseTtl', 'tombstoneTtl', 'metrics', 'defaultTtl'] as const;
-const PUT_OPTIONS = ['lifetime', 'serializer', 'reads', 'ttl'] as const;
+const PUT_OPTIONS = ['lifetime', 'serializer', 'reads', 'ttl', 'dedupe'] as const;
 const GET_OPTIONS = ['deserializer', 'default'] as const;
-const PROXY_OPTIONS = ['evict', 'lifetime', 'populateTarget', 'skipNonproxiable', 'serializer', 'deserializer', 'reads', 'ttl'] as const;
+const PROXY_OPTIONS = ['evict', 'lifetime', 'populateTarget', 'skipNonproxiable', 'serializer', 'deserializer', 'reads', 'ttl', 'dedupe'] as const;
 const PROXY_FROM_KEY_OPTIONS = ['evict', 'lifetime', 'deserializer'] as const;
 // `evict`, `reads`, `ttl` and `lifetime` are known here so that they get ownedProxy's own explanation.
-const OWNED_PROXY_OPTIONS = ['populateTarget', 'skipNonproxiable', 'serializer', 'deserializer', 'evict', 'lifetime', 'reads', 'ttl'] as const;
+const OWNED_PROXY_OPTIONS = ['populateTarget', 'skipNonproxiable', 'serializer', 'deserializer', 'evict', 'lifetime', 'reads', 'ttl', 'dedupe'] as const;
 const CLOSE_OPTIONS = ['closeConnector'] as const;
 const FROM_CONFIG_OPTIONS = ['password', 'redisOptions', 'clusterOptions', 'serializer', 'deserializer'] as const;
 
@@ -174,10 +188,11 @@ const TTL = { unit: 'seconds', min: 0.001, max: MAX_EXPIRY_SECONDS };
 /** `reads`: lua/objectPut.lua and lifetimePut take up to 10^9. */
 const READS = { min: 1, max: 1_000_000_000, integer: true };
 
-/** The rules of one call, checked: a reads budget (1: none) and an own ttl in ms. */
+/** The rules of one call, checked: a reads budget (1: none), an own ttl in ms, and whether the object is deduped. */
 interface CheckedRules {
   reads: number;
   ttlMs: number | undefined;
+  dedupe?: boolean;
 }
 
 /**
@@ -192,7 +207,14 @@ function checkRules(where: string, options: ObjectRuleOptions & { evict?: boolea
     throw new InvalidOptionsError(`${where}: reads makes the proxy consuming, so evict: false contradicts it (evict: true is reads: 1; give one of them)`);
   }
   const ttl = options.ttl === undefined ? (options.lifetime === undefined ? defaultTtl : undefined) : checkNumber(`${where}: ttl`, options.ttl, TTL);
-  return { reads, ttlMs: ttl === undefined ? undefined : Math.max(1, Math.round(ttl * 1000)) };
+  const dedupe = checkBoolean(`${where}: dedupe`, options.dedupe) ?? false;
+  if (dedupe && (options.reads !== undefined || options.evict === true)) {
+    throw new InvalidOptionsError(
+      `${where}: dedupe shares the object between every put of equal bytes, so it cannot be consumed: ${options.reads !== undefined ? 'reads' : 'evict: true'} ` +
+        'does not combine with dedupe (store.evict(key) drops one reference of a deduped object)',
+    );
+  }
+  return { reads, ttlMs: ttl === undefined ? undefined : Math.max(1, Math.round(ttl * 1000)), ...(dedupe ? { dedupe } : {}) };
 }
 
 const NO_RULES: CheckedRules = { reads: 1, ttlMs: undefined };
@@ -227,6 +249,15 @@ function checkLifetime(lifetime: unknown): Lifetime {
 
 function isNonProxiable(value: unknown): value is NonProxiable {
   return value === null || value === undefined || typeof value === 'boolean';
+}
+
+/** A consuming ref of a deduped object: refused (it is shared; consuming it would take it from every holder). */
+function cannotConsume(key: string): InvalidOptionsError {
+  return new InvalidOptionsError(
+    `key ${key} is a deduped object (dedupe: true), shared by every put of equal bytes: it cannot be consumed (evict, reads); ` +
+      'resolve it without evict, and drop your reference with store.evict(key)',
+    { key },
+  );
 }
 
 function nonProxiable(value: NonProxiable): NonProxiableTypeError {
@@ -372,6 +403,10 @@ export class Store implements TargetSource {
   }
 
   private write(values: Buffer[], lifetime: Lifetime | undefined, rules: CheckedRules): Promise<string[]> {
+    if (rules.dedupe && lifetime === undefined) {
+      // One reference per value (a token each: equal values of one batch hold one each).
+      return putDeduped(this.connector, values, () => putHolder(rules.ttlMs));
+    }
     if (lifetime !== undefined) {
       try {
         const checked = checkLifetime(lifetime);
@@ -405,7 +440,12 @@ export class Store implements TargetSource {
 
   /** The checked rules of a call; the common call, with none, costs nothing. */
   private rulesOf(where: string, options: PutOptions & { evict?: boolean }): CheckedRules {
-    if (options.reads === undefined && options.ttl === undefined && (this.defaultTtl === undefined || options.lifetime !== undefined)) {
+    if (
+      options.reads === undefined &&
+      options.ttl === undefined &&
+      options.dedupe === undefined &&
+      (this.defaultTtl === undefined || options.lifetime !== undefined)
+    ) {
       return NO_RULES;
     }
     return checkRules(where, options, this.defaultTtl);
@@ -426,7 +466,7 @@ export class Store implements TargetSource {
     this.checkOpen('put');
     const bytes = this.encode(value, options.serializer);
     this.recorder?.bytes('put', bytes.length);
-    if (options.lifetime === undefined && rules.reads === 1) {
+    if (options.lifetime === undefined && rules.reads === 1 && !rules.dedupe) {
       // One SET (with PX for a ttl): nothing else to keep.
       const key = this.connector.newKey();
       if (log.enabled) log('PUT %s (%d bytes)', key, bytes.length);
@@ -533,7 +573,8 @@ export class Store implements TargetSource {
   }
 
   /**
-   * Delete a key (a missing key is fine).
+   * Delete a key (a missing key is fine). A deduped object (`dedupe: true`)
+   * loses one reference instead, and is deleted with its last.
    *
    * @example
    * ```ts
@@ -558,6 +599,7 @@ export class Store implements TargetSource {
     this.checkOpen('resolve');
     const deserializer = options.deserializer ?? this.deserializer;
     if (options.evict) {
+      if (isDedupeKey(key)) throw cannotConsume(key);
       const consumer = describeConsumer(callerFrame());
       // The proxy's own token: resolving the same proxy again after a failure
       // whose outcome is unclear gets the value it may already have consumed.
@@ -724,6 +766,7 @@ export class Store implements TargetSource {
     checkOptions('store.proxyFromKey', options, PROXY_FROM_KEY_OPTIONS);
     this.checkOpen('proxyFromKey');
     validateKey(key);
+    if (options.evict && isDedupeKey(key)) throw cannotConsume(key);
     const lifetime = options.lifetime === undefined ? undefined : checkLifetime(options.lifetime);
     // Both commands go out together: one round trip.
     const [header] = await Promise.all([
@@ -767,6 +810,12 @@ export class Store implements TargetSource {
    */
   async ownedProxy<T>(value: T, options: OwnedProxyOptions = {}): Promise<OwnedProxyOf<T>> {
     checkOptions('store.ownedProxy', options, OWNED_PROXY_OPTIONS);
+    if ((options as { dedupe?: unknown }).dedupe !== undefined) {
+      throw new InvalidOptionsError(
+        'store.ownedProxy takes no `dedupe`: an owned object has one owner, a deduped one is shared by every put of equal bytes ' +
+          '(own a copy: ownedProxy(value), or share it: proxy(value, { dedupe: true }))',
+      );
+    }
     this.checkOpen('ownedProxy');
     if (isNonProxiable(value)) {
       if (options.skipNonproxiable) return value as OwnedProxyOf<T>;

@@ -47,6 +47,8 @@ export interface LifetimeKeys {
   evicting: boolean;
   /** Members with their own end (a ttl) or a rules record (reads: n). */
   ends: boolean;
+  /** Deduped objects it holds a reference to (released at its end). */
+  dedupe: boolean;
 }
 
 /** Pass 1's result. */
@@ -95,7 +97,7 @@ export async function indexNamespace(
         addUnrecognized(index, redisKey);
       } else if (parsed.type === 'lifetime') {
         let lt = index.lifetimes.get(parsed.id);
-        if (!lt) index.lifetimes.set(parsed.id, (lt = { meta: false, members: false, foreign: false, evicting: false, ends: false }));
+        if (!lt) index.lifetimes.set(parsed.id, (lt = { meta: false, members: false, foreign: false, evicting: false, ends: false, dedupe: false }));
         lt[parsed.kind === 'lt' ? 'meta' : parsed.kind] = true;
       } else if (parsed.kind === 'd') {
         index.dataKeys++;

@@ -18,6 +18,8 @@ import { Scripts, type ConsumeReply, type ScriptKeys } from './scripts.js';
 import { BatchFailure, runBatch, type BatchCommand } from './batch.js';
 import { Backoff, retryFaults } from './retry.js';
 import { clientKind } from './client-kind.js';
+import { isDedupeKey } from '../dedupe/key.js';
+import { evictReference } from '../dedupe/refs.js';
 import { connectionConfig, optionsFromConfig, type FromConfigOptions } from './config.js';
 import './parser-timer.js';
 
@@ -577,9 +579,18 @@ export class RedisConnector {
     return (await this.command('EXISTS', { key }, () => this.client.exists(data))) === 1;
   }
 
-  /** Delete a key (its data and its rules record, one command); a missing key is not an error. */
+  /**
+   * Delete a key (its data and its rules record, one round trip); a missing
+   * key is not an error. A deduped object (`sha256.<hash>`, src/dedupe/)
+   * loses one put's reference instead (lua/dedupeEvict.lua), and is deleted
+   * with its last.
+   */
   async evict(key: string): Promise<void> {
     validateKey(key);
+    if (isDedupeKey(key)) {
+      await evictReference(this, key);
+      return;
+    }
     const data = this.dataKey(key);
     const rules = this.keys.object('rules', key);
     // Two single-key UNLINKs sent together (one round trip): while a slot

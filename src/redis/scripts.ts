@@ -173,6 +173,15 @@ const REPLIES = {
     fail('consume', reply);
   },
   objectPut: oneOf('objectPut', [1] as const),
+  // Deduped objects (src/dedupe/): codes are documented in each script's header.
+  dedupeAdd: oneOf('dedupeAdd', [0, 1] as const),
+  dedupePut: oneOf('dedupePut', [1, 2] as const),
+  dedupeEvict: oneOf('dedupeEvict', [0, 1, 2] as const),
+  dedupeHolder: oneOf('dedupeHolder', [0, 1, 2] as const),
+  lifetimeAddDeduped(reply: unknown): LifetimeAddKeysReply {
+    const [added, expiresAt] = asTuple('lifetimeAddDeduped', reply, 2);
+    return { added: asInteger('lifetimeAddDeduped', reply, added), expiresAtMs: asInteger('lifetimeAddDeduped', reply, expiresAt) };
+  },
   lifetimeCreate(reply: unknown): LifetimeCreateReply {
     const [created, expiresAt] = asTuple('lifetimeCreate', reply, 2);
     const flag = asInteger('lifetimeCreate', reply, created);

@@ -34,6 +34,9 @@ const OBJ = `${LT}~obj`;
 const CLONE = `${LT}~copy`;
 const NEW = `${LT}~new`;
 
+/** A deduped object (dedupe: true): its key is a hash, its own hash tag. */
+const DEDUPED = `sha256.${'A'.repeat(42)}Q`;
+
 const OWNER = 'ownerTokenAAAAAAAAAAAA';
 const BORROW = 'borrowTokenBBBBBBBBBBB';
 const HOLDER = 'holderTokenCCCCCCCCCCC';
@@ -61,6 +64,13 @@ const KEY_KINDS: Record<string, string> = {
   foreign: `{${LT}}:foreign`,
   ends: `{${LT}}:ends`,
   evicting: `{${LT}}:evicting`,
+  dedupe: `{${LT}}:dedupe`,
+};
+/** The KEYS of the dedupe* scripts: the deduped object's. */
+const DEDUPE_KEY_KINDS: Record<string, string> = {
+  data: `{${DEDUPED}}:d:${DEDUPED}`,
+  refs: `{${DEDUPED}}:refs:${DEDUPED}`,
+  done: `{${DEDUPED}}:done:${DEDUPED}`,
 };
 /**
  * Variadic KEYS: a data key inside the lifetime, and the seeded object's
@@ -116,6 +126,18 @@ function plausible(arg: string, now: number): string[] {
     case 'values':
     case 'value':
       return ['bytes'];
+    case 'ref':
+      return [`p:${OWNER}`, `l:${LT}`, `p:${randomId()}`];
+    case 'lifetime':
+      return [LT];
+    case 'action':
+      return ['release', 'extend'];
+    case 'atMs':
+      return ['0', String(now + 60_000), String(now - 1000)];
+    case 'keepMs':
+      return ['10000', '1'];
+    case 'keys':
+      return [DEDUPED];
     case 'elsewhere':
       return [`{other}:d:x`, '0', String(now + 30_000), '9999999999999'];
     default:
@@ -180,7 +202,8 @@ type Seed =
   | 'staticStopped'
   | 'reads'
   | 'leaseRules'
-  | 'contextRules';
+  | 'contextRules'
+  | 'deduped';
 const SEEDS: Seed[] = [
   'empty',
   'plain',
@@ -197,6 +220,7 @@ const SEEDS: Seed[] = [
   'reads',
   'leaseRules',
   'contextRules',
+  'deduped',
 ];
 const STATIC_LEASE = 10_000;
 
@@ -206,6 +230,14 @@ async function seed(redis: Redis, ns: string, kind: Seed, now: number): Promise<
   const horizon = now + 60_000;
   const p = redis.pipeline();
   if (kind === 'plain') p.set(k(KEY_KINDS.data!), 'value', 'PX', 60_000);
+  if (kind === 'deduped') {
+    // Held by a put without an end (no TTL, by design), a put ending soon, and a lease lifetime (LT, open).
+    p.set(k(DEDUPE_KEY_KINDS.data!), 'value');
+    p.zadd(k(DEDUPE_KEY_KINDS.refs!), 9_999_999_999_999, `p:${OWNER}`, now + 30_000, `p:${BORROW}`, horizon, `l:${LT}`);
+    p.hset(k(KEY_KINDS.meta!), 'state', 'open', 'kind', 'lease', 'name', '', 'createdAt', now, 'expiresAt', horizon);
+    p.sadd(k(KEY_KINDS.dedupe!), DEDUPED);
+    for (const rel of [KEY_KINDS.meta!, KEY_KINDS.dedupe!]) p.pexpireat(k(rel), horizon);
+  }
   if (kind === 'reads') {
     p.set(k(KEY_KINDS.data!), 'value', 'PXAT', horizon);
     p.hset(k(KEY_KINDS.rules!), 'reads', 3, 'of', 3);
@@ -294,9 +326,15 @@ async function snapshot(redis: Redis, ns: string): Promise<Map<string, KeyState>
 async function explainedWithoutTtl(redis: Redis, ns: string): Promise<Set<string>> {
   const explained = new Set<string>();
   const meta = `${ns}:${KEY_KINDS.meta}`;
+  // A deduped object lives while a reference without an end holds it.
+  const refs = `${ns}:${DEDUPE_KEY_KINDS.refs}`;
+  if ((await redis.type(refs)) === 'zset' && (await redis.zrangebyscore(refs, 9_999_999_999_999, '+inf')).length > 0) {
+    explained.add(refs);
+    explained.add(`${ns}:${DEDUPE_KEY_KINDS.data}`);
+  }
   const [state, expiresAt] = await redis.hmget(meta, 'state', 'expiresAt');
   if (state !== 'open' || expiresAt !== null) return explained;
-  for (const rel of [KEY_KINDS.meta!, KEY_KINDS.members!, KEY_KINDS.foreign!, KEY_KINDS.ends!]) explained.add(`${ns}:${rel}`);
+  for (const rel of [KEY_KINDS.meta!, KEY_KINDS.members!, KEY_KINDS.foreign!, KEY_KINDS.ends!, KEY_KINDS.dedupe!]) explained.add(`${ns}:${rel}`);
   for (const member of await redis.smembers(`${ns}:${KEY_KINDS.members}`)) {
     explained.add(`${ns}:{${LT}}:d:${member}`);
     explained.add(`${ns}:{${LT}}:rules:${member}`);
@@ -308,7 +346,7 @@ async function explainedWithoutTtl(redis: Redis, ns: string): Promise<Set<string
 function keysFor(name: ScriptName, ns: string): string[] {
   const script = LUA_SCRIPTS[name];
   const keys = script.keys.map((kName: string) => {
-    const rel = KEY_KINDS[kName];
+    const rel = (name.startsWith('dedupe') ? DEDUPE_KEY_KINDS[kName] : undefined) ?? KEY_KINDS[kName];
     if (rel === undefined) throw new Error(`lua-fuzz: script ${name} has KEY "${kName}": add it to KEY_KINDS`);
     return `${ns}:${rel}`;
   });

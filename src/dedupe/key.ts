@@ -1,0 +1,25 @@
+/**
+ * Keys of deduped objects (`dedupe: true`): `sha256.` followed by the
+ * URL-safe base64 SHA-256 (43 characters) of the object's stored bytes, so
+ * equal bytes get the same key in every process of a namespace. The key has
+ * no `~`, so it is its own hash tag: every Redis key of the object (data,
+ * references, finished calls) sits in one slot, derived from the hash.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+
+/** What every deduped key starts with (also the hash's name). */
+export const DEDUPE_PREFIX = 'sha256.';
+
+const DEDUPE_KEY = /^sha256\.[A-Za-z0-9_-]{43}$/;
+
+/** The store key of a deduped object whose stored bytes are `bytes`. */
+export function dedupeKey(bytes: Uint8Array): string {
+  return DEDUPE_PREFIX + createHash('sha256').update(bytes).digest('base64url');
+}
+
+/** Whether `key` is the key of a deduped object (no other key can look like one: random keys are 22 characters without a dot). */
+export function isDedupeKey(key: string): boolean {
+  return key.length === DEDUPE_PREFIX.length + 43 && DEDUPE_KEY.test(key);
+}
