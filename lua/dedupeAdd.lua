@@ -29,15 +29,14 @@ local _, err = dedupeKeys('dedupeAdd', KEYS[1], KEYS[2])
 if err then return err end
 local ref, err2 = dedupeRef('dedupeAdd', ARGV[1])
 if not ref then return err2 end
-local now = nowMs()
-local e, err3 = dedupeEnd('dedupeAdd', ARGV[2], ARGV[3], now)
+local e, err3 = dedupeEnd('dedupeAdd', ARGV[2], ARGV[3])
 if not e then return err3 end
-local err4 = dedupeTypes('dedupeAdd', KEYS[1], KEYS[2])
-if err4 then return err4 end
 
 -- Data without references (or references without data) is no object: the
 -- caller writes it anew.
 if rcall('EXISTS', KEYS[1]) == 0 or rcall('EXISTS', KEYS[2]) == 0 then return 0 end
+local err4 = dedupeTypes('dedupeAdd', KEYS[1], KEYS[2])
+if err4 then return err4 end
 dedupeAddRef(KEYS[2], ref, e)
-dedupeSettle(KEYS[1], KEYS[2], now)
+dedupeSettle(KEYS[1], KEYS[2], nowMs())
 return 1

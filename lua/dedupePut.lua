@@ -29,20 +29,27 @@ local _, err = dedupeKeys('dedupePut', KEYS[1], KEYS[2])
 if err then return err end
 local ref, err2 = dedupeRef('dedupePut', ARGV[1])
 if not ref then return err2 end
-local now = nowMs()
-local e, err3 = dedupeEnd('dedupePut', ARGV[2], ARGV[3], now)
+local e, err3 = dedupeEnd('dedupePut', ARGV[2], ARGV[3])
 if not e then return err3 end
-local err4 = dedupeTypes('dedupePut', KEYS[1], KEYS[2])
-if err4 then return err4 end
 
 if rcall('EXISTS', KEYS[1]) == 1 and rcall('EXISTS', KEYS[2]) == 1 then
+  local err4 = dedupeTypes('dedupePut', KEYS[1], KEYS[2])
+  if err4 then return err4 end
   dedupeAddRef(KEYS[2], ref, e)
-  dedupeSettle(KEYS[1], KEYS[2], now)
+  dedupeSettle(KEYS[1], KEYS[2], nowMs())
   return 1
 end
--- (KEEPTTL: a fresh SET would keep no TTL anyway; dedupeSettle gives it its own.)
-rcall('SET', KEYS[1], ARGV[4])
+-- A new object (SET and DEL take a key of any type: nothing to check). Stale
+-- references of bytes that are gone go; the one reference's end is the
+-- object's.
 rcall('DEL', KEYS[2])
-rcall('ZADD', KEYS[2], e, ref)
-dedupeSettle(KEYS[1], KEYS[2], now)
+if e < NO_END then
+  rcall('SET', KEYS[1], ARGV[4], 'PXAT', e)
+  rcall('ZADD', KEYS[2], e, ref)
+  rcall('PEXPIREAT', KEYS[2], e)
+else
+  -- (A SET without KEEPTTL drops any TTL the key had.)
+  rcall('SET', KEYS[1], ARGV[4])
+  rcall('ZADD', KEYS[2], e, ref)
+end
 return 2

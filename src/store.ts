@@ -15,7 +15,7 @@ import {
 } from './errors.js';
 import { callerFrame, describeConsumer, explainConsumer, parseTombstone, tombstoneToken } from './consumer.js';
 import { randomId, validateKey } from './keys.js';
-import { isDedupeKey } from './dedupe/key.js';
+import { dedupeItem, isDedupeKey } from './dedupe/key.js';
 import { putDeduped, putHolder } from './dedupe/refs.js';
 import { MetricsRecorder, type StoreMetrics } from './metrics.js';
 import { MAX_EXPIRY_SECONDS, checkNumber, checkOptions } from './options.js';
@@ -31,6 +31,7 @@ import {
   deserialize,
   peekShape,
   serialize,
+  serializeParts,
   shapeOf,
   type Deserializer,
   type Serializer,
@@ -403,10 +404,6 @@ export class Store implements TargetSource {
   }
 
   private write(values: Buffer[], lifetime: Lifetime | undefined, rules: CheckedRules): Promise<string[]> {
-    if (rules.dedupe && lifetime === undefined) {
-      // One reference per value (a token each: equal values of one batch hold one each).
-      return putDeduped(this.connector, values, () => putHolder(rules.ttlMs));
-    }
     if (lifetime !== undefined) {
       try {
         const checked = checkLifetime(lifetime);
@@ -464,6 +461,7 @@ export class Store implements TargetSource {
   /** Not async on purpose: the plain put is the hottest path (one SET, no extra promise hop). */
   private putOne(value: unknown, options: PutOptions, rules: CheckedRules): Promise<string> {
     this.checkOpen('put');
+    if (rules.dedupe && options.lifetime === undefined) return this.putDedupedValues([value], options, rules).then((keys) => keys[0] as string);
     const bytes = this.encode(value, options.serializer);
     this.recorder?.bytes('put', bytes.length);
     if (options.lifetime === undefined && rules.reads === 1 && !rules.dedupe) {
@@ -476,6 +474,17 @@ export class Store implements TargetSource {
       if (log.enabled) log('PUT %s (%d bytes)', keys[0], bytes.length);
       return keys[0] as string;
     });
+  }
+
+  /**
+   * Deduped values with no lifetime: hashed without copying a large Buffer's
+   * bytes, which are made and sent only when no equal bytes are stored. One
+   * reference per value (a token each: equal values of one batch hold one each).
+   */
+  private putDedupedValues(values: unknown[], options: PutOptions, rules: CheckedRules): Promise<string[]> {
+    const items = values.map((v) => dedupeItem(serializeParts(v, options.serializer ?? this.serializer)));
+    if (this.recorder) this.recorder.bytes(values.length === 1 ? 'put' : 'putBatch', items.reduce((n, item) => n + item.size, 0));
+    return putDeduped(this.connector, items, () => putHolder(rules.ttlMs));
   }
 
   /**
@@ -501,6 +510,7 @@ export class Store implements TargetSource {
     this.checkOpen('putBatch');
     if (!Array.isArray(values)) throw new InvalidOptionsError('putBatch takes an array of values');
     if (values.length === 0) return [];
+    if (rules.dedupe && options.lifetime === undefined) return this.putDedupedValues(values, options, rules);
     const encoded = values.map((v) => this.encode(v, options.serializer));
     if (this.recorder) this.recorder.bytes('putBatch', encoded.reduce((n, b) => n + b.length, 0));
     const keys = await this.write(encoded, options.lifetime, rules);

@@ -80,10 +80,10 @@ local function dedupeSettle(data, refs, now)
   return rcall('ZCARD', refs)
 end
 
--- dedupeEnd(script, ttlArg, atArg, now): the end of a new reference: now +
--- ttlMs, or atMs, or NO_END when both are 0; nil and the error reply for bad
--- arguments (both given, out of range).
-local function dedupeEnd(script, ttlArg, atArg, now)
+-- dedupeEnd(script, ttlArg, atArg): the end of a new reference: now +
+-- ttlMs (server clock), or atMs, or NO_END when both are 0; nil and the
+-- error reply for bad arguments (both given, out of range).
+local function dedupeEnd(script, ttlArg, atArg)
   local ttl, err = intArg(script, 'ttlMs', ttlArg, 0, 9999999999999)
   if not ttl then return nil, err end
   local at, err2 = intArg(script, 'atMs', atArg, 0, 9999999999999)
@@ -92,6 +92,7 @@ local function dedupeEnd(script, ttlArg, atArg, now)
     return nil, redis.error_reply('PSR_INVALID_OPTIONS ' .. script .. ': give ttlMs or atMs, not both')
   end
   if ttl > 0 then
+    local now = nowMs()
     if now + ttl > NO_END then
       return nil, redis.error_reply('PSR_INVALID_OPTIONS ' .. script .. ': ttlMs ' .. ttl .. ' would end after 9999999999999 (Unix ms, the year 2286)')
     end

@@ -19,6 +19,30 @@ export function dedupeKey(bytes: Uint8Array): string {
   return DEDUPE_PREFIX + createHash('sha256').update(bytes).digest('base64url');
 }
 
+/** A value to put deduped: its key, its size, and its stored bytes, made only when they are sent. */
+export interface DedupeItem {
+  key: string;
+  size: number;
+  bytes(): Buffer;
+}
+
+/**
+ * The item of a value whose stored bytes are the concatenation of `parts`
+ * (serializeParts): hashed part by part, so a large Buffer is not copied
+ * unless its bytes have to be sent.
+ */
+export function dedupeItem(parts: readonly Uint8Array[]): DedupeItem {
+  const hash = createHash('sha256');
+  let size = 0;
+  for (const part of parts) {
+    hash.update(part);
+    size += part.byteLength;
+  }
+  const only = parts.length === 1 && Buffer.isBuffer(parts[0]) ? parts[0] : undefined;
+  let bytes: Buffer | undefined = only;
+  return { key: DEDUPE_PREFIX + hash.digest('base64url'), size, bytes: () => (bytes ??= Buffer.concat(parts, size)) };
+}
+
 /** Whether `key` is the key of a deduped object (no other key can look like one: random keys are 22 characters without a dot). */
 export function isDedupeKey(key: string): boolean {
   return key.length === DEDUPE_PREFIX.length + 43 && DEDUPE_KEY.test(key);

@@ -25,7 +25,7 @@
  * @module
  */
 import type { RedisConnector } from '../redis/connector.js';
-import { dedupeKey } from './key.js';
+import { dedupeItem } from './key.js';
 import { addReferences, lifetimeHolder, lifetimeReferences, putDeduped } from './refs.js';
 
 /** Objects per step of a close or an extend. */
@@ -65,9 +65,10 @@ async function settle(lt: DedupeLifetime, keys: string[], given: number): Promis
 
 /** Put `values` as deduped objects held by the lifetime (one reference each object). Returns their keys. */
 export async function putInLifetime(lt: DedupeLifetime, values: Buffer[]): Promise<string[]> {
-  const keys = values.map((v) => dedupeKey(v));
+  const items = values.map((v) => dedupeItem([v]));
+  const keys = items.map((item) => item.key);
   const at = await record(lt, [...new Set(keys)]);
-  await putDeduped(lt.connector, values, () => lifetimeHolder(lt.id, at), keys);
+  await putDeduped(lt.connector, items, () => lifetimeHolder(lt.id, at));
   await settle(lt, keys, at);
   return keys;
 }

@@ -11,7 +11,7 @@
 import { randomId } from '../keys.js';
 import type { BatchCommand } from '../redis/batch.js';
 import type { RedisConnector } from '../redis/connector.js';
-import { dedupeKey } from './key.js';
+import type { DedupeItem } from './key.js';
 
 /**
  * Values up to this many bytes go with the first call (one round trip, bytes
@@ -54,56 +54,54 @@ async function each<T>(connector: RedisConnector, commands: (BatchCommand & { ru
 }
 
 /**
- * Store `values` as deduped objects, each holding one reference of
- * `holder` (a put's: one token per value, so equal values of one batch hold
- * one reference each). Returns their keys, in order.
+ * Store deduped objects, each holding one reference of `holders(i)` (a
+ * put's: one token per value, so equal values of one batch hold one
+ * reference each). Small values go with the first call; large ones are
+ * offered by hash first and their bytes made and sent only when the object
+ * is missing. Returns their keys, in order.
  */
-export async function putDeduped(
-  connector: RedisConnector,
-  values: Buffer[],
-  holders: (i: number) => DedupeHolder,
-  keys: string[] = values.map((v) => dedupeKey(v)),
-): Promise<string[]> {
-  await connector.checkFits(values, 'put');
+export async function putDeduped(connector: RedisConnector, items: readonly DedupeItem[], holders: (i: number) => DedupeHolder): Promise<string[]> {
   const scripts = connector.scripts;
-  const calls = values.map((value, i) => {
-    const key = keys[i] as string;
+  const calls = items.map((item, i) => {
     const h = holders(i);
-    return { key, value, objectKeys: objectKeys(connector, key), args: { ref: h.ref, ttlMs: h.ttlMs, atMs: h.atMs } };
+    return { item, objectKeys: objectKeys(connector, item.key), args: { ref: h.ref, ttlMs: h.ttlMs, atMs: h.atMs } };
   });
   // Large values: offered by hash first; sent only for the objects found missing.
-  const large = calls.filter((c) => c.value.length > DEDUPE_INLINE_BYTES);
-  const small = calls.filter((c) => c.value.length <= DEDUPE_INLINE_BYTES);
-  const missing: typeof calls = [];
+  const large = calls.filter((c) => c.item.size > DEDUPE_INLINE_BYTES);
+  const send = calls.filter((c) => c.item.size <= DEDUPE_INLINE_BYTES);
   if (large.length > 0) {
     const found = await each(
       connector,
       large.map((c) => ({
         key: c.objectKeys.data,
         queue: (p) => scripts.queue(p, 'dedupeAdd', c.objectKeys, c.args),
-        run: () => scripts.run('dedupeAdd', c.objectKeys, c.args, { key: c.key }),
+        run: () => scripts.run('dedupeAdd', c.objectKeys, c.args, { key: c.item.key }),
       })),
       'dedupeAdd',
       (r) => scripts.decode('dedupeAdd', r),
     );
     large.forEach((c, i) => {
-      if (found[i] === 0) missing.push(c);
+      if (found[i] === 0) send.push(c);
     });
   }
-  const send = [...small, ...missing];
   if (send.length > 0) {
+    const values = send.map((c) => c.item.bytes());
+    await connector.checkFits(values, 'put');
     await each(
       connector,
-      send.map((c) => ({
-        key: c.objectKeys.data,
-        queue: (p) => scripts.queue(p, 'dedupePut', c.objectKeys, { ...c.args, value: c.value }),
-        run: () => scripts.run('dedupePut', c.objectKeys, { ...c.args, value: c.value }, { key: c.key }),
-      })),
+      send.map((c, i) => {
+        const args = { ...c.args, value: values[i] as Buffer };
+        return {
+          key: c.objectKeys.data,
+          queue: (p) => scripts.queue(p, 'dedupePut', c.objectKeys, args),
+          run: () => scripts.run('dedupePut', c.objectKeys, args, { key: c.item.key }),
+        };
+      }),
       'dedupePut',
       (r) => scripts.decode('dedupePut', r),
     );
   }
-  return keys;
+  return items.map((item) => item.key);
 }
 
 /**
