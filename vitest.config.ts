@@ -14,6 +14,7 @@ const BOTH_TARGETS = [
   'test/ephemeral.test.ts',
   'test/reads.test.ts',
   'test/dedupe.test.ts',
+  'test/dedupe-processes.test.ts',
   'test/ttl.test.ts',
   'test/scripts.test.ts',
   'test/ownership-ref.test.ts',
