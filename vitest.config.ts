@@ -33,6 +33,7 @@ const BOTH_TARGETS = [
   'test/cli/gc.test.ts',
   'test/cli/gc-evict.test.ts',
   'test/cli/rules.test.ts',
+  'test/cli/dedupe.test.ts',
 ];
 
 /**

@@ -216,7 +216,7 @@ const REPLIES = {
     return asExpireReply('lifetimeExpireChunk', reply);
   },
   // The command line's gc (src/cli/gc.ts): 1 evicted, else why it was kept.
-  gcEvict: oneOf('gcEvict', [0, 1, 2, 3, 4, 5, 6] as const),
+  gcEvict: oneOf('gcEvict', [0, 1, 2, 3, 4, 5, 6, 7] as const),
 } satisfies { [N in ScriptName]: (reply: unknown) => unknown };
 
 export type ScriptReply<N extends ScriptName> = ReturnType<(typeof REPLIES)[N]>;

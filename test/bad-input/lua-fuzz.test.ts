@@ -55,6 +55,7 @@ const KEY_KINDS: Record<string, string> = {
   grace: `{${LT}}:grace:${OBJ}:${OWNER}`,
   done: `{${LT}}:done:${OBJ}`,
   rules: `{${LT}}:rules:${OBJ}`,
+  refs: `{${LT}}:refs:${OBJ}`,
   newData: `{${LT}}:d:${CLONE}`,
   newRecord: `{${LT}}:own:${CLONE}`,
   newLeases: `{${LT}}:lease:${CLONE}`,
