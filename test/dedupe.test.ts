@@ -10,14 +10,17 @@ import {
   ContextLifetime,
   InvalidOptionsError,
   LeaseLifetime,
+  RedisConnector,
+  Store,
+  StaticLifetime,
   fromRef,
   intoOwned,
   resolve,
   toRef,
-  type Store,
 } from '../src/index.js';
+import { kResetStatic } from '../src/lifetimes/static.js';
 import { serialize } from '../src/serialize.js';
-import { describe, expect, namespaceKeys, test } from './harness/store-fixture.js';
+import { afterEach, connectionOptions, describe, expect, namespaceKeys, test } from './harness/store-fixture.js';
 
 /** The references of a deduped object, as Redis holds them: reference -> end (ms; 9999999999999: none). */
 async function refsOf(store: Store, redis: Parameters<typeof namespaceKeys>[0], key: string): Promise<Record<string, number>> {
@@ -29,13 +32,44 @@ async function refsOf(store: Store, redis: Parameters<typeof namespaceKeys>[0], 
 
 const NO_END = 9_999_999_999_999;
 
+describe('dedupe: true with the StaticLifetime', () => {
+  afterEach(async () => {
+    await StaticLifetime.instance().close();
+    StaticLifetime[kResetStatic]();
+  });
+
+  test('its part holds a reference, moved by its heartbeat and released when the store closes', async ({ target, namespace, redis }) => {
+    const store = new Store(`dedupe-static-${namespace}`, new RedisConnector({ ...connectionOptions(target), namespace }), { leaseTtl: 0.3 });
+    const lifetime = StaticLifetime.instance();
+    const key = await store.put({ cfg: 1 }, { dedupe: true, lifetime });
+    const held = await store.put({ cfg: 1 }, { dedupe: true });
+    expect(held).toBe(key);
+    const part = lifetime.idIn(store) as string;
+    const first = (await refsOf(store, redis, key))[`l:${part}`] as number;
+    expect(first).toBeLessThan(NO_END);
+    // A heartbeat later (every leaseTtl / 3), the part's reference ends later.
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await refsOf(store, redis, key))[`l:${part}`]).toBeGreaterThan(first);
+    await store.close();
+    // The part's reference is released; the put's is left.
+    expect(Object.keys(await refsOf(store, redis, key))).toEqual([expect.stringMatching(/^p:/)]);
+    const again = new Store(`dedupe-static2-${namespace}`, new RedisConnector({ ...connectionOptions(target), namespace }));
+    try {
+      await again.evict(key);
+      expect(await again.exists(key)).toBe(false);
+    } finally {
+      await again.close();
+    }
+  });
+});
+
 describe('dedupe: true', () => {
   test('the key is the SHA-256 of the stored bytes, the same in every store of the namespace', async ({ store, connect }) => {
     const value = { job: 'resize', size: [640, 480] };
     const key = await store.put(value, { dedupe: true });
     const bytes = serialize(value);
     expect(key).toBe(`sha256.${createHash('sha256').update(bytes).digest('base64url')}`);
-    const other = new (store.constructor as typeof Store)('other', connect());
+    const other = new Store('other', connect());
     try {
       expect(await other.put(value, { dedupe: true })).toBe(key);
       expect(await other.get(key)).toEqual(value);
@@ -198,6 +232,33 @@ describe('dedupe: true', () => {
     expect(await store.get(key)).toBe('joined');
     await lifetime.close();
     expect(await store.exists(key)).toBe(false);
+  });
+
+  test('a lease that runs out without a close: its reference ends with it, and the object with its last reference', async ({ store, redis }) => {
+    const lifetime = new LeaseLifetime(store, { expiry: 0.4 });
+    const key = await store.put('lapsing', { dedupe: true, lifetime });
+    const other = await store.put('outliving', { dedupe: true, lifetime });
+    await store.put('outliving', { dedupe: true, ttl: 60 });
+    await new Promise((r) => setTimeout(r, 600));
+    expect(await store.exists(key)).toBe(false);
+    // The other one keeps its put's reference; the lease's has ended (and is forgotten at the next touch).
+    expect(await store.get(other)).toBe('outliving');
+    expect(await redis.pexpiretime(store.connector.dataKey(other))).toBeGreaterThan(Date.now() + 50_000);
+    await store.evict(other);
+    expect(await store.exists(other)).toBe(false);
+  });
+
+  test('the store\'s defaultTtl gives a put\'s reference its end', async ({ target, namespace, redis }) => {
+    const store = new Store(`dedupe-default-${namespace}`, new RedisConnector({ ...connectionOptions(target), namespace }), { defaultTtl: 60 });
+    try {
+      const key = await store.put('defaulted', { dedupe: true });
+      expect(Object.values(await refsOf(store, redis, key))[0]).toBeLessThan(NO_END);
+      expect(await redis.pttl(store.connector.dataKey(key))).toBeGreaterThan(50_000);
+      await store.evict(key);
+      expect(await store.exists(key)).toBe(false);
+    } finally {
+      await store.close();
+    }
   });
 
   test('dedupe refuses evict, reads and ownership with InvalidOptionsError, and stores nothing', async ({ store, redis }) => {
