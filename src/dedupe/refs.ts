@@ -10,6 +10,7 @@
  */
 import { randomId } from '../keys.js';
 import type { BatchCommand } from '../redis/batch.js';
+import { MIN_BULK_LIMIT } from '../redis/limits.js';
 import type { RedisConnector } from '../redis/connector.js';
 import type { DedupeItem } from './key.js';
 
@@ -86,7 +87,8 @@ export async function putDeduped(connector: RedisConnector, items: readonly Dedu
   }
   if (send.length > 0) {
     const values = send.map((c) => c.item.bytes());
-    await connector.checkFits(values, 'put');
+    // (Values under the smallest limit a Redis can have need no check: no promise to wait for.)
+    if (values.some((v) => v.length > MIN_BULK_LIMIT)) await connector.checkFits(values, 'put');
     await each(
       connector,
       send.map((c, i) => {
