@@ -57,7 +57,7 @@ rcall('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local taken
 local from = 0
 while not taken do
-  local page = rcall('ZREVRANGE', KEYS[2], from, from + 99)
+  local page = rcall('ZRANGE', KEYS[2], from, from + 99, 'REV')
   if #page == 0 then break end
   for _, ref in ipairs(page) do
     if string.sub(ref, 1, 2) == 'p:' then

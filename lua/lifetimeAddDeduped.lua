@@ -49,7 +49,8 @@ local expiresAt = tonumber(meta[2])
 local lease = expiresAt and staticLease(meta[3], meta[4])
 local lapse = lease and staticLapse(expiresAt, lease, meta[5], now)
 if lapse == 'ended' then return lifetimeEnded(KEYS[1], false, now) end
-local setErr = setTypeError('lifetimeAddDeduped', KEYS[2], 'SCARD')
+-- (SRANDMEMBER: a read of a set that the minimal ACL user has, where SCARD is not.)
+local setErr = setTypeError('lifetimeAddDeduped', KEYS[2], 'SRANDMEMBER')
 if setErr then return setErr end
 
 if lapse == 'grace' then

@@ -44,13 +44,20 @@ end
 
 -- dedupeTypes(script, data, refs): nil when the data key is missing or a
 -- string and `refs` missing or a sorted set; otherwise the PSR_SERIALIZATION
--- error reply (read before the first write, so nothing changes).
+-- error reply (read before the first write, so nothing changes). Probed with
+-- reads of one byte and of a count (GETRANGE, ZCARD: commands the minimal ACL
+-- user has, where TYPE is not), which fail on a key of another type.
 local function dedupeTypes(script, data, refs)
-  for _, pair in ipairs({ { data, 'string' }, { refs, 'zset' } }) do
-    local t = rcall('TYPE', pair[1])['ok']
-    if t ~= 'none' and t ~= pair[2] then
-      return redis.error_reply('PSR_SERIALIZATION ' .. script .. ': Redis key ' .. shown(pair[1]) ..
-        ' holds a ' .. t .. ', not what proxystore-redis writes there (a ' .. pair[2] .. ')')
+  local probes = {
+    { data, 'a string', redis.pcall('GETRANGE', data, 0, 0) },
+    { refs, 'a sorted set', redis.pcall('ZCARD', refs) },
+  }
+  for _, probe in ipairs(probes) do
+    local reply = probe[3]
+    if type(reply) == 'table' and reply.err then
+      if not string.find(reply.err, 'WRONGTYPE', 1, true) then return reply end
+      return redis.error_reply('PSR_SERIALIZATION ' .. script .. ': Redis key ' .. shown(probe[1]) ..
+        ' holds another Redis type, not what proxystore-redis writes there (' .. probe[2] .. ')')
     end
   end
   return nil
