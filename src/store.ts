@@ -215,6 +215,12 @@ function checkRules(where: string, options: ObjectRuleOptions & { evict?: boolea
         'does not combine with dedupe (store.evict(key) drops one reference of a deduped object)',
     );
   }
+  if (dedupe && options.lifetime !== undefined && options.ttl !== undefined) {
+    throw new InvalidOptionsError(
+      `${where}: dedupe with a lifetime takes no ttl: the lifetime holds one reference on the object, shared by all its puts of ` +
+        'those bytes, which ends with the lifetime; put without the lifetime to hold a reference that ends at a ttl',
+    );
+  }
   return { reads, ttlMs: ttl === undefined ? undefined : Math.max(1, Math.round(ttl * 1000)), ...(dedupe ? { dedupe } : {}) };
 }
 

@@ -269,6 +269,10 @@ describe('dedupe: true', () => {
     await expect(store.put('x', { dedupe: 'yes' as unknown as boolean })).rejects.toThrow(/dedupe must be a boolean/);
     await expect(store.ownedProxy('x', { dedupe: true } as never)).rejects.toThrow(/ownedProxy takes no `dedupe`/);
     expect(await namespaceKeys(redis, store.namespace)).toEqual([]);
+    const lifetime = new ContextLifetime(store);
+    await expect(store.put('x', { dedupe: true, lifetime, ttl: 5 })).rejects.toThrow(/dedupe with a lifetime takes no ttl/);
+    expect(await redis.exists(store.connector.keys.lifetime('dedupe', lifetime.id))).toBe(0);
+    await lifetime.close();
 
     const key = await store.put('x', { dedupe: true });
     await expect(store.proxyFromKey(key, { evict: true })).rejects.toThrow(/deduped object .* cannot be consumed/);
