@@ -13,7 +13,8 @@ import { describe, expect, test } from '../harness/store-fixture.js';
 import { cli, cliJson, targetArgs } from './util.js';
 
 describe('inspect and gc with deduped objects', () => {
-  test('inspect counts deduped objects and shows their references; a lifetime shows its deduped members', async ({ store, target, namespace }) => {
+  // Seven runs of the command line, each a process of its own: more than the default 30 s on a loaded machine.
+  test('inspect counts deduped objects and shows their references; a lifetime shows its deduped members', { timeout: 120_000 }, async ({ store, target, namespace }) => {
     const lifetime = new ContextLifetime(store);
     const key = await store.put({ weights: [1, 2, 3] }, { dedupe: true });
     await store.put({ weights: [1, 2, 3] }, { dedupe: true });
