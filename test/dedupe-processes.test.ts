@@ -4,10 +4,13 @@
  * once (one data key, one copy of the bytes; the puts that found it sent no
  * bytes), with 100 references. Then child processes evict one reference
  * each time: the object stays while any reference is left and disappears
- * with the last, leaving no key without a TTL. Children run ten at a time,
+ * with the last, leaving no key without a TTL. Lifetimes of other processes
+ * hold one reference each, released by a close from yet another process.
+ * Children run ten at a time,
  * to keep memory in bounds (each holds the 10 MB value).
  */
 import type { Cluster, Redis } from 'ioredis';
+import { ContextLifetime } from '../src/index.js';
 import { childEnv, runChild } from './harness/child.js';
 import { describe, expect, namespaceKeys, targetEnv, test } from './harness/store-fixture.js';
 
@@ -77,5 +80,42 @@ describe('a deduped 10 MB value put by 100 processes', () => {
     expect(await store.exists(key)).toBe(false);
     // What is left (the evicts' done set) expires by itself.
     for (const k of await namespaceKeys(redis, namespace)) expect(await redis.pttl(k), k).toBeGreaterThan(0);
+  });
+
+  test('lifetimes of other processes hold one reference each: the object goes with the last of them', { timeout: 300_000 }, async ({
+    store,
+    redis,
+    redisUrl,
+    target,
+    namespace,
+  }) => {
+    const env = { ...childEnv({ redisUrl, namespace }), ...targetEnv(target) };
+    const run = async (args: string[]) => {
+      const result = await runChild(CHILD, { env, args, timeoutMs: 180_000 });
+      expect(result.code, result.stderr).toBe(0);
+      return result.messages[0] as { key?: string; closed?: boolean };
+    };
+    const a = new ContextLifetime(store);
+    const b = new ContextLifetime(store);
+    await Promise.all([a.waitUntilReady(), b.waitUntilReady()]);
+    // Two processes put the same value, each under its own lifetime; this one puts it plainly.
+    const [fromA, fromB] = await Promise.all([run(['lifetime', a.id]), run(['lifetime', b.id])]);
+    const key = fromA.key as string;
+    expect(fromB.key).toBe(key);
+    expect(await store.put({ shared: 'config' }, { dedupe: true })).toBe(key);
+    const refs = store.connector.keys.object('refs', key);
+    const held = await redis.zrange(refs, 0, -1);
+    expect(held).toHaveLength(3);
+    expect(held).toEqual(expect.arrayContaining([`l:${a.id}`, `l:${b.id}`]));
+
+    // Another process closes each lifetime: each releases its reference, nothing more.
+    await run(['close', a.id]);
+    expect(await store.get(key)).toEqual({ shared: 'config' });
+    await run(['close', b.id]);
+    expect(await redis.zrange(refs, 0, -1)).toEqual([expect.stringMatching(/^p:/)]);
+    expect(await a.done()).toBe(true);
+    await store.evict(key);
+    expect(await store.exists(key)).toBe(false);
+    expect(await redis.exists(refs)).toBe(0);
   });
 });
