@@ -14,6 +14,8 @@ const BOTH_TARGETS = [
   'test/refs.test.ts',
   'test/ephemeral.test.ts',
   'test/reads.test.ts',
+  'test/dedupe.test.ts',
+  'test/dedupe-processes.test.ts',
   'test/ttl.test.ts',
   'test/scripts.test.ts',
   'test/ownership-ref.test.ts',
@@ -38,6 +40,7 @@ const BOTH_TARGETS = [
   'test/cli/gc-evict.test.ts',
   'test/cli/rules.test.ts',
   'test/cli/owned-members.test.ts',
+  'test/cli/dedupe.test.ts',
 ];
 
 /**

@@ -228,6 +228,31 @@ export const cases: Case[] = [
     },
   },
   {
+    name: 'dedupe put of an already-stored 10 MB value vs SET of the same bytes (c=1)',
+    async run(ctx) {
+      const big = Buffer.alloc(10 * 1024 * 1024, 5);
+      // One raw key, overwritten: memory stays flat. (Each round's cleanup deletes the object: the
+      // round's first put writes it again, one slow sample that the median ignores.)
+      const rk = rawKey(ctx);
+      const r = await ctx.latency(
+        () => ctx.store.put(big, { dedupe: true }),
+        () => ctx.raw.set(rk, big),
+      );
+      return atMost(this.name, 'ms', r.lib, r.raw, 0.3, 'hash (SHA-256) of the stored bytes, then one script call with the hash alone');
+    },
+  },
+  {
+    name: 'dedupe put of a new ~100 B value vs SET (c=1)',
+    async run(ctx) {
+      let n = 0;
+      const r = await ctx.latency(
+        () => ctx.store.put({ ...SMALL, n: n++ }, { dedupe: true }),
+        () => ctx.raw.set(rawKey(ctx), JSON.stringify({ ...SMALL, n: n++ })),
+      );
+      return atMost(this.name, 'ms', r.lib, r.raw, 1.3, 'one script call with the bytes: the object and its first reference');
+    },
+  },
+  {
     name: 'consume of a reads: 3 object vs GETDEL (c=1)',
     async run(ctx) {
       // Objects to consume, refilled when used up (a refill is one slow sample among thousands: the median ignores it).

@@ -22,6 +22,8 @@
 -- KEYS[5] done     its recently finished calls, <ns>:{<tag>}:done:<key>
 --                  (sorted set: '<call>:<outcome>' -> forget at, ms)
 -- KEYS[6] rules    its rules record, <ns>:{<tag>}:rules:<key> (usually absent)
+-- KEYS[7] refs     its references, when it is a deduped object (dedupe: true),
+--                  <ns>:{<tag>}:refs:<key> (usually absent)
 -- ARGV[1] member   <key> as it appears in the data key (the name an own
 --                  member has in the members set)
 -- ARGV[2] minIdle  seconds the object must have been idle (OBJECT IDLETIME:
@@ -37,6 +39,8 @@
 --          5  kept: the data key holds another Redis type than a string
 --             (not written by proxystore-redis)
 --          6  kept: it has an expiry (its own ttl): it goes by itself
+--          7  kept: it is a deduped object that has references (its holders
+--             evict it, or their ttls end it)
 -- Errors:  PSR_INVALID_OPTIONS  KEYS that are not one object's; minIdle not a
 --                               whole number of seconds; a bad token;
 --                               minIdle > 0 on a Redis
@@ -58,8 +62,9 @@ if member == '' or #data <= #suffix or string.sub(data, #prefix + 1) ~= suffix
     or KEYS[3] ~= prefix .. 'lease:' .. member
     or KEYS[4] ~= prefix .. 'members'
     or KEYS[5] ~= prefix .. 'done:' .. member
-    or KEYS[6] ~= prefix .. 'rules:' .. member then
-  return redis.error_reply('PSR_INVALID_OPTIONS gcEvict: the KEYS are not the data, record, leases, members, done and rules keys of one object')
+    or KEYS[6] ~= prefix .. 'rules:' .. member
+    or KEYS[7] ~= prefix .. 'refs:' .. member then
+  return redis.error_reply('PSR_INVALID_OPTIONS gcEvict: the KEYS are not the data, record, leases, members, done, rules and refs keys of one object')
 end
 local minIdle, err = intArg('gcEvict', 'minIdle', ARGV[2], 0, 999999999999)
 if not minIdle then return err end
@@ -80,6 +85,7 @@ local kind = rcall('TYPE', data)['ok']
 if kind == 'none' then return 0 end
 if kind ~= 'string' then return 5 end
 if rcall('EXISTS', KEYS[2], KEYS[3]) > 0 then return 2 end
+if rcall('EXISTS', KEYS[7]) > 0 then return 7 end
 if rcall('TYPE', KEYS[4])['ok'] == 'set' and rcall('SISMEMBER', KEYS[4], member) == 1 then return 3 end
 if rcall('PTTL', data) >= 0 then return 6 end
 if minIdle > 0 then

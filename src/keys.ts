@@ -31,9 +31,12 @@ import { InvalidOptionsError } from './errors.js';
  * `t:<token>`, the read number each consumer got, so a resent read is
  * recognised). It exists only when a rule needs it, and always expires with
  * the data key. A future also has its signal stream (`sig`), written with its
- * result (or by its lifetime's close), on which waiters block.
+ * result (or by its lifetime's close), on which waiters block. A deduped
+ * object (`dedupe: true`, src/dedupe/) has `refs` instead of a rules record:
+ * its references, a sorted set (reference -> its end), which expires with
+ * the data key; its `done` set remembers its recent evicts.
  */
-export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'done' | 'tomb' | 'grace' | 'rules' | 'sig';
+export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'done' | 'tomb' | 'grace' | 'rules' | 'sig' | 'refs';
 
 /**
  * Kinds of Redis keys that belong to one lifetime: its meta hash, the set of
@@ -45,10 +48,12 @@ export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'done' | 'tomb' | 'grace' | 
  * ms, or {@link NO_OWN_END}), so that an extend never carries a member past
  * its own end and a close takes its rules record along, and, during a close
  * on Redis Cluster, the foreign members handed to a closer and not yet
- * unlinked, and the set of its futures that have no result yet (`futures`:
- * own member names), whose signal its close writes.
+ * unlinked, the set of its futures that have no result yet (`futures`:
+ * own member names), whose signal its close writes, and the deduped objects
+ * it holds a reference to (`dedupe`: their store keys; its end releases
+ * those references instead of deleting them).
  */
-export type LifetimeKeyKind = 'lt' | 'members' | 'foreign' | 'ends' | 'evicting' | 'futures';
+export type LifetimeKeyKind = 'lt' | 'members' | 'foreign' | 'ends' | 'evicting' | 'futures' | 'dedupe';
 
 /**
  * The score in a lifetime's `ends` set of a member that has a rules record

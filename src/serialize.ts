@@ -447,6 +447,37 @@ export function serialize(value: unknown, serializer?: Serializer): Buffer {
   return out;
 }
 
+/**
+ * The stored bytes of a value, as {@link serialize} makes them, in parts
+ * whose concatenation they are: the header and the payload itself for
+ * Buffers, typed arrays and custom serializers (no copy of the payload), one
+ * Buffer for msgpack. For hashing large values without copying them (dedupe).
+ */
+export function serializeParts(value: unknown, serializer?: Serializer): Uint8Array[] {
+  const shape = shapeOf(value);
+  let codec: number;
+  let payload: Uint8Array;
+  let headerLength = HEADER;
+  if (serializer) {
+    const out = serializer(value);
+    if (!(out instanceof Uint8Array)) return [serialize(value, () => out)];
+    codec = CODEC_CUSTOM;
+    payload = out;
+  } else if (shape === 'buffer') {
+    codec = CODEC_BUFFER;
+    payload = value as Buffer;
+  } else if (ArrayBuffer.isView(value) && shape !== 'object') {
+    const view = value as AnyTypedArray;
+    codec = CODEC_TYPED;
+    payload = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+    headerLength = TYPED_HEADER;
+  } else {
+    return [serialize(value)];
+  }
+  if (payload.byteLength < 64 * 1024) return [withHeader(codec, shape, payload, headerLength)];
+  return [withHeader(codec, shape, new Uint8Array(0), headerLength), payload];
+}
+
 function withHeader(codec: number, shape: Shape, payload: Uint8Array, headerLength: number): Buffer {
   const out = Buffer.allocUnsafeSlow(headerLength + payload.byteLength);
   out.fill(0, 0, headerLength);

@@ -16,6 +16,8 @@ import {
 import { ObjectCache } from './cache/cache.js';
 import { callerFrame, describeConsumer, explainConsumer, parseTombstone, tombstoneToken } from './consumer.js';
 import { randomId, validateKey } from './keys.js';
+import { dedupeItem, isDedupeKey } from './dedupe/key.js';
+import { putDeduped, putHolder } from './dedupe/refs.js';
 import { MetricsRecorder, type StoreMetrics } from './metrics.js';
 import { MAX_EXPIRY_SECONDS, checkNumber, checkOptions } from './options.js';
 import { isLifetime, kLifetimeAddKeys, kLifetimeFuture, kLifetimePut, type Lifetime } from './lifetimes/lifetime.js';
@@ -31,6 +33,7 @@ import {
   deserialize,
   peekShape,
   serialize,
+  serializeParts,
   shapeOf,
   type Deserializer,
   type Serializer,
@@ -118,6 +121,18 @@ export interface ObjectRuleOptions {
    * with no lifetime, else none.
    */
   ttl?: number;
+  /**
+   * Store the value once per content: its key is derived from a hash
+   * (SHA-256) of its stored bytes, so equal bytes get the same key in every
+   * process of the namespace. A put of bytes that are stored already writes
+   * nothing (a large value's bytes are not even sent) and adds one
+   * reference; `store.evict(key)` takes one away, a `lifetime` holds one
+   * until its end, and the object is deleted with its last reference. With
+   * `ttl` (or the store's `defaultTtl`) a reference ends by itself: the
+   * object lives until the latest end of its references. Not with `evict`,
+   * `reads` or ownership (a shared object cannot be consumed or owned).
+   */
+  dedupe?: boolean;
 }
 
 /** Options of `put`/`putBatch`. */
@@ -161,12 +176,12 @@ export interface ProxyFromKeyOptions {
 
 /** The option names each call takes (unknown ones are refused, with a hint). */
 const STORE_OPTIONS = ['register', 'serializer', 'deserializer', 'cacheSize', 'populateTarget', 'leaseTtl', 'tombstoneTtl', 'metrics', 'defaultTtl'] as const;
-const PUT_OPTIONS = ['lifetime', 'serializer', 'reads', 'ttl'] as const;
+const PUT_OPTIONS = ['lifetime', 'serializer', 'reads', 'ttl', 'dedupe'] as const;
 const GET_OPTIONS = ['deserializer', 'default'] as const;
-const PROXY_OPTIONS = ['evict', 'lifetime', 'populateTarget', 'skipNonproxiable', 'serializer', 'deserializer', 'reads', 'ttl'] as const;
+const PROXY_OPTIONS = ['evict', 'lifetime', 'populateTarget', 'skipNonproxiable', 'serializer', 'deserializer', 'reads', 'ttl', 'dedupe'] as const;
 const PROXY_FROM_KEY_OPTIONS = ['evict', 'lifetime', 'deserializer'] as const;
 // `evict`, `reads` and `ttl` are known here so that they get ownedProxy's own explanation.
-const OWNED_PROXY_OPTIONS = ['populateTarget', 'skipNonproxiable', 'serializer', 'deserializer', 'evict', 'lifetime', 'reads', 'ttl'] as const;
+const OWNED_PROXY_OPTIONS = ['populateTarget', 'skipNonproxiable', 'serializer', 'deserializer', 'evict', 'lifetime', 'reads', 'ttl', 'dedupe'] as const;
 const CLOSE_OPTIONS = ['closeConnector'] as const;
 const FUTURE_OPTIONS = ['evict', 'reads', 'lifetime', 'ttl', 'timeout', 'serializer', 'deserializer'] as const;
 const FROM_CONFIG_OPTIONS = ['password', 'redisOptions', 'clusterOptions', 'serializer', 'deserializer'] as const;
@@ -183,10 +198,11 @@ const TTL = { unit: 'seconds', min: 0.001, max: MAX_EXPIRY_SECONDS };
 /** `reads`: lua/objectPut.lua and lifetimePut take up to 10^9. */
 const READS = { min: 1, max: 1_000_000_000, integer: true };
 
-/** The rules of one call, checked: a reads budget (1: none) and an own ttl in ms. */
+/** The rules of one call, checked: a reads budget (1: none), an own ttl in ms, and whether the object is deduped. */
 interface CheckedRules {
   reads: number;
   ttlMs: number | undefined;
+  dedupe?: boolean;
 }
 
 /**
@@ -201,7 +217,20 @@ function checkRules(where: string, options: ObjectRuleOptions & { evict?: boolea
     throw new InvalidOptionsError(`${where}: reads makes the proxy consuming, so evict: false contradicts it (evict: true is reads: 1; give one of them)`);
   }
   const ttl = options.ttl === undefined ? (options.lifetime === undefined ? defaultTtl : undefined) : checkNumber(`${where}: ttl`, options.ttl, TTL);
-  return { reads, ttlMs: ttl === undefined ? undefined : Math.max(1, Math.round(ttl * 1000)) };
+  const dedupe = checkBoolean(`${where}: dedupe`, options.dedupe) ?? false;
+  if (dedupe && (options.reads !== undefined || options.evict === true)) {
+    throw new InvalidOptionsError(
+      `${where}: dedupe shares the object between every put of equal bytes, so it cannot be consumed: ${options.reads !== undefined ? 'reads' : 'evict: true'} ` +
+        'does not combine with dedupe (store.evict(key) drops one reference of a deduped object)',
+    );
+  }
+  if (dedupe && options.lifetime !== undefined && options.ttl !== undefined) {
+    throw new InvalidOptionsError(
+      `${where}: dedupe with a lifetime takes no ttl: the lifetime holds one reference on the object, shared by all its puts of ` +
+        'those bytes, which ends with the lifetime; put without the lifetime to hold a reference that ends at a ttl',
+    );
+  }
+  return { reads, ttlMs: ttl === undefined ? undefined : Math.max(1, Math.round(ttl * 1000)), ...(dedupe ? { dedupe } : {}) };
 }
 
 const NO_RULES: CheckedRules = { reads: 1, ttlMs: undefined };
@@ -239,6 +268,15 @@ function checkLifetime(lifetime: unknown): Lifetime {
 
 function isNonProxiable(value: unknown): value is NonProxiable {
   return value === null || value === undefined || typeof value === 'boolean';
+}
+
+/** A consuming ref of a deduped object: refused (it is shared; consuming it would take it from every holder). */
+function cannotConsume(key: string): InvalidOptionsError {
+  return new InvalidOptionsError(
+    `key ${key} is a deduped object (dedupe: true), shared by every put of equal bytes: it cannot be consumed (evict, reads); ` +
+      'resolve it without evict, and drop your reference with store.evict(key)',
+    { key },
+  );
 }
 
 function nonProxiable(value: NonProxiable): NonProxiableTypeError {
@@ -424,7 +462,12 @@ export class Store implements TargetSource {
 
   /** The checked rules of a call; the common call, with none, costs nothing. */
   private rulesOf(where: string, options: PutOptions & { evict?: boolean }): CheckedRules {
-    if (options.reads === undefined && options.ttl === undefined && (this.defaultTtl === undefined || options.lifetime !== undefined)) {
+    if (
+      options.reads === undefined &&
+      options.ttl === undefined &&
+      options.dedupe === undefined &&
+      (this.defaultTtl === undefined || options.lifetime !== undefined)
+    ) {
       return NO_RULES;
     }
     return checkRules(where, options, this.defaultTtl);
@@ -443,9 +486,10 @@ export class Store implements TargetSource {
   /** Not async on purpose: the plain put is the hottest path (one SET, no extra promise hop). */
   private putOne(value: unknown, options: PutOptions, rules: CheckedRules): Promise<string> {
     this.checkOpen('put');
+    if (rules.dedupe && options.lifetime === undefined) return this.putDedupedValues([value], options, rules).then((keys) => keys[0] as string);
     const bytes = this.encode(value, options.serializer);
     this.recorder?.bytes('put', bytes.length);
-    if (options.lifetime === undefined && rules.reads === 1) {
+    if (options.lifetime === undefined && rules.reads === 1 && !rules.dedupe) {
       // One SET (with PX for a ttl): nothing else to keep.
       const key = this.connector.newKey();
       if (log.enabled) log('PUT %s (%d bytes)', key, bytes.length);
@@ -455,6 +499,17 @@ export class Store implements TargetSource {
       if (log.enabled) log('PUT %s (%d bytes)', keys[0], bytes.length);
       return keys[0] as string;
     });
+  }
+
+  /**
+   * Deduped values with no lifetime: hashed without copying a large Buffer's
+   * bytes, which are made and sent only when no equal bytes are stored. One
+   * reference per value (a token each: equal values of one batch hold one each).
+   */
+  private putDedupedValues(values: unknown[], options: PutOptions, rules: CheckedRules): Promise<string[]> {
+    const items = values.map((v) => dedupeItem(serializeParts(v, options.serializer ?? this.serializer)));
+    if (this.recorder) this.recorder.bytes(values.length === 1 ? 'put' : 'putBatch', items.reduce((n, item) => n + item.size, 0));
+    return putDeduped(this.connector, items, () => putHolder(rules.ttlMs));
   }
 
   /**
@@ -480,6 +535,7 @@ export class Store implements TargetSource {
     this.checkOpen('putBatch');
     if (!Array.isArray(values)) throw new InvalidOptionsError('putBatch takes an array of values');
     if (values.length === 0) return [];
+    if (rules.dedupe && options.lifetime === undefined) return this.putDedupedValues(values, options, rules);
     const encoded = values.map((v) => this.encode(v, options.serializer));
     if (this.recorder) this.recorder.bytes('putBatch', encoded.reduce((n, b) => n + b.length, 0));
     const keys = await this.write(encoded, options.lifetime, rules);
@@ -578,7 +634,8 @@ export class Store implements TargetSource {
   }
 
   /**
-   * Delete a key (a missing key is fine).
+   * Delete a key (a missing key is fine). A deduped object (`dedupe: true`)
+   * loses one reference instead, and is deleted with its last.
    *
    * @example
    * ```ts
@@ -607,6 +664,7 @@ export class Store implements TargetSource {
     }
     const deserializer = options.deserializer ?? this.deserializer;
     if (options.evict) {
+      if (isDedupeKey(key)) throw cannotConsume(key);
       const consumer = describeConsumer(callerFrame());
       // The proxy's own token: resolving the same proxy again after a failure
       // whose outcome is unclear gets the value it may already have consumed.
@@ -765,6 +823,7 @@ export class Store implements TargetSource {
     checkOptions('store.proxyFromKey', options, PROXY_FROM_KEY_OPTIONS);
     this.checkOpen('proxyFromKey');
     validateKey(key);
+    if (options.evict && isDedupeKey(key)) throw cannotConsume(key);
     const lifetime = options.lifetime === undefined ? undefined : checkLifetime(options.lifetime);
     // Both commands go out together: one round trip.
     const [header] = await Promise.all([
@@ -812,6 +871,12 @@ export class Store implements TargetSource {
    */
   async ownedProxy<T>(value: T, options: OwnedProxyOptions = {}): Promise<OwnedProxyOf<T>> {
     checkOptions('store.ownedProxy', options, OWNED_PROXY_OPTIONS);
+    if ((options as { dedupe?: unknown }).dedupe !== undefined) {
+      throw new InvalidOptionsError(
+        'store.ownedProxy takes no `dedupe`: an owned object has one owner, a deduped one is shared by every put of equal bytes ' +
+          '(own a copy: ownedProxy(value), or share it: proxy(value, { dedupe: true }))',
+      );
+    }
     this.checkOpen('ownedProxy');
     if (isNonProxiable(value)) {
       if (options.skipNonproxiable) return value as OwnedProxyOf<T>;

@@ -10,7 +10,7 @@
  * @module
  */
 import type { Cluster, Redis } from 'ioredis';
-import type { KeySpace } from '../keys.js';
+import { NO_OWN_END, type KeySpace } from '../keys.js';
 
 /** The `version` field of every `--json` document. */
 export const JSON_VERSION = 1;
@@ -31,6 +31,8 @@ export interface LifetimeInfo {
   foreignMembers: number;
   /** Of its members, those with their own end (a ttl, or the expiry they joined with) or a reads budget. */
   membersWithRules: number;
+  /** Deduped objects (dedupe: true) it holds one reference on each, released at its end. */
+  dedupedMembers: number;
   createdAtMs: number | null;
   /** The lease end (leases and the StaticLifetime's parts), Unix ms, server time. */
   expiresAtMs: number | null;
@@ -80,6 +82,41 @@ export interface OwnedLifetime {
   endedAtMs: number | null;
 }
 
+/** The references of a deduped object (dedupe: true). */
+export interface ReferencesInfo {
+  /** References left (the object is deleted with the last). */
+  count: number;
+  /** Puts' references without an end: each goes by an evict. */
+  withoutEnd: number;
+  /** Puts' references that end by their ttl. */
+  withTtl: number;
+  /** Lifetimes holding a reference (released at their end). */
+  lifetimes: string[];
+  /** When the object expires unless a reference without an end holds it: the latest end, Unix ms; null: no end. */
+  latestEndMs: number | null;
+}
+
+/** A deduped object's references (1 command); references whose end passed are not counted, as the scripts see them. */
+export async function referencesInfo(client: Client, keys: KeySpace, key: string, nowMs: number): Promise<ReferencesInfo | null> {
+  const flat = await client.zrange(keys.object('refs', key), 0, -1, 'WITHSCORES').catch(() => null);
+  if (flat === null || flat.length === 0) return null;
+  const info: ReferencesInfo = { count: 0, withoutEnd: 0, withTtl: 0, lifetimes: [], latestEndMs: null };
+  let noEnd = false;
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const ref = flat[i] as string;
+    const end = Number(flat[i + 1]);
+    if (!(end > nowMs)) continue;
+    info.count++;
+    if (end >= NO_OWN_END) noEnd = true;
+    else info.latestEndMs = Math.max(info.latestEndMs ?? 0, end);
+    if (ref.startsWith('l:')) info.lifetimes.push(ref.slice(2));
+    else if (end >= NO_OWN_END) info.withoutEnd++;
+    else info.withTtl++;
+  }
+  if (noEnd) info.latestEndMs = null;
+  return info;
+}
+
 /** Who consumed an ephemeral object. */
 export interface ConsumerJSON {
   pid: number | null;
@@ -127,12 +164,13 @@ function ttl(ms: number): number | null {
 /** A lifetime (5 commands, sent together). */
 export async function lifetimeInfo(client: Client, keys: KeySpace, id: string, nowMs: number): Promise<LifetimeInfo> {
   const meta = keys.lifetime('lt', id);
-  const [fields, metaTtl, members, foreign, ruled] = await Promise.all([
+  const [fields, metaTtl, members, foreign, ruled, deduped] = await Promise.all([
     client.hgetall(meta),
     client.pttl(meta),
     client.scard(keys.lifetime('members', id)),
     client.scard(keys.lifetime('foreign', id)),
     client.zcard(keys.lifetime('ends', id)),
+    client.scard(keys.lifetime('dedupe', id)),
   ]);
   const state = fields.state;
   const expiresAtMs = num(fields.expiresAt);
@@ -144,6 +182,7 @@ export async function lifetimeInfo(client: Client, keys: KeySpace, id: string, n
     members,
     foreignMembers: foreign,
     membersWithRules: ruled,
+    dedupedMembers: deduped,
     createdAtMs: num(fields.createdAt),
     expiresAtMs,
     timeLeftMs: expiresAtMs === null || state !== 'open' ? null : Math.max(0, expiresAtMs - nowMs),

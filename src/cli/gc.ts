@@ -31,7 +31,7 @@ import { classifyData, indexNamespace, loadForeignIndex, type Orphan } from './s
 export type GcAction = 'would-evict' | 'evicted' | 'kept';
 
 /** Why an orphan was kept after all: what `gcEvict` found when it checked again. */
-export type KeptReason = 'gone' | 'owned' | 'member' | 'recent' | 'not-bytes' | 'expiring';
+export type KeptReason = 'gone' | 'owned' | 'member' | 'recent' | 'not-bytes' | 'expiring' | 'referenced';
 
 /** One line of `gc`; an element of `items` in `gc --json`. */
 export interface GcItem {
@@ -87,7 +87,7 @@ export interface GcOptions {
   olderThan: number | undefined;
 }
 
-const KEPT: Record<number, KeptReason> = { 0: 'gone', 2: 'owned', 3: 'member', 4: 'recent', 5: 'not-bytes', 6: 'expiring' };
+const KEPT: Record<number, KeptReason> = { 0: 'gone', 2: 'owned', 3: 'member', 4: 'recent', 5: 'not-bytes', 6: 'expiring', 7: 'referenced' };
 
 /** Run gc; items go to `sink` as they are decided. */
 export async function runGc(conn: Connection, options: GcOptions, sink: GcSink, progress: Progress): Promise<GcSummary> {
@@ -139,6 +139,7 @@ export async function runGc(conn: Connection, options: GcOptions, sink: GcSink, 
               members: `${o.data.prefix}members`,
               done: `${o.data.prefix}done:${o.data.name}`,
               rules: `${o.data.prefix}rules:${o.data.name}`,
+              refs: `${o.data.prefix}refs:${o.data.name}`,
             },
             // A token per call: a resend of this call after a lost reply says
             // "evicted" again (recorded in the object's done set), not "gone".
@@ -174,6 +175,7 @@ const REASONS: Record<KeptReason, string> = {
   recent: 'it was used since it was checked (--older-than)',
   'not-bytes': 'its data key holds another Redis type (not written by proxystore-redis)',
   expiring: 'it got an expiry since it was checked (it goes by itself)',
+  referenced: 'it is a deduped object that got a reference since it was checked (its holders evict it)',
 };
 
 /** Text lines, one per orphan, and a closing summary. */

@@ -10,11 +10,13 @@ import {
   JSON_VERSION,
   lifetimeInfo,
   ownedInfo,
+  referencesInfo,
   tombstoneInfo,
   type LifetimeInfo,
   type LifetimeStateName,
   type OrphanInfo,
   type OwnedInfo,
+  type ReferencesInfo,
   type TombstoneInfo,
 } from './details.js';
 import { cell, count, duration, plural, seconds, table, ttl } from './format.js';
@@ -44,6 +46,8 @@ export interface InspectReport {
   expiring: number;
   /** Objects with a budget of consuming reads left (reads: n, not used up). */
   withReads: number;
+  /** Deduped objects (dedupe: true) with references: their holders (puts, lifetimes) evict them. */
+  deduped: number;
   lifetimes: Section<LifetimeInfo>;
   owned: Section<OwnedInfo>;
   tombstones: Section<TombstoneInfo>;
@@ -114,6 +118,7 @@ export async function inspectNamespace(conn: Connection, limit: number, progress
     objects,
     expiring,
     withReads: index.rules,
+    deduped: index.deduped,
     lifetimes: { count: index.lifetimes.size, items: lifetimes },
     owned: { count: index.owned.size, items: owned },
     tombstones: { count: index.tombstones.size, items: tombstones },
@@ -140,7 +145,8 @@ export function renderInspect(r: InspectReport): string {
     `Namespace ${r.namespace} on ${r.server}: ${plural(r.objects, 'object')}, ${plural(r.lifetimes.count, 'lifetime')}, ` +
       `${count(r.owned.count)} owned, ${count(r.tombstones.count)} consumed, ${plural(r.orphans.count, 'orphan')}` +
       (r.expiring > 0 ? `, ${count(r.expiring)} expiring by their ttl` : '') +
-      (r.withReads > 0 ? `, ${count(r.withReads)} with reads left` : ''),
+      (r.withReads > 0 ? `, ${count(r.withReads)} with reads left` : '') +
+      (r.deduped > 0 ? `, ${count(r.deduped)} deduped (held by references)` : ''),
   );
   parts.push(
     section('Lifetimes', r.lifetimes, (items) =>
@@ -243,11 +249,13 @@ export interface Holder {
 export interface ObjectDetail {
   key: string;
   /**
-   * owned | member (of a lifetime) | expiring (held by nothing but its own
-   * ttl: it goes by itself) | orphan | consumed | missing (only other keys of
-   * it remain).
+   * owned | member (of a lifetime) | referenced (a deduped object: held by
+   * its references) | expiring (held by nothing but its own ttl: it goes by
+   * itself) | orphan | consumed | missing (only other keys of it remain).
    */
-  status: 'owned' | 'member' | 'expiring' | 'orphan' | 'consumed' | 'missing';
+  status: 'owned' | 'member' | 'referenced' | 'expiring' | 'orphan' | 'consumed' | 'missing';
+  /** A deduped object's references (dedupe: true); null for other objects. */
+  references: ReferencesInfo | null;
   /** Its budget of consuming reads (reads: n, n >= 2): how many are left of how many; null without one. */
   reads: { left: number; of: number } | null;
   data: {
@@ -333,6 +341,7 @@ async function objectDetail(conn: Connection, key: string, nowMs: number): Promi
     for (const h of holders) h.state = (await lifetimeInfo(client, keys, h.id, nowMs)).state;
   }
   const ownership = owned > 0 ? await ownedInfo(client, keys, key, nowMs) : null;
+  const references = present ? await referencesInfo(client, keys, key, nowMs) : null;
   const tombstone = tombTtl !== -2 ? await tombstoneInfo(client, keys, key, nowMs) : null;
   const status: ObjectDetail['status'] = !present
     ? tombstone
@@ -342,7 +351,9 @@ async function objectDetail(conn: Connection, key: string, nowMs: number): Promi
       ? 'owned'
       : holders.length > 0
         ? 'member'
-        : type !== 'string'
+        : references
+          ? 'referenced'
+          : type !== 'string'
           ? 'missing'
           : dataTtl >= 0
             ? 'expiring'
@@ -360,6 +371,7 @@ async function objectDetail(conn: Connection, key: string, nowMs: number): Promi
       memoryBytes: memory === null ? null : Number(memory),
     },
     ownership,
+    references,
     lifetimes: holders,
     tombstone,
   };
@@ -435,6 +447,7 @@ export function renderKey(r: KeyReport): string {
     const status = {
       owned: 'owned',
       member: 'held by a lifetime',
+      referenced: 'deduped: held by its references (the last evict, or the end of the last, deletes it)',
       expiring: 'held by its own ttl: it goes by itself (gc leaves it)',
       orphan: 'orphan: belongs to nothing (gc evicts it)',
       consumed: 'consumed (an ephemeral object that was resolved)',
@@ -446,6 +459,16 @@ export function renderKey(r: KeyReport): string {
       lines.push(field('data', `${o.data.type}${size}, idle ${seconds(o.data.idleSeconds)}, TTL ${ttl(o.data.ttlMs)}`));
     } else {
       lines.push(field('data', 'missing'));
+    }
+    if (o.references) {
+      const f = o.references;
+      const kinds = [
+        f.withoutEnd > 0 ? `${count(f.withoutEnd)} put${f.withoutEnd === 1 ? '' : 's'} without an end` : '',
+        f.withTtl > 0 ? `${count(f.withTtl)} with a ttl` : '',
+        f.lifetimes.length > 0 ? `${plural(f.lifetimes.length, 'lifetime')} (${f.lifetimes.join(', ')})` : '',
+      ].filter((k) => k !== '');
+      const end = f.latestEndMs === null ? 'no end while one without an end holds it' : `the last ends in ${duration(f.latestEndMs - r.serverTimeMs)}`;
+      lines.push(field('references', `${count(f.count)}: ${kinds.join(', ')}; ${end}`));
     }
     if (o.reads) lines.push(field('reads', `${count(o.reads.left)} left of ${count(o.reads.of)} (each consuming resolve spends one; the last deletes it)`));
     if (o.ownership) {
@@ -492,7 +515,8 @@ export function renderKey(r: KeyReport): string {
     if (l.closingAtMs !== null) lines.push(field('closing', `since ${duration(r.serverTimeMs - l.closingAtMs)}`));
     if (l.endedAtMs !== null) lines.push(field('ended', `${duration(r.serverTimeMs - l.endedAtMs)} ago (marker expires in ${ttl(l.metaTtlMs)})`));
     const ruled = l.membersWithRules > 0 ? ` (${count(l.membersWithRules)} with their own ttl or reads)` : '';
-    lines.push(field('members', `${count(l.members)} own, ${count(l.foreignMembers)} foreign${ruled}`));
+    const deduped = l.dedupedMembers > 0 ? `, ${count(l.dedupedMembers)} deduped (one reference each, released at its end)` : '';
+    lines.push(field('members', `${count(l.members)} own, ${count(l.foreignMembers)} foreign${ruled}${deduped}`));
     for (const m of l.sample) {
       lines.push(field(m === l.sample[0] ? 'sample' : '', `${cell(m.key)}${m.foreign ? ' (foreign)' : ''}${m.present ? '' : ' (data missing)'}`));
     }

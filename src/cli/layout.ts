@@ -3,9 +3,9 @@
  * or lifetime a Redis key of the namespace belongs to, and SCAN over every
  * master in pages.
  *
- *     <ns>:{<tag>}:<kind>:<key>     kind d | own | lease | done | tomb | rules
+ *     <ns>:{<tag>}:<kind>:<key>     kind d | own | lease | done | tomb | rules | refs
  *     <ns>:{<tag>}:grace:<key>:<token>
- *     <ns>:{<id>}:lt | members | foreign | ends | evicting
+ *     <ns>:{<id>}:lt | members | foreign | ends | evicting | dedupe
  *
  * @module
  */
@@ -35,10 +35,10 @@ export interface LifetimeKey {
 
 export type ParsedKey = ObjectKey | LifetimeKey;
 
-const OBJECT_KINDS: ReadonlySet<string> = new Set(['d', 'own', 'lease', 'done', 'tomb', 'grace', 'rules', 'sig']);
+const OBJECT_KINDS: ReadonlySet<string> = new Set(['d', 'own', 'lease', 'done', 'tomb', 'grace', 'rules', 'sig', 'refs']);
 /** The consumer's token at the end of a grace key (see KeySpace.graceCopy). */
 const GRACE_TOKEN = /:[A-Za-z0-9_-]{16,64}$/;
-const LIFETIME_KINDS: ReadonlySet<string> = new Set(['lt', 'members', 'foreign', 'ends', 'evicting', 'futures']);
+const LIFETIME_KINDS: ReadonlySet<string> = new Set(['lt', 'members', 'foreign', 'ends', 'evicting', 'futures', 'dedupe']);
 const LIFETIME_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 function decode(part: string): string {

@@ -8,8 +8,9 @@
  * 2. {@link classifyData} over the data keys (`SCAN MATCH <ns>:{*}:d:*`), a
  *    page at a time: a data key is held when it has an ownership record or a
  *    handle lease, when it is an own member of the lifetime whose id is its
- *    hash tag (SISMEMBER on that lifetime's members set, in the same slot), or
- *    when it is in some lifetime's foreign-member set. An object held by
+ *    hash tag (SISMEMBER on that lifetime's members set, in the same slot),
+ *    when it is a deduped object with references (its `refs` set: its
+ *    holders evict it), or when it is in some lifetime's foreign-member set. An object held by
  *    none of these but with an expiry (its own `ttl`, or the store's
  *    `defaultTtl`) goes by itself: it is "expiring", not an orphan. Foreign sets are read
  *    once, after pass 1, into memory up to {@link surveyTuning.foreignInMemory}
@@ -49,6 +50,8 @@ export interface LifetimeKeys {
   ends: boolean;
   /** Futures made under the lifetime that have no result yet. */
   futures: boolean;
+  /** Deduped objects it holds a reference to (released at its end). */
+  dedupe: boolean;
 }
 
 /** Pass 1's result. */
@@ -62,6 +65,8 @@ export interface NamespaceIndex {
   graces: Set<string>;
   /** Rules records seen (objects put with reads: n that are not used up yet; a SCAN may count one twice). */
   rules: number;
+  /** Reference sets seen: deduped objects (dedupe: true) with references (a SCAN may count one twice). */
+  deduped: number;
   /** Data keys seen (a SCAN may count one twice). */
   dataKeys: number;
   /** Keys under `<ns>:{` that the library did not write (gc leaves them alone). */
@@ -87,6 +92,7 @@ export async function indexNamespace(
     tombstones: new Set(),
     graces: new Set(),
     rules: 0,
+    deduped: 0,
     dataKeys: 0,
     unrecognized: { count: 0, sample: [] },
   };
@@ -97,13 +103,16 @@ export async function indexNamespace(
         addUnrecognized(index, redisKey);
       } else if (parsed.type === 'lifetime') {
         let lt = index.lifetimes.get(parsed.id);
-        if (!lt) index.lifetimes.set(parsed.id, (lt = { meta: false, members: false, foreign: false, evicting: false, ends: false, futures: false }));
+        if (!lt) index.lifetimes.set(parsed.id, (lt = { meta: false, members: false, foreign: false, evicting: false, ends: false, futures: false, dedupe: false }));
         lt[parsed.kind === 'lt' ? 'meta' : parsed.kind] = true;
       } else if (parsed.kind === 'd') {
         index.dataKeys++;
       } else if (parsed.kind === 'rules') {
         // Counted only: its object's data key says the rest (it expires and goes with it).
         index.rules++;
+      } else if (parsed.kind === 'refs') {
+        // Counted only, as rules records: the references of a deduped object hold it.
+        index.deduped++;
       } else if (lifetimesOnly) {
         continue;
       } else if (parsed.kind === 'own' || parsed.kind === 'lease') {
@@ -210,7 +219,8 @@ export async function classifyPage(conn: Connection, node: Redis, page: string[]
   const first = node.pipeline();
   for (const o of objects) {
     first.type(o.redisKey);
-    first.exists(`${o.prefix}own:${o.name}`, `${o.prefix}lease:${o.name}`);
+    // An owner, a borrow, or (a deduped object) references: each holds it.
+    first.exists(`${o.prefix}own:${o.name}`, `${o.prefix}lease:${o.name}`, `${o.prefix}refs:${o.name}`);
     first.sismember(`${o.prefix}members`, o.name);
   }
   const r1 = ((await first.exec()) ?? []) as Reply[];

@@ -16,6 +16,9 @@
  *                           close takes their rules records along
  *     <ns>:{<id>}:evicting  during a close on Redis Cluster: foreign members
  *                           handed to a closer and not yet unlinked
+ *     <ns>:{<id>}:dedupe    deduped objects it holds a reference on (their
+ *                           store keys): its end releases the references
+ *                           (../dedupe/lifetime.ts), never deletes the objects
  *
  * and it is changed only by the `lifetime*.lua` scripts. Work per script call
  * is bounded ({@link lifetimeTuning}): a batch is split into several calls
@@ -41,6 +44,8 @@ import type { Store } from '../store.js';
 import { checkHandles, refuseBoundElsewhere } from '../ownership/lifetimes.js';
 import { bindForeign, ForeignExpiry, NO_LEASE, probeForeign, unlinkForeign } from './foreign.js';
 import type { AddKeyArgs, AddKeyOptions, NewOwner } from './lifetime.js';
+import { isDedupeKey } from '../dedupe/key.js';
+import { addToLifetime, extendAll, putInLifetime, releaseAll } from '../dedupe/lifetime.js';
 
 // Typed without `debug`'s types, which the published declarations must not name (a user
 // would need @types/debug to compile them without skipLibCheck).
@@ -105,6 +110,8 @@ export type ExpirySpec = { mode: 'none' } | { mode: 'in' | 'at'; ms: number };
 export interface ObjectRules {
   reads: number;
   ttlMs: number | undefined;
+  /** Deduped objects (src/dedupe/): the lifetime holds a reference on each. */
+  dedupe?: boolean;
 }
 
 /** No reads budget, no own ttl. */
@@ -252,6 +259,14 @@ export class LifetimeRecord {
    * the lease), and again after it if an extend moved the end meanwhile.
    */
   async addKeys(keys: string[]): Promise<void> {
+    if (keys.some(isDedupeKey)) {
+      // Deduped objects are shared: the lifetime holds a reference on them instead.
+      const deduped = keys.filter(isDedupeKey);
+      const others = keys.filter((k) => !isDedupeKey(k));
+      await addToLifetime(this, deduped);
+      if (others.length > 0) await this.addKeys(others);
+      return;
+    }
     const objects = keys.map((key) => ({
       key,
       data: this.connector.dataKey(key),
@@ -326,12 +341,18 @@ export class LifetimeRecord {
     await expiry.settle(() => this.membersExpireAt());
   }
 
+  /** Store `values` as deduped objects this lifetime holds a reference on; their keys. */
+  putDeduped(values: Buffer[]): Promise<string[]> {
+    return putInLifetime(this, values);
+  }
+
   /**
    * When the members of an open lease expire (one HMGET): its lease end, and
    * for a StaticLifetime part its lease end plus the outage margin (as
    * lua/includes/keysExpireAt.lua computes it); {@link NO_LEASE} otherwise.
+   * @internal
    */
-  private async membersExpireAt(): Promise<number> {
+  async membersExpireAt(): Promise<number> {
     const fields = await this.connector.command('HMGET', this.context, () => this.connector.client.hmget(this.meta, 'state', 'expiresAt', 'kind', 'lease'));
     const [state, expiresAt, kind, lease] = fields;
     if (state !== 'open' || !expiresAt) return NO_LEASE;
@@ -381,7 +402,11 @@ export class LifetimeRecord {
       );
       before ??= step.before;
       evicted += step.evicted;
-      if (step.finished) return { evicted, before };
+      if (step.finished) {
+        // Ended: nothing joins any more. Its deduped objects lose its reference (the last one deletes).
+        evicted += await releaseAll(this);
+        return { evicted, before };
+      }
       if (step.handed.length > 0) evicted += await unlinkForeign(this.connector, step.handed, this.id, this.context);
       unlinked = step.handed;
     }
@@ -430,6 +455,7 @@ export class LifetimeRecord {
       cursor = step.cursor;
     }
     await expiry.settle(() => this.membersExpireAt());
+    await extendAll(this, first.expiresAtMs);
     return { expiresAtMs: first.expiresAtMs, ended: false };
   }
 

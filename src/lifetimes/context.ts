@@ -255,6 +255,7 @@ export class ContextLifetime implements Lifetime {
   /** @internal */
   async [kLifetimePut](store: Store, values: Buffer[], rules?: ObjectRules): Promise<string[]> {
     this.check(store, 'put');
+    if (rules?.dedupe) return this.guard(() => this.record.putDeduped(values));
     const keys = values.map(() => newKey(this.id));
     await this.guard(() => this.record.put(keys, values, rules));
     return keys;

@@ -356,6 +356,7 @@ export class StaticLifetime implements Lifetime {
   async [kLifetimePut](store: Store, values: Buffer[], rules?: ObjectRules): Promise<string[]> {
     this.check('put');
     return this.withPart(store, async (part) => {
+      if (rules?.dedupe) return part.record.putDeduped(values);
       const keys = values.map(() => newKey(part.record.id));
       await part.record.put(keys, values, rules);
       return keys;

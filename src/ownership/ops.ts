@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { isDedupeKey } from '../dedupe/key.js';
 import { InvalidOptionsError, ReferenceNotOwnedError } from '../errors.js';
 import { checkOptions } from '../options.js';
 import { randomId, tagOf } from '../keys.js';
@@ -122,6 +123,12 @@ export async function intoOwned<T>(proxy: Proxy<T>, options: IntoOwnedOptions = 
   if (state.kind !== 'proxy') {
     throw new InvalidOptionsError(
       `Only a plain proxy can be converted into an owned proxy: key ${state.key} is held here by a ${kindName(state.kind)} already`,
+      { key: state.key },
+    );
+  }
+  if (isDedupeKey(state.key)) {
+    throw new InvalidOptionsError(
+      `key ${state.key} is a deduped object (dedupe: true), shared by every put of equal bytes: it cannot be owned; own a copy with store.ownedProxy(value)`,
       { key: state.key },
     );
   }

@@ -18,6 +18,8 @@ import { Scripts, type ConsumeReply, type ScriptKeys } from './scripts.js';
 import { BatchFailure, runBatch, type BatchCommand } from './batch.js';
 import { Backoff, retryFaults } from './retry.js';
 import { clientKind } from './client-kind.js';
+import { isDedupeKey } from '../dedupe/key.js';
+import { evictReference } from '../dedupe/refs.js';
 import { connectionConfig, optionsFromConfig, type FromConfigOptions } from './config.js';
 import './parser-timer.js';
 
@@ -624,10 +626,20 @@ export class RedisConnector {
   /**
    * Delete a key (its data, its rules record and, for a future's result, its
    * signal, which may hold a copy of a small value; one round trip); a
-   * missing key is not an error.
+   * missing key is not an error. A deduped object (`sha256.<hash>`,
+   * src/dedupe/) loses one put's reference instead (lua/dedupeEvict.lua),
+   * and is deleted with its last.
    */
   async evict(key: string): Promise<void> {
     validateKey(key);
+    if (isDedupeKey(key)) {
+      try {
+        await evictReference(this, key);
+      } finally {
+        this.wrote('evict', key);
+      }
+      return;
+    }
     const data = this.dataKey(key);
     const rules = this.keys.object('rules', key);
     const signal = this.keys.object('sig', key);

@@ -188,6 +188,15 @@ const REPLIES = {
   lifetimeOwnedCreate: oneOf('lifetimeOwnedCreate', [1] as const),
   memberEnd: oneOf('memberEnd', [0, 1] as const),
   memberExpire: oneOf('memberExpire', [0, 1, 2] as const),
+  // Deduped objects (src/dedupe/): codes are documented in each script's header.
+  dedupeAdd: oneOf('dedupeAdd', [0, 1] as const),
+  dedupePut: oneOf('dedupePut', [1, 2] as const),
+  dedupeEvict: oneOf('dedupeEvict', [0, 1, 2] as const),
+  dedupeHolder: oneOf('dedupeHolder', [0, 1, 2] as const),
+  lifetimeAddDeduped(reply: unknown): LifetimeAddKeysReply {
+    const [added, expiresAt] = asTuple('lifetimeAddDeduped', reply, 2);
+    return { added: asInteger('lifetimeAddDeduped', reply, added), expiresAtMs: asInteger('lifetimeAddDeduped', reply, expiresAt) };
+  },
   lifetimeCreate(reply: unknown): LifetimeCreateReply {
     const [created, expiresAt] = asTuple('lifetimeCreate', reply, 2);
     const flag = asInteger('lifetimeCreate', reply, created);
@@ -222,7 +231,7 @@ const REPLIES = {
     return asExpireReply('lifetimeExpireChunk', reply);
   },
   // The command line's gc (src/cli/gc.ts): 1 evicted, else why it was kept.
-  gcEvict: oneOf('gcEvict', [0, 1, 2, 3, 4, 5, 6] as const),
+  gcEvict: oneOf('gcEvict', [0, 1, 2, 3, 4, 5, 6, 7] as const),
 } satisfies { [N in ScriptName]: (reply: unknown) => unknown };
 
 export type ScriptReply<N extends ScriptName> = ReturnType<(typeof REPLIES)[N]>;

@@ -34,6 +34,9 @@ const OBJ = `${LT}~obj`;
 const CLONE = `${LT}~copy`;
 const NEW = `${LT}~new`;
 
+/** A deduped object (dedupe: true): its key is a hash, its own hash tag. */
+const DEDUPED = `sha256.${'A'.repeat(42)}Q`;
+
 const OWNER = 'ownerTokenAAAAAAAAAAAA';
 const BORROW = 'borrowTokenBBBBBBBBBBB';
 const HOLDER = 'holderTokenCCCCCCCCCCC';
@@ -52,6 +55,7 @@ const KEY_KINDS: Record<string, string> = {
   grace: `{${LT}}:grace:${OBJ}:${OWNER}`,
   done: `{${LT}}:done:${OBJ}`,
   rules: `{${LT}}:rules:${OBJ}`,
+  refs: `{${LT}}:refs:${OBJ}`,
   newData: `{${LT}}:d:${CLONE}`,
   newRecord: `{${LT}}:own:${CLONE}`,
   newLeases: `{${LT}}:lease:${CLONE}`,
@@ -63,6 +67,13 @@ const KEY_KINDS: Record<string, string> = {
   evicting: `{${LT}}:evicting`,
   futures: `{${LT}}:futures`,
   signal: `{${LT}}:sig:${OBJ}`,
+  dedupe: `{${LT}}:dedupe`,
+};
+/** The KEYS of the dedupe* scripts: the deduped object's. */
+const DEDUPE_KEY_KINDS: Record<string, string> = {
+  data: `{${DEDUPED}}:d:${DEDUPED}`,
+  refs: `{${DEDUPED}}:refs:${DEDUPED}`,
+  done: `{${DEDUPED}}:done:${DEDUPED}`,
 };
 /**
  * Variadic KEYS: a data key inside the lifetime, and the seeded object's
@@ -132,9 +143,17 @@ function plausible(arg: string, now: number): string[] {
     case 'lifetime':
       return [LT];
     case 'atMs':
-      return [String(now + 60_000), '-1'];
+      return ['0', String(now + 60_000), String(now - 1000), '-1'];
     case 'ownEnd':
       return ['0', String(now + 30_000), '9999999999999'];
+    case 'ref':
+      return [`p:${OWNER}`, `l:${LT}`, `p:${randomId()}`];
+    case 'action':
+      return ['release', 'extend'];
+    case 'keepMs':
+      return ['10000', '1'];
+    case 'keys':
+      return [DEDUPED];
     case 'elsewhere':
       return [`{other}:d:x`, '0', String(now + 30_000), '9999999999999'];
     default:
@@ -201,7 +220,8 @@ type Seed =
   | 'leaseRules'
   | 'contextRules'
   | 'ownedMember'
-  | 'ownedEnded';
+  | 'ownedEnded'
+  | 'deduped';
 const SEEDS: Seed[] = [
   'empty',
   'plain',
@@ -220,6 +240,7 @@ const SEEDS: Seed[] = [
   'contextRules',
   'ownedMember',
   'ownedEnded',
+  'deduped',
 ];
 const STATIC_LEASE = 10_000;
 
@@ -229,6 +250,14 @@ async function seed(redis: Redis, ns: string, kind: Seed, now: number): Promise<
   const horizon = now + 60_000;
   const p = redis.pipeline();
   if (kind === 'plain') p.set(k(KEY_KINDS.data!), 'value', 'PX', 60_000);
+  if (kind === 'deduped') {
+    // Held by a put without an end (no TTL, by design), a put ending soon, and a lease lifetime (LT, open).
+    p.set(k(DEDUPE_KEY_KINDS.data!), 'value');
+    p.zadd(k(DEDUPE_KEY_KINDS.refs!), 9_999_999_999_999, `p:${OWNER}`, now + 30_000, `p:${BORROW}`, horizon, `l:${LT}`);
+    p.hset(k(KEY_KINDS.meta!), 'state', 'open', 'kind', 'lease', 'name', '', 'createdAt', now, 'expiresAt', horizon);
+    p.sadd(k(KEY_KINDS.dedupe!), DEDUPED);
+    for (const rel of [KEY_KINDS.meta!, KEY_KINDS.dedupe!]) p.pexpireat(k(rel), horizon);
+  }
   if (kind === 'reads') {
     p.set(k(KEY_KINDS.data!), 'value', 'PXAT', horizon);
     p.hset(k(KEY_KINDS.rules!), 'reads', 3, 'of', 3);
@@ -335,9 +364,15 @@ async function snapshot(redis: Redis, ns: string): Promise<Map<string, KeyState>
 async function explainedWithoutTtl(redis: Redis, ns: string): Promise<Set<string>> {
   const explained = new Set<string>();
   const meta = `${ns}:${KEY_KINDS.meta}`;
+  // A deduped object lives while a reference without an end holds it.
+  const refs = `${ns}:${DEDUPE_KEY_KINDS.refs}`;
+  if ((await redis.type(refs)) === 'zset' && (await redis.zrangebyscore(refs, 9_999_999_999_999, '+inf')).length > 0) {
+    explained.add(refs);
+    explained.add(`${ns}:${DEDUPE_KEY_KINDS.data}`);
+  }
   const [state, expiresAt] = await redis.hmget(meta, 'state', 'expiresAt');
   if (state !== 'open' || expiresAt !== null) return explained;
-  for (const rel of [KEY_KINDS.meta!, KEY_KINDS.members!, KEY_KINDS.foreign!, KEY_KINDS.ends!, KEY_KINDS.futures!]) explained.add(`${ns}:${rel}`);
+  for (const rel of [KEY_KINDS.meta!, KEY_KINDS.members!, KEY_KINDS.foreign!, KEY_KINDS.ends!, KEY_KINDS.futures!, KEY_KINDS.dedupe!]) explained.add(`${ns}:${rel}`);
   for (const member of await redis.smembers(`${ns}:${KEY_KINDS.members}`)) {
     explained.add(`${ns}:{${LT}}:d:${member}`);
     explained.add(`${ns}:{${LT}}:rules:${member}`);
@@ -349,7 +384,7 @@ async function explainedWithoutTtl(redis: Redis, ns: string): Promise<Set<string
 function keysFor(name: ScriptName, ns: string): string[] {
   const script = LUA_SCRIPTS[name];
   const keys = script.keys.map((kName: string) => {
-    const rel = KEY_KINDS[kName];
+    const rel = (name.startsWith('dedupe') ? DEDUPE_KEY_KINDS[kName] : undefined) ?? KEY_KINDS[kName];
     if (rel === undefined) throw new Error(`lua-fuzz: script ${name} has KEY "${kName}": add it to KEY_KINDS`);
     return `${ns}:${rel}`;
   });

@@ -20,6 +20,7 @@ function evict(store: Store, key: string, minIdle = 0) {
       members: `${prefix}members`,
       done: keys.object('done', key),
       rules: keys.object('rules', key),
+      refs: keys.object('refs', key),
     },
     { member: data.slice(prefix.length + 2), minIdle, token: randomId() },
   );
@@ -84,14 +85,14 @@ describe('gcEvict', () => {
     await expect(
       store.connector.scripts.run(
         'gcEvict',
-        { data: a, record: b, leases: keys.object('lease', 'a'), members: `${store.namespace}:{a}:members`, done: keys.object('done', 'a'), rules: keys.object('rules', 'a') },
+        { data: a, record: b, leases: keys.object('lease', 'a'), members: `${store.namespace}:{a}:members`, done: keys.object('done', 'a'), rules: keys.object('rules', 'a'), refs: keys.object('refs', 'a') },
         { member: 'a', minIdle: 0, token: randomId() },
       ),
     ).rejects.toThrow(InvalidOptionsError);
     await expect(
       store.connector.scripts.run(
         'gcEvict',
-        { data: a, record: keys.object('own', 'a'), leases: keys.object('lease', 'a'), members: `${store.namespace}:{a}:members`, done: keys.object('done', 'a'), rules: keys.object('rules', 'a') },
+        { data: a, record: keys.object('own', 'a'), leases: keys.object('lease', 'a'), members: `${store.namespace}:{a}:members`, done: keys.object('done', 'a'), rules: keys.object('rules', 'a'), refs: keys.object('refs', 'a') },
         { member: 'a', minIdle: '1.5', token: randomId() },
       ),
     ).rejects.toThrow(/minIdle must be an integer from 0 to 999999999999, got 1\.5/);
