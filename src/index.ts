@@ -48,6 +48,8 @@ export {
   InvalidRefError,
   RedisOperationError,
   ClusterReconfiguringError,
+  RedisDataLostError,
+  DurabilityError,
   type ProxyStoreErrorJSON,
   type ErrorContext,
   type ConsumedBy,
@@ -56,6 +58,7 @@ export {
   RedisConnector,
   type RedisConnectorOptions,
   type RedisConnectorConfig,
+  type DurabilityOptions,
   type ClusterNode,
   type FromConfigOptions,
 } from './redis/connector.js';

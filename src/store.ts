@@ -12,6 +12,7 @@ import {
   ProxyResolveMissingKeyError,
   ProxyStoreFactoryError,
   StoreClosedError,
+  type ProxyStoreError,
 } from './errors.js';
 import { callerFrame, describeConsumer, explainConsumer, parseTombstone, tombstoneToken } from './consumer.js';
 import { randomId, validateKey } from './keys.js';
@@ -564,7 +565,7 @@ export class Store implements TargetSource {
       const token = options.consumeToken ?? randomId();
       log('GET %s (ephemeral)', key);
       const reply = await this.connector.consume(key, consumer, Math.round(this.tombstoneTtl * 1000), token);
-      if (!reply.consumed) throw this.missing(key, reply.tombstone, reply.nowMs, token);
+      if (!reply.consumed) throw await this.explainMissing(key, reply.tombstone, reply.nowMs, token);
       log('EVICT %s (consumed)', key);
       this.cache.delete(key);
       this.recorder?.bytes('consume', reply.value.length);
@@ -574,12 +575,22 @@ export class Store implements TargetSource {
     const bytes = this.cache.has(key) ? undefined : await this.connector.get(key);
     if (bytes === undefined) {
       if (this.cache.has(key)) return this.cache.get(key);
-      throw this.missing(key, await this.connector.tombstone(key).catch(() => undefined), undefined);
+      throw await this.explainMissing(key, await this.connector.tombstone(key).catch(() => undefined), undefined);
     }
     this.recorder?.bytes('resolve', bytes.length);
     const value = deserialize(bytes, key, deserializer);
     this.remember(key, value);
     return value;
+  }
+
+  /** {@link missing}, or a RedisDataLostError when the object went with its server's data. */
+  private async explainMissing(key: string, tombstone: Buffer | undefined, nowMs: number | undefined, token?: string): Promise<ProxyStoreError> {
+    // A tombstone says who consumed it: that is the answer, whatever happened since.
+    if (tombstone === undefined) {
+      const lost = await this.connector.dataLost(this.connector.dataKey(key), `key ${key} of store ${this.name} is missing`, { key });
+      if (lost) return lost;
+    }
+    return this.missing(key, tombstone, nowMs, token);
   }
 
   private missing(key: string, tombstone: Buffer | undefined, nowMs: number | undefined, token?: string): ProxyResolveMissingKeyError {

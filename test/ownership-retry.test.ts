@@ -94,6 +94,6 @@ describe('borrows under CLIENT KILL', () => {
     expect(await admin.hget(keys.record, 'mut')).toBe('');
     await drop(owned);
     await store.close();
-    expect((await admin.keys(`${namespace}:*`)).filter((k) => !/\}:done:/.test(k))).toEqual([]);
+    expect((await admin.keys(`${namespace}:{*`)).filter((k) => !/\}:done:/.test(k))).toEqual([]);
   });
 });

@@ -177,9 +177,10 @@ export function makeHandle<T>(store: Store, options: HandleOptions): Proxy<T> {
  * Mark a handle unusable. Its local target is let go too: a released borrow
  * of a 50 MB array should not keep the array alive.
  */
-export function invalidate(state: ProxyState, reason: string): void {
+export function invalidate(state: ProxyState, reason: string, dataLost = false): void {
   state.valid = false;
   state.invalidReason = reason;
+  if (dataLost) state.dataLost = true;
   state.target = undefined;
   state.resolved = false;
 }

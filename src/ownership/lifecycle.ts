@@ -21,10 +21,10 @@ export function adopt(renewal: Renewal, proxy: object): void {
 }
 
 /** The handle's token ended: stop renewing it here and make the handle (and any other holding the token here) unusable. */
-export function retire(store: Store, state: HandleState, reason: string): void {
+export function retire(store: Store, state: HandleState, reason: string, dataLost = false): void {
   renewalOf(store).end(state.token, reason);
   unwatch(state);
-  invalidate(state, reason);
+  invalidate(state, reason, dataLost);
 }
 
 /**
@@ -44,7 +44,10 @@ export async function runFor<N extends ScriptName>(
   try {
     return await store.measure(op, () => store.connector.scripts.run(name, keys, args, { key: state.key }));
   } catch (err) {
-    if (err instanceof ReferenceInvalidError) retire(store, state, err.message);
-    throw err;
+    if (!(err instanceof ReferenceInvalidError)) throw err;
+    // Gone because Redis lost its data? Then say that, not "released or dropped".
+    const lost = await store.connector.dataLost(store.connector.dataKey(state.key), `${name} of key ${state.key} failed`, { key: state.key });
+    retire(store, state, lost ? lost.message : err.message, lost !== undefined);
+    throw lost ?? err;
   }
 }

@@ -194,10 +194,10 @@ export class Renewal {
       );
   }
 
-  private lapsed(entry: Entry | undefined, reason: string): void {
+  private lapsed(entry: Entry | undefined, reason: string, dataLost = false): void {
     for (const state of liveStates(entry)) {
       unwatch(state);
-      invalidate(state, reason);
+      invalidate(state, reason, dataLost);
     }
   }
 
@@ -214,6 +214,7 @@ export class Renewal {
     );
     this.ticking = false;
     let failed = false;
+    const lapsedNow: Entry[] = [];
     batch.forEach(([token, e], i) => {
       const result = results[i] as PromiseSettledResult<0 | 1 | 2>;
       if (result.status === 'rejected') {
@@ -225,8 +226,17 @@ export class Renewal {
       if (code === 1 || this.entries.get(token) !== e) return;
       this.entries.delete(token);
       // 2: a receiver claimed a handle we sent; 0: the handle is gone.
-      if (code === 0) this.lapsed(e, 'its lease ended, or another holder of its token released or dropped it');
+      if (code === 0) lapsedNow.push(e);
     });
+    // Gone: ended by its lease, by another holder, or with Redis's data (checked once per tick).
+    if (lapsedNow.length > 0) {
+      const first = lapsedNow[0] as Entry;
+      const lost = await this.store.connector.dataLost(this.store.connector.dataKey(first.key), 'a renewal found its lease gone', { key: first.key });
+      for (const e of lapsedNow) {
+        if (lost) this.lapsed(e, lost.message, true);
+        else this.lapsed(e, 'its lease ended, or another holder of its token released or dropped it');
+      }
+    }
     if (this.entries.size === 0) this.stopTimer();
     else if (failed) this.retrySoon();
     else this.retryDelayMs = undefined;

@@ -15,7 +15,7 @@
  * @module
  */
 import { inspect } from 'node:util';
-import { ProxyNotResolvedError, ProxyStoreFactoryError, ReferenceInvalidError } from '../errors.js';
+import { ProxyNotResolvedError, ProxyStoreFactoryError, RedisDataLostError, ReferenceInvalidError } from '../errors.js';
 import { randomId } from '../keys.js';
 import { prototypeOfShape, type Deserializer, type Shape } from '../serialize.js';
 
@@ -86,6 +86,15 @@ export interface ProxyState {
   valid: boolean;
   /** Why the handle became invalid (for the error message). */
   invalidReason?: string;
+  /**
+   * A borrow's release call token, kept across attempts: a release that
+   * failed after it may have run (a lost reply, a DurabilityError) and is
+   * called again is recognised as the same call, not refused as "already
+   * released".
+   */
+  releaseCall?: string;
+  /** Set when the handle ended because Redis lost its data: using it throws a RedisDataLostError. */
+  dataLost?: boolean;
   /** `toJSON` as seen on the proxy: writes the ref. */
   toJSON: () => unknown;
 }
@@ -172,6 +181,7 @@ function describeValue(value: unknown): string {
 /** Throws when an ownership handle was moved, released or dropped. @internal */
 export function checkValid(state: ProxyState, what: string): void {
   if (state.valid) return;
+  if (state.dataLost) throw new RedisDataLostError(`the ${state.kind} handle of key ${state.key} is invalid (${what}): ${state.invalidReason ?? ''}`, { key: state.key });
   throw new ReferenceInvalidError(
     `the ${state.kind} handle of key ${state.key} is invalid (${what}): ${state.invalidReason ?? 'it was moved, released or dropped'}`,
     { key: state.key },

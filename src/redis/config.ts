@@ -176,6 +176,7 @@ export function optionsFromConfig(config: RedisConnectorConfig, extra: FromConfi
     namespace: config.namespace,
     ...(timeout !== undefined ? { commandTimeoutMs: timeout } : {}),
     ...(Object.keys(redisOptions).length > 0 ? { redisOptions } : {}),
+    ...(config.durability !== undefined ? { durability: config.durability } : {}),
   };
   if (config.url !== undefined) return { ...options, url: password ? withPasswordInUrl(config.url, password) : config.url };
   const clusterOptions = { ...config.clusterOptions, ...extra.clusterOptions };

@@ -14,7 +14,8 @@
  */
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { LUA_SCRIPTS } from '../generated/lua.js';
-import { InvalidOptionsError, RedisOperationError, type ErrorContext } from '../errors.js';
+import { InvalidOptionsError, RedisOperationError, errorFromReply, type ErrorContext } from '../errors.js';
+import type { DurableWriter } from './durability.js';
 import { retryFaults } from './retry.js';
 
 export type ScriptName = keyof typeof LUA_SCRIPTS;
@@ -278,13 +279,19 @@ export interface ScriptsOptions {
   cluster?: boolean;
   /** How long, from the first attempt, a call is sent again while the cluster reconfigures (ms). */
   timeoutMs?: () => number;
+  /** With the connector's `durability`: writes go through it (WAIT after each, see ./durability.ts). */
+  writer?: DurableWriter;
 }
+
+/** Scripts that write nothing: never followed by WAIT. */
+const READ_ONLY: ReadonlySet<ScriptName> = new Set<ScriptName>(['handleRead']);
 
 /** Typed access to the Lua scripts on one client. */
 export class Scripts {
   private readonly beforeRun: () => Promise<void> | undefined;
   private readonly cluster: boolean;
   private readonly timeoutMs: () => number;
+  private readonly writer: DurableWriter | undefined;
 
   constructor(
     private readonly client: Client,
@@ -293,6 +300,7 @@ export class Scripts {
     this.beforeRun = options.beforeRun ?? (() => undefined);
     this.cluster = options.cluster ?? false;
     this.timeoutMs = options.timeoutMs ?? (() => 10_000);
+    this.writer = options.writer;
     for (const name of Object.keys(LUA_SCRIPTS) as ScriptName[]) {
       const command = commandName(name);
       if (typeof (client as unknown as Record<string, unknown>)[command] === 'function') continue;
@@ -334,6 +342,18 @@ export class Scripts {
     checkCall(name, keys, args, context);
     const fn = (this.client as unknown as Record<string, CommandFn>)[`${commandName(name)}Buffer`] as CommandFn;
     const argv = this.args(name, keys, args);
+    if (this.writer && !READ_ONLY.has(name)) {
+      try {
+        await this.beforeRun();
+      } catch (err) {
+        throw errorFromReply(err, name, context);
+      }
+      // The first key routes it (every key of a call shares its slot).
+      const script: ScriptSpec = LUA_SCRIPTS[name];
+      const first = script.restKey === null ? argv[0] : argv[1];
+      const reply = await this.writer.send({ key: String(first), queue: (p) => void fn.apply(p, argv) }, name, context);
+      return REPLIES[name](reply) as ScriptReply<N>;
+    }
     const reply = await retryFaults(
       async () => {
         const pending = this.beforeRun();
