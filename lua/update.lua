@@ -12,6 +12,8 @@
 -- ARGV[3] call    this call's own random token (recognises its resend)
 -- ARGV[4] write   '1' to write `bytes`, '0' to check the rule only
 -- ARGV[5] bytes   the new serialized object (ignored when write is '0')
+-- ARGV[6] grant   the mutable borrow's grant number (includes/fence.lua); '' or
+--                 '0' presents none (an owner, or a ref of an older version)
 --
 -- Returns: 1 (also for a resend of a call that already succeeded: found in
 --          `done`; nothing is written again)
@@ -30,6 +32,8 @@ local rcall = redis.call
 --@include settleObject
 --@include finishedCall
 --@include markFinished
+--@include intArg
+--@include fence
 
 local key, err = keyArg('update', KEYS[1], ARGV[1])
 if not key then return err end
@@ -40,6 +44,9 @@ token, err = tokenArg('update', 'token', ARGV[2])
 if not token then return err end
 callToken, err = tokenArg('update', 'call', ARGV[3])
 if not callToken then return err end
+local grant
+grant, err = grantArg('update', ARGV[6])
+if not grant then return err end
 local write = ARGV[4]
 if write ~= '0' and write ~= '1' then
   return redis.error_reply('PSR_INVALID_OPTIONS update: write must be 0 or 1, got ' .. shown(write))
@@ -50,6 +57,8 @@ if finishedCall(KEYS[4], call, { 1 }) then return 1 end
 local now = nowMs()
 local ttl = recordTtl(KEYS[2], 30000)
 purgeLeases(KEYS[1], KEYS[2], KEYS[3], now, ttl)
+err = fenceError(KEYS[2], key, token, grant, 'update')
+if err then return err end
 local owner = rcall('HGET', KEYS[2], 'owner')
 if owner == token then
   err = ownerError(KEYS[1], KEYS[2], key, token)

@@ -18,11 +18,13 @@ import {
   borrow,
   drop,
   fromRef,
+  getKey,
   mutBorrow,
   release,
   resolve,
   toRef,
   update,
+  type RefMutProxy,
 } from '../src/index.js';
 import { afterAll, beforeAll, describe, expect, onTestFinished, test } from './harness/fixtures.js';
 
@@ -40,7 +42,7 @@ async function inSync(): Promise<void> {
 }
 
 beforeAll(async () => {
-  master = await startRedisServer();
+  master = await startRedisServer({ args: ['--repl-diskless-sync-delay', '0'] });
   replica = await startRedisServer({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
   admin = new Redis(master.url);
   await inSync();
@@ -170,5 +172,91 @@ describe('durability option', () => {
       if (stopped) process.kill(replica.pid, 'SIGCONT');
     }
     expect(await admin.keys(`${namespace}:{*:d:*`)).toEqual([]);
+  });
+});
+
+describe('fencing: a borrow granted by a master that a failover replaced', () => {
+  test('cannot update or release on the promoted replica, which says it never made that grant', async ({ namespace }) => {
+    const a = await startRedisServer({ args: ['--repl-diskless-sync-delay', '0'] });
+    const b = await startRedisServer({ args: ['--replicaof', '127.0.0.1', String(a.port)] });
+    const adminA = new Redis(a.url);
+    const adminB = new Redis(b.url);
+    onTestFinished(async () => {
+      adminA.disconnect();
+      adminB.disconnect();
+      await b.stop();
+      await a.stop();
+    });
+    const storeA = new Store(`fence-a-${namespace}`, new RedisConnector({ url: a.url, namespace }), { register: true, leaseTtl: 10 });
+    const storeB = new Store(`fence-b-${namespace}`, new RedisConnector({ url: b.url, namespace }), { register: true, leaseTtl: 10 });
+    onTestFinished(async () => {
+      await storeA.close();
+      await storeB.close();
+    });
+    const owned = await storeA.ownedProxy({ log: [] as string[] });
+    await release(await borrow(owned)); // grant #1, replicated
+    // B sees everything so far, then is promoted while A goes on (a partition: A does not know).
+    for (let i = 0; i < 500 && (await adminB.hget(storeB.connector.keys.object('own', getKey(owned)), 'grants')) !== '1'; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await adminB.replicaof('NO', 'ONE');
+    const writer = await mutBorrow(owned); // grant #2, on A only
+    const ref = toRef(writer);
+    expect(ref.grant).toBe(2);
+
+    const keys = {
+      data: storeB.connector.dataKey(ref.key),
+      record: storeB.connector.keys.object('own', ref.key),
+      leases: storeB.connector.keys.object('lease', ref.key),
+      done: storeB.connector.keys.object('done', ref.key),
+    };
+    const args = { key: ref.key, token: ref.token as string, call: 'call-one-0123456789', write: '1', bytes: Buffer.from('x'), grant: 2 };
+    await expect(storeB.connector.scripts.run('update', keys, args)).rejects.toThrow(
+      /update: the borrow of key .* is grant #2, which this Redis never made \(it has made 1\)/,
+    );
+    await expect(storeB.connector.scripts.run('release', keys, { key: ref.key, token: ref.token as string, call: 'call-two-0123456789', grant: 2 })).rejects.toThrow(
+      /release: the borrow of key .* is grant #2, which this Redis never made/,
+    );
+    // A stale grant number for a live token is refused too (a release presenting grant #1 of another borrow).
+    const live = await borrow(await storeB.ownedProxy({ log: [] as string[] }));
+    const liveRef = toRef(live);
+    await expect(
+      storeB.connector.scripts.run(
+        'release',
+        { ...keys, data: storeB.connector.dataKey(liveRef.key), record: storeB.connector.keys.object('own', liveRef.key), leases: storeB.connector.keys.object('lease', liveRef.key), done: storeB.connector.keys.object('done', liveRef.key) },
+        { key: liveRef.key, token: liveRef.token as string, call: 'call-three-012345678', grant: 7 },
+      ),
+    ).rejects.toThrow(/grant #7, which this Redis never made \(it has made 1\)/);
+    await expect(
+      storeB.connector.scripts.run(
+        'release',
+        { ...keys, data: storeB.connector.dataKey(liveRef.key), record: storeB.connector.keys.object('own', liveRef.key), leases: storeB.connector.keys.object('lease', liveRef.key), done: storeB.connector.keys.object('done', liveRef.key) },
+        { key: liveRef.key, token: liveRef.token as string, call: 'call-four-0123456789', grant: 1 },
+      ),
+    ).resolves.toBe(1);
+    // On A the grant is live: its holder updates and releases as usual.
+    const back = fromRef<{ log: string[] }>(ref) as RefMutProxy<{ log: string[] }>;
+    await resolve(back);
+    back.log.push('a');
+    await update(back);
+    await release(back);
+  });
+
+  test('refs carry the grant number; update and release present it', async ({ namespace }) => {
+    const store = storeFor(namespace, undefined);
+    const owned = await store.ownedProxy({ n: 0 });
+    const first = await borrow(owned);
+    const ref1 = toRef(first);
+    const writerRef = toRef(await (async () => {
+      await release(fromRef(ref1));
+      return mutBorrow(owned);
+    })());
+    expect([ref1.grant, writerRef.grant]).toEqual([1, 2]);
+    const writer = fromRef<{ n: number }>(writerRef) as RefMutProxy<{ n: number }>;
+    await resolve(writer);
+    writer.n = 1;
+    await update(writer);
+    await release(writer);
+    await drop(owned);
   });
 });

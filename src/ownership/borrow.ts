@@ -42,14 +42,15 @@ async function lend(owned: unknown, kind: 'ref' | 'refmut', options: BorrowOptio
   const renewal = renewalOf(store);
   const token = randomId();
   const keys = objectKeys(store, state.key);
+  let grant: number;
   try {
-    await runFor(store, state, operation, keys, { key: state.key, owner: state.token, token, holder: renewal.holder, ttlMs: renewal.ttlMs });
+    grant = await runFor(store, state, operation, keys, { key: state.key, owner: state.token, token, holder: renewal.holder, ttlMs: renewal.ttlMs });
   } catch (err) {
     // Granted on the master but not acknowledged by enough replicas: nobody
     // will hold this grant, so end it rather than leave the object borrowed
     // until its lease runs out (best effort; a new borrow gets a new token).
     if (err instanceof DurabilityError) {
-      void store.connector.scripts.run('release', keys, { key: state.key, token, call: randomId() }, { key: state.key }).catch(() => undefined);
+      void store.connector.scripts.run('release', keys, { key: state.key, token, call: randomId(), grant: 0 }, { key: state.key }).catch(() => undefined);
     }
     throw err;
   }
@@ -59,6 +60,7 @@ async function lend(owned: unknown, kind: 'ref' | 'refmut', options: BorrowOptio
     key: state.key,
     shape: state.shape,
     token,
+    grant,
     deserializer: state.deserializer,
     target: populate ? { value: state.target } : undefined,
   });
@@ -132,6 +134,6 @@ export async function release<T>(handle: RefProxy<T> | RefMutProxy<T>): Promise<
   const store = storeOf(state);
   // The same call token for every attempt of this handle's release (see ProxyState.releaseCall).
   state.releaseCall ??= randomId();
-  await runFor(store, state, 'release', objectKeys(store, state.key), { key: state.key, token: state.token, call: state.releaseCall });
+  await runFor(store, state, 'release', objectKeys(store, state.key), { key: state.key, token: state.token, call: state.releaseCall, grant: state.grant ?? 0 });
   retire(store, state, `the ${kindName(state.kind)} was released`);
 }

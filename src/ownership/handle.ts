@@ -152,6 +152,8 @@ export interface HandleOptions {
   key: string;
   shape: Shape;
   token: string;
+  /** A borrow's grant number (fencing), when it is one. */
+  grant?: number;
   deserializer: Deserializer | undefined;
   /** Present when the target is already known here. */
   target?: { value: unknown } | undefined;
@@ -167,6 +169,7 @@ export function makeHandle<T>(store: Store, options: HandleOptions): Proxy<T> {
     shape: options.shape,
     source: store,
     token: options.token,
+    ...(options.grant !== undefined ? { grant: options.grant } : {}),
     ...(options.deserializer ? { deserializer: options.deserializer } : {}),
     ...(options.target ? { target: options.target } : {}),
     toRef,

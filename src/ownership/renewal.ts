@@ -36,6 +36,8 @@ interface Entry {
   readonly kind: HandleKind;
   readonly key: string;
   readonly mode: RenewalMode;
+  /** A borrow's grant number (fencing: see lua/includes/fence.lua); 0 for an owner. */
+  readonly grant: number;
   /**
    * The states of the handles that hold the token here (usually one; two
    * when a ref was revived twice); never keeps a proxy alive. The token ends
@@ -98,6 +100,7 @@ export class Renewal {
     this.entries.set(state.token, {
       kind: state.kind as HandleKind,
       key: state.key,
+      grant: state.grant ?? 0,
       mode: 'hold',
       states: [...others.map((s) => new WeakRef(s)), new WeakRef(state)],
     });
@@ -107,7 +110,7 @@ export class Renewal {
   /** The handle was sent away: renew it until a receiver claims it. */
   send(token: string): void {
     const e = this.entries.get(token);
-    if (e) this.entries.set(token, { kind: e.kind, key: e.key, mode: 'transit', states: [] });
+    if (e) this.entries.set(token, { kind: e.kind, key: e.key, grant: e.grant, mode: 'transit', states: [] });
   }
 
   /**
@@ -257,7 +260,7 @@ export class Renewal {
     const keys = objectKeys(this.store, key);
     try {
       if (kind === 'owned') await this.store.connector.scripts.run('abandon', keys, { owner: token, call: randomId() }, { key });
-      else await this.store.connector.scripts.run('release', keys, { key, token, call: randomId() }, { key });
+      else await this.store.connector.scripts.run('release', keys, { key, token, call: randomId(), grant: e.grant }, { key });
     } catch (err) {
       log('finalizer of %s %s failed: %O', kind, key, err);
     }
@@ -285,7 +288,7 @@ export class Renewal {
       const keys = objectKeys(this.store, e.key);
       return e.kind === 'owned'
         ? scripts.run('abandon', keys, { owner: token, call: randomId() })
-        : scripts.run('release', keys, { key: e.key, token, call: randomId() });
+        : scripts.run('release', keys, { key: e.key, token, call: randomId(), grant: e.grant });
     });
     // A failure (a borrow already released elsewhere, Redis gone) only means
     // that handle's lease runs out by itself.

@@ -74,6 +74,8 @@ export interface ProxyState {
   resolving: Promise<unknown> | undefined;
   /** Ownership token (owned and borrowed handles). */
   token?: string;
+  /** A borrow's grant number (fencing: update and release present it; see docs/durability.md). */
+  grant?: number;
   /**
    * Ephemeral proxies: this proxy object's consumer token, made once when
    * the proxy is made or revived from a ref and never put in a ref. A
@@ -329,6 +331,7 @@ export interface MakeProxyOptions {
   source?: TargetSource;
   deserializer?: Deserializer;
   token?: string;
+  grant?: number;
   /** Present when the target is already known (populateTarget). */
   target?: { value: unknown };
   /** Writes the ref of this proxy (set by refs.ts). */
@@ -355,6 +358,7 @@ export function makeProxy<T>(options: MakeProxyOptions): Proxy<T> {
     toJSON: () => undefined,
   };
   if (options.token !== undefined) state.token = options.token;
+  if (options.grant !== undefined) state.grant = options.grant;
   if (options.reads !== undefined) state.reads = options.reads;
   if (state.evict) state.consumeToken = randomId();
   const proxy = new Proxy(shadow, handler);

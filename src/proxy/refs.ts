@@ -43,6 +43,8 @@ export interface ProxyRef {
   reads?: number;
   /** Ownership token of owned and borrowed handles. */
   token?: string;
+  /** A borrow's grant number (fencing, see docs/durability.md); refs of older versions have none. */
+  grant?: number;
   /** Written by a ProxyLocker: revived as a locker, not a bare proxy. */
   locked?: true;
 }
@@ -84,6 +86,7 @@ export function toRef(proxy: unknown): ProxyRef {
   if (state.evict) ref.evict = true;
   if (state.evict && state.reads !== undefined) ref.reads = state.reads;
   if (state.token !== undefined) ref.token = state.token;
+  if (state.grant !== undefined) ref.grant = state.grant;
   if (state.kind !== 'proxy') {
     if (!handleMoves) throw new InvalidRefError(`cannot move a ${state.kind} handle: ownership is not loaded`);
     handleMoves.onSend(proxy as object);
@@ -115,6 +118,9 @@ export function validateRef(value: unknown): ProxyRef {
   if (r.reads !== undefined && r.evict !== true) problems.push('`reads` comes with `evict: true` (a reads budget is consumed)');
   if (r.locked !== undefined && r.locked !== true && r.locked !== false) problems.push('`locked` must be a boolean');
   if (r.token !== undefined && (typeof r.token !== 'string' || r.token.length === 0)) problems.push('`token` must be a non-empty string');
+  if (r.grant !== undefined && !(typeof r.grant === 'number' && Number.isInteger(r.grant) && r.grant >= 1 && r.grant <= 999_999_999_999_999)) {
+    problems.push('`grant` must be a positive integer');
+  }
   if (r.kind !== undefined && r.kind !== 'proxy' && typeof r.token !== 'string') problems.push(`a ${String(r.kind)} ref needs a \`token\``);
   if (problems.length > 0) {
     const where = typeof r.key === 'string' ? ` (key ${r.key})` : '';
@@ -145,6 +151,7 @@ export function fromRef<T>(ref: ProxyRef | unknown): Proxy<T> {
     evict: r.evict === true,
     ...(r.reads !== undefined ? { reads: r.reads } : {}),
     ...(r.token !== undefined ? { token: r.token } : {}),
+    ...(r.grant !== undefined ? { grant: r.grant } : {}),
     toRef,
   });
   if (r.kind !== undefined && r.kind !== 'proxy') {

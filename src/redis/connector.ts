@@ -558,12 +558,12 @@ export class RedisConnector {
     if (!maybe || keys.length === 0) return error;
     let left: string[];
     try {
-      await runBatch(
-        this,
+      await this.runWrites(
         // With its rules record, if the write made one (a reads budget): two
         // single-key UNLINKs (a multi-key one is refused while its slot migrates).
         keys.flatMap((k) => [this.dataKey(k), this.keys.object('rules', k)].map((key) => ({ key, queue: (p) => void p.unlink(key) }))),
         'UNLINK (clean-up)',
+        {},
       );
       left = [];
     } catch (failure) {
@@ -675,6 +675,12 @@ export class RedisConnector {
     const rules = this.keys.object('rules', key);
     // Two single-key UNLINKs sent together (one round trip): while a slot
     // migrates, Redis refuses a multi-key command one of whose keys is missing.
+    const durable = this.durable;
+    if (durable) {
+      // Acknowledged by the replicas too: an evict a failover undid would bring the object back.
+      await Promise.all([data, rules].map((k) => durable.send({ key: k, queue: (p) => void p.unlink(k) }, 'UNLINK', { key })));
+      return;
+    }
     await Promise.all([
       this.command('UNLINK', { key }, () => this.client.unlink(data)),
       this.command('UNLINK', { key }, () => this.client.unlink(rules)),

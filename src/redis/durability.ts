@@ -135,9 +135,11 @@ export class DurableWriter {
 export function shortOfReplicas(operation: string, context: ErrorContext, acked: number, durability: Durability, attempts = 1): DurabilityError {
   const subject = context.key ? ` (key ${context.key})` : context.lifetime ? ` (lifetime ${context.lifetime})` : '';
   const tries = attempts > 1 ? `; sent ${attempts} times until its command timeout` : '';
+  // None at all: the master has no replica in sync (after a failover, until a replica rejoins; or a stale master).
+  const none = acked === 0 ? ' (no replica in sync with that master: after a failover, writes on its shard wait for a replica to rejoin)' : '';
   return new DurabilityError(
     `Redis ${operation} failed${subject}: it ran on the master, acknowledged by ${acked} of ${durability.replicas} replica(s) ` +
-      `within ${durability.timeoutMs / 1000} s (durability)${tries}. If that master fails now, the promoted replica may not have it. ` +
+      `within ${durability.timeoutMs / 1000} s (durability)${none}${tries}. If that master fails now, the promoted replica may not have it. ` +
       'It is safe to send the same call again; until one succeeds, treat it as not done.',
     context,
   );

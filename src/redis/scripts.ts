@@ -114,6 +114,13 @@ function oneOf<C extends number>(name: ScriptName, codes: readonly C[]): (reply:
   };
 }
 
+/** A decoder for scripts that reply a positive integer. */
+function positive(name: ScriptName, reply: unknown): number {
+  const n = asInteger(name, reply, reply);
+  if (n < 1) fail(name, reply);
+  return n;
+}
+
 function asText(name: string, reply: unknown, v: unknown): string {
   if (Buffer.isBuffer(v)) return v.toString('utf8');
   if (typeof v === 'string') return v;
@@ -152,8 +159,9 @@ const REPLIES = {
   // Ownership (src/ownership/): codes are documented in each script's header.
   ownedCreate: oneOf('ownedCreate', [1] as const),
   intoOwned: oneOf('intoOwned', [1] as const),
-  borrow: oneOf('borrow', [1] as const),
-  mutBorrow: oneOf('mutBorrow', [1] as const),
+  // The grant's number (fencing: lua/includes/fence.lua).
+  borrow: (reply: unknown): number => positive('borrow', reply),
+  mutBorrow: (reply: unknown): number => positive('mutBorrow', reply),
   release: oneOf('release', [1, 2] as const),
   drop: oneOf('drop', [1] as const),
   abandon: oneOf('abandon', [0, 1, 2] as const),
