@@ -28,6 +28,7 @@
 import { DurabilityError, errorFromReply, type ErrorContext, type ProxyStoreError } from '../errors.js';
 import { BatchFailure, runBatchSettled, type BatchCommand, type BatchTarget } from './batch.js';
 import { Backoff } from './retry.js';
+import calculateSlot from 'cluster-key-slot';
 
 /** The checked `durability` option. */
 export interface Durability {
@@ -44,6 +45,8 @@ interface Call {
   deadline: number;
   backoff: Backoff;
   attempts: number;
+  /** Send it again while replicas fall short (false: fail after one WAIT). */
+  retry: boolean;
   resolve(reply: unknown): void;
   reject(error: ProxyStoreError): void;
 }
@@ -58,8 +61,13 @@ export class DurableWriter {
     readonly durability: Durability,
   ) {}
 
-  /** Send one write (a single-slot command); its reply once `replicas` replicas have it. */
-  send(command: BatchCommand, operation: string, context: ErrorContext = {}): Promise<unknown> {
+  /**
+   * Send one write (a single-slot command); its reply once `replicas`
+   * replicas have it. `retry` false: a shortfall fails after one WAIT (a
+   * renewal, which its own loop tries again soon, must not hold up the
+   * others for a whole command timeout).
+   */
+  send(command: BatchCommand, operation: string, context: ErrorContext = {}, retry = true): Promise<unknown> {
     return new Promise<unknown>((resolve, reject) => {
       this.enqueue({
         command,
@@ -68,6 +76,7 @@ export class DurableWriter {
         deadline: Date.now() + this.target.commandDeadlineMs(),
         backoff: new Backoff(),
         attempts: 0,
+        retry,
         resolve,
         reject,
       });
@@ -81,10 +90,29 @@ export class DurableWriter {
     setImmediate(() => void this.flush());
   }
 
-  private async flush(): Promise<void> {
+  private flush(): void {
     this.scheduled = false;
     const calls = this.pending;
     this.pending = [];
+    // One group per master, each on its own: a frozen master must not hold up the others' calls.
+    const groups = new Map<string, Call[]>();
+    for (const call of calls) {
+      const node = this.nodeOf(call.command.key);
+      let group = groups.get(node);
+      if (!group) groups.set(node, (group = []));
+      group.push(call);
+    }
+    for (const group of groups.values()) void this.sendGroup(group);
+  }
+
+  /** The master serving `key` as the slot map says now ('' on a single Redis). */
+  private nodeOf(key: string): string {
+    if (!this.target.isCluster) return '';
+    const slots = (this.target.client as unknown as { slots: string[][] }).slots;
+    return slots[calculateSlot(key)]?.[0] ?? '';
+  }
+
+  private async sendGroup(calls: Call[]): Promise<void> {
     const wait = { replicas: this.durability.replicas, timeoutMs: this.durability.timeoutMs };
     for (const call of calls) call.attempts++;
     const operation = calls.length === 1 ? (calls[0] as Call).operation : `${calls.length} writes`;
@@ -122,7 +150,7 @@ export class DurableWriter {
       call.resolve(reply);
       return;
     }
-    if (Date.now() + this.durability.timeoutMs < call.deadline) {
+    if (call.retry && Date.now() + this.durability.timeoutMs < call.deadline) {
       // Again, same arguments: the replicas may catch up, or a failover send it to the new master.
       void call.backoff.wait(call.deadline).then(() => this.enqueue(call));
       return;

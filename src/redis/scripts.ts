@@ -359,7 +359,8 @@ export class Scripts {
       // The first key routes it (every key of a call shares its slot).
       const script: ScriptSpec = LUA_SCRIPTS[name];
       const first = script.restKey === null ? argv[0] : argv[1];
-      const reply = await this.writer.send({ key: String(first), queue: (p) => void fn.apply(p, argv) }, name, context);
+      // A renewal is not sent again on a shortfall: the renewal loop retries soon (src/ownership/renewal.ts).
+      const reply = await this.writer.send({ key: String(first), queue: (p) => void fn.apply(p, argv) }, name, context, name !== 'renew');
       return REPLIES[name](reply) as ScriptReply<N>;
     }
     const reply = await retryFaults(
