@@ -141,6 +141,9 @@ describe('durability option', () => {
     expect((error as DurabilityError).retryable).toBe(true);
     expect((error as Error).message).toMatch(/ran on the master, acknowledged by 1 of 2 replica\(s\) within 0\.05 s/);
     expect((error as Error).message).toMatch(/removed: nothing of it is left/);
+    // A put with a reads budget (a script, with its rules record) and a putBatch too.
+    await expect(store.put('y', { reads: 2 })).rejects.toThrow(/acknowledged by 1 of 2 .* removed: nothing of it is left/);
+    await expect(store.putBatch(['a', 'b'])).rejects.toThrow(/SET \(batch\) failed: it ran on the master, acknowledged by 1 of 2/);
     expect((await admin.keys(`${namespace}:{*`)).length).toBe(0);
   });
 

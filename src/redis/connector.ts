@@ -343,7 +343,7 @@ export class RedisConnector {
     const least = Math.min(...result.acked);
     if (least < durability.replicas) {
       throw new BatchFailure(
-        shortOfReplicas(`${operation} (${commands.length} commands)`, context, least, durability),
+        shortOfReplicas(commands.length > 1 ? `${operation} (${commands.length} commands)` : operation, context, least, durability),
         commands.map(() => true),
         commands.map(() => false),
       );
@@ -493,7 +493,13 @@ export class RedisConnector {
         { value: toBuffer(values[i] as Uint8Array), reads, ttlMs: ttlMs ?? 0 },
       ] as const;
     if (keys.length === 1) {
-      await this.scripts.run('objectPut', ...call(0), { key: keys[0] as string });
+      try {
+        await this.scripts.run('objectPut', ...call(0), { key: keys[0] as string });
+      } catch (err) {
+        // As write(): a fresh key that may have been written (a lost reply, too few replicas) is removed.
+        const error = errorFromReply(err, 'objectPut', { key: keys[0] as string });
+        throw await this.removeWritten(keys, error, outcomeUnknown(error));
+      }
       return keys;
     }
     try {
