@@ -231,14 +231,17 @@ export class Renewal {
       // 2: a receiver claimed a handle we sent; 0: the handle is gone.
       if (code === 0) lapsedNow.push(e);
     });
-    // Gone: ended by its lease, by another holder, or with Redis's data (checked once per tick).
+    // Gone: ended by its lease, by another holder, or with Redis's data (one check per master).
     if (lapsedNow.length > 0) {
-      const first = lapsedNow[0] as Entry;
-      const lost = await this.store.connector.dataLost(this.store.connector.dataKey(first.key), 'a renewal found its lease gone', { key: first.key });
-      for (const e of lapsedNow) {
+      const losses = await this.store.connector.dataLostMany(
+        lapsedNow.map((e) => e.key),
+        'a renewal found its lease gone',
+      );
+      lapsedNow.forEach((e, i) => {
+        const lost = losses[i];
         if (lost) this.lapsed(e, lost.message, true);
         else this.lapsed(e, 'its lease ended, or another holder of its token released or dropped it');
-      }
+      });
     }
     if (this.entries.size === 0) this.stopTimer();
     else if (failed) this.retrySoon();

@@ -302,6 +302,12 @@ export class RedisConnector {
     return loss ? dataLostError(loss, what, context) : undefined;
   }
 
+  /** {@link dataLost} for the objects of many store keys (one check per master). @internal */
+  async dataLostMany(keys: readonly string[], what: string): Promise<(ProxyStoreError | undefined)[]> {
+    const losses = await this.generations.checkMany(keys.map((k) => this.dataKey(k)));
+    return losses.map((loss, i) => (loss ? dataLostError(loss, what, { key: keys[i] as string }) : undefined));
+  }
+
   /**
    * How long a call may be sent again while a Redis Cluster reconfigures
    * (ms, from its first attempt): the command timeout of the client (this

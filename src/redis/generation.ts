@@ -154,6 +154,25 @@ export class GenerationWatch {
     }
   }
 
+  /** {@link check} for many keys: one check per master they are on. */
+  async checkMany(redisKeys: readonly string[]): Promise<(DataLoss | undefined)[]> {
+    if (this.stopped) return redisKeys.map(() => undefined);
+    const markers = redisKeys.map((k) => this.markerFor(k));
+    const seen = new Map<string, Promise<DataLoss | undefined>>();
+    for (const m of markers) {
+      if (!seen.has(m)) {
+        seen.set(
+          m,
+          this.touch(m).catch((err: unknown) => {
+            log('generation check failed: %O', err);
+            return undefined;
+          }),
+        );
+      }
+    }
+    return Promise.all(markers.map((m) => seen.get(m) as Promise<DataLoss | undefined>));
+  }
+
   /** Stop the refresh timer and listener. */
   stop(): void {
     this.stopped = true;
