@@ -10,7 +10,8 @@
 -- ARGV[4] holder  id of the store instance that renews the borrow's lease
 -- ARGV[5] ttlMs   lease length, in milliseconds (1 to 30 days)
 --
--- Returns: 1 (also for a resend of a call that already succeeded: the
+-- Returns: the grant's number (1, 2, ...: the object's grant counter, see
+--          includes/fence.lua; also for a resend of a call that already succeeded: the
 --          borrow's token is already granted to this holder; nothing changes)
 -- Errors:  PSR_INVALID_OPTIONS    a malformed argument, or KEYS of several objects
 --          PSR_REFERENCE_INVALID  `owner` is not the object's owner (moved,
@@ -28,6 +29,7 @@ local rcall = redis.call
 --@include ownerError
 --@include grantLease
 --@include settleObject
+--@include fence
 
 local key, err = keyArg('borrow', KEYS[1], ARGV[1])
 if not key then return err end
@@ -47,7 +49,7 @@ if not ttl then return err end
 -- again) finds its borrow granted to its holder.
 if token ~= owner and rcall('ZSCORE', KEYS[3], token) and rcall('HGET', KEYS[2], 'h:' .. token) == holder
     and rcall('HGET', KEYS[2], 'mut') ~= token then
-  return 1
+  return tonumber(rcall('HGET', KEYS[2], 'g:' .. token)) or 1
 end
 local now = nowMs()
 purgeLeases(KEYS[1], KEYS[2], KEYS[3], now, recordTtl(KEYS[2], ttl))
@@ -62,5 +64,6 @@ if rcall('HGET', KEYS[2], 'mut') ~= '' then
 end
 
 grantLease(KEYS[2], KEYS[3], token, holder, now, ttl)
+local grant = fenceGrant(KEYS[2], token)
 settleObject(KEYS[1], KEYS[2], KEYS[3], now, recordTtl(KEYS[2], ttl))
-return 1
+return grant

@@ -10,7 +10,8 @@
 -- ARGV[4] holder  id of the store instance that renews the borrow's lease
 -- ARGV[5] ttlMs   lease length, in milliseconds (1 to 30 days)
 --
--- Returns: 1 (also for a resend of a call that already succeeded: the
+-- Returns: the grant's number (1, 2, ...: the object's grant counter, see
+--          includes/fence.lua; also for a resend of a call that already succeeded: the
 --          object's mutable borrow is already this token, granted to this
 --          holder; nothing changes)
 -- Errors:  PSR_INVALID_OPTIONS    a malformed argument, or KEYS of several objects
@@ -29,6 +30,7 @@ local rcall = redis.call
 --@include ownerError
 --@include grantLease
 --@include settleObject
+--@include fence
 
 local key, err = keyArg('mutBorrow', KEYS[1], ARGV[1])
 if not key then return err end
@@ -48,7 +50,7 @@ if not ttl then return err end
 -- again) finds its mutable borrow granted to its holder.
 if rcall('HGET', KEYS[2], 'mut') == token and rcall('ZSCORE', KEYS[3], token)
     and rcall('HGET', KEYS[2], 'h:' .. token) == holder then
-  return 1
+  return tonumber(rcall('HGET', KEYS[2], 'g:' .. token)) or 1
 end
 local now = nowMs()
 purgeLeases(KEYS[1], KEYS[2], KEYS[3], now, recordTtl(KEYS[2], ttl))
@@ -69,5 +71,6 @@ end
 
 grantLease(KEYS[2], KEYS[3], token, holder, now, ttl)
 rcall('HSET', KEYS[2], 'mut', token)
+local grant = fenceGrant(KEYS[2], token)
 settleObject(KEYS[1], KEYS[2], KEYS[3], now, recordTtl(KEYS[2], ttl))
-return 1
+return grant

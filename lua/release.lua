@@ -10,6 +10,8 @@
 -- ARGV[2] token   the borrow's token
 -- ARGV[3] call    this call's own random token (recognises its resend; a
 --                 second release of the token is another call, and fails)
+-- ARGV[4] grant   the borrow's grant number (includes/fence.lua); '' or '0'
+--                 presents none (refs of older versions)
 --
 -- Returns: 1  released
 --          2  released, and the ownerless object was evicted
@@ -28,6 +30,8 @@ local rcall = redis.call
 --@include settleObject
 --@include finishedCall
 --@include markFinished
+--@include intArg
+--@include fence
 
 local key, err = keyArg('release', KEYS[1], ARGV[1])
 if not key then return err end
@@ -38,6 +42,9 @@ token, err = tokenArg('release', 'token', ARGV[2])
 if not token then return err end
 callToken, err = tokenArg('release', 'call', ARGV[3])
 if not callToken then return err end
+local grant
+grant, err = grantArg('release', ARGV[4])
+if not grant then return err end
 
 local call = 'release:' .. callToken
 local before = finishedCall(KEYS[4], call, { 1, 2 })
@@ -45,13 +52,15 @@ if before then return before end
 local now = nowMs()
 local ttl = recordTtl(KEYS[2], 30000)
 purgeLeases(KEYS[1], KEYS[2], KEYS[3], now, ttl)
+err = fenceError(KEYS[2], key, token, grant, 'release')
+if err then return err end
 if not rcall('ZSCORE', KEYS[3], token) or rcall('HGET', KEYS[2], 'owner') == token then
   return redis.error_reply('PSR_REFERENCE_INVALID the borrow of key ' .. key ..
     ' is invalid: it was already released, its lease expired, or the object is gone')
 end
 
 rcall('ZREM', KEYS[3], token)
-rcall('HDEL', KEYS[2], 'h:' .. token)
+rcall('HDEL', KEYS[2], 'h:' .. token, 'g:' .. token)
 if rcall('HGET', KEYS[2], 'mut') == token then rcall('HSET', KEYS[2], 'mut', '') end
 local outcome = 1
 if settleObject(KEYS[1], KEYS[2], KEYS[3], now, ttl) == 0 then outcome = 2 end

@@ -12,6 +12,8 @@
 -- ARGV[3] call    this call's own random token (recognises its resend)
 -- ARGV[4] write   '1' to write `bytes`, '0' to check the rule only
 -- ARGV[5] bytes   the new serialized object (ignored when write is '0')
+-- ARGV[6] grant   the mutable borrow's grant number (includes/fence.lua); '' or
+--                 '0' presents none (an owner, or a ref of an older version)
 --
 -- Returns: the object's version after the call (field `v` of the record,
 --          absent = 0): bumped by one when the call writes, unchanged when it
@@ -37,6 +39,8 @@ local rcall = redis.call
 --@include settleObject
 --@include finishedCall
 --@include markFinished
+--@include intArg
+--@include fence
 
 local key, err = keyArg('update', KEYS[1], ARGV[1])
 if not key then return err end
@@ -47,6 +51,9 @@ token, err = tokenArg('update', 'token', ARGV[2])
 if not token then return err end
 callToken, err = tokenArg('update', 'call', ARGV[3])
 if not callToken then return err end
+local grant
+grant, err = grantArg('update', ARGV[6])
+if not grant then return err end
 local write = ARGV[4]
 if write ~= '0' and write ~= '1' then
   return redis.error_reply('PSR_INVALID_OPTIONS update: write must be 0 or 1, got ' .. shown(write))
@@ -59,6 +66,8 @@ local ttl = recordTtl(KEYS[2], 30000)
 purgeLeases(KEYS[1], KEYS[2], KEYS[3], now, ttl)
 -- Its lifetime ended: neither the owner nor a live mutable borrow writes any more.
 err = endedError(KEYS[2], KEYS[3], key)
+if err then return err end
+err = fenceError(KEYS[2], key, token, grant, 'update')
 if err then return err end
 local owner = rcall('HGET', KEYS[2], 'owner')
 if owner == token then

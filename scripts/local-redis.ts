@@ -496,6 +496,12 @@ export interface ManagedRedisCluster extends LocalRedisCluster {
   freezeMaster(i: number, ms: number): Promise<FaultReport>;
   /** Start a killed node again (the only killed one, or the one on `port`); it rejoins as a replica. */
   restartNode(port?: number): Promise<FaultReport>;
+  /**
+   * SIGKILL master `i` (one without a running replica) and start it again at once on its port
+   * with its nodes.conf but none of its data (no persistence): a master restarted empty. It keeps
+   * its slots; returns once every node says `cluster_state:ok` again.
+   */
+  restartMasterEmpty(i: number): Promise<FaultReport>;
   /** CLUSTER FAILOVER (graceful, no data loss) on a replica of master `i`. */
   failover(i: number): Promise<FaultReport>;
   /**
@@ -869,6 +875,23 @@ class ManagedCluster implements ManagedRedisCluster {
     await this.waitFor(`convergence after the failover of master ${victim.port}`, () => this.problems(true));
     const demoted = !(await this.isMaster(victim));
     return this.report('failover', node, startedAt, { promotedAfterMs, demoted, master: { port: heir.port, id: heir.id } });
+  }
+
+  async restartMasterEmpty(i: number): Promise<FaultReport> {
+    const shard = await this.shard(i, 'restartMasterEmpty');
+    const victim = this.byId(shard.master.id);
+    if (shard.replicas.some((r) => !r.killed)) {
+      throw new Error(`restartMasterEmpty(${i}): master ${victim.port} has a running replica, which would take over instead`);
+    }
+    const node = { port: victim.port, pid: victim.pid, id: victim.id };
+    const startedAt = Date.now();
+    process.kill(victim.pid, 'SIGKILL');
+    victim.killed = true;
+    await victim.server?.stop(); // reaps the process; its dir (nodes.conf) stays
+    victim.server = await startRedisServer({ port: victim.port, dir: victim.dir, args: clusterNodeArgs(victim.busPort, this.nodeTimeoutMs) });
+    victim.killed = false;
+    await this.waitFor(`convergence after restarting master ${victim.port} empty`, () => this.problems(true));
+    return this.report('restart', node, startedAt, { master: { port: victim.port, id: victim.id } });
   }
 
   async restartNode(port?: number): Promise<FaultReport> {

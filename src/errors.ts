@@ -292,6 +292,60 @@ export class ClusterReconfiguringError extends RedisOperationError {
   }
 }
 
+/**
+ * Redis lost its data since this connector first saw it: the server was
+ * restarted empty (no persistence, or persistence that failed), flushed, or
+ * failed over to a replica that had none of it. Raised instead of "missing:
+ * evicted, expired or never stored" (resolve) or "its lease ended"
+ * (ownership handles) when the server's generation marker changed: the object
+ * was most likely stored before the loss and went with it. Not retryable:
+ * the data is gone; put it again.
+ *
+ * The connector writes a small generation marker per Redis (per master on a
+ * Cluster) when it connects, and reads it again only when something is
+ * missing, so this costs nothing on the normal path. See docs/durability.md.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await resolve(proxy);
+ * } catch (err) {
+ *   if (err instanceof RedisDataLostError) alert('Redis restarted empty: recompute the inputs');
+ * }
+ * ```
+ */
+export class RedisDataLostError extends ProxyStoreError {
+  static override readonly code: string = 'REDIS_DATA_LOST';
+}
+
+/**
+ * A write ran on its master, but fewer replicas than the connector's
+ * `durability.replicas` acknowledged it within `durability.timeout` (Redis
+ * `WAIT`): if the master fails now, the promoted replica may not have it.
+ * The message says what the call reached ("ran on the master, acknowledged
+ * by 0 of 1 replicas"). Retryable: every call of the library is safe to send
+ * again (the same consume, release or update is recognised by its token and
+ * not applied twice), and a put's fresh keys were removed. Until a retry
+ * succeeds, treat the call as not done: its effect may be undone by a
+ * failover (see docs/durability.md).
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await release(borrowed);
+ * } catch (err) {
+ *   if (err instanceof DurabilityError) await release(borrowed); // same call again
+ * }
+ * ```
+ */
+export class DurabilityError extends RedisOperationError {
+  static override readonly code: string = 'DURABILITY';
+  /** Always true: the same call again is safe, and succeeds once the replicas catch up. */
+  readonly retryable = true;
+  /** Always true: the write ran on the master (only its replication is in doubt). */
+  readonly mayHaveRun = true;
+}
+
 type ErrorClass = new (message: string, context?: ErrorContext) => ProxyStoreError;
 
 const ERROR_CLASSES = new Map<string, ErrorClass>(
@@ -317,6 +371,8 @@ const ERROR_CLASSES = new Map<string, ErrorClass>(
       InvalidRefError,
       RedisOperationError,
       ClusterReconfiguringError,
+      RedisDataLostError,
+      DurabilityError,
     ] as const
   ).map((cls) => [cls.code, cls]),
 );

@@ -54,6 +54,8 @@ export {
   InvalidRefError,
   RedisOperationError,
   ClusterReconfiguringError,
+  RedisDataLostError,
+  DurabilityError,
   type ProxyStoreErrorJSON,
   type ErrorContext,
   type ConsumedBy,
@@ -62,6 +64,7 @@ export {
   RedisConnector,
   type RedisConnectorOptions,
   type RedisConnectorConfig,
+  type DurabilityOptions,
   type ClusterNode,
   type FromConfigOptions,
 } from './redis/connector.js';

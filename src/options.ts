@@ -123,3 +123,43 @@ export const MAX_EXPIRY_MS = 9_999_999_999_999;
  * {@link MAX_EXPIRY_MS} until the year 2128.
  */
 export const MAX_EXPIRY_SECONDS = 5e9;
+
+/** The checked `durability` option of a connector (see src/redis/durability.ts). */
+export interface CheckedDurability {
+  replicas: number;
+  /** WAIT's timeout, in whole milliseconds (at least 1: WAIT 0 blocks forever). */
+  timeoutMs: number;
+}
+
+/** Default `durability.timeout`, in seconds. */
+export const DEFAULT_DURABILITY_TIMEOUT = 1;
+
+/**
+ * Check a connector's `durability: { replicas, timeout }` (timeout in
+ * seconds, default 1): WAIT must give up before the command timeout
+ * (`commandTimeoutMs`), or the client would time the command out first and
+ * the write would look lost.
+ *
+ * @example
+ * ```ts
+ * checkDurability({ replicas: 1, timeout: 0.5 }, 10_000); // { replicas: 1, timeoutMs: 500 }
+ * ```
+ */
+export function checkDurability(value: unknown, commandTimeoutMs: number): CheckedDurability {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidOptionsError(`durability must be an object { replicas, timeout }, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`);
+  }
+  checkOptions('durability', value, ['replicas', 'timeout']);
+  const given = value as { replicas?: unknown; timeout?: unknown };
+  if (given.replicas === undefined) throw new InvalidOptionsError('durability needs `replicas`: how many replicas must acknowledge each write (1 or more)');
+  const replicas = checkNumber('durability.replicas', given.replicas, { min: 1, max: 100, integer: true });
+  const maxSeconds = (commandTimeoutMs - 1) / 1000;
+  if (typeof given.timeout === 'number' && given.timeout > maxSeconds && given.timeout <= 2 ** 31) {
+    throw new InvalidOptionsError(
+      `durability.timeout is in seconds and must be shorter than the command timeout (${commandTimeoutMs} ms), got ${given.timeout}` +
+        (given.timeout >= 100 ? ` (did you mean ${given.timeout / 1000} s?)` : ''),
+    );
+  }
+  const timeout = given.timeout === undefined ? Math.min(DEFAULT_DURABILITY_TIMEOUT, maxSeconds) : checkNumber('durability.timeout', given.timeout, { unit: 'seconds', min: 0.001, max: maxSeconds });
+  return { replicas, timeoutMs: Math.max(1, Math.round(timeout * 1000)) };
+}

@@ -12,6 +12,7 @@ import {
   ProxyResolveMissingKeyError,
   ProxyStoreFactoryError,
   StoreClosedError,
+  type ProxyStoreError,
 } from './errors.js';
 import { ObjectCache } from './cache/cache.js';
 import { callerFrame, describeConsumer, explainConsumer, parseTombstone, tombstoneToken } from './consumer.js';
@@ -671,14 +672,24 @@ export class Store implements TargetSource {
       const token = options.consumeToken ?? randomId();
       log('GET %s (ephemeral)', key);
       const reply = await this.connector.consume(key, consumer, Math.round(this.tombstoneTtl * 1000), token);
-      if (!reply.consumed) throw this.missing(key, reply.tombstone, reply.nowMs, token);
+      if (!reply.consumed) throw await this.explainMissing(key, reply.tombstone, reply.nowMs, token);
       log('EVICT %s (consumed)', key);
       this.recorder?.bytes('consume', reply.value.length);
       return deserialize(reply.value, key, deserializer);
     }
     const found = await this.cachedOrRead(key, 'resolve', options.deserializer);
-    if (found === MISSING) throw this.missing(key, await this.connector.tombstone(key).catch(() => undefined), undefined);
+    if (found === MISSING) throw await this.explainMissing(key, await this.connector.tombstone(key).catch(() => undefined), undefined);
     return found;
+  }
+
+  /** {@link missing}, or a RedisDataLostError when the object went with its server's data. */
+  private async explainMissing(key: string, tombstone: Buffer | undefined, nowMs: number | undefined, token?: string): Promise<ProxyStoreError> {
+    // A tombstone says who consumed it: that is the answer, whatever happened since.
+    if (tombstone === undefined) {
+      const lost = await this.connector.dataLost(this.connector.dataKey(key), `key ${key} of store ${this.name} is missing`, { key });
+      if (lost) return lost;
+    }
+    return this.missing(key, tombstone, nowMs, token);
   }
 
   private missing(key: string, tombstone: Buffer | undefined, nowMs: number | undefined, token?: string): ProxyResolveMissingKeyError {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import {
   ProxyResolveMissingKeyError,
+  RedisDataLostError,
   ProxyStoreError,
   RedisConnector,
   RedisOperationError,
@@ -254,9 +255,13 @@ describe('objects removed behind the library', () => {
     const store = new Store('gone', new RedisConnector({ url: s.url, namespace: 'gone' }));
     const p = await store.proxy([1], { populateTarget: false });
     const admin = quiet(new Redis(s.url));
-    await admin.flushall();
+    await store.connector.ready();
+    // Its keys only (FLUSHALL would be Redis losing its data: see test/data-lost.test.ts).
+    await admin.del(...(await admin.keys('gone:{*')));
     await expect(resolve(p)).rejects.toThrow(ProxyResolveMissingKeyError);
     expect(getKey(p)).toBeTypeOf('string');
+    await admin.flushall();
+    await expect(resolve(await store.proxyFromKey(getKey(p)))).rejects.toThrow(RedisDataLostError);
     await admin.quit();
     await store.close();
   });

@@ -35,7 +35,7 @@ describe('owners on every node', () => {
     const raw: unknown = redis;
     if (target.kind === 'cluster' && raw instanceof Cluster) {
       // The objects are spread over the masters.
-      const perNode = await Promise.all(raw.nodes('master').map((n) => n.keys(`${namespace}:*`)));
+      const perNode = await Promise.all(raw.nodes('master').map((n) => n.keys(`${namespace}:{*`)));
       expect(perNode.filter((keys) => keys.length > 0).length).toBeGreaterThan(1);
     }
     // Past two lease lengths, the heartbeat has kept every handle alive.

@@ -90,7 +90,7 @@ describe('a Redis outage of 2 x leaseTtl', () => {
       await drop(lone);
     } finally {
       await store.close();
-      const left = await admin.keys(`${namespace}:*`);
+      const left = await admin.keys(`${namespace}:{*`);
       if (left.length > 0) await admin.del(...left);
     }
   });
@@ -112,7 +112,7 @@ describe('a Redis outage of 2 x leaseTtl', () => {
       await drop(owned);
     } finally {
       await store.close();
-      const left = await admin.keys(`${namespace}:*`);
+      const left = await admin.keys(`${namespace}:{*`);
       if (left.length > 0) await admin.del(...left);
     }
   });

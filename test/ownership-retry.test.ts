@@ -29,23 +29,23 @@ describe('resent borrows', () => {
   test('a borrow sent twice with one token is one shared borrow', async ({ store, redis }) => {
     const owned = await store.ownedProxy({ n: 1 });
     const { keys, args } = borrowCall(store, owned);
-    expect(await store.connector.scripts.run('borrow', keys, args)).toBe(1);
-    expect(await store.connector.scripts.run('borrow', keys, args)).toBe(1);
+    expect(await store.connector.scripts.run('borrow', keys, args)).toBe(1); // its grant number: the first
+    expect(await store.connector.scripts.run('borrow', keys, args)).toBe(1); // the resend: the same grant
     expect(await redis.zcard(keys.leases)).toBe(2); // the owner and one borrow
-    await store.connector.scripts.run('release', keys, { key: args.key, token: args.token, call: randomId() });
+    await store.connector.scripts.run('release', keys, { key: args.key, token: args.token, call: randomId(), grant: 1 });
     await drop(owned);
   });
 
   test('a mutable borrow sent twice with one token succeeds both times and stays one borrow', async ({ store, redis }) => {
     const owned = await store.ownedProxy({ n: 1 });
     const { keys, args } = borrowCall(store, owned);
-    expect(await store.connector.scripts.run('mutBorrow', keys, args)).toBe(1);
-    expect(await store.connector.scripts.run('mutBorrow', keys, args)).toBe(1);
+    expect(await store.connector.scripts.run('mutBorrow', keys, args)).toBe(1); // its grant number: the first
+    expect(await store.connector.scripts.run('mutBorrow', keys, args)).toBe(1); // the resend: the same grant
     expect(await redis.zcard(keys.leases)).toBe(2);
     expect(await redis.hget(keys.record, 'mut')).toBe(args.token);
     // Another token is still refused.
     await expect(store.connector.scripts.run('mutBorrow', keys, { ...args, token: randomId() })).rejects.toThrow(/already mutably borrowed/);
-    await store.connector.scripts.run('release', keys, { key: args.key, token: args.token, call: randomId() });
+    await store.connector.scripts.run('release', keys, { key: args.key, token: args.token, call: randomId(), grant: 1 });
     await drop(owned);
   });
 });
@@ -94,6 +94,6 @@ describe('borrows under CLIENT KILL', () => {
     expect(await admin.hget(keys.record, 'mut')).toBe('');
     await drop(owned);
     await store.close();
-    expect((await admin.keys(`${namespace}:*`)).filter((k) => !/\}:done:/.test(k))).toEqual([]);
+    expect((await admin.keys(`${namespace}:{*`)).filter((k) => !/\}:done:/.test(k))).toEqual([]);
   });
 });

@@ -33,7 +33,7 @@ local function purgeLeases(data, record, leases, now, ttl)
   local owner = rcall('HGET', record, 'owner')
   local mut = rcall('HGET', record, 'mut')
   for _, token in ipairs(expired) do
-    rcall('HDEL', record, 'h:' .. token)
+    rcall('HDEL', record, 'h:' .. token, 'g:' .. token)
     if token == owner then rcall('HSET', record, 'owner', '') end
     if token == mut then rcall('HSET', record, 'mut', '') end
   end

@@ -118,13 +118,16 @@ function makeCluster(nodes: ClusterNode[], fromUrl: RedisOptions, options: Conne
     slotsRefreshTimeout: options.timeoutMs,
     maxRedirections: 4,
   };
-  return new RedisConnector({
+  const connector = new RedisConnector({
     nodes,
     namespace: options.namespace,
     commandTimeout: options.timeoutMs,
     redisOptions: { ...perNode, ...fromUrl },
     clusterOptions,
   });
+  // The command line only reads (and gc evicts through its script): no generation marker.
+  connector.forgetGeneration();
+  return connector;
 }
 
 function connection(connector: RedisConnector, describe: string): Connection {
@@ -154,6 +157,7 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
     commandTimeout: options.timeoutMs,
     redisOptions: failFast(options.timeoutMs),
   });
+  connector.forgetGeneration();
   const where = hostPort(options.url);
   await connectWithin(connector.client, where, options.timeoutMs);
   const single = connector.client as Redis;

@@ -37,9 +37,10 @@ async function perNode(
   operation: string,
   context: ErrorContext,
   per = 1,
+  write = true,
 ): Promise<unknown[]> {
   const commands = keys.flatMap((key) => Array.from({ length: per }, (_, j) => ({ key, queue: (p: ChainableCommander) => queue(p, key, j) })));
-  const out = await connector.batch(commands, operation, context);
+  const out = await connector.batch(commands, operation, context, write);
   return per === 1 ? out : keys.map((_, i) => out.slice(i * per, (i + 1) * per));
 }
 

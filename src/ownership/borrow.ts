@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { InvalidOptionsError } from '../errors.js';
+import { DurabilityError, InvalidOptionsError } from '../errors.js';
 import { checkOptions } from '../options.js';
 import { randomId } from '../keys.js';
 import type { Proxy } from '../proxy/proxy.js';
@@ -41,19 +41,26 @@ async function lend(owned: unknown, kind: 'ref' | 'refmut', options: BorrowOptio
   const store = storeOf(state);
   const renewal = renewalOf(store);
   const token = randomId();
-  await runFor(store, state, operation, objectKeys(store, state.key), {
-    key: state.key,
-    owner: state.token,
-    token,
-    holder: renewal.holder,
-    ttlMs: renewal.ttlMs,
-  });
+  const keys = objectKeys(store, state.key);
+  let grant: number;
+  try {
+    grant = await runFor(store, state, operation, keys, { key: state.key, owner: state.token, token, holder: renewal.holder, ttlMs: renewal.ttlMs });
+  } catch (err) {
+    // Granted on the master but not acknowledged by enough replicas: nobody
+    // will hold this grant, so end it rather than leave the object borrowed
+    // until its lease runs out (best effort; a new borrow gets a new token).
+    if (err instanceof DurabilityError) {
+      void store.connector.scripts.run('release', keys, { key: state.key, token, call: randomId(), grant: 0 }, { key: state.key }).catch(() => undefined);
+    }
+    throw err;
+  }
   const populate = (options.populateTarget ?? true) && state.resolved;
   const proxy = makeHandle(store, {
     kind,
     key: state.key,
     shape: state.shape,
     token,
+    grant,
     deserializer: state.deserializer,
     target: populate ? { value: state.target } : undefined,
   });
@@ -125,6 +132,8 @@ export async function release<T>(handle: RefProxy<T> | RefMutProxy<T>): Promise<
       ),
   );
   const store = storeOf(state);
-  await runFor(store, state, 'release', objectKeys(store, state.key), { key: state.key, token: state.token, call: randomId() });
+  // The same call token for every attempt of this handle's release (see ProxyState.releaseCall).
+  state.releaseCall ??= randomId();
+  await runFor(store, state, 'release', objectKeys(store, state.key), { key: state.key, token: state.token, call: state.releaseCall, grant: state.grant ?? 0 });
   retire(store, state, `the ${kindName(state.kind)} was released`);
 }

@@ -152,6 +152,8 @@ export interface HandleOptions {
   key: string;
   shape: Shape;
   token: string;
+  /** A borrow's grant number (fencing), when it is one. */
+  grant?: number;
   deserializer: Deserializer | undefined;
   /** Present when the target is already known here. */
   target?: { value: unknown } | undefined;
@@ -167,21 +169,27 @@ export function makeHandle<T>(store: Store, options: HandleOptions): Proxy<T> {
     shape: options.shape,
     source: store,
     token: options.token,
+    ...(options.grant !== undefined ? { grant: options.grant } : {}),
     ...(options.deserializer ? { deserializer: options.deserializer } : {}),
     ...(options.target ? { target: options.target } : {}),
     toRef,
   });
 }
 
+/** Why a handle became invalid, when it is not simply gone: its lifetime ended it, or Redis lost its data. */
+export type InvalidCause = 'lifetime' | 'dataLost';
+
 /**
  * Mark a handle unusable. Its local target is let go too: a released borrow
- * of a 50 MB array should not keep the array alive. `byLifetime`: its
- * object's lifetime ended it (the handle then throws LifetimeEndedError).
+ * of a 50 MB array should not keep the array alive. `cause`: its object's
+ * lifetime ended it (the handle then throws LifetimeEndedError), or Redis lost
+ * its data (RedisDataLostError).
  */
-export function invalidate(state: ProxyState, reason: string, byLifetime = false): void {
+export function invalidate(state: ProxyState, reason: string, cause?: InvalidCause): void {
   state.valid = false;
   state.invalidReason = reason;
-  if (byLifetime) state.endedByLifetime = true;
+  if (cause === 'lifetime') state.endedByLifetime = true;
+  if (cause === 'dataLost') state.dataLost = true;
   state.target = undefined;
   state.resolved = false;
 }

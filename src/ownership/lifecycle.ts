@@ -10,7 +10,7 @@ import { proxyState } from '../proxy/proxy.js';
 import type { ScriptArgs, ScriptKeys, ScriptName, ScriptReply } from '../redis/scripts.js';
 import type { Store } from '../store.js';
 import { unwatch, watch } from './finalizer.js';
-import { invalidate, type HandleState } from './handle.js';
+import { invalidate, type HandleState, type InvalidCause } from './handle.js';
 import { renewalOf, type Renewal } from './renewal.js';
 
 /** Start renewing a handle held here and watching it for collection. */
@@ -21,10 +21,10 @@ export function adopt(renewal: Renewal, proxy: object): void {
 }
 
 /** The handle's token ended: stop renewing it here and make the handle (and any other holding the token here) unusable. */
-export function retire(store: Store, state: HandleState, reason: string, byLifetime = false): void {
-  renewalOf(store).end(state.token, reason, byLifetime);
+export function retire(store: Store, state: HandleState, reason: string, cause?: InvalidCause): void {
+  renewalOf(store).end(state.token, reason, cause === 'lifetime');
   unwatch(state);
-  invalidate(state, reason, byLifetime);
+  invalidate(state, reason, cause);
 }
 
 /**
@@ -44,10 +44,13 @@ export async function runFor<N extends ScriptName>(
   try {
     return await store.measure(op, () => store.connector.scripts.run(name, keys, args, { key: state.key }));
   } catch (err) {
-    if (err instanceof ReferenceInvalidError) retire(store, state, err.message);
     // The object's lifetime ended its owner: the OwnedProxy is invalid (a
     // live borrow stays valid: it can still be read and released).
-    else if (err instanceof LifetimeEndedError && state.kind === 'owned') retire(store, state, err.message, true);
-    throw err;
+    if (err instanceof LifetimeEndedError && state.kind === 'owned') retire(store, state, err.message, 'lifetime');
+    if (!(err instanceof ReferenceInvalidError)) throw err;
+    // Gone because Redis lost its data? Then say that, not "released or dropped".
+    const lost = await store.connector.dataLost(store.connector.dataKey(state.key), `${name} of key ${state.key} failed`, { key: state.key });
+    retire(store, state, lost ? lost.message : err.message, lost !== undefined ? 'dataLost' : undefined);
+    throw lost ?? err;
   }
 }

@@ -213,6 +213,8 @@ export async function update<T>(handle: OwnedProxy<T> | RefMutProxy<T>, options:
     call: randomId(),
     write: state.resolved ? '1' : '0',
     bytes,
+    // A mutable borrow's grant number: a grant this Redis never made cannot write (lua/includes/fence.lua).
+    grant: state.kind === 'refmut' ? (state.grant ?? 0) : 0,
   });
   // Read-your-writes: this process never serves an older version from its cache.
   store.objectCache?.sawVersion(state.key, version);

@@ -25,7 +25,7 @@ import { randomId } from '../keys.js';
 import type { ProxyState } from '../proxy/proxy.js';
 import type { Store } from '../store.js';
 import { unwatch } from './finalizer.js';
-import { invalidate, leaseMs, objectKeys, type HandleKind, type HandleState } from './handle.js';
+import { invalidate, leaseMs, objectKeys, type HandleKind, type HandleState, type InvalidCause } from './handle.js';
 
 const log = createDebug('proxystore:ownership');
 
@@ -36,6 +36,8 @@ interface Entry {
   readonly kind: HandleKind;
   readonly key: string;
   readonly mode: RenewalMode;
+  /** A borrow's grant number (fencing: see lua/includes/fence.lua); 0 for an owner. */
+  readonly grant: number;
   /**
    * The states of the handles that hold the token here (usually one; two
    * when a ref was revived twice); never keeps a proxy alive. The token ends
@@ -98,6 +100,7 @@ export class Renewal {
     this.entries.set(state.token, {
       kind: state.kind as HandleKind,
       key: state.key,
+      grant: state.grant ?? 0,
       mode: 'hold',
       states: [...others.map((s) => new WeakRef(s)), new WeakRef(state)],
     });
@@ -107,7 +110,7 @@ export class Renewal {
   /** The handle was sent away: renew it until a receiver claims it. */
   send(token: string): void {
     const e = this.entries.get(token);
-    if (e) this.entries.set(token, { kind: e.kind, key: e.key, mode: 'transit', states: [] });
+    if (e) this.entries.set(token, { kind: e.kind, key: e.key, grant: e.grant, mode: 'transit', states: [] });
   }
 
   /**
@@ -195,10 +198,10 @@ export class Renewal {
       );
   }
 
-  private lapsed(entry: Entry | undefined, reason: string, byLifetime = false): void {
+  private lapsed(entry: Entry | undefined, reason: string, cause?: InvalidCause): void {
     for (const state of liveStates(entry)) {
       unwatch(state);
-      invalidate(state, reason, byLifetime);
+      invalidate(state, reason, cause);
     }
   }
 
@@ -215,6 +218,7 @@ export class Renewal {
     );
     this.ticking = false;
     let failed = false;
+    const lapsedNow: Entry[] = [];
     batch.forEach(([token, e], i) => {
       const result = results[i] as PromiseSettledResult<0 | 1 | 2 | 3>;
       if (result.status === 'rejected') {
@@ -226,9 +230,21 @@ export class Renewal {
       if (code === 1 || this.entries.get(token) !== e) return;
       this.entries.delete(token);
       // 2: a receiver claimed a handle we sent; 0: the handle is gone; 3: its object's lifetime ended the owner.
-      if (code === 0) this.lapsed(e, 'its lease ended, or another holder of its token released or dropped it');
-      if (code === 3) this.lapsed(e, 'the lifetime of its object ended (closed, or its lease ran out)', true);
+      if (code === 0) lapsedNow.push(e);
+      if (code === 3) this.lapsed(e, 'the lifetime of its object ended (closed, or its lease ran out)', 'lifetime');
     });
+    // Gone: ended by its lease, by another holder, or with Redis's data (one check per master).
+    if (lapsedNow.length > 0) {
+      const losses = await this.store.connector.dataLostMany(
+        lapsedNow.map((e) => e.key),
+        'a renewal found its lease gone',
+      );
+      lapsedNow.forEach((e, i) => {
+        const lost = losses[i];
+        if (lost) this.lapsed(e, lost.message, 'dataLost');
+        else this.lapsed(e, 'its lease ended, or another holder of its token released or dropped it');
+      });
+    }
     if (this.entries.size === 0) this.stopTimer();
     else if (failed) this.retrySoon();
     else this.retryDelayMs = undefined;
@@ -249,7 +265,7 @@ export class Renewal {
     const keys = objectKeys(this.store, key);
     try {
       if (kind === 'owned') await this.store.connector.scripts.run('abandon', keys, { owner: token, call: randomId() }, { key });
-      else await this.store.connector.scripts.run('release', keys, { key, token, call: randomId() }, { key });
+      else await this.store.connector.scripts.run('release', keys, { key, token, call: randomId(), grant: e.grant }, { key });
     } catch (err) {
       log('finalizer of %s %s failed: %O', kind, key, err);
     }
@@ -277,7 +293,7 @@ export class Renewal {
       const keys = objectKeys(this.store, e.key);
       return e.kind === 'owned'
         ? scripts.run('abandon', keys, { owner: token, call: randomId() })
-        : scripts.run('release', keys, { key: e.key, token, call: randomId() });
+        : scripts.run('release', keys, { key: e.key, token, call: randomId(), grant: e.grant });
     });
     // A failure (a borrow already released elsewhere, Redis gone) only means
     // that handle's lease runs out by itself.

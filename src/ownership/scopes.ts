@@ -43,7 +43,7 @@ function isBorrow(state: ProxyState | undefined): state is HandleState {
 async function endBorrow(state: HandleState): Promise<void> {
   const store = storeOf(state);
   try {
-    await store.connector.scripts.run('release', objectKeys(store, state.key), { key: state.key, token: state.token, call: randomId() }, { key: state.key });
+    await store.connector.scripts.run('release', objectKeys(store, state.key), { key: state.key, token: state.token, call: randomId(), grant: state.grant ?? 0 }, { key: state.key });
   } catch (err) {
     // The receiver released it already, or its lease ended: the borrow is over either way.
     if (!(err instanceof ReferenceInvalidError)) throw err;

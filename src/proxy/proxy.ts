@@ -15,7 +15,7 @@
  * @module
  */
 import { inspect } from 'node:util';
-import { LifetimeEndedError, ProxyNotResolvedError, ProxyStoreFactoryError, ReferenceInvalidError } from '../errors.js';
+import { LifetimeEndedError, ProxyNotResolvedError, ProxyStoreFactoryError, RedisDataLostError, ReferenceInvalidError } from '../errors.js';
 import { randomId } from '../keys.js';
 import { prototypeOfShape, type Deserializer, type Shape } from '../serialize.js';
 
@@ -76,6 +76,8 @@ export interface ProxyState {
   resolving: Promise<unknown> | undefined;
   /** Ownership token (owned and borrowed handles). */
   token?: string;
+  /** A borrow's grant number (fencing: update and release present it; see docs/durability.md). */
+  grant?: number;
   /**
    * Ephemeral proxies: this proxy object's consumer token, made once when
    * the proxy is made or revived from a ref and never put in a ref. A
@@ -92,6 +94,15 @@ export interface ProxyState {
   invalidReason?: string;
   /** Set when the handle became invalid because its object's lifetime ended it (checkValid then throws LifetimeEndedError). */
   endedByLifetime?: boolean;
+  /**
+   * A borrow's release call token, kept across attempts: a release that
+   * failed after it may have run (a lost reply, a DurabilityError) and is
+   * called again is recognised as the same call, not refused as "already
+   * released".
+   */
+  releaseCall?: string;
+  /** Set when the handle ended because Redis lost its data: using it throws a RedisDataLostError. */
+  dataLost?: boolean;
   /** `toJSON` as seen on the proxy: writes the ref. */
   toJSON: () => unknown;
 }
@@ -178,6 +189,7 @@ function describeValue(value: unknown): string {
 /** Throws when an ownership handle was moved, released or dropped. @internal */
 export function checkValid(state: ProxyState, what: string): void {
   if (state.valid) return;
+  if (state.dataLost) throw new RedisDataLostError(`the ${state.kind} handle of key ${state.key} is invalid (${what}): ${state.invalidReason ?? ''}`, { key: state.key });
   if (state.endedByLifetime) {
     throw new LifetimeEndedError(`the ${state.kind} handle of key ${state.key} is invalid (${what}): ${state.invalidReason ?? 'its lifetime ended'}`, {
       key: state.key,
@@ -330,6 +342,7 @@ export interface MakeProxyOptions {
   source?: TargetSource;
   deserializer?: Deserializer;
   token?: string;
+  grant?: number;
   /** Present when the target is already known (populateTarget). */
   target?: { value: unknown };
   /** A future's proxy: resolving waits for the result. */
@@ -358,6 +371,7 @@ export function makeProxy<T>(options: MakeProxyOptions): Proxy<T> {
     toJSON: () => undefined,
   };
   if (options.token !== undefined) state.token = options.token;
+  if (options.grant !== undefined) state.grant = options.grant;
   if (options.reads !== undefined) state.reads = options.reads;
   if (options.future !== undefined) state.future = options.future;
   if (state.evict) state.consumeToken = randomId();

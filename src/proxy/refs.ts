@@ -44,6 +44,8 @@ export interface ProxyRef {
   reads?: number;
   /** Ownership token of owned and borrowed handles. */
   token?: string;
+  /** A borrow's grant number (fencing, see docs/durability.md); refs of older versions have none. */
+  grant?: number;
   /** Written by a ProxyLocker: revived as a locker, not a bare proxy. */
   locked?: true;
   /** The proxy of a future: resolving waits for the result. */
@@ -109,6 +111,7 @@ export function toRef(proxy: unknown): ProxyRef | FutureRef {
     ref.future = true;
     if (state.future.timeout !== undefined) ref.timeout = state.future.timeout;
   }
+  if (state.grant !== undefined) ref.grant = state.grant;
   if (state.kind !== 'proxy') {
     if (!handleMoves) throw new InvalidRefError(`cannot move a ${state.kind} handle: ownership is not loaded`);
     handleMoves.onSend(proxy as object);
@@ -149,6 +152,9 @@ export function validateRef(value: unknown): ProxyRef {
   }
   if (r.timeout !== undefined && r.future !== true) problems.push('`timeout` comes with `future: true`');
   if (r.future === true && r.kind !== undefined && r.kind !== 'proxy') problems.push('a future\'s proxy is a plain proxy (kind "proxy")');
+  if (r.grant !== undefined && !(typeof r.grant === 'number' && Number.isInteger(r.grant) && r.grant >= 1 && r.grant <= 999_999_999_999_999)) {
+    problems.push('`grant` must be a positive integer');
+  }
   if (r.kind !== undefined && r.kind !== 'proxy' && typeof r.token !== 'string') problems.push(`a ${String(r.kind)} ref needs a \`token\``);
   if (problems.length > 0) {
     const where = typeof r.key === 'string' ? ` (key ${r.key})` : '';
@@ -180,6 +186,7 @@ export function fromRef<T>(ref: ProxyRef | unknown): Proxy<T> {
     ...(r.reads !== undefined ? { reads: r.reads } : {}),
     ...(r.token !== undefined ? { token: r.token } : {}),
     ...(r.future === true ? { future: r.timeout !== undefined ? { timeout: r.timeout } : {} } : {}),
+    ...(r.grant !== undefined ? { grant: r.grant } : {}),
     toRef,
   });
   if (r.kind !== undefined && r.kind !== 'proxy') {

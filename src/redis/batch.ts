@@ -65,6 +65,8 @@ export class BatchFailure extends Error {
     readonly error: ProxyStoreError,
     readonly done: readonly boolean[],
     readonly unclear: readonly boolean[],
+    /** What the commands that were `done` replied (a Cluster batch past its deadline). */
+    readonly result?: BatchResult,
   ) {
     super(error.message);
     this.name = 'BatchFailure';
@@ -74,6 +76,33 @@ export class BatchFailure extends Error {
   mayHaveRun(): number[] {
     return this.done.flatMap((d, i) => (d || this.unclear[i] ? [i] : []));
   }
+}
+
+/** How a batch is run: see {@link runBatch}. */
+export interface BatchOptions {
+  /**
+   * Follow each pipeline with `WAIT replicas timeoutMs` on the same
+   * connection (the connector's `durability`): each command's reply then
+   * comes with how many replicas acknowledged the pipeline it succeeded in
+   * ({@link BatchResult.acked}).
+   */
+  wait?: { replicas: number; timeoutMs: number };
+  /**
+   * Settle every command on its own: a command answered with an error (a
+   * script's `PSR_` code) gets it in {@link BatchResult.errors} and the
+   * others go on, instead of the whole batch failing (independent calls
+   * sent together: group commit).
+   */
+  settle?: boolean;
+}
+
+/** What {@link runBatchSettled} gives per command. */
+export interface BatchResult {
+  replies: unknown[];
+  /** The raw error a command was answered with (only with `settle`). */
+  errors: (unknown | undefined)[];
+  /** Replicas that acknowledged each command's pipeline (only with `wait`; 0 when its WAIT failed). */
+  acked: number[];
 }
 
 /** The parts of ioredis's Cluster the routing needs (stable across ioredis 5). */
@@ -114,14 +143,44 @@ function refreshSlots(cluster: ClusterParts, deadline: number): Promise<void> {
  * fault), or when the deadline passes with some still turned away.
  */
 export async function runBatch(target: BatchTarget, commands: readonly BatchCommand[], operation: string, context: ErrorContext = {}): Promise<unknown[]> {
-  if (commands.length === 0) return [];
-  if (!target.isCluster) return runSingle(target.client, commands, operation, context);
-  return runCluster(target, commands, operation, context);
+  return (await runBatchSettled(target, commands, operation, context)).replies;
 }
 
-async function runSingle(client: Redis | Cluster, commands: readonly BatchCommand[], operation: string, context: ErrorContext): Promise<unknown[]> {
+/**
+ * {@link runBatch}, with the options: `wait` follows each pipeline with
+ * WAIT, `settle` gives each command its own outcome. Throws a
+ * {@link BatchFailure} as runBatch does (with `settle`, only when the
+ * deadline passes with commands still turned away, or the connection fails).
+ */
+export async function runBatchSettled(
+  target: BatchTarget,
+  commands: readonly BatchCommand[],
+  operation: string,
+  context: ErrorContext = {},
+  options: BatchOptions = {},
+): Promise<BatchResult> {
+  if (commands.length === 0) return { replies: [], errors: [], acked: [] };
+  if (!target.isCluster) return runSingle(target.client, commands, operation, context, options);
+  return runCluster(target, commands, operation, context, options);
+}
+
+/** The replica count a WAIT replied (0 when it failed: e.g. UNBLOCKED by a master turning replica). */
+function ackedBy(result: [unknown, unknown] | undefined): number {
+  if (!result || result[0]) return 0;
+  const n = Number(result[1]);
+  return Number.isInteger(n) && n >= 0 ? n : 0;
+}
+
+async function runSingle(
+  client: Redis | Cluster,
+  commands: readonly BatchCommand[],
+  operation: string,
+  context: ErrorContext,
+  options: BatchOptions,
+): Promise<BatchResult> {
   const pipeline = client.pipeline();
   for (const command of commands) command.queue(pipeline);
+  if (options.wait) pipeline.wait(options.wait.replicas, options.wait.timeoutMs);
   const done = commands.map(() => false);
   const unclear = commands.map(() => false);
   let results: [Error | null, unknown][] | null;
@@ -131,27 +190,43 @@ async function runSingle(client: Redis | Cluster, commands: readonly BatchComman
     throw new BatchFailure(errorFromReply(err, operation, context), done, commands.map(() => true));
   }
   if (results === null) throw new BatchFailure(errorFromReply(new Error('pipeline was discarded'), operation, context), done, unclear);
+  const acked = options.wait ? ackedBy(results.pop()) : 0;
   let first: unknown;
+  const errors: (unknown | undefined)[] = commands.map(() => undefined);
   const replies = results.map(([err, value], i) => {
     if (err) {
-      first ??= err;
       // No answer: the command may have run (the connection died after it was sent).
-      unclear[i] = nodeFault(err) !== undefined;
+      const lost = nodeFault(err) !== undefined;
+      if (options.settle && !lost) {
+        errors[i] = err;
+        done[i] = true;
+        return undefined;
+      }
+      first ??= err;
+      unclear[i] = lost;
     } else {
       done[i] = true;
     }
     return value;
   });
   if (first !== undefined) throw new BatchFailure(errorFromReply(first, operation, context), done, unclear);
-  return replies;
+  return { replies, errors, acked: commands.map(() => acked) };
 }
 
-async function runCluster(target: BatchTarget, commands: readonly BatchCommand[], operation: string, context: ErrorContext): Promise<unknown[]> {
+async function runCluster(
+  target: BatchTarget,
+  commands: readonly BatchCommand[],
+  operation: string,
+  context: ErrorContext,
+  options: BatchOptions,
+): Promise<BatchResult> {
   const cluster = target.client as unknown as ClusterParts;
   const start = Date.now();
   const deadline = start + target.commandDeadlineMs();
   const backoff = new Backoff();
   const replies: unknown[] = new Array<unknown>(commands.length);
+  const errors: (unknown | undefined)[] = commands.map(() => undefined);
+  const acked = commands.map(() => 0);
   const done = commands.map(() => false);
   const unclear = commands.map(() => false);
   const slots = commands.map((c) => calculateSlot(c.key));
@@ -177,16 +252,19 @@ async function runCluster(target: BatchTarget, commands: readonly BatchCommand[]
       group.push(i);
     }
     const outcomes = await Promise.all(
-      [...groups].map(async ([node, group]): Promise<[number[], [unknown, unknown][]]> => {
+      [...groups].map(async ([node, group]): Promise<[number[], [unknown, unknown][], number]> => {
         const connection = nodeConnection(cluster, node);
-        if (!connection) return [group, group.map(() => [new Error('Connection is closed.'), undefined])];
+        if (!connection) return [group, group.map(() => [new Error('Connection is closed.'), undefined]), 0];
         const pipeline = connection.pipeline();
         for (const i of group) {
           if (redirected.get(i)?.asking) pipeline.asking();
           (commands[i] as BatchCommand).queue(pipeline);
         }
+        // The same connection: WAIT counts the replicas that have what this pipeline wrote.
+        if (options.wait) pipeline.wait(options.wait.replicas, options.wait.timeoutMs);
         try {
           const results = (await pipeline.exec()) ?? [];
+          const waited = options.wait ? ackedBy(results.pop()) : 0;
           // Drop the ASKING replies: each precedes its command.
           const own: [unknown, unknown][] = [];
           let r = 0;
@@ -194,9 +272,9 @@ async function runCluster(target: BatchTarget, commands: readonly BatchCommand[]
             if (redirected.get(i)?.asking) r++;
             own.push(results[r++] ?? [new Error('pipeline was discarded'), undefined]);
           }
-          return [group, own];
+          return [group, own, waited];
         } catch (err) {
-          return [group, group.map(() => [err, undefined])];
+          return [group, group.map(() => [err, undefined]), 0];
         }
       }),
     );
@@ -205,18 +283,25 @@ async function runCluster(target: BatchTarget, commands: readonly BatchCommand[]
     let wait = unrouted.length > 0;
     let fatal: unknown;
     for (const i of unrouted) next.push(i);
-    for (const [group, results] of outcomes) {
+    for (const [group, results, waited] of outcomes) {
       group.forEach((i, j) => {
         const [err, value] = results[j] as [unknown, unknown];
         if (!err) {
           replies[i] = value;
+          acked[i] = waited;
           done[i] = true;
           redirected.delete(i);
           return;
         }
         const fault = nodeFault(err);
         if (!fault) {
-          fatal ??= err;
+          if (options.settle) {
+            errors[i] = err;
+            done[i] = true;
+            redirected.delete(i);
+          } else {
+            fatal ??= err;
+          }
           return;
         }
         lastFault = fault;
@@ -243,7 +328,7 @@ async function runCluster(target: BatchTarget, commands: readonly BatchCommand[]
       });
     }
     if (fatal !== undefined) throw new BatchFailure(errorFromReply(fatal, operation, context), done, unclear);
-    if (next.length === 0) return replies;
+    if (next.length === 0) return { replies, errors, acked };
     if (Date.now() >= deadline || timedOut) {
       const fault = lastFault ?? { kind: 'clusterdown' as const, mayHaveRun: false, message: 'no master known for the slot', redirections: false };
       const error = reconfiguring(
@@ -252,7 +337,7 @@ async function runCluster(target: BatchTarget, commands: readonly BatchCommand[]
         { ...context, mayHaveRun: next.some((i) => unclear[i]) },
         (Date.now() - start) / 1000,
       );
-      throw new BatchFailure(error, done, unclear);
+      throw new BatchFailure(error, done, unclear, { replies, errors, acked });
     }
     if (refresh) {
       // MOVED alone needs no pause (its target is known); the map is refreshed for later calls.

@@ -177,6 +177,7 @@ export function optionsFromConfig(config: RedisConnectorConfig, extra: FromConfi
     ...(timeout !== undefined ? { commandTimeoutMs: timeout } : {}),
     ...(config.maxBlockingConnections !== undefined ? { maxBlockingConnections: config.maxBlockingConnections } : {}),
     ...(Object.keys(redisOptions).length > 0 ? { redisOptions } : {}),
+    ...(config.durability !== undefined ? { durability: config.durability } : {}),
   };
   if (config.url !== undefined) return { ...options, url: password ? withPasswordInUrl(config.url, password) : config.url };
   const clusterOptions = { ...config.clusterOptions, ...extra.clusterOptions };

@@ -5,21 +5,23 @@
  *
  * @module
  */
-import { Redis, Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Redis, Cluster, type ChainableCommander, type ClusterOptions, type RedisOptions } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import { InvalidOptionsError, RedisOperationError, errorFromReply, withMessage, type ErrorContext, type ProxyStoreError } from '../errors.js';
 import { clusterFault, outcomeUnknown } from './faults.js';
 import { KeySpace, newKey, randomId, validateKey, validateNamespace } from '../keys.js';
-import { checkNumber, checkOptions } from '../options.js';
+import { checkDurability, checkNumber, checkOptions } from '../options.js';
 import createDebug from 'debug';
 import { guardClient, whenReady } from './connection.js';
 import { MIN_BULK_LIMIT, bulkLimit, checkFits, serverChecked, serverRefusal, trackServer, whenLearned, type Learned } from './limits.js';
 import { Scripts, type ConsumeReply, type ScriptKeys } from './scripts.js';
-import { BatchFailure, runBatch, type BatchCommand } from './batch.js';
+import { BatchFailure, runBatch, runBatchSettled, type BatchCommand } from './batch.js';
+import { DurableWriter, shortOfReplicas } from './durability.js';
 import { Backoff, retryFaults } from './retry.js';
 import { clientKind } from './client-kind.js';
 import { isDedupeKey } from '../dedupe/key.js';
 import { evictReference } from '../dedupe/refs.js';
+import { GenerationWatch, dataLostError } from './generation.js';
 import { connectionConfig, optionsFromConfig, type FromConfigOptions } from './config.js';
 import './parser-timer.js';
 
@@ -93,6 +95,31 @@ export interface RedisConnectorOptions {
    * Default 8.
    */
   maxBlockingConnections?: number;
+  /**
+   * Writes acknowledged by replicas (see docs/durability.md). Redis
+   * replicates asynchronously, so without this a failover can undo what a
+   * master acknowledged. With it, every write of the library (consume,
+   * borrow, mutBorrow, release, update, drop, put, putBatch and the lifetime
+   * scripts) is followed by `WAIT replicas timeout` on the same connection to
+   * the same master, and succeeds only once `replicas` replicas have it;
+   * otherwise it is sent again (safely: same tokens) until the command
+   * timeout, then fails with a {@link DurabilityError}. Writes that start
+   * together share one WAIT per master (group commit). Off by default: no
+   * extra round trip.
+   */
+  durability?: DurabilityOptions;
+}
+
+/** The `durability` option of {@link RedisConnectorOptions}. */
+export interface DurabilityOptions {
+  /** How many replicas must acknowledge each write: an integer from 1 to 100. */
+  replicas: number;
+  /**
+   * How long one WAIT waits for them, in seconds (like every time option of
+   * the library without `Ms` in its name): from 0.001 to less than the
+   * command timeout. Default 1.
+   */
+  timeout?: number;
 }
 
 /**
@@ -115,6 +142,8 @@ export interface RedisConnectorConfig {
   commandTimeoutMs?: number;
   /** See {@link RedisConnectorOptions.maxBlockingConnections}; absent: the default. */
   maxBlockingConnections?: number;
+  /** The connector's {@link RedisConnectorOptions.durability}. */
+  durability?: DurabilityOptions;
   /** @deprecated configs before `commandTimeoutMs`; still read by `fromConfig`. */
   commandTimeout?: number;
 }
@@ -130,6 +159,7 @@ const CONNECTOR_OPTIONS = [
   'commandTimeout',
   'unrefWhenIdle',
   'maxBlockingConnections',
+  'durability',
 ] as const;
 
 /** Range of `maxBlockingConnections`. */
@@ -169,6 +199,12 @@ export class RedisConnector {
   private readonly given: Parameters<typeof connectionConfig>[2];
   private closed = false;
   private readonly writeObservers = new Set<(operation: string, key: string | undefined) => void>();
+  /** With the `durability` option: how writes are sent (see ./durability.ts). */
+  private readonly durable: DurableWriter | undefined;
+  /** The `durability` option as given (for {@link config}). */
+  private readonly durabilityGiven: DurabilityOptions | undefined;
+  /** The servers' generation markers (see ./generation.ts). */
+  private readonly generations: GenerationWatch;
 
   /**
    * Checks every option; a client it creates connects lazily (at the first
@@ -259,13 +295,45 @@ export class RedisConnector {
       this.ownsClient = true;
     }
     const isCluster = clientKind(this.client) === 'cluster';
+    if (options.durability !== undefined) {
+      this.durable = new DurableWriter(this, checkDurability(options.durability, this.commandDeadlineMs()));
+      this.durabilityGiven = { ...options.durability };
+    }
     this.scripts = new Scripts(this.client, {
       beforeRun: () => serverChecked(this.client),
       cluster: isCluster,
       timeoutMs: () => this.commandDeadlineMs(),
       afterRun: (name, key) => this.wrote(name, key),
+      ...(this.durable ? { writer: this.durable } : {}),
     });
     trackServer(this.client, this.namespace);
+    this.generations = new GenerationWatch(this.client, this.namespace, isCluster);
+  }
+
+  /**
+   * Write no generation marker (the command line, which only reads).
+   * @internal
+   */
+  forgetGeneration(): void {
+    this.generations.stop();
+  }
+
+  /**
+   * After a call found `redisKey` (a key of this namespace) missing, or a
+   * handle's lease gone: the {@link RedisDataLostError} to throw instead when
+   * its server lost its data since this connector first saw it (one or two
+   * commands, only on this error path). `what` starts the message.
+   * @internal
+   */
+  async dataLost(redisKey: string, what: string, context: ErrorContext): Promise<ProxyStoreError | undefined> {
+    const loss = await this.generations.check(redisKey);
+    return loss ? dataLostError(loss, what, context) : undefined;
+  }
+
+  /** {@link dataLost} for the objects of many store keys (one check per master). @internal */
+  async dataLostMany(keys: readonly string[], what: string): Promise<(ProxyStoreError | undefined)[]> {
+    const losses = await this.generations.checkMany(keys.map((k) => this.dataKey(k)));
+    return losses.map((loss, i) => (loss ? dataLostError(loss, what, { key: keys[i] as string }) : undefined));
   }
 
   /**
@@ -289,9 +357,9 @@ export class RedisConnector {
    * BatchFailure (with what was done) when `failure` is true.
    * @internal
    */
-  async batch(commands: readonly BatchCommand[], operation: string, context: ErrorContext = {}): Promise<unknown[]> {
+  async batch(commands: readonly BatchCommand[], operation: string, context: ErrorContext = {}, write = true): Promise<unknown[]> {
     try {
-      return await runBatch(this, commands, operation, context);
+      return await this.runWrites(commands, operation, context, write);
     } catch (err) {
       throw err instanceof BatchFailure ? err.error : err;
     } finally {
@@ -313,6 +381,26 @@ export class RedisConnector {
 
   private wrote(operation: string, key: string | undefined): void {
     for (const observer of this.writeObservers) observer(operation, key);
+  }
+
+  /**
+   * runBatch, followed by WAIT per master with the `durability` option (for
+   * writes); a BatchFailure with a DurabilityError (every command done) when
+   * a master's replicas fell short.
+   */
+  private async runWrites(commands: readonly BatchCommand[], operation: string, context: ErrorContext, write = true): Promise<unknown[]> {
+    if (!this.durable || !write) return runBatch(this, commands, operation, context);
+    const { durability } = this.durable;
+    const result = await runBatchSettled(this, commands, operation, context, { wait: durability });
+    const least = Math.min(...result.acked);
+    if (least < durability.replicas) {
+      throw new BatchFailure(
+        shortOfReplicas(commands.length > 1 ? `${operation} (${commands.length} commands)` : operation, context, least, durability),
+        commands.map(() => true),
+        commands.map(() => false),
+      );
+    }
+    return result.replies;
   }
 
   /**
@@ -457,14 +545,20 @@ export class RedisConnector {
         { value: toBuffer(values[i] as Uint8Array), reads, ttlMs: ttlMs ?? 0 },
       ] as const;
     if (keys.length === 1) {
-      await this.scripts.run('objectPut', ...call(0), { key: keys[0] as string });
+      try {
+        await this.scripts.run('objectPut', ...call(0), { key: keys[0] as string });
+      } catch (err) {
+        // As write(): a fresh key that may have been written (a lost reply, too few replicas) is removed.
+        const error = errorFromReply(err, 'objectPut', { key: keys[0] as string });
+        throw await this.removeWritten(keys, error, outcomeUnknown(error));
+      }
       return keys;
     }
     try {
-      const replies = await runBatch(
-        this,
+      const replies = await this.runWrites(
         keys.map((_, i) => ({ key: this.dataKey(keys[i] as string), queue: (p) => this.scripts.queue(p, 'objectPut', ...call(i)) })),
         'objectPut',
+        {},
       );
       for (const reply of replies) this.scripts.decode('objectPut', reply);
     } catch (err) {
@@ -487,6 +581,13 @@ export class RedisConnector {
     if (refused) return refused;
     const data = this.dataKey(key);
     const value = toBuffer(bytes);
+    if (this.durable) {
+      const queue = (p: ChainableCommander) => void (ttlMs === undefined ? p.set(data, value) : p.set(data, value, 'PX', ttlMs));
+      return this.durable.send({ key: data, queue }, 'SET', { key }).catch(async (err: unknown) => {
+        const error = errorFromReply(err, 'SET', { key });
+        throw await this.removeWritten([key], error, outcomeUnknown(error));
+      });
+    }
     const send = () => (ttlMs === undefined ? this.client.set(data, value) : this.client.set(data, value, 'PX', ttlMs));
     return send().catch(async (err: unknown) => {
       let error: ProxyStoreError;
@@ -515,12 +616,12 @@ export class RedisConnector {
     if (!maybe || keys.length === 0) return error;
     let left: string[];
     try {
-      await runBatch(
-        this,
+      await this.runWrites(
         // With its rules record, if the write made one (a reads budget): two
         // single-key UNLINKs (a multi-key one is refused while its slot migrates).
         keys.flatMap((k) => [this.dataKey(k), this.keys.object('rules', k)].map((key) => ({ key, queue: (p) => void p.unlink(key) }))),
         'UNLINK (clean-up)',
+        {},
       );
       left = [];
     } catch (failure) {
@@ -571,7 +672,7 @@ export class RedisConnector {
       }
     }
     try {
-      await runBatch(this, commands, 'SET (batch)');
+      await this.runWrites(commands, 'SET (batch)', {});
     } catch (err) {
       if (!(err instanceof BatchFailure)) throw err;
       // Part of the batch may be written: those keys are fresh and the caller
@@ -604,6 +705,8 @@ export class RedisConnector {
     const replies = await this.batch(
       redisKeys.map((data) => ({ key: data, queue: (p) => void p.getBuffer(data) })),
       'GET (batch)',
+      {},
+      false,
     );
     return replies.map((r) => (r as Buffer | null) ?? undefined);
   }
@@ -645,7 +748,13 @@ export class RedisConnector {
     const signal = this.keys.object('sig', key);
     // Single-key UNLINKs sent together (one round trip): while a slot
     // migrates, Redis refuses a multi-key command one of whose keys is missing.
+    const durable = this.durable;
     try {
+      if (durable) {
+        // Acknowledged by the replicas too: an evict a failover undid would bring the object back.
+        await Promise.all([data, rules, signal].map((k) => durable.send({ key: k, queue: (p) => void p.unlink(k) }, 'UNLINK', { key })));
+        return;
+      }
       await Promise.all([
         this.command('UNLINK', { key }, () => this.client.unlink(data)),
         this.command('UNLINK', { key }, () => this.client.unlink(rules)),
@@ -731,6 +840,7 @@ export class RedisConnector {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.generations.stop();
     if (!this.ownsClient) return;
     // A lazy client that never connected has nothing to say goodbye to
     // (QUIT would open a connection first).
@@ -768,6 +878,7 @@ export class RedisConnector {
     };
     if (this.commandTimeoutMs !== undefined) config.commandTimeoutMs = this.commandTimeoutMs;
     if (this.givenMaxBlocking) config.maxBlockingConnections = this.maxBlockingConnections;
+    if (this.durabilityGiven !== undefined) config.durability = { ...this.durabilityGiven };
     return config;
   }
 

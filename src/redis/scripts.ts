@@ -14,7 +14,8 @@
  */
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { LUA_SCRIPTS } from '../generated/lua.js';
-import { InvalidOptionsError, RedisOperationError, type ErrorContext } from '../errors.js';
+import { InvalidOptionsError, RedisOperationError, errorFromReply, type ErrorContext } from '../errors.js';
+import type { DurableWriter } from './durability.js';
 import { retryFaults } from './retry.js';
 
 export type ScriptName = keyof typeof LUA_SCRIPTS;
@@ -113,6 +114,13 @@ function oneOf<C extends number>(name: ScriptName, codes: readonly C[]): (reply:
   };
 }
 
+/** A decoder for scripts that reply a positive integer. */
+function positive(name: ScriptName, reply: unknown): number {
+  const n = asInteger(name, reply, reply);
+  if (n < 1) fail(name, reply);
+  return n;
+}
+
 function asText(name: string, reply: unknown, v: unknown): string {
   if (Buffer.isBuffer(v)) return v.toString('utf8');
   if (typeof v === 'string') return v;
@@ -151,8 +159,9 @@ const REPLIES = {
   // Ownership (src/ownership/): codes are documented in each script's header.
   ownedCreate: oneOf('ownedCreate', [1] as const),
   intoOwned: oneOf('intoOwned', [1] as const),
-  borrow: oneOf('borrow', [1] as const),
-  mutBorrow: oneOf('mutBorrow', [1] as const),
+  // The grant's number (fencing: lua/includes/fence.lua).
+  borrow: (reply: unknown): number => positive('borrow', reply),
+  mutBorrow: (reply: unknown): number => positive('mutBorrow', reply),
   release: oneOf('release', [1, 2] as const),
   drop: oneOf('drop', [1] as const),
   abandon: oneOf('abandon', [0, 1, 2] as const),
@@ -304,7 +313,12 @@ export interface ScriptsOptions {
   timeoutMs?: () => number;
   /** Called after every {@link Scripts.run}, whatever its outcome (the object cache drops what the script may have changed). */
   afterRun?: (name: ScriptName, key: string | undefined) => void;
+  /** With the connector's `durability`: writes go through it (WAIT after each, see ./durability.ts). */
+  writer?: DurableWriter;
 }
+
+/** Scripts that write nothing: never followed by WAIT. */
+const READ_ONLY: ReadonlySet<ScriptName> = new Set<ScriptName>(['handleRead']);
 
 /** Typed access to the Lua scripts on one client. */
 export class Scripts {
@@ -312,6 +326,7 @@ export class Scripts {
   private readonly cluster: boolean;
   private readonly timeoutMs: () => number;
   private readonly afterRun: ((name: ScriptName, key: string | undefined) => void) | undefined;
+  private readonly writer: DurableWriter | undefined;
 
   constructor(
     private readonly client: Client,
@@ -321,6 +336,7 @@ export class Scripts {
     this.cluster = options.cluster ?? false;
     this.timeoutMs = options.timeoutMs ?? (() => 10_000);
     this.afterRun = options.afterRun;
+    this.writer = options.writer;
     for (const name of Object.keys(LUA_SCRIPTS) as ScriptName[]) {
       const command = commandName(name);
       if (typeof (client as unknown as Record<string, unknown>)[command] === 'function') continue;
@@ -362,9 +378,21 @@ export class Scripts {
     checkCall(name, keys, args, context);
     const fn = (this.client as unknown as Record<string, CommandFn>)[`${commandName(name)}Buffer`] as CommandFn;
     const argv = this.args(name, keys, args);
-    let reply: unknown;
     try {
-      reply = await retryFaults(
+      if (this.writer && !READ_ONLY.has(name)) {
+        try {
+          await this.beforeRun();
+        } catch (err) {
+          throw errorFromReply(err, name, context);
+        }
+        // The first key routes it (every key of a call shares its slot).
+        const script: ScriptSpec = LUA_SCRIPTS[name];
+        const first = script.restKey === null ? argv[0] : argv[1];
+        // A renewal is not sent again on a shortfall: the renewal loop retries soon (src/ownership/renewal.ts).
+        const reply = await this.writer.send({ key: String(first), queue: (p) => void fn.apply(p, argv) }, name, context, name !== 'renew');
+        return REPLIES[name](reply) as ScriptReply<N>;
+      }
+      const reply = await retryFaults(
         async () => {
           const pending = this.beforeRun();
           if (pending) await pending;
@@ -372,11 +400,11 @@ export class Scripts {
         },
         { operation: name, context, timeoutMs: this.timeoutMs(), cluster: this.cluster },
       );
+      return REPLIES[name](reply) as ScriptReply<N>;
     } finally {
       // Also after a failure: a script whose reply was lost may have written.
       this.afterRun?.(name, context.key);
     }
-    return REPLIES[name](reply) as ScriptReply<N>;
   }
 
   /**

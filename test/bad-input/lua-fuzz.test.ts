@@ -344,7 +344,7 @@ interface KeyState {
 
 /** Every key of the namespace: its type, absolute expiry (-1: none) and serialized value. */
 async function snapshot(redis: Redis, ns: string): Promise<Map<string, KeyState>> {
-  const keys = (await redis.keys(`${ns}:*`)).sort();
+  const keys = (await redis.keys(`${ns}:{*`)).sort();
   const p = redis.pipeline();
   for (const key of keys) {
     p.type(key);
@@ -405,7 +405,7 @@ describe('every script, fired with adversarial ARGV by raw EVAL', () => {
     const rest = script.restArg === null ? fc.constant([] as string[]) : fc.array(argValue(script.restArg, now), { maxLength: 3 });
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...SEEDS), args, rest, async (seeded, fixed, more) => {
-        const stale = await redis.keys(`${namespace}:*`);
+        const stale = await redis.keys(`${namespace}:{*`);
         if (stale.length > 0) await redis.del(...stale);
         await seed(redis, namespace, seeded, now);
         const before = await snapshot(redis, namespace);
@@ -434,7 +434,7 @@ describe('every script, fired with adversarial ARGV by raw EVAL', () => {
       }),
       { numRuns: 150 },
     );
-    const left = await redis.keys(`${namespace}:*`);
+    const left = await redis.keys(`${namespace}:{*`);
     if (left.length > 0) await redis.del(...left);
   });
 });

@@ -51,7 +51,7 @@ describe('the empty token matches no orphan marker', () => {
     const { key, keys, shared } = await orphanWithBorrow(store);
     const before = await dumpObject(redis, store, key);
     await expect(
-      evalScript(redis, 'update', [keys.data, keys.record, keys.leases, keys.done], [key, '', 'updateCallToken0000000', '1', 'overwritten']),
+      evalScript(redis, 'update', [keys.data, keys.record, keys.leases, keys.done], [key, '', 'updateCallToken0000000', '1', 'overwritten', '0']),
     ).rejects.toThrow(/^PSR_INVALID_OPTIONS update: token must be a token/);
     expect(await dumpObject(redis, store, key)).toEqual(before);
     await release(shared);
@@ -95,7 +95,7 @@ describe('KEYS of one object only', () => {
     const kb = objectKeys(store, getKey(b));
     const before = [await dumpObject(redis, store, getKey(a)), await dumpObject(redis, store, getKey(b))];
     await expect(
-      evalScript(redis, 'release', [ka.data, ka.record, kb.leases, ka.done], [getKey(a), proxyState(shared)!.token!, 'releaseCallToken000000']),
+      evalScript(redis, 'release', [ka.data, ka.record, kb.leases, ka.done], [getKey(a), proxyState(shared)!.token!, 'releaseCallToken000000', '0']),
     ).rejects.toThrow(/^PSR_INVALID_OPTIONS release: KEYS must be the keys of one object/);
     await expect(
       evalScript(redis, 'drop', [kb.data, kb.record, kb.leases, ka.done], [getKey(b), proxyState(b)!.token!, 'dropCallToken000000000']),

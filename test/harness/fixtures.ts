@@ -84,7 +84,8 @@ export async function findLeakedKeys(redis: AnyRedis, namespace: string): Promis
 /** Every key under `<namespace>:`, with or without a TTL, sorted (every master of a Cluster). */
 export async function namespaceKeys(redis: AnyRedis, namespace: string): Promise<string[]> {
   const all = await Promise.all(scanTargets(redis).map((node) => scanKeys(node, namespace)));
-  return [...new Set(all.flat())].sort();
+  // Not the connectors' generation markers (src/redis/generation.ts: one per Redis, with a TTL).
+  return [...new Set(all.flat())].filter((k) => !k.startsWith(`${namespace}:generation:`)).sort();
 }
 
 /** Delete every key under `<namespace>:`; returns how many were deleted. */

@@ -44,7 +44,7 @@ async function nodeOfEachKey(redis: Redis, namespace: string): Promise<Map<strin
     const address = `${node.options.host}:${node.options.port}`;
     let cursor = '0';
     do {
-      const [next, batch] = await node.scan(cursor, 'MATCH', `${namespace}:*`, 'COUNT', 1000);
+      const [next, batch] = await node.scan(cursor, 'MATCH', `${namespace}:{*`, 'COUNT', 1000);
       cursor = next;
       for (const key of batch) where.set(key, address);
     } while (cursor !== '0');

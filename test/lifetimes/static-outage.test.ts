@@ -126,7 +126,7 @@ describe('the StaticLifetime across a Redis outage of 2 x leaseTtl', () => {
       for (const key of [...mine, later]) expect(await store.exists(key)).toBe(false);
     } finally {
       await store.close();
-      const left = await admin.keys(`${namespace}:*`);
+      const left = await admin.keys(`${namespace}:{*`);
       if (left.length > 0) await admin.del(...left);
     }
   });

@@ -304,7 +304,7 @@ function normalize(text: string, ctx: Ctx, namespace: string): string {
 async function snapshot(redis: Redis, namespace: string, ctx: Ctx): Promise<KeyState[]> {
   const [sec, usec] = (await redis.time()) as unknown as [string, string];
   const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
-  const keys = (await redis.keys(`${namespace}:*`)).sort();
+  const keys = (await redis.keys(`${namespace}:{*`)).sort();
   const out: KeyState[] = [];
   for (const key of keys) {
     const type = await redis.type(key);
@@ -394,7 +394,7 @@ describe('every ownership operation, its reply lost and resent by ioredis', () =
     } finally {
       await store.close();
       await other.close();
-      const left = await admin.keys(`${namespace}:*`);
+      const left = await admin.keys(`${namespace}:{*`);
       if (left.length > 0) await admin.del(...left);
     }
   }

@@ -106,7 +106,7 @@ function shown(value: Buffer): string {
 
 /** Every key of `namespace`, normalized (see the module comment), sorted. */
 export async function snapshot(redis: Redis, namespace: string, start: number): Promise<Entry[]> {
-  const keys = await redis.keys(`${namespace}:*`);
+  const keys = await redis.keys(`${namespace}:{*`);
   const out: Entry[] = [];
   for (const key of keys) {
     const type = await redis.type(key);
