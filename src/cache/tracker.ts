@@ -2,7 +2,7 @@
  * Server-assisted invalidation for the object cache (DESIGN.md §7.3): one
  * tracking connection per Redis node, each subscribed to
  * `__redis__:invalidate` with `CLIENT TRACKING ON REDIRECT <its own id> BCAST
- * PREFIX <namespace>:` (RESP2). Redis then sends, on that connection, the
+ * PREFIX <namespace>:{` (RESP2). Redis then sends, on that connection, the
  * name of every key of the namespace that any client writes, deletes, or
  * that expires or is evicted, and a null message on a FLUSHALL/FLUSHDB.
  *
@@ -72,12 +72,28 @@ export interface InvalidationListener {
   flush(): void;
 }
 
+/** The grants the cache needs besides the base ACL list (docs/security.md, "Redis ACL"). */
+export const CACHE_ACL = '+client|id +client|tracking +client|setname +subscribe +ping &__redis__:invalidate';
+let warnedNoPermission = false;
+
+/** Once per process: the cache is off because the Redis user may not track. */
+function warnNoPermission(namespace: string, message: string): void {
+  if (warnedNoPermission) return;
+  warnedNoPermission = true;
+  process.emitWarning(
+    `the object cache of namespace ${namespace} is off: this Redis user may not turn on invalidation tracking (${message}). ` +
+      `Grant ${CACHE_ACL}, or set cacheSize: 0 (docs/security.md).`,
+    { type: 'ProxyStoreWarning', code: 'PROXYSTORE_CACHE_NOPERM' },
+  );
+}
+
 /** One tracking connection, to one node. */
 class Link {
   readonly conn: Redis;
   up = false;
   lastPongMs = 0;
   private pinging = false;
+  private pingSentMs = 0;
   private closed = false;
 
   constructor(
@@ -109,7 +125,7 @@ class Link {
   private async setUp(): Promise<void> {
     try {
       const id = await this.conn.client('ID');
-      await this.conn.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(id), 'BCAST', 'PREFIX', `${this.tracker.namespace}:`);
+      await this.conn.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(id), 'BCAST', 'PREFIX', `${this.tracker.namespace}:{`);
       await this.conn.subscribe(INVALIDATE_CHANNEL);
       if (this.closed) return;
       this.lastPongMs = Date.now();
@@ -117,7 +133,16 @@ class Link {
       log('tracking on %s (client %s)', this.address, id);
       this.tracker.changed();
     } catch (err) {
-      log('tracking set-up on %s failed: %s', this.address, (err as Error).message);
+      const message = (err as Error).message;
+      log('tracking set-up on %s failed: %s', this.address, message);
+      if (/NOPERM/.test(message)) {
+        // An ACL user without the cache's grants: it never will track. Stop here (no
+        // reconnect loop, nothing more in ACL LOG); the cache only misses.
+        this.closed = true;
+        this.conn.disconnect();
+        warnNoPermission(this.tracker.namespace, message);
+        return;
+      }
       // Try again on a fresh connection.
       if (!this.closed) this.conn.disconnect(true);
     }
@@ -137,8 +162,10 @@ class Link {
   }
 
   heartbeat(now: number): void {
-    if (!this.up || this.pinging) {
-      if (this.up && now - this.lastPongMs > STALE_AFTER_MS) {
+    if (!this.up) return;
+    if (this.pinging) {
+      // Measured from the PING in flight (after an idle spell the last PONG is old by design).
+      if (now - this.pingSentMs > STALE_AFTER_MS) {
         // Quiet too long: whatever it may have missed, start over.
         this.down('heartbeat unanswered');
         this.conn.disconnect(true);
@@ -146,6 +173,7 @@ class Link {
       return;
     }
     this.pinging = true;
+    this.pingSentMs = now;
     this.ping().then(
       () => (this.pinging = false),
       () => (this.pinging = false),

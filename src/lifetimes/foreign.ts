@@ -65,15 +65,49 @@ async function memberExpire(
 ): Promise<void> {
   const scripts = connector.scripts;
   const ownEnds = new Map(members.map((m) => [m.key, m.ownEnd]));
-  const replies = await perNode(
-    connector,
-    [...ownEnds.keys()],
-    (p, key) =>
-      scripts.queue(p, 'memberExpire', memberKeys(connector, key), { lifetime: lifetimeId, atMs, ownEnd: ownEnds.get(key) ?? 0 }),
-    'memberExpire (foreign members)',
-    context,
+  const keys = [...ownEnds.keys()];
+  if (keys.length === 0) return;
+  // Which of them are owned (single-key EXISTS: it follows a slot migration's
+  // ASK). The memberExpire script declares the object's four keys, and during
+  // a migration Redis answers TRYAGAIN to a multi-key call whose keys are only
+  // partly there, as they are for every plain object (no record, no leases):
+  // so plain objects get single-key PEXPIREATs, as before owned members existed,
+  // and only owned ones the script. An object owned between the two steps gets
+  // the lifetime's expiry on its data key: the lifetime still bounds it.
+  const owned = (await perNode(connector, keys, (p, key) => void p.exists(connector.keys.beside(key, 'own')), 'EXISTS (foreign members)', context, 1, false)).map(
+    (n) => Number(n) > 0,
   );
-  for (const reply of replies) scripts.decode('memberExpire', reply);
+  const ownedKeys = keys.filter((_, i) => owned[i]);
+  const plainKeys = atMs === NO_LEASE ? [] : keys.filter((_, i) => !owned[i]);
+  await Promise.all([
+    ownedKeys.length === 0
+      ? undefined
+      : perNode(
+          connector,
+          ownedKeys,
+          (p, key) =>
+            scripts.queue(p, 'memberExpire', memberKeys(connector, key), { lifetime: lifetimeId, atMs, ownEnd: ownEnds.get(key) ?? 0 }),
+          'memberExpire (foreign members)',
+          context,
+        ).then((replies) => {
+          for (const reply of replies) scripts.decode('memberExpire', reply);
+        }),
+    plainKeys.length === 0
+      ? undefined
+      : perNode(
+          connector,
+          plainKeys,
+          (p, key, j) => {
+            const ownEnd = ownEnds.get(key) ?? 0;
+            const t = ownEnd > 0 ? Math.min(atMs, ownEnd) : atMs;
+            // The data key, and its rules record (a missing one stays missing).
+            void p.pexpireat(j === 0 ? key : connector.keys.beside(key, 'rules'), t);
+          },
+          'PEXPIREAT (foreign members)',
+          context,
+          2,
+        ),
+  ]);
 }
 
 /** Give each of `keys` the expiry `atMs` (Unix ms), or bind it when owned; a missing key is left missing. */
@@ -163,21 +197,44 @@ export async function probeForeign(connector: RedisConnector, keys: readonly str
  * `lifetimeId`: one memberEnd call each (one pipeline per master), which
  * unlinks a plain object with its rules record and ends an owned one as an
  * owned member (its owner ends; the object goes now, or when its last borrow
- * ends). Returns how many objects existed. (While a slot migrates, Redis
- * answers TRYAGAIN to a call whose keys exist only in part, as a rules
- * record usually does not: the batch sends it again until the migration is
- * over, ../redis/batch.ts.)
+ * ends). Returns how many objects existed. While a slot migrates, Redis
+ * answers TRYAGAIN to a multi-key call whose keys exist only in part, as
+ * they do for every plain object (no ownership record, usually no rules
+ * record): so a first single-key EXISTS per key (it follows ASK) sorts them,
+ * plain objects get two single-key UNLINKs (data, rules record) and only
+ * owned ones the memberEnd script. An object owned between the two steps is
+ * unlinked as a plain one: the lifetime's end ends it all the same.
  */
 export async function unlinkForeign(connector: RedisConnector, keys: readonly string[], lifetimeId: string, context: ErrorContext): Promise<number> {
+  if (keys.length === 0) return 0;
   const scripts = connector.scripts;
-  const replies = await perNode(
-    connector,
-    keys,
-    (p, key) => scripts.queue(p, 'memberEnd', memberKeys(connector, key), { lifetime: lifetimeId }),
-    'memberEnd (foreign members)',
-    context,
+  const owned = (await perNode(connector, keys, (p, key) => void p.exists(connector.keys.beside(key, 'own')), 'EXISTS (foreign members)', context, 1, false)).map(
+    (n) => Number(n) > 0,
   );
-  return replies.reduce<number>((n, r) => n + scripts.decode('memberEnd', r), 0);
+  const ownedKeys = keys.filter((_, i) => owned[i]);
+  const plainKeys = keys.filter((_, i) => !owned[i]);
+  const [ended, unlinked] = await Promise.all([
+    ownedKeys.length === 0
+      ? 0
+      : perNode(
+          connector,
+          ownedKeys,
+          (p, key) => scripts.queue(p, 'memberEnd', memberKeys(connector, key), { lifetime: lifetimeId }),
+          'memberEnd (foreign members)',
+          context,
+        ).then((replies) => replies.reduce<number>((n, r) => n + scripts.decode('memberEnd', r), 0)),
+    plainKeys.length === 0
+      ? 0
+      : perNode(
+          connector,
+          plainKeys,
+          (p, key, j) => void p.unlink(j === 0 ? key : connector.keys.beside(key, 'rules')),
+          'UNLINK (foreign members)',
+          context,
+          2,
+        ).then((replies) => replies.reduce<number>((n, r) => n + Number((r as unknown[])[0]), 0)),
+  ]);
+  return ended + unlinked;
 }
 
 /**

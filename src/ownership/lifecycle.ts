@@ -22,7 +22,7 @@ export function adopt(renewal: Renewal, proxy: object): void {
 
 /** The handle's token ended: stop renewing it here and make the handle (and any other holding the token here) unusable. */
 export function retire(store: Store, state: HandleState, reason: string, cause?: InvalidCause): void {
-  renewalOf(store).end(state.token, reason, cause === 'lifetime');
+  renewalOf(store).end(state.token, reason, cause);
   unwatch(state);
   invalidate(state, reason, cause);
 }

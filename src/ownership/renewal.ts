@@ -132,10 +132,10 @@ export class Renewal {
    * the handle that holds it here, which may be another proxy than the one
    * the caller ended (a ref revived in the same process).
    */
-  end(token: string, reason: string, byLifetime = false): void {
+  end(token: string, reason: string, cause?: InvalidCause): void {
     const entry = this.entries.get(token);
     this.forget(token);
-    this.lapsed(entry, reason, byLifetime);
+    this.lapsed(entry, reason, cause);
   }
 
   private ensureTimer(): void {
@@ -190,7 +190,7 @@ export class Renewal {
         (code) => {
           if ((code === 0 || code === 3) && this.entries.get(state.token) === entry) {
             this.entries.delete(state.token);
-            if (code === 3) this.lapsed(entry, 'the lifetime of its object ended before it was revived here', true);
+            if (code === 3) this.lapsed(entry, 'the lifetime of its object ended before it was revived here', 'lifetime');
             else this.lapsed(entry, 'its lease had ended (or it was released) before it was revived here');
           }
         },

@@ -41,9 +41,9 @@ describe('an unknown option is refused with a hint, everywhere', () => {
   test('the message names the call, the key, the closest option and the list', async ({ store }) => {
     await refused(
       () => store.proxy([1], { evcit: true } as never),
-      /^store\.proxy: unknown option `evcit` \(did you mean `evict`\?\); the options are `evict`, `lifetime`, `populateTarget`, `skipNonproxiable`, `serializer`, `deserializer`, `reads`, `ttl`$/,
+      /^store\.proxy: unknown option `evcit` \(did you mean `evict`\?\); the options are `evict`, `lifetime`, `populateTarget`, `skipNonproxiable`, `serializer`, `deserializer`, `reads`, `ttl`, `dedupe`$/,
     );
-    await refused(() => store.put(1, { xyzzy: 1 } as never), /^store\.put: unknown option `xyzzy`; the options are `lifetime`, `serializer`, `reads`, `ttl`$/);
+    await refused(() => store.put(1, { xyzzy: 1 } as never), /^store\.put: unknown option `xyzzy`; the options are `lifetime`, `serializer`, `reads`, `ttl`, `dedupe`$/);
   });
 
   test('a misspelled option writes nothing: { evcit: true } and { lifetim }', async ({ store, redis }) => {

@@ -38,6 +38,8 @@ const COMMANDS = [
   'hmget', 'pttl', 'sadd', 'spop', 'srandmember', 'srem', 'sscan',
   // deduped objects (a reference without an end after ones with a ttl)
   'persist',
+  // the grant counter of borrows (fencing) and the version of owned objects (update)
+  'hincrby',
 ];
 
 let server: LocalRedis;
@@ -64,6 +66,10 @@ interface AclOptions {
   storeNamespace?: string;
   /** ioredis's ready check (INFO); the documented setup turns it off. */
   readyCheck?: boolean;
+  /** The store's cacheSize: 0 by default (the base list; the cache's own grants are tested below). */
+  cacheSize?: number;
+  /** Channels granted (the cache's `__redis__:invalidate`). */
+  channels?: string[];
 }
 
 /**
@@ -74,14 +80,17 @@ async function aclStore(namespace: string, options: AclOptions = {}): Promise<St
   const user = `app-${namespace}`;
   const password = randomBytes(12).toString('hex');
   const commands = options.commands ?? COMMANDS;
-  await admin.call('ACL', 'SETUSER', user, 'reset', 'on', `>${password}`, `~${escapeGlob(namespace)}:{*`, 'resetchannels', '-@all', ...commands.map((c) => `+${c}`));
+  // Its objects (`~<ns>:{*`) and the data-loss detector's generation markers (`~<ns>:generation:{*}`).
+  const patterns = [`~${escapeGlob(namespace)}:{*`, `~${escapeGlob(namespace)}:generation:{*}`];
+  const channels = (options.channels ?? []).map((c) => `&${c}`);
+  await admin.call('ACL', 'SETUSER', user, 'reset', 'on', `>${password}`, ...patterns, 'resetchannels', ...channels, '-@all', ...commands.map((c) => `+${c}`));
   await admin.call('ACL', 'LOG', 'RESET');
   const url = `redis://${user}:${password}@${server.host}:${server.port}`;
   const store = new Store(`acl-${namespace}`, new RedisConnector({
     url,
     namespace: options.storeNamespace ?? namespace,
     redisOptions: { enableReadyCheck: options.readyCheck ?? false },
-  }), { register: true });
+  }), { register: true, cacheSize: options.cacheSize ?? 0, metrics: true });
   onTestFinished(async () => {
     // A store refused a command may fail to close what it left open (its lifetimes): it closes anyway.
     await store.close().catch(() => undefined);
@@ -121,7 +130,7 @@ describe('a Redis ACL user with only its namespace and the documented commands',
     const store = await aclStore(namespace);
     const key = await store.put('x');
     await store.evict(key);
-    expect(await admin.keys(`${namespace}:*`)).toEqual([]);
+    expect(await admin.keys(`${namespace}:{*`)).toEqual([]);
   });
 
   test('putBatch works', async ({ namespace }) => {
@@ -314,5 +323,50 @@ describe('futures for an ACL user with the documented commands and those of futu
     expect(await waitingEnded).toMatchObject({ name: 'LifetimeEndedError' });
     expect((await refused()).filter((r) => !r.includes('config'))).toEqual([]);
     await store.evict(future.key);
+  });
+});
+
+/** The refused entries other than CONFIG GET, with how many times each was refused. */
+async function refusedCounts(): Promise<Map<string, number>> {
+  const entries = (await admin.call('ACL', 'LOG')) as unknown[][];
+  const out = new Map<string, number>();
+  for (const entry of entries) {
+    const fields = new Map<string, unknown>();
+    for (let i = 0; i < entry.length; i += 2) fields.set(String(entry[i]), entry[i + 1]);
+    const what = `${String(fields.get('reason'))} ${String(fields.get('object'))}`;
+    if (!what.includes('config')) out.set(what, (out.get(what) ?? 0) + Number(fields.get('count')));
+  }
+  return out;
+}
+
+/** What the object cache (on by default, cacheSize 16) needs besides {@link COMMANDS} (docs/security.md). */
+const CACHE_COMMANDS = ['client|id', 'client|tracking', 'client|setname', 'subscribe', 'ping'];
+
+describe('the object cache for an ACL user with the documented commands and those of the cache', () => {
+  test('reads are served from the cache, and nothing is refused', async ({ namespace }) => {
+    const store = await aclStore(namespace, { commands: [...COMMANDS, ...CACHE_COMMANDS], channels: ['__redis__:invalidate'], cacheSize: 16 });
+    await store.ready();
+    const key = await store.put({ hot: true });
+    const deadline = Date.now() + 5000;
+    while ((store.metrics()?.cacheHit?.count ?? 0) === 0) {
+      if (Date.now() > deadline) throw new Error('never served from the cache');
+      expect(await store.get(key)).toEqual({ hot: true });
+    }
+    expect((await refused()).filter((r) => !r.includes('config'))).toEqual([]);
+    await store.evict(key);
+  });
+
+  test('without them the cache is off (it only misses), the store works, and tracking is not retried', async ({ namespace }) => {
+    const store = await aclStore(namespace, { cacheSize: 16 });
+    const key = await store.put({ cold: true });
+    for (let i = 0; i < 5; i++) expect(await store.get(key)).toEqual({ cold: true });
+    await new Promise((r) => setTimeout(r, 1500));
+    const first = await refusedCounts();
+    expect(first.size).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 1500));
+    // ACL LOG counts repeats of an entry in place: the same entries, with the same counts.
+    expect(await refusedCounts()).toEqual(first);
+    expect(store.metrics()?.cacheHit).toBeUndefined();
+    await store.evict(key);
   });
 });

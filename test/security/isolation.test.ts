@@ -36,7 +36,9 @@ interface Victim {
 
 async function snapshotOf(redis: Redis, namespace: string): Promise<Record<string, { bytes: string; pttl: number }>> {
   const out: Record<string, { bytes: string; pttl: number }> = {};
-  for (const k of (await redis.keys(`${namespace}:*`)).sort()) {
+  // Its objects' keys (`<ns>:{tag}:...`): the connector's generation marker (`<ns>:generation:{t}`,
+  // src/redis/generation.ts) is the connector's own and has its TTL refreshed.
+  for (const k of (await redis.keys(`${namespace}:{*`)).sort()) {
     out[k] = { bytes: (await redis.getBuffer(k))!.toString('hex'), pttl: await redis.pttl(k) };
   }
   return out;
