@@ -9,12 +9,14 @@
 import { hostname } from 'node:os';
 import type { ConsumedBy } from './errors.js';
 import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { findSourceMap } from 'node:module';
 
 /** The library's own directory (src/ or dist/), whose frames are skipped. */
 const LIBRARY_DIR = dirname(fileURLToPath(import.meta.url));
 const HOST = hostname();
+/** The same directory as a file:// URL prefix (how V8 names ES module frames). */
+const LIBRARY_URL = pathToFileURL(LIBRARY_DIR).href;
 /** The error a single frame is formatted under (its header line is dropped). */
 const HEADER = new Error();
 
@@ -57,10 +59,10 @@ function firstOutside(depth: number): string | undefined {
   }
   for (const site of sites) {
     const name = site.getFileName();
-    if (!name || site.isNative()) continue;
+    if (!name || site.isNative() || name.startsWith('node:') || name.includes('/node_modules/')) continue;
+    // Compared as V8 gives them (a path, or a file:// URL for ES modules): no URL parsing per frame.
+    if (name.startsWith(LIBRARY_DIR) || name.startsWith(LIBRARY_URL)) continue;
     const file = name.startsWith('file://') ? fileURLToPath(name) : name;
-    if (file.startsWith('node:') || !file.startsWith('/') && !/^[A-Za-z]:[\\/]/.test(file)) continue;
-    if (file.includes('/node_modules/') || file.startsWith(LIBRARY_DIR)) continue;
     return format(site, file, installed);
   }
   return undefined;
