@@ -80,6 +80,29 @@ export const hotPathCases: Case[] = [
     },
   },
   {
+    name: 'get ~100 B object, 64 in flight vs GET + JSON.parse (ops/s)',
+    async run(ctx) {
+      const ms = ctx.quick ? 200 : 1000;
+      const keys = await ctx.store.putBatch(Array.from({ length: 1000 }, () => SMALL));
+      const raws = Array.from({ length: 1000 }, () => rawKey(ctx));
+      await ctx.raw.mset(...raws.flatMap((k) => [k, JSON.stringify(SMALL)]));
+      let i = 0;
+      let j = 0;
+      const libs: number[] = [];
+      const rawRates: number[] = [];
+      for (let round = 0; round < ctx.rounds / 2; round++) {
+        const order = round % 2 === 0 ? (['lib', 'raw'] as const) : (['raw', 'lib'] as const);
+        for (const side of order) {
+          if (side === 'lib') libs.push(await throughput(() => ctx.store.get(keys[i++ % keys.length] as string), 64, ms));
+          else rawRates.push(await throughput(async () => JSON.parse((await ctx.raw.get(raws[j++ % raws.length] as string)) as string) as unknown, 64, ms));
+        }
+      }
+      const lib = med(libs);
+      const raw = med(rawRates);
+      return { name: this.name, unit: 'ops/s', lib, raw, ratio: lib / raw, goal: '>= 0.9x', met: lib / raw >= 0.9, note: 'cacheSize 0: every get is a round trip' };
+    },
+  },
+  {
     name: "consume vs ProxyStore's per-op design (SET, then GET + DEL per ephemeral resolve) (c=1)",
     async run(ctx) {
       const r = await ctx.latency(
