@@ -821,15 +821,28 @@ export class RedisConnector {
    * leaves a grace copy for its whole grace (docs/performance.md).
    */
   private releaseGrace(grace: string): void {
+    this.graceQueue.push(grace);
+    if (this.graceQueue.length > 1) return;
+    // One flush per event-loop turn: the releases of a burst of consumes go
+    // out together (one pipeline, one socket write, on a single server).
     const sent: Promise<void> = new Promise<void>((next) => setImmediate(next))
-      .then(() => this.client.unlink(grace))
+      .then(async (): Promise<unknown> => {
+        const keys = this.graceQueue.splice(0);
+        if (keys.length === 1 || this.isCluster) return Promise.all(keys.map((k) => this.client.unlink(k)));
+        const pipeline = this.client.pipeline();
+        for (const k of keys) pipeline.unlink(k);
+        return pipeline.exec();
+      })
       .then(
         () => undefined,
-        (err: unknown) => log('grace copy %s not released: %s', grace, (err as Error).message),
+        (err: unknown) => log('grace copies not released: %s', (err as Error).message),
       )
       .finally(() => this.graceReleases.delete(sent));
     this.graceReleases.add(sent);
   }
+
+  /** Grace copies to release on the next flush. */
+  private readonly graceQueue: string[] = [];
 
   /** The grace copies being released (see releaseGrace). */
   private readonly graceReleases = new Set<Promise<void>>();
