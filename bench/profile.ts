@@ -13,7 +13,7 @@ const which = process.argv[2] ?? 'all';
 const ms = Number(process.env.PROFILE_MS ?? 3000);
 const server = await startRedisServer();
 const url = server.url;
-const store = new Store('prof', new RedisConnector({ url, namespace: 'prof' }), { register: true });
+const store = new Store('prof', new RedisConnector({ url, namespace: 'prof' }), { register: true, ...(process.env.CACHE_SIZE ? { cacheSize: Number(process.env.CACHE_SIZE) } : {}) });
 const maker = new Store('prof', new RedisConnector({ url, namespace: 'prof' }));
 const raw = new Redis(url);
 
