@@ -14,8 +14,9 @@ import { Bench } from 'tinybench';
 import { RedisConnector, Store, fromRef, resolve, toRef } from '../src/index.js';
 import { findOrStartRedis } from '../scripts/local-redis.js';
 import { cacheCases, cases as baseCases, type BenchContext, type Row } from './cases.js';
+import { hotPathCases } from './hotpath.js';
 
-const cases = [...baseCases, ...cacheCases];
+const cases = [...baseCases, ...cacheCases, ...hotPathCases];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

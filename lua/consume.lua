@@ -37,7 +37,13 @@
 -- ARGV[4] graceMs    how long the grace copy lives, in milliseconds
 --
 -- Returns: {1, value}                       the object, read by this token
---                                           (now, or by an earlier call with it)
+--                                           (now, or by an earlier call with it),
+--                                           an earlier read of a reads: n object
+--          {1, value, 1}                    the same, when the read took the object:
+--                                           its grace copy (KEYS[3]) holds it, and
+--                                           the consumer, once it has the value,
+--                                           UNLINKs it (src/redis/connector.ts), so
+--                                           graceMs is only the tail of a lost reply
 --          {0, tombstone | nil, nowMs}      the object is missing; the tombstone
 --                                           is "<consumedAtMs> <token> <consumer JSON>",
 --                                           or "<consumedAtMs> <token> <of> <consumer JSON>"
@@ -123,13 +129,13 @@ if value then
   if left then rcall('DEL', KEYS[4]) end
   if isMember == 1 then rcall('SREM', KEYS[5], member) end
   if ownEnd then rcall('ZREM', KEYS[6], member) end
-  return {1, value}
+  return {1, value, 1}
 end
 
 -- This token took the object before (its reply was lost): same value.
 local kept, err7 = read('GET', KEYS[3])
 if err7 then return err7 end
-if kept then return {1, kept} end
+if kept then return {1, kept, 1} end
 
 local tombstone, err8 = read('GET', KEYS[2])
 if err8 then return err8 end

@@ -9,11 +9,16 @@
 import { hostname } from 'node:os';
 import type { ConsumedBy } from './errors.js';
 import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { findSourceMap } from 'node:module';
 
 /** The library's own directory (src/ or dist/), whose frames are skipped. */
 const LIBRARY_DIR = dirname(fileURLToPath(import.meta.url));
 const HOST = hostname();
+/** The same directory as a file:// URL prefix (how V8 names ES module frames). */
+const LIBRARY_URL = pathToFileURL(LIBRARY_DIR).href;
+/** The error a single frame is formatted under (its header line is dropped). */
+const HEADER = new Error();
 
 /** Describes the consumer. */
 export interface ConsumerInfo {
@@ -25,30 +30,68 @@ export interface ConsumerInfo {
 
 /**
  * The caller's first stack frame outside this library and Node internals.
- * Every consume sends it, and formatting a frame is the costly part of a
- * stack capture (with source maps on, about 2 µs a frame): the library is a
- * few frames deep, so 10 frames are formatted first, and 30 only when those
- * are all the library's or Node's.
+ * Every consume sends it. The stack is taken as V8's structured call sites
+ * (no frame is formatted to a string, and none is source-mapped), the
+ * library's and Node's frames are skipped by file name, and only the frame
+ * that is kept is formatted: source-mapped through an installed
+ * `Error.prepareStackTrace` (vitest, source-map-support) or Node's own source
+ * maps when they are on (`--enable-source-maps`, tsx). Formatting every frame
+ * with source maps on cost about 2 µs a frame, the largest client-side cost
+ * of a consume (docs/performance.md).
  */
 export function callerFrame(): string | undefined {
   return firstOutside(10) ?? firstOutside(30);
 }
 
 function firstOutside(depth: number): string | undefined {
-  const holder: { stack?: string } = {};
+  const holder: { stack?: unknown } = {};
   const limit = Error.stackTraceLimit;
+  const installed = Error.prepareStackTrace;
+  let sites: NodeJS.CallSite[] = [];
   Error.stackTraceLimit = depth;
-  Error.captureStackTrace(holder, callerFrame);
-  Error.stackTraceLimit = limit;
-  for (const line of (holder.stack ?? '').split('\n').slice(1)) {
-    const m = /\(?((?:file:\/\/)?[^\s()]+:\d+:\d+)\)?\s*$/.exec(line.trim());
-    if (!m) continue;
-    const location = (m[1] as string).replace(/^file:\/\//, '');
-    if (location.startsWith('node:') || location.includes('/node_modules/')) continue;
-    if (location.startsWith(LIBRARY_DIR)) continue;
-    return location;
+  Error.prepareStackTrace = (_e, s) => s;
+  try {
+    Error.captureStackTrace(holder, callerFrame);
+    sites = holder.stack as NodeJS.CallSite[];
+  } finally {
+    Error.prepareStackTrace = installed;
+    Error.stackTraceLimit = limit;
+  }
+  for (const site of sites) {
+    const name = site.getFileName();
+    if (!name || site.isNative() || name.startsWith('node:') || name.includes('/node_modules/')) continue;
+    // Compared as V8 gives them (a path, or a file:// URL for ES modules): no URL parsing per frame.
+    if (name.startsWith(LIBRARY_DIR) || name.startsWith(LIBRARY_URL)) continue;
+    const file = name.startsWith('file://') ? fileURLToPath(name) : name;
+    return format(site, file, installed);
   }
   return undefined;
+}
+
+/** `file:line:column` of one call site, source-mapped the way a stack trace would be. */
+function format(site: NodeJS.CallSite, file: string, installed: typeof Error.prepareStackTrace): string {
+  const line = site.getLineNumber() ?? 0;
+  const column = site.getColumnNumber() ?? 0;
+  if (process.sourceMapsEnabled) {
+    const entry = findSourceMap(file)?.findEntry(line - 1, column - 1) as
+      | { originalSource?: string; originalLine?: number; originalColumn?: number }
+      | undefined;
+    if (entry?.originalSource !== undefined && entry.originalLine !== undefined && entry.originalColumn !== undefined) {
+      const source = entry.originalSource.startsWith('file://') ? fileURLToPath(entry.originalSource) : entry.originalSource;
+      return `${source}:${entry.originalLine + 1}:${entry.originalColumn + 1}`;
+    }
+  }
+  if (installed && installed.name !== 'ErrorPrepareStackTrace') {
+    // A formatter of its own (vitest, source-map-support) maps the frame: take the location out of its line.
+    try {
+      const text = String(installed(HEADER, [site]));
+      const m = /\(?((?:file:\/\/)?[^\s()]+:\d+:\d+)\)?\s*$/.exec(text.split('\n').pop()?.trim() ?? '');
+      if (m) return (m[1] as string).replace(/^file:\/\//, '');
+    } catch {
+      // Fall back to the unmapped location.
+    }
+  }
+  return `${file}:${line}:${column}`;
 }
 
 /** JSON for the tombstone. */

@@ -9,6 +9,7 @@ import {
 } from '../src/index.js';
 import { childEnv, runChild, spawnChild, type ChildHandle } from './harness/child.js';
 import { randomId } from '../src/keys.js';
+import { waitUntil } from './lifetimes/util.js';
 import { describe, expect, targetEnv, test, type RedisTarget } from './harness/store-fixture.js';
 
 type Result = { ok: true; value: unknown } | { ok: false; name: string; message: string };
@@ -83,6 +84,29 @@ describe('ephemeral proxies (evict: true)', () => {
     await redis.del(keys(tokenA).tombstone);
     const again = await c.scripts.run('consume', keys(tokenA), args(tokenA));
     expect(again.consumed).toBe(true);
+  });
+
+  test('the grace copy is released once the consumer has the value; a reads: n object keeps none for its earlier reads', async ({
+    store,
+    redis,
+    namespace,
+  }) => {
+    const graces = () => redis.keys(`${namespace}:*:grace:*`);
+    const values = Array.from({ length: 20 }, (_, i) => ({ i, bytes: 'x'.repeat(1000) }));
+    const refs = (await store.proxyBatch(values, { evict: true })).map((p) => toRef(p));
+    const got = await Promise.all(refs.map((r) => resolve(fromRef<{ i: number }>(r)).then((v) => v.i)));
+    expect(got).toEqual(values.map((v) => v.i));
+    // Each consume left a grace copy for a resend of its own; the consumer, holding the value, unlinks it.
+    await waitUntil(async () => (await graces()).length === 0, 'every grace copy is released');
+    const twice = toRef(await store.proxy({ two: true }, { reads: 2 }));
+    expect(await resolve(fromRef(twice))).toEqual({ two: true });
+    expect(await graces()).toEqual([]);
+    expect(await resolve(fromRef(twice))).toEqual({ two: true });
+    await waitUntil(async () => (await graces()).length === 0, 'the last read releases its grace copy');
+    // The tombstone still says who consumed them.
+    const err = await resolve(fromRef(refs[0] as (typeof refs)[number])).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProxyResolveMissingKeyError);
+    expect((err as Error).message).toMatch(/consumed by pid/);
   });
 
   test('proxyFromKey with evict consumes on resolve', async ({ store }) => {

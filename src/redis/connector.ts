@@ -792,7 +792,9 @@ export class RedisConnector {
     let unclear = false;
     for (;;) {
       try {
-        return await this.scripts.run('consume', keys, args, { key });
+        const reply = await this.scripts.run('consume', keys, args, { key });
+        if (reply.consumed && reply.took) this.releaseGrace(keys.grace);
+        return reply;
       } catch (err) {
         unclear ||= outcomeUnknown(err);
         // A reply (the script's answer) is final; so is a failure while nothing may have run.
@@ -808,6 +810,46 @@ export class RedisConnector {
         await backoff.wait(deadline);
       }
     }
+  }
+
+  /**
+   * The consumer has the value: its grace copy is no longer needed. The
+   * UNLINK goes out on the next turn of the event loop, unawaited (the
+   * consume's caller is not kept waiting, and a burst of consumes is not
+   * interleaved with it); if it is lost (connection dropped), the copy
+   * expires after its grace as before. Only a consume whose reply was lost
+   * leaves a grace copy for its whole grace (docs/performance.md).
+   */
+  private releaseGrace(grace: string): void {
+    this.graceQueue.push(grace);
+    if (this.graceQueue.length > 1) return;
+    // One flush per event-loop turn: the releases of a burst of consumes go
+    // out together (one pipeline, one socket write, on a single server).
+    const sent: Promise<void> = new Promise<void>((next) => setImmediate(next))
+      .then(async (): Promise<unknown> => {
+        const keys = this.graceQueue.splice(0);
+        if (keys.length === 1 || this.isCluster) return Promise.all(keys.map((k) => this.client.unlink(k)));
+        const pipeline = this.client.pipeline();
+        for (const k of keys) pipeline.unlink(k);
+        return pipeline.exec();
+      })
+      .then(
+        () => undefined,
+        (err: unknown) => log('grace copies not released: %s', (err as Error).message),
+      )
+      .finally(() => this.graceReleases.delete(sent));
+    this.graceReleases.add(sent);
+  }
+
+  /** Grace copies to release on the next flush. */
+  private readonly graceQueue: string[] = [];
+
+  /** The grace copies being released (see releaseGrace). */
+  private readonly graceReleases = new Set<Promise<void>>();
+
+  /** Resolves once every grace copy of a consume so far has been released (or failed to be). @internal */
+  async graceReleased(): Promise<void> {
+    while (this.graceReleases.size > 0) await Promise.all([...this.graceReleases]);
   }
 
   /** The KEYS of lua/consume.lua for `key` and the consumer `token`. @internal */
@@ -841,6 +883,8 @@ export class RedisConnector {
     if (this.closed) return;
     this.closed = true;
     this.generations.stop();
+    // The consumes just made release their grace copies before the connection goes.
+    await this.graceReleased();
     if (!this.ownsClient) return;
     // A lazy client that never connected has nothing to say goodbye to
     // (QUIT would open a connection first).

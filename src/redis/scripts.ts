@@ -34,7 +34,7 @@ export type ScriptArgs<N extends ScriptName> = Record<ArgName<N>, ScriptArg> &
 
 /** What `consume` replies. */
 export type ConsumeReply =
-  | { consumed: true; value: Buffer }
+  | { consumed: true; value: Buffer; /** The read took the object: its grace copy holds it until released. */ took?: true }
   | { consumed: false; tombstone: Buffer | undefined; nowMs: number };
 
 /** What `lifetimeCreate` replies: `created` false when the lease was already over. */
@@ -183,7 +183,10 @@ const REPLIES = {
   consume(reply: unknown): ConsumeReply {
     if (!Array.isArray(reply)) fail('consume', reply);
     const flag = asInteger('consume', reply, reply[0]);
-    if (flag === 1 && Buffer.isBuffer(reply[1])) return { consumed: true, value: reply[1] };
+    if (flag === 1 && Buffer.isBuffer(reply[1])) {
+      if (reply[2] === 1) return { consumed: true, value: reply[1], took: true };
+      if (reply.length === 2) return { consumed: true, value: reply[1] };
+    }
     if (flag === 0 && (reply[1] === null || Buffer.isBuffer(reply[1]))) {
       return { consumed: false, tombstone: reply[1] ?? undefined, nowMs: asInteger('consume', reply, reply[2]) };
     }
