@@ -8,16 +8,15 @@ import {
   ContextLifetime,
   LeaseLifetime,
   borrow,
-  fromRef,
   getKey,
   mutBorrow,
-  resolve,
-  toRef,
   type OwnedProxy,
   type RefMutProxy,
   type RefProxy,
   type Store,
 } from '../../src/index.js';
+import { callerFrame, describeConsumer } from '../../src/consumer.js';
+import { randomId } from '../../src/keys.js';
 import { runChild, type ChildResult } from '../harness/child.js';
 import type { RedisTarget } from '../harness/target.js';
 
@@ -101,7 +100,15 @@ export async function fillNamespace(store: Store, redis: Redis, options: { forei
   const mutBorrowed = await mutBorrow(mutOwner);
 
   const ephemeral = await store.proxy({ once: true }, { evict: true });
-  await resolve(fromRef(toRef(ephemeral))); // consumed here: the tombstone names this process
+  // Consumed here, as a consume whose reply was lost leaves it (a successful resolve releases its
+  // grace copy at once): the tombstone names this process, and the grace copy stays.
+  const consumeToken = randomId();
+  await store.connector.scripts.run('consume', store.connector.consumeKeys(getKey(ephemeral), consumeToken), {
+    token: consumeToken,
+    consumer: describeConsumer(callerFrame()),
+    ttlMs: Math.round(store.tombstoneTtl * 1000),
+    graceMs: 30_000,
+  });
 
   const orphans = [
     await store.put('plain put'),
