@@ -23,11 +23,7 @@
 local rcall = redis.call
 --@include nowMs
 --@include lifetimePrefix
---@include lifetimeEnded
---@include metaFields
---@include staticLease
---@include staticLapse
---@include keysExpireAt
+--@include openLifetime
 --@include setTypeError
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2])
@@ -40,28 +36,17 @@ if type(ARGV[1]) ~= 'string' or not string.match(ARGV[1], '^[%w_%-]+~[%w_%-]+$')
   return redis.error_reply('PSR_INVALID_OPTIONS futureCreate: member ' .. shown(ARGV[1]) .. ' is not a key of lifetime ' .. shown(id) ..
     ' (<id>~<random>)')
 end
-local meta, err = metaFields('futureCreate', KEYS[1], 'state', 'expiresAt', 'kind', 'lease', 'seen')
-if not meta then return err end
 local now = nowMs()
-if meta[1] ~= 'open' then return lifetimeEnded(KEYS[1], meta[1], now) end
-local expiresAt = tonumber(meta[2])
-local lease = expiresAt and staticLease(meta[3], meta[4])
-local lapse = lease and staticLapse(expiresAt, lease, meta[5], now)
-if lapse == 'ended' then return lifetimeEnded(KEYS[1], false, now) end
+local open, err = openLifetime('futureCreate', KEYS[1], now)
+if not open then return err end
 for _, set in ipairs({ KEYS[2], KEYS[3] }) do
   local typeErr = setTypeError('futureCreate', set, 'SCARD')
   if typeErr then return typeErr end
 end
-if lapse == 'grace' then
-  expiresAt = now + lease
-  rcall('HSET', KEYS[1], 'expiresAt', expiresAt)
-  rcall('PEXPIREAT', KEYS[1], keysExpireAt(expiresAt, lease))
-end
-if lease then rcall('HSET', KEYS[1], 'seen', now) end
+local at = touchLifetime(KEYS[1], open, now)
 rcall('SADD', KEYS[2], ARGV[1])
 rcall('SADD', KEYS[3], ARGV[1])
-if expiresAt then
-  local at = keysExpireAt(expiresAt, lease)
+if at then
   rcall('PEXPIREAT', KEYS[2], at)
   rcall('PEXPIREAT', KEYS[3], at)
 end

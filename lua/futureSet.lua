@@ -53,11 +53,7 @@ local rcall = redis.call
 --@include intArg
 --@include tokenArg
 --@include shown
---@include lifetimeEnded
---@include metaFields
---@include staticLease
---@include staticLapse
---@include keysExpireAt
+--@include openLifetime
 --@include setTypeError
 
 local prefix, member = string.match(KEYS[1], '^([^{}]+:{[^{}]+}:)d:([^{}]+)$')
@@ -115,26 +111,15 @@ if ttl > 0 and now + ttl > 9999999999999 then
   return redis.error_reply('PSR_INVALID_OPTIONS futureSet: ttlMs ' .. ttl .. ' would end after 9999999999999 (Unix ms, the year 2286)')
 end
 local ownEnd = ttl > 0 and now + ttl
-local at, lease, lapse, expiresAt
+local at
 if inLifetime then
-  local meta, err = metaFields('futureSet', KEYS[5], 'state', 'expiresAt', 'kind', 'lease', 'seen')
-  if not meta then return err end
-  if meta[1] ~= 'open' then return lifetimeEnded(KEYS[5], meta[1], now) end
-  expiresAt = tonumber(meta[2])
-  lease = expiresAt and staticLease(meta[3], meta[4])
-  lapse = lease and staticLapse(expiresAt, lease, meta[5], now)
-  if lapse == 'ended' then return lifetimeEnded(KEYS[5], false, now) end
+  local open, err = openLifetime('futureSet', KEYS[5], now)
+  if not open then return err end
   for _, probe in ipairs({ { KEYS[6], 'SCARD' }, { KEYS[7], 'SCARD' }, { KEYS[8], 'ZCARD' } }) do
     local typeErr = setTypeError('futureSet', probe[1], probe[2])
     if typeErr then return typeErr end
   end
-  if lapse == 'grace' then
-    expiresAt = now + lease
-    rcall('HSET', KEYS[5], 'expiresAt', expiresAt)
-    rcall('PEXPIREAT', KEYS[5], keysExpireAt(expiresAt, lease))
-  end
-  if lease then rcall('HSET', KEYS[5], 'seen', now) end
-  at = expiresAt and keysExpireAt(expiresAt, lease)
+  at = touchLifetime(KEYS[5], open, now)
 end
 
 local objectAt = at

@@ -24,11 +24,7 @@
 local rcall = redis.call
 --@include nowMs
 --@include shown
---@include lifetimeEnded
---@include metaFields
---@include staticLease
---@include staticLapse
---@include keysExpireAt
+--@include openLifetime
 --@include setTypeError
 
 local prefix = string.match(KEYS[1], '^([^{}]+:{[%w_%-]+}:)lt$')
@@ -41,25 +37,14 @@ for i = 1, #ARGV do
   end
 end
 
-local meta, err = metaFields('lifetimeAddDeduped', KEYS[1], 'state', 'expiresAt', 'kind', 'lease', 'seen')
-if not meta then return err end
 local now = nowMs()
-if meta[1] ~= 'open' then return lifetimeEnded(KEYS[1], meta[1], now) end
-local expiresAt = tonumber(meta[2])
-local lease = expiresAt and staticLease(meta[3], meta[4])
-local lapse = lease and staticLapse(expiresAt, lease, meta[5], now)
-if lapse == 'ended' then return lifetimeEnded(KEYS[1], false, now) end
+local open, err = openLifetime('lifetimeAddDeduped', KEYS[1], now)
+if not open then return err end
 -- (SRANDMEMBER: a read of a set that the minimal ACL user has, where SCARD is not.)
 local setErr = setTypeError('lifetimeAddDeduped', KEYS[2], 'SRANDMEMBER')
 if setErr then return setErr end
 
-if lapse == 'grace' then
-  expiresAt = now + lease
-  rcall('HSET', KEYS[1], 'expiresAt', expiresAt)
-  rcall('PEXPIREAT', KEYS[1], keysExpireAt(expiresAt, lease))
-end
-if lease then rcall('HSET', KEYS[1], 'seen', now) end
-local at = expiresAt and keysExpireAt(expiresAt, lease)
+local at = touchLifetime(KEYS[1], open, now)
 local added = 0
 for i = 1, #ARGV, 1000 do
   added = added + rcall('SADD', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))

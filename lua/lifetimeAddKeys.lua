@@ -68,13 +68,9 @@ local rcall = redis.call
 --@include nowMs
 --@include shown
 --@include lifetimePrefix
---@include lifetimeEnded
---@include metaFields
+--@include openLifetime
 --@include isDataKey
 --@include objectKey
---@include staticLease
---@include staticLapse
---@include keysExpireAt
 --@include intArg
 --@include setTypeError
 --@include ownedMember
@@ -111,14 +107,9 @@ for i = 1, #ARGV, 2 do
   elsewhereEnds[#elsewhereEnds + 1] = ownEnd
 end
 
-local meta, err = metaFields('lifetimeAddKeys', KEYS[1], 'state', 'expiresAt', 'kind', 'lease', 'seen')
-if not meta then return err end
 local now = nowMs()
-if meta[1] ~= 'open' then return lifetimeEnded(KEYS[1], meta[1], now) end
-local expiresAt = tonumber(meta[2])
-local lease = expiresAt and staticLease(meta[3], meta[4])
-local lapse = lease and staticLapse(expiresAt, lease, meta[5], now)
-if lapse == 'ended' then return lifetimeEnded(KEYS[1], false, now) end
+local open, err = openLifetime('lifetimeAddKeys', KEYS[1], now)
+if not open then return err end
 
 local lt = string.match(KEYS[1], '{(.-)}')
 local owned = {}
@@ -141,13 +132,7 @@ end
 local endsErr = setTypeError('lifetimeAddKeys', KEYS[4], 'ZCARD')
 if endsErr then return endsErr end
 
-if lapse == 'grace' then
-  expiresAt = now + lease
-  rcall('HSET', KEYS[1], 'expiresAt', expiresAt)
-  rcall('PEXPIREAT', KEYS[1], keysExpireAt(expiresAt, lease))
-end
-if lease then rcall('HSET', KEYS[1], 'seen', now) end
-local at = expiresAt and keysExpireAt(expiresAt, lease)
+local at = touchLifetime(KEYS[1], open, now)
 local own = prefix .. 'd:'
 local added = 0
 local recorded = false

@@ -41,11 +41,7 @@ local rcall = redis.call
 --@include tokenArg
 --@include intArg
 --@include lifetimePrefix
---@include lifetimeEnded
---@include metaFields
---@include staticLease
---@include staticLapse
---@include keysExpireAt
+--@include openLifetime
 --@include setTypeError
 --@include grantLease
 --@include settleObject
@@ -72,15 +68,10 @@ ttl, err = intArg('lifetimeOwnedCreate', 'ttlMs', ARGV[5], 1, 2592000000)
 if not ttl then return err end
 
 if rcall('HGET', KEYS[6], 'owner') == token then return 1 end
-local meta
-meta, err = metaFields('lifetimeOwnedCreate', KEYS[1], 'state', 'expiresAt', 'kind', 'lease', 'seen')
-if not meta then return err end
 local now = nowMs()
-if meta[1] ~= 'open' then return lifetimeEnded(KEYS[1], meta[1], now) end
-local expiresAt = tonumber(meta[2])
-local lease = expiresAt and staticLease(meta[3], meta[4])
-local lapse = lease and staticLapse(expiresAt, lease, meta[5], now)
-if lapse == 'ended' then return lifetimeEnded(KEYS[1], false, now) end
+local open
+open, err = openLifetime('lifetimeOwnedCreate', KEYS[1], now)
+if not open then return err end
 if rcall('EXISTS', KEYS[5], KEYS[6]) > 0 then
   return redis.error_reply('PSR_ALREADY_OWNED key ' .. key .. ' already exists: ownedProxy always makes a new key, so this is a key collision or a call by hand')
 end
@@ -89,13 +80,7 @@ if err then return err end
 err = setTypeError('lifetimeOwnedCreate', KEYS[2], 'SCARD')
 if err then return err end
 
-if lapse == 'grace' then
-  expiresAt = now + lease
-  rcall('HSET', KEYS[1], 'expiresAt', expiresAt)
-  rcall('PEXPIREAT', KEYS[1], keysExpireAt(expiresAt, lease))
-end
-if lease then rcall('HSET', KEYS[1], 'seen', now) end
-local at = expiresAt and keysExpireAt(expiresAt, lease)
+local at = touchLifetime(KEYS[1], open, now)
 rcall('SET', KEYS[5], ARGV[2])
 rcall('HSET', KEYS[6], 'owner', token, 'mut', '', 'ttl', ttl, 'lt', string.match(KEYS[1], '{(.-)}'))
 if at then rcall('HSET', KEYS[6], 'until', at) end

@@ -51,11 +51,7 @@ local rcall = redis.call
 --@include nowMs
 --@include intArg
 --@include lifetimePrefix
---@include lifetimeEnded
---@include metaFields
---@include staticLease
---@include staticLapse
---@include keysExpireAt
+--@include openLifetime
 --@include pruneEnds
 --@include setTypeError
 
@@ -89,14 +85,9 @@ for i = 1, n do
   members[i] = member
 end
 
-local meta, err = metaFields('lifetimePut', KEYS[1], 'state', 'expiresAt', 'kind', 'lease', 'seen')
-if not meta then return err end
 local now = nowMs()
-if meta[1] ~= 'open' then return lifetimeEnded(KEYS[1], meta[1], now) end
-local expiresAt = tonumber(meta[2])
-local lease = expiresAt and staticLease(meta[3], meta[4])
-local lapse = lease and staticLapse(expiresAt, lease, meta[5], now)
-if lapse == 'ended' then return lifetimeEnded(KEYS[1], false, now) end
+local open, err = openLifetime('lifetimePut', KEYS[1], now)
+if not open then return err end
 if ttl > 0 and now + ttl > 9999999999999 then
   return redis.error_reply('PSR_INVALID_OPTIONS lifetimePut: ttlMs ' .. ttl .. ' would end after 9999999999999 (Unix ms, the year 2286)')
 end
@@ -112,13 +103,7 @@ if ownEnd then
   for i = 1, n do ends[i] = tonumber(rcall('ZSCORE', KEYS[4], members[i])) or ownEnd end
 end
 
-if lapse == 'grace' then
-  expiresAt = now + lease
-  rcall('HSET', KEYS[1], 'expiresAt', expiresAt)
-  rcall('PEXPIREAT', KEYS[1], keysExpireAt(expiresAt, lease))
-end
-if lease then rcall('HSET', KEYS[1], 'seen', now) end
-local at = expiresAt and keysExpireAt(expiresAt, lease)
+local at = touchLifetime(KEYS[1], open, now)
 for i = 1, n do
   local data = KEYS[4 + (i - 1) * per + 1]
   local e = ends[i]
