@@ -323,7 +323,9 @@ export class LifetimeRecord {
     const owned = elsewhere.filter((_, i) => probes[i]?.owned);
     const plain = elsewhere.filter((_, i) => ownEnds[i] === 0);
     const capped = elsewhere.flatMap((key, i) => (ownEnds[i] === 0 ? [] : [{ key, ownEnd: ownEnds[i] as number }]));
-    await expiry.apply(plain, before, capped);
+    // (The probe just told which have an ownership record: the first expiry needs no second look.)
+    const recorded = new Set(elsewhere.filter((_, i) => probes[i]?.record));
+    await expiry.apply(plain, before, capped, recorded);
     const pairs = elsewhere.flatMap((key, i) => [key, ownEnds[i] as number]);
     const calls = [
       ...chunked(own, lifetimeTuning.batch).map((c) => [{ ...this.sets, objects: triples(c) }, { elsewhere: [] }] as const),
@@ -331,7 +333,7 @@ export class LifetimeRecord {
     ];
     const ends = (await this.runAll('lifetimeAddKeys', calls)).map((r) => r.expiresAtMs);
     if (owned.length > 0 && before === NO_LEASE && ends.every((end) => end === NO_LEASE)) {
-      await bindForeign(this.connector, owned, this.id, this.context);
+      await bindForeign(this.connector, owned, this.id, this.context, recorded);
     }
     if (elsewhere.length === 0) return;
     // Each call saw the expiry the keys it recorded must carry; any other

@@ -51,10 +51,30 @@ function memberKeys(connector: RedisConnector, data: string): { data: string; ru
 }
 
 /**
- * One memberExpire call per data key of `members` (with its own end, 0 for
- * none), on its master: a plain object gets the expiry `atMs` (the earlier
- * of it and its own end, with its rules record), an owned one is bound to
- * the lifetime instead (`atMs` NO_LEASE: bound without a lease).
+ * Which of data keys `keys` have an ownership record (an owned object, or
+ * one its lifetime ended and whose borrows still run): one single-key
+ * EXISTS each, one pipeline per master. Single-key commands follow a slot
+ * migration's ASK; the memberExpire and memberEnd scripts declare an
+ * object's four keys, and during a migration Redis answers TRYAGAIN to a
+ * multi-key call whose keys are only partly there, as they are for every
+ * plain object (no record, no leases). So only objects with a record go
+ * through those scripts, and plain ones get single-key commands, as before
+ * owned members existed. An object owned between the two steps is treated
+ * as plain: the lifetime still bounds it (its expiry, or its close).
+ */
+async function withRecord(connector: RedisConnector, keys: readonly string[], context: ErrorContext): Promise<Set<string>> {
+  const replies = await perNode(connector, keys, (p, key) => void p.exists(connector.keys.beside(key, 'own')), 'EXISTS (foreign members)', context, 1, false);
+  return new Set(keys.filter((_, i) => Number(replies[i]) > 0));
+}
+
+/**
+ * Give each of `members` (data keys, with their own end, 0 for none) the
+ * expiry `atMs` on its master: a plain object the earlier of it and its own
+ * end, on its data key and its rules record; an owned one is bound to the
+ * lifetime instead (lua/memberExpire.lua; `atMs` NO_LEASE: bound without a
+ * lease, and plain ones are left alone). `recorded`: the keys known to have
+ * an ownership record (a probe just made); without it, {@link withRecord}
+ * asks.
  */
 async function memberExpire(
   connector: RedisConnector,
@@ -62,23 +82,15 @@ async function memberExpire(
   lifetimeId: string,
   atMs: number,
   context: ErrorContext,
+  recorded?: ReadonlySet<string>,
 ): Promise<void> {
   const scripts = connector.scripts;
   const ownEnds = new Map(members.map((m) => [m.key, m.ownEnd]));
   const keys = [...ownEnds.keys()];
   if (keys.length === 0) return;
-  // Which of them are owned (single-key EXISTS: it follows a slot migration's
-  // ASK). The memberExpire script declares the object's four keys, and during
-  // a migration Redis answers TRYAGAIN to a multi-key call whose keys are only
-  // partly there, as they are for every plain object (no record, no leases):
-  // so plain objects get single-key PEXPIREATs, as before owned members existed,
-  // and only owned ones the script. An object owned between the two steps gets
-  // the lifetime's expiry on its data key: the lifetime still bounds it.
-  const owned = (await perNode(connector, keys, (p, key) => void p.exists(connector.keys.beside(key, 'own')), 'EXISTS (foreign members)', context, 1, false)).map(
-    (n) => Number(n) > 0,
-  );
-  const ownedKeys = keys.filter((_, i) => owned[i]);
-  const plainKeys = atMs === NO_LEASE ? [] : keys.filter((_, i) => !owned[i]);
+  const owned = recorded ?? (await withRecord(connector, keys, context));
+  const ownedKeys = keys.filter((key) => owned.has(key));
+  const plainKeys = atMs === NO_LEASE ? [] : keys.filter((key) => !owned.has(key));
   await Promise.all([
     ownedKeys.length === 0
       ? undefined
@@ -110,38 +122,19 @@ async function memberExpire(
   ]);
 }
 
-/** Give each of `keys` the expiry `atMs` (Unix ms), or bind it when owned; a missing key is left missing. */
-export async function expireForeign(
-  connector: RedisConnector,
-  keys: readonly string[],
-  lifetimeId: string,
-  atMs: number,
-  context: ErrorContext,
-): Promise<void> {
-  await memberExpire(connector, keys.map((key) => ({ key, ownEnd: 0 })), lifetimeId, atMs, context);
-}
-
 /**
  * Bind the owned objects of data keys `keys` to a lifetime without a lease
  * (a ContextLifetime): their records name it, and its close ends them.
+ * `recorded` as for {@link memberExpire}.
  */
-export async function bindForeign(connector: RedisConnector, keys: readonly string[], lifetimeId: string, context: ErrorContext): Promise<void> {
-  await memberExpire(connector, keys.map((key) => ({ key, ownEnd: 0 })), lifetimeId, NO_LEASE, context);
-}
-
-/**
- * Give each member with an own end (or a rules record) the earlier of
- * `atMs` and its own end, on its data key and its rules record (in one
- * memberExpire call, which binds an owned one instead).
- */
-async function expireCapped(
+export async function bindForeign(
   connector: RedisConnector,
-  members: readonly CappedMember[],
+  keys: readonly string[],
   lifetimeId: string,
-  atMs: number,
   context: ErrorContext,
+  recorded?: ReadonlySet<string>,
 ): Promise<void> {
-  await memberExpire(connector, members, lifetimeId, atMs, context);
+  await memberExpire(connector, keys.map((key) => ({ key, ownEnd: 0 })), lifetimeId, NO_LEASE, context, recorded);
 }
 
 /** What a Cluster add learns of a foreign key on its master before the lifetime records it. */
@@ -156,6 +149,8 @@ export interface ForeignProbe {
   expiresAtMs: number | undefined;
   /** Whether it has a rules record (a reads: n budget). */
   rules: boolean;
+  /** Whether it has an ownership record at all (owned, or ended by its lifetime with borrows left). */
+  record: boolean;
 }
 
 /**
@@ -188,31 +183,25 @@ export async function probeForeign(connector: RedisConnector, keys: readonly str
       untilMs: owned && until ? Number(until) : undefined,
       expiresAtMs: Number(at) > 0 ? Number(at) : undefined,
       rules: Number(rules) > 0,
+      record: ((record as (string | null)[] | null) ?? []).some((v) => v !== null),
     };
   });
 }
 
 /**
  * End the objects of `keys` (data keys) for the closing lifetime
- * `lifetimeId`: one memberEnd call each (one pipeline per master), which
- * unlinks a plain object with its rules record and ends an owned one as an
- * owned member (its owner ends; the object goes now, or when its last borrow
- * ends). Returns how many objects existed. While a slot migrates, Redis
- * answers TRYAGAIN to a multi-key call whose keys exist only in part, as
- * they do for every plain object (no ownership record, usually no rules
- * record): so a first single-key EXISTS per key (it follows ASK) sorts them,
- * plain objects get two single-key UNLINKs (data, rules record) and only
- * owned ones the memberEnd script. An object owned between the two steps is
- * unlinked as a plain one: the lifetime's end ends it all the same.
+ * `lifetimeId`, one pipeline per master: a plain object is unlinked with its
+ * rules record (two single-key UNLINKs), an owned one is ended as an owned
+ * member by lua/memberEnd.lua (its owner ends; the object goes now, or when
+ * its last borrow ends); {@link withRecord} tells them apart. Returns how
+ * many objects existed.
  */
 export async function unlinkForeign(connector: RedisConnector, keys: readonly string[], lifetimeId: string, context: ErrorContext): Promise<number> {
   if (keys.length === 0) return 0;
   const scripts = connector.scripts;
-  const owned = (await perNode(connector, keys, (p, key) => void p.exists(connector.keys.beside(key, 'own')), 'EXISTS (foreign members)', context, 1, false)).map(
-    (n) => Number(n) > 0,
-  );
-  const ownedKeys = keys.filter((_, i) => owned[i]);
-  const plainKeys = keys.filter((_, i) => !owned[i]);
+  const owned = await withRecord(connector, keys, context);
+  const ownedKeys = keys.filter((key) => owned.has(key));
+  const plainKeys = keys.filter((key) => !owned.has(key));
   const [ended, unlinked] = await Promise.all([
     ownedKeys.length === 0
       ? 0
@@ -249,9 +238,8 @@ export async function unlinkForeign(connector: RedisConnector, keys: readonly st
  * those keys itself, after it.
  */
 export class ForeignExpiry {
-  private pending: string[] = [];
-  /** Pending members with an own end or a rules record: they get the earlier of the lease end and their own end. */
-  private pendingCapped: CappedMember[] = [];
+  /** Members given the last end and not yet confirmed (ownEnd 0: none, else they get the earlier of the two). */
+  private pending: CappedMember[] = [];
   private at = NO_LEASE;
 
   constructor(
@@ -261,28 +249,26 @@ export class ForeignExpiry {
   ) {}
 
   private get waiting(): boolean {
-    return this.pending.length > 0 || this.pendingCapped.length > 0;
+    return this.pending.length > 0;
   }
 
   /**
    * Give `keys` the lease end `atMs`, as read from Redis just before (the
    * last {@link observe}d one), and each of `capped` the earlier of it and
    * its own end (with its rules record). They stay pending until a reading
-   * confirms it.
+   * confirms it. `recorded`: which of them have an ownership record, when a
+   * probe just told (see memberExpire).
    */
-  async apply(keys: readonly string[], atMs: number, capped: readonly CappedMember[] = []): Promise<void> {
+  async apply(keys: readonly string[], atMs: number, capped: readonly CappedMember[] = [], recorded?: ReadonlySet<string>): Promise<void> {
     if (this.waiting && atMs !== this.at) {
       // Cannot happen after observe(atMs); keep every pending key on one end anyway.
       await this.moved(atMs);
     }
     this.at = atMs;
     if (atMs === NO_LEASE || (keys.length === 0 && capped.length === 0)) return;
-    this.pending.push(...keys);
-    this.pendingCapped.push(...capped);
-    await Promise.all([
-      keys.length > 0 ? expireForeign(this.connector, keys, this.lifetimeId, atMs, this.context) : undefined,
-      capped.length > 0 ? expireCapped(this.connector, capped, this.lifetimeId, atMs, this.context) : undefined,
-    ]);
+    const members = [...keys.map((key) => ({ key, ownEnd: 0 })), ...capped];
+    this.pending.push(...members);
+    await memberExpire(this.connector, members, this.lifetimeId, atMs, this.context, recorded);
   }
 
   /** A new reading of the lease end: confirms the pending keys, or gives them the new end. */
@@ -291,12 +277,8 @@ export class ForeignExpiry {
       this.at = atMs;
       return;
     }
-    if (atMs === this.at) {
-      this.pending = [];
-      this.pendingCapped = [];
-    } else {
-      await this.moved(atMs);
-    }
+    if (atMs === this.at) this.pending = [];
+    else await this.moved(atMs);
   }
 
   /**
@@ -309,13 +291,9 @@ export class ForeignExpiry {
     if (atMs === NO_LEASE) {
       // A close evicts them, or the lease end already passed: nothing to keep in step with.
       this.pending = [];
-      this.pendingCapped = [];
       return;
     }
-    await Promise.all([
-      this.pending.length > 0 ? expireForeign(this.connector, this.pending, this.lifetimeId, atMs, this.context) : undefined,
-      this.pendingCapped.length > 0 ? expireCapped(this.connector, this.pendingCapped, this.lifetimeId, atMs, this.context) : undefined,
-    ]);
+    if (this.waiting) await memberExpire(this.connector, this.pending, this.lifetimeId, atMs, this.context);
   }
 
   /** Read the lease end until it confirms the pending keys. */
