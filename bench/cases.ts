@@ -86,10 +86,14 @@ function atLeast(name: string, unit: Row['unit'], lib: number, raw: number, goal
 }
 
 let rawCounter = 0;
-const rawKey = (ctx: BenchContext) => `${ctx.namespace}-raw:${rawCounter++}`;
+/** A fresh key for the raw ioredis side of a row. */
+export const rawKey = (ctx: BenchContext) => `${ctx.namespace}-raw:${rawCounter++}`;
+
+/** The middle of the rounds' figures (the upper one of an even count; no averaging). */
+export const middle = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 /** Keep `concurrency` calls in flight for `ms`; completed calls per second. */
-async function throughput(fn: () => Promise<unknown>, concurrency: number, ms: number): Promise<number> {
+export async function throughput(fn: () => Promise<unknown>, concurrency: number, ms: number): Promise<number> {
   let done = 0;
   const until = performance.now() + ms;
   const start = performance.now();
@@ -305,8 +309,7 @@ export const cases: Case[] = [
         libs.push(await throughput(() => ctx.store.put(SMALL), 64, ms));
         raws.push(await throughput(() => ctx.raw.set(rawKey(ctx), JSON.stringify(SMALL)), 64, ms));
       }
-      const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-      return atLeast(this.name, 'ops/s', med(libs), med(raws), 0.85);
+      return atLeast(this.name, 'ops/s', middle(libs), middle(raws), 0.85);
     },
   },
   {
@@ -414,14 +417,13 @@ export const cases: Case[] = [
         for (const k of few) await ctx.store.evict(k);
         oneByOne.push(((performance.now() - t) * n) / few.length);
       }
-      const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-      const lib = med(libTimes);
-      const sequential = med(oneByOne);
+      const lib = middle(libTimes);
+      const sequential = middle(oneByOne);
       return atMost(
         `close a ContextLifetime of ${n.toLocaleString('en-US')} keys vs pipelined UNLINK`,
         'ms',
         lib,
-        med(rawTimes),
+        middle(rawTimes),
         1.5,
         `evicting them one call at a time (ProxyStore's close) would take ${sequential.toFixed(0)} ms (extrapolated from 5,000): ${(sequential / lib).toFixed(1)}x the lifetime's close`,
       );
@@ -473,12 +475,11 @@ export const cases: Case[] = [
         libs.push(await handoff(ctx, 'lib', warmup, count));
         raws.push(await handoff(ctx, 'raw', warmup, count));
       }
-      const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
       return atMost(
         this.name,
         'ms',
-        med(libs),
-        med(raws),
+        middle(libs),
+        middle(raws),
         1.3,
         'median of one handoff (half a ping-pong between two processes, ~100 B object; each side blocked in its wait before the other sets: a 2 ms pause before each round, not timed), median of the rounds',
       );
@@ -676,8 +677,7 @@ export const cacheCases: Case[] = [
           const order = round % 2 === 0 ? [on, off] : [off, on];
           for (const s of order) (s === on ? ons : offs).push(await throughput(op(s), 64, ms));
         }
-        const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-        const row = atLeast(this.name, 'ops/s', med(ons), med(offs), 0.95);
+        const row = atLeast(this.name, 'ops/s', middle(ons), middle(offs), 0.95);
         return { ...row, note: 'proxystore-redis column: cacheSize 16 (every SET is announced on the tracking connection), raw column: cacheSize 0; goal: at most 5% slower' };
       } finally {
         await on.close();

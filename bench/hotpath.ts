@@ -4,10 +4,7 @@
  * Redis. Each row measures both of its sides in the same run, alternating.
  */
 import { fromRef, resolve, toRef } from '../src/index.js';
-import { SMALL, type BenchContext, type Case, type Row } from './cases.js';
-
-let counter = 0;
-const rawKey = (ctx: BenchContext) => `${ctx.namespace}-raw:hot${counter++}`;
+import { SMALL, middle, rawKey, throughput, type BenchContext, type Case, type Row } from './cases.js';
 
 /** An ephemeral proxy made by `maker`, consumed through its ref by `store` (the consumer's side of a handoff). */
 async function proxyAndConsume(ctx: BenchContext, value: unknown = SMALL): Promise<unknown> {
@@ -20,24 +17,6 @@ async function setGetdel(ctx: BenchContext): Promise<unknown> {
   await ctx.raw.set(k, JSON.stringify(SMALL));
   return JSON.parse((await ctx.raw.getdel(k)) as string) as unknown;
 }
-
-/** Completed calls per second with `concurrency` in flight for `ms`. */
-async function throughput(fn: () => Promise<unknown>, concurrency: number, ms: number): Promise<number> {
-  let done = 0;
-  const until = performance.now() + ms;
-  const start = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < until) {
-        await fn();
-        done++;
-      }
-    }),
-  );
-  return (done * 1000) / (performance.now() - start);
-}
-
-const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 /** Sum of MEMORY USAGE over the keys of `namespace` (bytes). */
 async function bytesHeld(ctx: BenchContext): Promise<number> {
@@ -73,8 +52,8 @@ export const hotPathCases: Case[] = [
           else raws.push(await throughput(() => setGetdel(ctx), 64, ms));
         }
       }
-      const lib = med(libs);
-      const raw = med(raws);
+      const lib = middle(libs);
+      const raw = middle(raws);
       // Goal as for c=1: at most 1.3x the time, that is at least 1/1.3 of the pairs per second.
       return { name: this.name, unit: 'ops/s', lib, raw, ratio: lib / raw, goal: '>= 0.77x', met: lib / raw >= 1 / 1.3 };
     },
@@ -97,8 +76,8 @@ export const hotPathCases: Case[] = [
           else rawRates.push(await throughput(async () => JSON.parse((await ctx.raw.get(raws[j++ % raws.length] as string)) as string) as unknown, 64, ms));
         }
       }
-      const lib = med(libs);
-      const raw = med(rawRates);
+      const lib = middle(libs);
+      const raw = middle(rawRates);
       return { name: this.name, unit: 'ops/s', lib, raw, ratio: lib / raw, goal: '>= 0.9x', met: lib / raw >= 0.9, note: 'cacheSize 0: every get is a round trip' };
     },
   },
