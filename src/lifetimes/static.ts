@@ -31,6 +31,7 @@ import { newKey, randomId } from '../keys.js';
 import { Store, storeOfProxy } from '../store.js';
 import { LifetimeRecord, closedHereError, endedTtlMs, log, splitAddKeyArgs, statesOf, type ObjectRules } from './base.js';
 import { kLifetimeAddKeys, kLifetimeFuture, kLifetimeOwnedPut, kLifetimePut, type AddKeyArgs, type CloseOptions, type Lifetime, type NewOwner } from './lifetime.js';
+import { renewalRetryDelay } from '../redis/retry.js';
 
 /** How long a signal or `beforeExit` waits for the eviction before letting the process end anyway. */
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -267,8 +268,7 @@ export class StaticLifetime implements Lifetime {
    */
   private retrySoon(part: Part): void {
     if (this.parts.get(part.store) !== part) return;
-    const period = Math.max(1, Math.floor(part.leaseMs / 3));
-    const delay = part.retryDelayMs === undefined ? Math.max(1, Math.floor(part.leaseMs / 10)) : Math.min(part.retryDelayMs * 2, period);
+    const delay = renewalRetryDelay(part.leaseMs, part.retryDelayMs);
     part.retryDelayMs = delay;
     if (part.retry) clearTimeout(part.retry);
     part.retry = setTimeout(() => {

@@ -26,6 +26,7 @@ import type { ProxyState } from '../proxy/proxy.js';
 import type { Store } from '../store.js';
 import { unwatch } from './finalizer.js';
 import { invalidate, leaseMs, objectKeys, type HandleKind, type HandleState, type InvalidCause } from './handle.js';
+import { renewalRetryDelay } from '../redis/retry.js';
 
 const log = createDebug('proxystore:ownership');
 
@@ -160,8 +161,7 @@ export class Renewal {
    */
   private retrySoon(): void {
     if (this.closed || this.entries.size === 0) return;
-    const period = Math.max(1, Math.floor(this.ttlMs / 3));
-    const delay = this.retryDelayMs === undefined ? Math.max(1, Math.floor(this.ttlMs / 10)) : Math.min(this.retryDelayMs * 2, period);
+    const delay = renewalRetryDelay(this.ttlMs, this.retryDelayMs);
     this.retryDelayMs = delay;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {

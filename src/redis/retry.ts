@@ -79,3 +79,15 @@ export async function retryFaults<T>(attempt: () => Promise<T>, options: RetryOp
     }
   }
 }
+
+/**
+ * How long a failed lease renewal (ownership handles, a StaticLifetime
+ * part's heartbeat) waits before it is tried again: `leaseMs / 10` the first
+ * time (`previousMs` undefined), then twice the previous delay, up to the
+ * renewal period (`leaseMs / 3`), rather than a whole period later, when
+ * the lease would have a third of its length left.
+ */
+export function renewalRetryDelay(leaseMs: number, previousMs: number | undefined): number {
+  const period = Math.max(1, Math.floor(leaseMs / 3));
+  return previousMs === undefined ? Math.max(1, Math.floor(leaseMs / 10)) : Math.min(previousMs * 2, period);
+}
