@@ -43,16 +43,30 @@ interface Ctx {
   store: Store;
 }
 
-/** Resolve `refs` in a fresh child process (one fresh proxy per ref), in order of the results. */
-async function resolveInChild(ctx: Ctx, refs: ProxyRef[]): Promise<Result[]> {
+/**
+ * A child process, started and ready, that resolves the refs it is given once
+ * (one fresh proxy per ref), in order of the results. Tests whose objects
+ * have a short ttl start it before the object exists: starting a child can
+ * take longer than the ttl on a loaded machine.
+ */
+async function startResolver(ctx: Ctx): Promise<{ resolve(refs: ProxyRef[]): Promise<Result[]> }> {
   const child = spawnChild('test/children/resolver.ts', {
     env: { ...childEnv(ctx), ...targetEnv(ctx.target), STORE_NAME: ctx.store.name },
   });
   await child.waitForMessage((m) => (m as { ready?: boolean }).ready === true, 60_000);
-  await child.send({ refs, via: 'ref' });
-  const { results } = await child.waitForMessage<{ results: Result[] }>((m) => 'results' in (m as object), 60_000);
-  await child.exited;
-  return results;
+  return {
+    async resolve(refs) {
+      await child.send({ refs, via: 'ref' });
+      const { results } = await child.waitForMessage<{ results: Result[] }>((m) => 'results' in (m as object), 60_000);
+      await child.exited;
+      return results;
+    },
+  };
+}
+
+/** Resolve `refs` in a fresh child process (one fresh proxy per ref), in order of the results. */
+async function resolveInChild(ctx: Ctx, refs: ProxyRef[]): Promise<Result[]> {
+  return (await startResolver(ctx)).resolve(refs);
 }
 
 /** The Redis keys of an object in the namespace (data, rules, ...), by kind. */
@@ -111,6 +125,7 @@ describe('ttl + lifetime', () => {
   test('a member ends at its own ttl when that comes before the lease, and extends never carry it further', async ({ store, redis, redisUrl, target, namespace }) => {
     const ctx = { store, redisUrl, target, namespace };
     const lifetime = new LeaseLifetime(store, { expiry: 600 });
+    const reader = await startResolver(ctx);
     const p = await store.proxy({ t: 1 }, { ttl: 1.5, lifetime });
     const key = getKey(p);
     const k = lifetimeKeys(store, lifetime.id);
@@ -120,7 +135,7 @@ describe('ttl + lifetime', () => {
 
     await lifetime.extend(600);
     expect(await dataExpiry(redis, store, key)).toBe(ownEnd);
-    expect(await resolveInChild(ctx, [toRef(p)])).toEqual([{ ok: true, value: { t: 1 } }]);
+    expect(await reader.resolve([toRef(p)])).toEqual([{ ok: true, value: { t: 1 } }]);
     await waitUntil(async () => !(await store.exists(key)), 'the member reached its own end');
     expect(await lifetime.done()).toBe(false);
     const [late] = await resolveInChild(ctx, [toRef(p)]);
@@ -205,13 +220,14 @@ describe('ttl + lifetime', () => {
 describe('evict + lease: the lease is the backstop', () => {
   test('an ephemeral input that a process consumes leaves the lease; one that nobody consumes goes at the lease end', async ({ store, redis, redisUrl, target, namespace }) => {
     const ctx = { store, redisUrl, target, namespace };
+    const reader = await startResolver(ctx);
     const lease = new LeaseLifetime(store, { expiry: 1.5 });
     const consumed = await store.proxy({ input: 1 }, { evict: true, lifetime: lease });
     const forgotten = await store.proxy({ input: 2 }, { evict: true, lifetime: lease });
     const k = lifetimeKeys(store, lease.id);
     expect(await dataExpiry(redis, store, getKey(forgotten))).toBe(await redis.pexpiretime(k.meta));
 
-    expect(await resolveInChild(ctx, [toRef(consumed)])).toEqual([{ ok: true, value: { input: 1 } }]);
+    expect(await reader.resolve([toRef(consumed)])).toEqual([{ ok: true, value: { input: 1 } }]);
     expect(await redis.smembers(k.members)).toEqual([getKey(forgotten)]);
 
     await waitUntil(() => lease.done(), 'the lease ended');
@@ -235,9 +251,10 @@ describe('evict + lease: the lease is the backstop', () => {
 describe('reads + ttl', () => {
   test('the ttl is the backstop of a budget nobody spends: the object and its rules record go at its end', async ({ store, redis, redisUrl, target, namespace }) => {
     const ctx = { store, redisUrl, target, namespace };
+    const reader = await startResolver(ctx);
     const p = await store.proxy({ r: 1 }, { reads: 3, ttl: 1.5 });
     const key = getKey(p);
-    expect(await resolveInChild(ctx, [toRef(p)])).toEqual([{ ok: true, value: { r: 1 } }]);
+    expect(await reader.resolve([toRef(p)])).toEqual([{ ok: true, value: { r: 1 } }]);
     expect(await redis.hget(store.connector.keys.object('rules', key), 'reads')).toBe('2');
     await waitUntil(async () => (await kindsOf(redis, store, key)).length === 0, 'the object and its rules record expired');
     const [late] = await resolveInChild(ctx, [toRef(p)]);
