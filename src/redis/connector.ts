@@ -7,7 +7,7 @@
  */
 import { Redis, Cluster, type ChainableCommander, type ClusterOptions, type RedisOptions } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
-import { InvalidOptionsError, RedisOperationError, errorFromReply, withMessage, type ErrorContext, type ProxyStoreError } from '../errors.js';
+import { InvalidOptionsError, RedisOperationError, errorFromReply, withMessage, ProxyStoreError, type ErrorContext } from '../errors.js';
 import { clusterFault, outcomeUnknown } from './faults.js';
 import { KeySpace, newKey, randomId, validateKey, validateNamespace } from '../keys.js';
 import { checkDurability, checkNumber, checkOptions } from '../options.js';
@@ -23,6 +23,8 @@ import { isDedupeKey } from '../dedupe/key.js';
 import { evictReference } from '../dedupe/refs.js';
 import { GenerationWatch, dataLostError } from './generation.js';
 import { connectionConfig, optionsFromConfig, type FromConfigOptions } from './config.js';
+import { isWrongType } from '../chunks/format.js';
+import { readChunked, readManifest } from '../chunks/read.js';
 import './parser-timer.js';
 
 export type { FromConfigOptions } from './config.js';
@@ -691,10 +693,39 @@ export class RedisConnector {
     return this.client.getBuffer(data).then(
       (bytes) => bytes ?? undefined,
       (err: unknown) => {
+        // A chunked object (src/chunks/): its data key is a hash. Small values never get here.
+        if (isWrongType(err)) return this.getChunked(data, key);
         if (!this.isCluster || !clusterFault(err)) throw errorFromReply(err, 'GET', { key });
-        return this.command('GET', { key }, () => this.client.getBuffer(data)).then((bytes) => bytes ?? undefined);
+        return this.command('GET', { key }, () => this.client.getBuffer(data)).then(
+          (bytes) => bytes ?? undefined,
+          (again: unknown) => {
+            if (isWrongType(again)) return this.getChunked(data, key);
+            throw again;
+          },
+        );
       },
     );
+  }
+
+  /**
+   * The stored bytes of a chunked object (src/chunks/) at `redisKey`, in one
+   * Buffer; undefined when missing. A key that holds a string again (an
+   * update made it small) is read with GET.
+   * @internal
+   */
+  async getChunked(redisKey: string, key: string): Promise<Buffer | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await readChunked(this, redisKey, key);
+      } catch (err) {
+        if (!isWrongType(err) || attempt >= 3) throw errorFromReply(err, 'HGET (chunks)', { key });
+      }
+      try {
+        return (await this.command('GET', { key }, () => this.client.getBuffer(redisKey))) ?? undefined;
+      } catch (err) {
+        if (!isWrongType(err)) throw err;
+      }
+    }
   }
 
   /** Many keys in one round trip (one per node on a Cluster); missing ones are undefined. */
@@ -702,20 +733,38 @@ export class RedisConnector {
     if (keys.length === 0) return [];
     await this.refused('GET (batch)', {});
     const redisKeys = keys.map((k) => this.dataKey(validateKey(k)));
-    const replies = await this.batch(
-      redisKeys.map((data) => ({ key: data, queue: (p) => void p.getBuffer(data) })),
-      'GET (batch)',
-      {},
-      false,
+    // A chunked object's GET fails (WRONGTYPE): it is read by itself after.
+    let result;
+    try {
+      result = await runBatchSettled(this, redisKeys.map((data) => ({ key: data, queue: (p) => void p.getBuffer(data) })), 'GET (batch)', {}, { settle: true });
+    } catch (err) {
+      throw err instanceof BatchFailure ? err.error : err;
+    }
+    const { replies, errors } = result;
+    return Promise.all(
+      // (By index: a Cluster's replies leave holes where a command failed.)
+      keys.map((key, i) => {
+        const err = errors[i];
+        if (err === undefined) return (replies[i] as Buffer | null) ?? undefined;
+        if (isWrongType(err)) return this.getChunked(redisKeys[i] as string, key);
+        throw errorFromReply(err, 'GET (batch)', { key });
+      }),
     );
-    return replies.map((r) => (r as Buffer | null) ?? undefined);
   }
 
   /** The first `length` bytes under a key (a header peek that never consumes). */
   async getPrefix(key: string, length: number): Promise<Buffer | undefined> {
     validateKey(key);
     const data = this.dataKey(key);
-    const bytes = await this.command('GETRANGE', { key }, () => this.client.getrangeBuffer(data, 0, length - 1));
+    let bytes: Buffer;
+    try {
+      bytes = await this.command('GETRANGE', { key }, () => this.client.getrangeBuffer(data, 0, length - 1));
+    } catch (err) {
+      if (!isWrongType(err) && !(err instanceof ProxyStoreError && isWrongType(err.cause))) throw err;
+      // A chunked object: its header is a field of its hash.
+      const found = await readManifest(this, data, key).catch(() => undefined);
+      return found?.header.subarray(0, length);
+    }
     return bytes.length === 0 ? undefined : bytes;
   }
 

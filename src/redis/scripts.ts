@@ -193,6 +193,8 @@ const REPLIES = {
     fail('consume', reply);
   },
   objectPut: oneOf('objectPut', [1] as const),
+  // Chunked objects (src/chunks/): 1 written, 2 a resend found it written.
+  chunkCommit: oneOf('chunkCommit', [1, 2] as const),
   // Futures (src/future/).
   futureSet: oneOf('futureSet', [1] as const),
   futureCreate: oneOf('futureCreate', [1] as const),

@@ -48,6 +48,9 @@ const HOLDER = 'holderTokenCCCCCCCCCCC';
  */
 const KEY_KINDS: Record<string, string> = {
   data: `{${LT}}:d:${OBJ}`,
+  // A script's staging hash of a chunked value (includes/writeData.lua): the data key itself
+  // says "the value is in ARGV", the common case the scripts' fuzzing keeps exercising.
+  stage: `{${LT}}:d:${OBJ}`,
   record: `{${LT}}:own:${OBJ}`,
   leases: `{${LT}}:lease:${OBJ}`,
   tombstone: `{${LT}}:tomb:${OBJ}`,
@@ -140,6 +143,8 @@ function plausible(arg: string, now: number): string[] {
     case 'values':
     case 'value':
       return ['bytes'];
+    case 'manifest':
+      return ['1:2048:2:1024:fuzzWrite', '1:10:1:1024:fuzzWrite'];
     case 'lifetime':
       return [LT];
     case 'atMs':

@@ -1,0 +1,58 @@
+/**
+ * Puts of chunked objects: stage the chunks (./write.ts), then commit them
+ * with lua/chunkCommit.lua, or with the script of the put's rules
+ * (includes/writeData.lua), which receives the staging key and manifest.
+ *
+ * @module
+ */
+import type { Scripts } from '../redis/scripts.js';
+import { outcomeUnknown } from '../redis/faults.js';
+import { errorFromReply } from '../errors.js';
+import { rechunk, stageChunks, unlinkQuietly, type ByteSource, type ChunkIo } from './write.js';
+import type { Manifest } from './format.js';
+
+/** A connector as the chunked puts need it. */
+export interface ChunkWriter extends ChunkIo {
+  readonly scripts: Scripts;
+  dataKey(key: string): string;
+}
+
+/** A staged write: where its chunks wait, and their manifest. */
+export interface Staged {
+  stage: string;
+  manifest: Manifest;
+}
+
+/** Stage the bytes of `source` (stored bytes, header included) for a new write of `key`. */
+export function stage(io: ChunkWriter, key: string, source: ByteSource, chunkSize: number): Promise<Staged> {
+  return stageChunks(io, key, rechunk(source, chunkSize), chunkSize);
+}
+
+/**
+ * Store `source` under the fresh `key` as a chunked object with no rules
+ * record (a plain put; with `ttlMs`, it expires then). On failure nothing is
+ * left: the staging hash is unlinked (or expires), and a commit whose reply
+ * was lost is undone (the key is fresh: nobody else knows it).
+ */
+export async function putChunked(io: ChunkWriter, key: string, source: ByteSource, chunkSize: number, ttlMs: number | undefined): Promise<void> {
+  const staged = await stage(io, key, source, chunkSize);
+  await commitStaged(io, key, staged, (s) =>
+    io.scripts.run('chunkCommit', { data: io.dataKey(key), stage: s.stage }, { manifest: s.manifest.text, ttlMs: ttlMs ?? 0 }, { key }),
+  );
+}
+
+/**
+ * Run `commit` (a script that renames the staging hash onto the data key);
+ * on failure, the staging hash is unlinked, and so is the data key of a
+ * `fresh` key (nobody else knows it) when the commit may have run.
+ */
+export async function commitStaged<T>(io: ChunkWriter, key: string, staged: Staged, commit: (staged: Staged) => Promise<T>, fresh = true): Promise<T> {
+  try {
+    return await commit(staged);
+  } catch (err) {
+    unlinkQuietly(io, staged.stage);
+    const error = errorFromReply(err, 'chunkCommit', { key });
+    if (fresh && (outcomeUnknown(err) || outcomeUnknown(error))) unlinkQuietly(io, io.dataKey(key));
+    throw error;
+  }
+}
