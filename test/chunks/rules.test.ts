@@ -74,6 +74,29 @@ describe('chunked objects in lifetimes', () => {
   });
 });
 
+describe('futures with chunked results', () => {
+  test('setResult of a large value wakes a waiter with it; an evict future is consumed once', async ({ target, namespace }) => {
+    const store = chunkedStore(target, namespace, `future-${namespace}`);
+    try {
+      const future = await store.future<Buffer>();
+      const value = randomBytes(5 * CHUNK + 3);
+      const waiting = future.result({ timeout: 20 });
+      await future.setResult(value);
+      expect(Buffer.compare(await waiting, value)).toBe(0);
+      expect(Buffer.compare((await store.get<Buffer>(future.key)) as Buffer, value)).toBe(0);
+      await store.evict(future.key);
+      const once = await store.future<Buffer>({ evict: true });
+      await once.setResult(value);
+      expect(Buffer.compare(await once.result({ timeout: 20 }), value)).toBe(0);
+      await expect(once.result({ timeout: 1 })).rejects.toThrow();
+      await store.connector.graceReleased();
+      expect((await keysOf(store)).filter((k) => !k.includes(':tomb:') && !k.includes(':sig:'))).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('owned chunked objects', () => {
   test('ownedProxy, borrow reads in another store, update (chunked to chunked and to small), clone, drop', async ({ target, namespace, redis }) => {
     const name = `owned-${namespace}`;
