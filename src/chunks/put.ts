@@ -15,6 +15,8 @@ import type { Manifest } from './format.js';
 export interface ChunkWriter extends ChunkIo {
   readonly scripts: Scripts;
   dataKey(key: string): string;
+  /** The largest value the server takes (its proto-max-bulk-len, learned once per connection). */
+  maxValueBytes(): Promise<number>;
 }
 
 /** A staged write: where its chunks wait, and their manifest. */
@@ -23,9 +25,15 @@ export interface Staged {
   manifest: Manifest;
 }
 
-/** Stage the bytes of `source` (stored bytes, header included) for a new write of `key`. */
-export function stage(io: ChunkWriter, key: string, source: ByteSource, chunkSize: number): Promise<Staged> {
-  return stageChunks(io, key, rechunk(source, chunkSize), chunkSize);
+/**
+ * Stage the bytes of `source` (stored bytes, header included) for a new
+ * write of `key`, in chunks of `chunkSize` bytes, or of the server's
+ * proto-max-bulk-len when that is smaller (a larger chunk would be refused,
+ * and Redis closes the connection on it).
+ */
+export async function stage(io: ChunkWriter, key: string, source: ByteSource, chunkSize: number): Promise<Staged> {
+  const size = Math.min(chunkSize, await io.maxValueBytes());
+  return stageChunks(io, key, rechunk(source, size), size);
 }
 
 /**
