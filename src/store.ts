@@ -538,11 +538,24 @@ export class Store implements TargetSource {
   private putOne(value: unknown, options: PutOptions, rules: CheckedRules): Promise<string> {
     this.checkOpen('put');
     if (rules.dedupe && options.lifetime === undefined) return this.putDedupedValues([value], options, rules).then((keys) => keys[0] as string);
-    if (ArrayBuffer.isView(value) && value.byteLength > this.chunkSize && options.lifetime === undefined && rules.reads === 1) {
+    if (ArrayBuffer.isView(value) && value.byteLength > this.chunkSize && !rules.dedupe) {
       // A large Buffer or typed array: chunked from its own memory (header and payload apart, no copy of the payload).
       const parts = serializeParts(value, options.serializer ?? this.serializer);
       const size = parts.reduce((n, p) => n + p.byteLength, 0);
       this.recorder?.bytes('put', size);
+      if (options.lifetime !== undefined) {
+        try {
+          return checkLifetime(options.lifetime)[kLifetimePut](this, [new StreamValue(parts)], rules).then((keys) => keys[0] as string);
+        } catch (err) {
+          return Promise.reject(err);
+        }
+      }
+      if (rules.reads > 1) {
+        const key = this.connector.newKey();
+        return stage(this.connector, key, parts, this.chunkSize)
+          .then((staged) => this.connector.commitWithReads(key, staged, rules.reads, rules.ttlMs))
+          .then(() => key);
+      }
       return this.putLarge(parts, size, rules.ttlMs);
     }
     const bytes = this.encode(value, options.serializer);
