@@ -150,6 +150,30 @@ describe('owned chunked objects', () => {
     }
   });
 
+  test('an update from a small value to a chunked one keeps the object and its expiry', async ({ target, namespace, redis }) => {
+    const store = chunkedStore(target, namespace, `grow-${namespace}`);
+    try {
+      const owned = await store.ownedProxy({ blob: Buffer.from('small') }, { populateTarget: false });
+      const key = getKey(owned);
+      expect(await redis.type(store.connector.dataKey(key))).toBe('string');
+      const writer = await mutBorrow(owned);
+      const big = randomBytes(4 * CHUNK);
+      (await resolve(writer)).blob = big;
+      await update(writer);
+      await release(writer);
+      expect(await redis.type(store.connector.dataKey(key))).toBe('hash');
+      expect(await redis.pttl(store.connector.dataKey(key))).toBeGreaterThan(0);
+      const reader = await borrow(owned);
+      expect(Buffer.compare(Buffer.from((await resolve(reader)).blob), big)).toBe(0);
+      await release(reader);
+      await drop(owned);
+      // (Its recently finished calls stay, with a TTL, for resends.)
+      expect((await keysOf(store)).filter((k) => !k.includes(':done:'))).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('an owned chunked member of a lifetime goes with its close', async ({ target, namespace }) => {
     const store = chunkedStore(target, namespace, `owned-lt-${namespace}`);
     try {
