@@ -47,15 +47,20 @@ if not ttl then return err end
 
 -- A resend of this very call (its reply was lost and the client sent it
 -- again) finds its borrow granted to its holder.
-if token ~= owner and rcall('ZSCORE', KEYS[3], token) and rcall('HGET', KEYS[2], 'h:' .. token) == holder
+local leased = token ~= owner and rcall('ZSCORE', KEYS[3], token)
+if leased and rcall('HGET', KEYS[2], 'h:' .. token) == holder
     and rcall('HGET', KEYS[2], 'mut') ~= token then
   return tonumber(rcall('HGET', KEYS[2], 'g:' .. token)) or 1
 end
 local now = nowMs()
-purgeLeases(KEYS[1], KEYS[2], KEYS[3], now, recordTtl(KEYS[2], ttl))
+-- The record's lease length, read once: purgeLeases leaves it as it is, and
+-- grantLease only raises it to `ttl` (what settleObject gets below).
+local recorded = recordTtl(KEYS[2], ttl)
+purgeLeases(KEYS[1], KEYS[2], KEYS[3], now, recorded)
 err = ownerError(KEYS[1], KEYS[2], key, owner, KEYS[3])
 if err then return err end
-if token == owner or rcall('ZSCORE', KEYS[3], token) then
+-- (A token without a lease before the purge has none after it: the purge only removes.)
+if token == owner or (leased and rcall('ZSCORE', KEYS[3], token)) then
   return redis.error_reply('PSR_INVALID_OPTIONS borrow: token ' .. token .. ' is already in use for key ' .. key .. ': every borrow needs a new token')
 end
 if rcall('HGET', KEYS[2], 'mut') ~= '' then
@@ -65,5 +70,5 @@ end
 
 grantLease(KEYS[2], KEYS[3], token, holder, now, ttl)
 local grant = fenceGrant(KEYS[2], token)
-settleObject(KEYS[1], KEYS[2], KEYS[3], now, recordTtl(KEYS[2], ttl))
+settleObject(KEYS[1], KEYS[2], KEYS[3], now, math.max(recorded, ttl))
 return grant
