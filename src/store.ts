@@ -862,7 +862,7 @@ export class Store implements TargetSource {
     const deserializer = options.deserializer ?? this.deserializer;
     if (options.evict) {
       if (isDedupeKey(key)) throw cannotConsume(key);
-      const consumer = describeConsumer(callerFrame());
+      const consumer = describeConsumer('consumerFrame' in options ? options.consumerFrame : callerFrame());
       // The proxy's own token: resolving the same proxy again after a failure
       // whose outcome is unclear gets the value it may already have consumed.
       const token = options.consumeToken ?? randomId();
