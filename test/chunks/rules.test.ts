@@ -13,6 +13,7 @@ import {
   drop,
   fromRef,
   getKey,
+  intoOwned,
   mutBorrow,
   release,
   resolve,
@@ -169,6 +170,20 @@ describe('owned chunked objects', () => {
       await drop(owned);
       // (Its recently finished calls stay, with a TTL, for resends.)
       expect((await keysOf(store)).filter((k) => !k.includes(':done:'))).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('intoOwned of a proxy of a chunked value: owned reads get it whole', async ({ target, namespace }) => {
+    const store = chunkedStore(target, namespace, `into-${namespace}`);
+    try {
+      const value = randomBytes(3 * CHUNK + 1);
+      const owned = await intoOwned(await store.proxy(value, { populateTarget: false }));
+      const reader = await borrow(owned);
+      expect(Buffer.compare(Buffer.from(await resolve(reader)), value)).toBe(0);
+      await release(reader);
+      await drop(owned);
     } finally {
       await store.close();
     }
