@@ -124,8 +124,10 @@ export async function stageChunks(
       inFlight.add(sent);
       total += chunk.length;
       index++;
-      // The first chunk creates the hash with its TTL before any other is sent.
-      if (index === 1 || inFlight.size >= CHUNKS_IN_FLIGHT) await Promise.race(inFlight);
+      // (No wait after the first chunk: the commands of one hash go on one
+      // connection, in order, so its MULTI creates the hash, with its TTL,
+      // before any later chunk's HSET is run.)
+      if (inFlight.size >= CHUNKS_IN_FLIGHT) await Promise.race(inFlight);
     }
     await Promise.all(inFlight);
     if (failed) throw errorFromReply(failed.error, 'HSET (chunk)', { key });
