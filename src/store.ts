@@ -161,6 +161,18 @@ export interface PutOptions extends ObjectRuleOptions {
   serializer?: Serializer;
 }
 
+/** Options of `putStream`: the rules of `put` (see {@link ObjectRuleOptions}), without `dedupe`. */
+export interface PutStreamOptions {
+  /** Evict the object when this lifetime ends. */
+  lifetime?: Lifetime;
+  /** `reads: 1` (consumed by the first consuming resolve of a ref of the key). */
+  evict?: boolean;
+  /** See {@link ObjectRuleOptions.reads}. */
+  reads?: number;
+  /** See {@link ObjectRuleOptions.ttl}. */
+  ttl?: number;
+}
+
 /** Options of `get`. */
 export interface GetOptions<D = undefined> {
   /** Deserializer for this call. */
@@ -703,7 +715,7 @@ export class Store implements TargetSource {
    * const key = await store.putStream(fs.createReadStream('weights.bin'), { ttl: 3600 });
    * ```
    */
-  async putStream(readable: Readable | AsyncIterable<Uint8Array>, options: { lifetime?: Lifetime; evict?: boolean; reads?: number; ttl?: number } = {}): Promise<string> {
+  async putStream(readable: Readable | AsyncIterable<Uint8Array>, options: PutStreamOptions = {}): Promise<string> {
     checkOptions('store.putStream', options, PUT_STREAM_OPTIONS);
     const rules = checkRules('store.putStream', options, this.defaultTtl);
     if (readable === null || typeof readable !== 'object' || typeof (readable as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] !== 'function') {
