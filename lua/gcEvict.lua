@@ -36,7 +36,8 @@
 --          2  kept: it is owned (ownership record or handle lease)
 --          3  kept: it is an own member of a lifetime
 --          4  kept: it was used less than minIdle seconds ago
---          5  kept: the data key holds another Redis type than a string
+--          5  kept: the data key holds another Redis type than a string or a
+--             chunked object's hash (field m, src/chunks/)
 --             (not written by proxystore-redis)
 --          6  kept: it has an expiry (its own ttl): it goes by itself
 --          7  kept: it is a deduped object that has references (its holders
@@ -83,7 +84,8 @@ if doneType == 'zset' and finishedCall(KEYS[5], call, { 1 }) then return 1 end
 -- TYPE, EXISTS, SISMEMBER and OBJECT do not update the key's access time.
 local kind = rcall('TYPE', data)['ok']
 if kind == 'none' then return 0 end
-if kind ~= 'string' then return 5 end
+-- A chunked object (src/chunks/) is a hash whose field m is its manifest.
+if kind ~= 'string' and not (kind == 'hash' and rcall('HEXISTS', data, 'm') == 1) then return 5 end
 if rcall('EXISTS', KEYS[2], KEYS[3]) > 0 then return 2 end
 if rcall('EXISTS', KEYS[7]) > 0 then return 7 end
 if rcall('TYPE', KEYS[4])['ok'] == 'set' and rcall('SISMEMBER', KEYS[4], member) == 1 then return 3 end

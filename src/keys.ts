@@ -34,9 +34,12 @@ import { InvalidOptionsError } from './errors.js';
  * result (or by its lifetime's close), on which waiters block. A deduped
  * object (`dedupe: true`, src/dedupe/) has `refs` instead of a rules record:
  * its references, a sorted set (reference -> its end), which expires with
- * the data key; its `done` set remembers its recent evicts.
+ * the data key; its `done` set remembers its recent evicts. A chunked
+ * object's chunks are written to a staging hash first (`stage`, whose Redis
+ * key also names the write id: {@link KeySpace.stageKey}), renamed onto the
+ * data key by the script that commits them (docs/large-objects.md).
  */
-export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'done' | 'tomb' | 'grace' | 'rules' | 'sig' | 'refs';
+export type ObjectKeyKind = 'd' | 'own' | 'lease' | 'done' | 'tomb' | 'grace' | 'rules' | 'sig' | 'refs' | 'stage';
 
 /**
  * Kinds of Redis keys that belong to one lifetime: its meta hash, the set of
@@ -166,6 +169,14 @@ export class KeySpace {
    */
   graceCopy(key: string, token: string): string {
     return `${this.object('grace', key)}:${token}`;
+  }
+
+  /**
+   * The Redis key of the staging hash of the chunked write `writeId` of
+   * `key`: `<ns>:{<tag>}:stage:<key>:<writeId>` (write ids have no ':').
+   */
+  stageKey(key: string, writeId: string): string {
+    return `${this.object('stage', key)}:${writeId}`;
   }
 
   /**

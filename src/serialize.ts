@@ -495,6 +495,24 @@ export function peekShape(bytes: Uint8Array): Shape | undefined {
 }
 
 /**
+ * Where the raw bytes of a stored Buffer or typed array start (3, or 8 for a
+ * typed array), from its first stored bytes; undefined for any other value
+ * (msgpack, a custom serializer's) or bytes that are not ours. For reads of
+ * bytes without decoding (getStream, getRange).
+ */
+export function rawPayloadStart(header: Uint8Array): number | undefined {
+  if (header.length < HEADER || header[0] !== MAGIC) return undefined;
+  if (header[1] === CODEC_BUFFER) return HEADER;
+  if (header[1] === CODEC_TYPED) return TYPED_HEADER;
+  return undefined;
+}
+
+/** The stored bytes of an empty Buffer: the header a byte stream's bytes follow (putStream). */
+export function bufferHeader(): Buffer {
+  return withHeader(CODEC_BUFFER, 'buffer', new Uint8Array(0), HEADER);
+}
+
+/**
  * Decode stored bytes. `key` only serves the error message. With a
  * `deserializer`, it receives the payload bytes whatever codec wrote them.
  */

@@ -5,6 +5,7 @@
  * @module
  */
 import { hostname } from 'node:os';
+import { Readable } from 'node:stream';
 import createDebug from 'debug';
 import {
   InvalidOptionsError,
@@ -30,7 +31,12 @@ import { Future, awaitResult, checkFutureRules, setFutureHostLookup, type Future
 import { warnShortLease } from './redis/limits.js';
 import { CONSUME_GRACE_MS, RedisConnector, type FromConfigOptions, type RedisConnectorConfig } from './redis/connector.js';
 import { closedStore, getStore, registerStore, unregisterClosed } from './registry.js';
+import { checkChunkSize } from './chunks/format.js';
+import { StreamValue, putChunked, stage } from './chunks/put.js';
+import { readBytes, streamBytes, type ByteReadContext } from './chunks/stream.js';
+import { rechunk, type ByteSource } from './chunks/write.js';
 import {
+  bufferHeader,
   deserialize,
   peekShape,
   serialize,
@@ -84,6 +90,15 @@ export interface StoreOptions {
    * 5,000,000,000. Default: unset, no expiry (as ProxyStore).
    */
   defaultTtl?: number;
+  /**
+   * Bytes per chunk of a large value (an integer from 1,024 to 536,870,912).
+   * A value whose stored bytes exceed it is written as chunks of this size,
+   * pipelined, into one Redis hash at the object's key, and read back into
+   * one preallocated Buffer; every API works the same on it, and values
+   * larger than one Redis value (512 MB) work. Default 4 MiB (measured:
+   * docs/large-objects.md).
+   */
+  chunkSize?: number;
 }
 
 /** The serializable configuration of a Store. */
@@ -98,6 +113,8 @@ export interface StoreConfig {
   metrics: boolean;
   /** Absent when the store has none. */
   defaultTtl?: number;
+  /** Bytes per chunk of a large value (see {@link StoreOptions.chunkSize}). */
+  chunkSize: number;
 }
 
 /**
@@ -144,6 +161,18 @@ export interface PutOptions extends ObjectRuleOptions {
   serializer?: Serializer;
 }
 
+/** Options of `putStream`: the rules of `put` (see {@link ObjectRuleOptions}), without `dedupe`. */
+export interface PutStreamOptions {
+  /** Evict the object when this lifetime ends. */
+  lifetime?: Lifetime;
+  /** `reads: 1` (consumed by the first consuming resolve of a ref of the key). */
+  evict?: boolean;
+  /** See {@link ObjectRuleOptions.reads}. */
+  reads?: number;
+  /** See {@link ObjectRuleOptions.ttl}. */
+  ttl?: number;
+}
+
 /** Options of `get`. */
 export interface GetOptions<D = undefined> {
   /** Deserializer for this call. */
@@ -176,7 +205,8 @@ export interface ProxyFromKeyOptions {
 }
 
 /** The option names each call takes (unknown ones are refused, with a hint). */
-const STORE_OPTIONS = ['register', 'serializer', 'deserializer', 'cacheSize', 'populateTarget', 'leaseTtl', 'tombstoneTtl', 'metrics', 'defaultTtl'] as const;
+const STORE_OPTIONS = ['register', 'serializer', 'deserializer', 'cacheSize', 'populateTarget', 'leaseTtl', 'tombstoneTtl', 'metrics', 'defaultTtl', 'chunkSize'] as const;
+const PUT_STREAM_OPTIONS = ['lifetime', 'evict', 'reads', 'ttl'] as const;
 const PUT_OPTIONS = ['lifetime', 'serializer', 'reads', 'ttl', 'dedupe'] as const;
 const GET_OPTIONS = ['deserializer', 'default'] as const;
 const PROXY_OPTIONS = ['evict', 'lifetime', 'populateTarget', 'skipNonproxiable', 'serializer', 'deserializer', 'reads', 'ttl', 'dedupe'] as const;
@@ -305,6 +335,8 @@ export class Store implements TargetSource {
   readonly cacheSize: number;
   /** Seconds after which objects with no ttl, lifetime or owner expire; undefined: never. */
   readonly defaultTtl: number | undefined;
+  /** Bytes per chunk of a large value ({@link StoreOptions.chunkSize}). */
+  readonly chunkSize: number;
   private readonly serializer: Serializer | undefined;
   private readonly deserializer: Deserializer | undefined;
   private readonly registered: boolean;
@@ -336,6 +368,7 @@ export class Store implements TargetSource {
     this.leaseTtl = options.leaseTtl === undefined ? 30 : checkNumber('leaseTtl', options.leaseTtl, LEASE_TTL);
     this.tombstoneTtl = options.tombstoneTtl === undefined ? 300 : checkNumber('tombstoneTtl', options.tombstoneTtl, TOMBSTONE_TTL);
     this.defaultTtl = options.defaultTtl === undefined ? undefined : checkNumber('defaultTtl', options.defaultTtl, TTL);
+    this.chunkSize = checkChunkSize(options.chunkSize);
     this.serializer = checkFunction<Serializer>('serializer', options.serializer);
     this.deserializer = checkFunction<Deserializer>('deserializer', options.deserializer);
     this.registered = checkBoolean('register', options.register) ?? false;
@@ -424,6 +457,17 @@ export class Store implements TargetSource {
     return serialize(value, serializer ?? this.serializer);
   }
 
+  /**
+   * @internal The stored bytes of a value as parts: a large Buffer or typed
+   * array (over `chunkSize`) as its header and its own memory, so that its
+   * chunks are written without a copy of the payload; anything else as the
+   * one Buffer {@link encode} makes.
+   */
+  encodeParts(value: unknown, serializer: Serializer | undefined): Buffer | Uint8Array[] {
+    if (ArrayBuffer.isView(value) && value.byteLength > this.chunkSize) return serializeParts(value, serializer ?? this.serializer);
+    return this.encode(value, serializer);
+  }
+
   /** @internal Deserialize with this store's deserializer unless one is given. */
   decode(bytes: Buffer, key: string, deserializer: Deserializer | undefined): unknown {
     return deserialize(bytes, key, deserializer ?? this.deserializer);
@@ -433,13 +477,42 @@ export class Store implements TargetSource {
     if (lifetime !== undefined) {
       try {
         const checked = checkLifetime(lifetime);
-        return this.connector.checkFits(values, 'put').then(() => checked[kLifetimePut](this, values, rules));
+        return this.connector
+          // (Values over chunkSize are chunked; deduped ones never are: docs/large-objects.md.)
+          .checkFits(rules.dedupe ? values : values.filter((v) => v.length <= this.chunkSize), 'put')
+          .then(() => checked[kLifetimePut](this, values, rules));
       } catch (err) {
         return Promise.reject(err);
       }
     }
-    if (rules.reads > 1) return this.connector.putWithReads(values, rules.reads, rules.ttlMs);
+    if (rules.reads > 1) return this.connector.putWithReads(values, rules.reads, rules.ttlMs, this.chunkSize);
+    if (values.some((v) => v.length > this.chunkSize)) return this.writeMixed(values, rules.ttlMs);
     return this.connector.putBatch(values, rules.ttlMs);
+  }
+
+  /**
+   * A batch with values over `chunkSize` (and no other rule than a ttl): the
+   * small ones in one batch, each large one chunked, all at once. On failure
+   * what was written is evicted (the keys are fresh), and the error thrown.
+   */
+  private async writeMixed(values: Buffer[], ttlMs: number | undefined): Promise<string[]> {
+    const small = values.filter((v) => v.length <= this.chunkSize);
+    const outcomes = await Promise.allSettled([
+      small.length > 0 ? this.connector.putBatch(small, ttlMs) : Promise.resolve([]),
+      ...values.filter((v) => v.length > this.chunkSize).map((v) => this.putLarge([v], v.length, ttlMs)),
+    ]);
+    const failed = outcomes.find((o) => o.status === 'rejected');
+    if (failed) {
+      const written = outcomes.flatMap((o) => (o.status === 'fulfilled' ? (Array.isArray(o.value) ? o.value : [o.value]) : []));
+      await Promise.allSettled(written.map((k) => this.connector.evict(k)));
+      throw (failed as PromiseRejectedResult).reason;
+    }
+    const smallKeys = (outcomes[0] as PromiseFulfilledResult<string[]>).value;
+    let s = 0;
+    let l = 1;
+    return values.map((v) =>
+      v.length <= this.chunkSize ? (smallKeys[s++] as string) : ((outcomes[l++] as PromiseFulfilledResult<string>).value),
+    );
   }
 
   /**
@@ -488,9 +561,30 @@ export class Store implements TargetSource {
   private putOne(value: unknown, options: PutOptions, rules: CheckedRules): Promise<string> {
     this.checkOpen('put');
     if (rules.dedupe && options.lifetime === undefined) return this.putDedupedValues([value], options, rules).then((keys) => keys[0] as string);
+    if (ArrayBuffer.isView(value) && value.byteLength > this.chunkSize && !rules.dedupe) {
+      // A large Buffer or typed array: chunked from its own memory (header and payload apart, no copy of the payload).
+      const parts = serializeParts(value, options.serializer ?? this.serializer);
+      const size = parts.reduce((n, p) => n + p.byteLength, 0);
+      this.recorder?.bytes('put', size);
+      if (options.lifetime !== undefined) {
+        try {
+          return checkLifetime(options.lifetime)[kLifetimePut](this, [new StreamValue(parts)], rules).then((keys) => keys[0] as string);
+        } catch (err) {
+          return Promise.reject(err);
+        }
+      }
+      if (rules.reads > 1) {
+        const key = this.connector.newKey();
+        return stage(this.connector, key, parts, this.chunkSize)
+          .then((staged) => this.connector.commitWithReads(key, staged, rules.reads, rules.ttlMs))
+          .then(() => key);
+      }
+      return this.putLarge(parts, size, rules.ttlMs);
+    }
     const bytes = this.encode(value, options.serializer);
     this.recorder?.bytes('put', bytes.length);
     if (options.lifetime === undefined && rules.reads === 1 && !rules.dedupe) {
+      if (bytes.length > this.chunkSize) return this.putLarge([bytes], bytes.length, rules.ttlMs);
       // One SET (with PX for a ttl): nothing else to keep.
       const key = this.connector.newKey();
       if (log.enabled) log('PUT %s (%d bytes)', key, bytes.length);
@@ -500,6 +594,14 @@ export class Store implements TargetSource {
       if (log.enabled) log('PUT %s (%d bytes)', keys[0], bytes.length);
       return keys[0] as string;
     });
+  }
+
+  /** A new object of `size` stored bytes over `chunkSize`, with no rules record: chunks and one commit (src/chunks/). */
+  private async putLarge(parts: ByteSource, size: number | undefined, ttlMs: number | undefined): Promise<string> {
+    const key = this.connector.newKey();
+    await putChunked(this.connector, key, parts, this.chunkSize, ttlMs);
+    if (log.enabled) log('PUT %s (%s bytes, chunked)', key, size ?? '?');
+    return key;
   }
 
   /**
@@ -607,6 +709,123 @@ export class Store implements TargetSource {
       if (ticket) cache?.end(ticket, { value, hasValue: true });
     }
     return value;
+  }
+
+  /**
+   * Store the bytes of a stream as a Buffer value (`store.get` of the key
+   * gives a Buffer) and return its key. The stream is read a chunk at a time
+   * (`chunkSize`), each chunk written as soon as it is full, with at most a
+   * few chunks in flight: the process's memory stays bounded by a few chunks
+   * whatever the size. A stream that errors (or is destroyed) leaves nothing
+   * behind (its chunks wait in a staging hash that is unlinked, and expires
+   * anyway) and the call rejects with the stream's error. Takes the rules of
+   * `put`: `lifetime`, `reads`/`evict`, `ttl`.
+   *
+   * @example
+   * ```ts
+   * const key = await store.putStream(fs.createReadStream('weights.bin'), { ttl: 3600 });
+   * ```
+   */
+  async putStream(readable: Readable | AsyncIterable<Uint8Array>, options: PutStreamOptions = {}): Promise<string> {
+    checkOptions('store.putStream', options, PUT_STREAM_OPTIONS);
+    const rules = checkRules('store.putStream', options, this.defaultTtl);
+    if (readable === null || typeof readable !== 'object' || typeof (readable as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] !== 'function') {
+      throw new InvalidOptionsError('store.putStream takes a Readable (or an async iterable of Buffers / Uint8Arrays)');
+    }
+    this.checkOpen('putStream');
+    return this.measure('putStream', async () => {
+      const source = (async function* () {
+        yield bufferHeader();
+        yield* readable as AsyncIterable<Uint8Array>;
+      })();
+      const chunks = rechunk(source, this.chunkSize)[Symbol.asyncIterator]();
+      const first = await chunks.next();
+      const second = first.done || first.value.length < this.chunkSize ? undefined : await chunks.next();
+      if (first.done || second === undefined || second.done) {
+        // It fits in one value: the ordinary put of its bytes.
+        const bytes = first.done ? bufferHeader() : Buffer.from(first.value);
+        this.recorder?.bytes('putStream', bytes.length);
+        if (options.lifetime === undefined && rules.reads === 1) {
+          const key = this.connector.newKey();
+          await this.connector.set(key, bytes, rules.ttlMs);
+          return key;
+        }
+        return (await this.write([bytes], options.lifetime, rules))[0] as string;
+      }
+      const all = (async function* () {
+        yield first.value;
+        yield second.value;
+        for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+      })();
+      if (options.lifetime !== undefined) {
+        // The lifetime's put stages the stream under the key it makes, then commits it with the membership (lifetimePut).
+        return (await checkLifetime(options.lifetime)[kLifetimePut](this, [new StreamValue(all)], rules))[0] as string;
+      }
+      if (rules.reads > 1) {
+        const key = this.connector.newKey();
+        await this.connector.commitWithReads(key, await stage(this.connector, key, all, this.chunkSize), rules.reads, rules.ttlMs);
+        return key;
+      }
+      return this.putLarge(all, undefined, rules.ttlMs);
+    });
+  }
+
+  /**
+   * The bytes of a Buffer value (or a typed array's bytes) as a Readable,
+   * with backpressure: a chunk (`chunkSize` bytes) is read from Redis as the
+   * consumer pulls, at most two ahead of it, so a slow consumer never makes
+   * the process hold the whole object. Works for chunked and non-chunked
+   * values. Errors are emitted on the stream, typed:
+   * {@link ProxyResolveMissingKeyError} for a missing key (or one changed
+   * by an update, eviction or consume while it was streamed),
+   * {@link InvalidOptionsError} for a value that is not a Buffer or typed
+   * array (its bytes are an encoding: read it with `get`).
+   *
+   * @example
+   * ```ts
+   * await pipeline(store.getStream(key), fs.createWriteStream('out.bin'));
+   * ```
+   */
+  getStream(key: string): Readable {
+    const ctx = (): ByteReadContext => {
+      this.checkOpen('getStream');
+      validateKey(key);
+      return this.byteReads(key);
+    };
+    const bytes = (async function* () {
+      yield* streamBytes(ctx());
+    })();
+    return Readable.from(bytes, { objectMode: false, highWaterMark: 1 });
+  }
+
+  /**
+   * Bytes [start, end) of a Buffer value (or a typed array's bytes): `end`
+   * is exclusive, as in `Buffer.subarray`. Reads only what the range needs
+   * (GETRANGE of a value stored whole, only the chunks the range lies in for
+   * a chunked one).
+   *
+   * @throws {@link InvalidOptionsError} for a range that is not 0 <= start <= end <= the value's length, or a value that is not binary.
+   * @throws {@link ProxyResolveMissingKeyError} when the key is missing.
+   * @example
+   * ```ts
+   * const header = await store.getRange(key, 0, 64);
+   * ```
+   */
+  getRange(key: string, start: number, end: number): Promise<Buffer> {
+    return this.measure('getRange', async () => {
+      this.checkOpen('getRange');
+      validateKey(key);
+      return readBytes(this.byteReads(key), start, end);
+    });
+  }
+
+  private byteReads(key: string): ByteReadContext {
+    return {
+      io: this.connector,
+      redisKey: this.connector.dataKey(key),
+      key,
+      missing: async () => this.explainMissing(key, await this.connector.tombstone(key).catch(() => undefined), undefined),
+    };
   }
 
   /** Whether `key` is in this store's local cache (`cacheSize`). */
@@ -1001,6 +1220,7 @@ export class Store implements TargetSource {
       tombstoneTtl: this.tombstoneTtl,
       metrics: this.recorder !== undefined,
       ...(this.defaultTtl !== undefined ? { defaultTtl: this.defaultTtl } : {}),
+      chunkSize: this.chunkSize,
     };
   }
 
@@ -1031,6 +1251,7 @@ export class Store implements TargetSource {
         tombstoneTtl: config.tombstoneTtl,
         metrics: config.metrics ?? false,
         ...(config.defaultTtl !== undefined ? { defaultTtl: config.defaultTtl } : {}),
+        ...(config.chunkSize !== undefined ? { chunkSize: config.chunkSize } : {}),
         ...(serializer ? { serializer } : {}),
         ...(deserializer ? { deserializer } : {}),
       });

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { PutValue } from '../chunks/put.js';
 import { inspect } from 'node:util';
 import { InvalidOptionsError, LifetimeEndedError, StoreClosedError } from '../errors.js';
 import { newKey, randomId, validateLifetimeId } from '../keys.js';
@@ -253,11 +254,12 @@ export class ContextLifetime implements Lifetime {
   }
 
   /** @internal */
-  async [kLifetimePut](store: Store, values: Buffer[], rules?: ObjectRules): Promise<string[]> {
+  async [kLifetimePut](store: Store, values: PutValue[], rules?: ObjectRules): Promise<string[]> {
     this.check(store, 'put');
-    if (rules?.dedupe) return this.guard(() => this.record.putDeduped(values));
+    // (A deduped put's values are bytes: putStream takes no dedupe.)
+    if (rules?.dedupe) return this.guard(() => this.record.putDeduped(values as Buffer[]));
     const keys = values.map(() => newKey(this.id));
-    await this.guard(() => this.record.put(keys, values, rules));
+    await this.guard(() => this.record.put(keys, values, rules, store.chunkSize));
     return keys;
   }
 
@@ -273,7 +275,7 @@ export class ContextLifetime implements Lifetime {
   async [kLifetimeOwnedPut](store: Store, bytes: Buffer, owner: NewOwner): Promise<string> {
     this.check(store, 'ownedProxy');
     const key = newKey(this.id);
-    await this.guard(() => this.record.ownedPut(key, bytes, owner));
+    await this.guard(() => this.record.ownedPut(key, bytes, owner, store.chunkSize));
     return key;
   }
 

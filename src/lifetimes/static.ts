@@ -24,6 +24,7 @@
  *
  * @module
  */
+import type { PutValue } from '../chunks/put.js';
 import { inspect } from 'node:util';
 import { InvalidOptionsError, LifetimeEndedError, StoreClosedError } from '../errors.js';
 import { checkOptions } from '../options.js';
@@ -353,12 +354,13 @@ export class StaticLifetime implements Lifetime {
   }
 
   /** @internal */
-  async [kLifetimePut](store: Store, values: Buffer[], rules?: ObjectRules): Promise<string[]> {
+  async [kLifetimePut](store: Store, values: PutValue[], rules?: ObjectRules): Promise<string[]> {
     this.check('put');
     return this.withPart(store, async (part) => {
-      if (rules?.dedupe) return part.record.putDeduped(values);
+      // (A deduped put's values are bytes: putStream takes no dedupe.)
+      if (rules?.dedupe) return part.record.putDeduped(values as Buffer[]);
       const keys = values.map(() => newKey(part.record.id));
-      await part.record.put(keys, values, rules);
+      await part.record.put(keys, values, rules, store.chunkSize);
       return keys;
     });
   }
@@ -378,7 +380,7 @@ export class StaticLifetime implements Lifetime {
     this.check('ownedProxy');
     return this.withPart(store, async (part) => {
       const key = newKey(part.record.id);
-      await part.record.ownedPut(key, bytes, owner);
+      await part.record.ownedPut(key, bytes, owner, store.chunkSize);
       return key;
     });
   }

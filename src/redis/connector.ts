@@ -7,7 +7,7 @@
  */
 import { Redis, Cluster, type ChainableCommander, type ClusterOptions, type RedisOptions } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
-import { InvalidOptionsError, RedisOperationError, errorFromReply, withMessage, type ErrorContext, type ProxyStoreError } from '../errors.js';
+import { InvalidOptionsError, ProxyResolveMissingKeyError, RedisOperationError, errorFromReply, withMessage, ProxyStoreError, type ErrorContext } from '../errors.js';
 import { clusterFault, outcomeUnknown } from './faults.js';
 import { KeySpace, newKey, randomId, validateKey, validateNamespace } from '../keys.js';
 import { checkDurability, checkNumber, checkOptions } from '../options.js';
@@ -23,6 +23,10 @@ import { isDedupeKey } from '../dedupe/key.js';
 import { evictReference } from '../dedupe/refs.js';
 import { GenerationWatch, dataLostError } from './generation.js';
 import { connectionConfig, optionsFromConfig, type FromConfigOptions } from './config.js';
+import { isWrongType } from '../chunks/format.js';
+import { ChunkGone, readChunked, readManifest, readRange } from '../chunks/read.js';
+import type { Manifest } from '../chunks/format.js';
+import { dropStaged, stageLarge, type Staged } from '../chunks/put.js';
 import './parser-timer.js';
 
 export type { FromConfigOptions } from './config.js';
@@ -535,15 +539,49 @@ export class RedisConnector {
    * // three consuming reads of `key` (connector.consume) get the bytes; the third deletes them
    * ```
    */
-  async putWithReads(values: Uint8Array[], reads: number, ttlMs: number | undefined): Promise<string[]> {
+  async putWithReads(values: Uint8Array[], reads: number, ttlMs: number | undefined, chunkSize?: number): Promise<string[]> {
     await this.refused('objectPut', {});
-    await this.checkFits(values, 'put');
+    await this.checkFits(chunkSize === undefined ? values : values.filter((v) => v.byteLength <= chunkSize), 'put');
     const keys = values.map(() => this.newKey());
-    const call = (i: number) =>
-      [
-        { data: this.dataKey(keys[i] as string), rules: this.keys.object('rules', keys[i] as string) },
-        { value: toBuffer(values[i] as Uint8Array), reads, ttlMs: ttlMs ?? 0 },
+    // Values over chunkSize: their chunks first, to staging hashes the script renames (src/chunks/).
+    const staged = await stageLarge(this, keys, values, chunkSize);
+    const call = (i: number) => {
+      const s = staged[i];
+      const data = this.dataKey(keys[i] as string);
+      return [
+        { data, rules: this.keys.object('rules', keys[i] as string), stage: s ? s.stage : data },
+        { value: s ? s.manifest.text : toBuffer(values[i] as Uint8Array), reads, ttlMs: ttlMs ?? 0 },
       ] as const;
+    };
+    try {
+      return await this.putWithReadsStaged(keys, call);
+    } catch (err) {
+      dropStaged(this, staged);
+      throw err;
+    }
+  }
+
+  /**
+   * Commit the chunks staged for the new `key` (src/chunks/) as an object
+   * that allows `reads` consuming reads (lua/objectPut.lua). @internal
+   */
+  async commitWithReads(key: string, staged: Staged, reads: number, ttlMs: number | undefined): Promise<void> {
+    const data = this.dataKey(key);
+    try {
+      await this.putWithReadsStaged([key], () => [
+        { data, rules: this.keys.object('rules', key), stage: staged.stage },
+        { value: staged.manifest.text, reads, ttlMs: ttlMs ?? 0 },
+      ]);
+    } catch (err) {
+      dropStaged(this, [staged]);
+      throw err;
+    }
+  }
+
+  private async putWithReadsStaged(
+    keys: string[],
+    call: (i: number) => readonly [ScriptKeys<'objectPut'>, { value: Buffer | string; reads: number; ttlMs: number }],
+  ): Promise<string[]> {
     if (keys.length === 1) {
       try {
         await this.scripts.run('objectPut', ...call(0), { key: keys[0] as string });
@@ -691,10 +729,39 @@ export class RedisConnector {
     return this.client.getBuffer(data).then(
       (bytes) => bytes ?? undefined,
       (err: unknown) => {
+        // A chunked object (src/chunks/): its data key is a hash. Small values never get here.
+        if (isWrongType(err)) return this.getChunked(data, key);
         if (!this.isCluster || !clusterFault(err)) throw errorFromReply(err, 'GET', { key });
-        return this.command('GET', { key }, () => this.client.getBuffer(data)).then((bytes) => bytes ?? undefined);
+        return this.command('GET', { key }, () => this.client.getBuffer(data)).then(
+          (bytes) => bytes ?? undefined,
+          (again: unknown) => {
+            if (isWrongType(again)) return this.getChunked(data, key);
+            throw again;
+          },
+        );
       },
     );
+  }
+
+  /**
+   * The stored bytes of a chunked object (src/chunks/) at `redisKey`, in one
+   * Buffer; undefined when missing. A key that holds a string again (an
+   * update made it small) is read with GET.
+   * @internal
+   */
+  async getChunked(redisKey: string, key: string): Promise<Buffer | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await readChunked(this, redisKey, key);
+      } catch (err) {
+        if (!isWrongType(err) || attempt >= 3) throw errorFromReply(err, 'HGET (chunks)', { key });
+      }
+      try {
+        return (await this.command('GET', { key }, () => this.client.getBuffer(redisKey))) ?? undefined;
+      } catch (err) {
+        if (!isWrongType(err)) throw err;
+      }
+    }
   }
 
   /** Many keys in one round trip (one per node on a Cluster); missing ones are undefined. */
@@ -702,20 +769,38 @@ export class RedisConnector {
     if (keys.length === 0) return [];
     await this.refused('GET (batch)', {});
     const redisKeys = keys.map((k) => this.dataKey(validateKey(k)));
-    const replies = await this.batch(
-      redisKeys.map((data) => ({ key: data, queue: (p) => void p.getBuffer(data) })),
-      'GET (batch)',
-      {},
-      false,
+    // A chunked object's GET fails (WRONGTYPE): it is read by itself after.
+    let result;
+    try {
+      result = await runBatchSettled(this, redisKeys.map((data) => ({ key: data, queue: (p) => void p.getBuffer(data) })), 'GET (batch)', {}, { settle: true });
+    } catch (err) {
+      throw err instanceof BatchFailure ? err.error : err;
+    }
+    const { replies, errors } = result;
+    return Promise.all(
+      // (By index: a Cluster's replies leave holes where a command failed.)
+      keys.map((key, i) => {
+        const err = errors[i];
+        if (err === undefined) return (replies[i] as Buffer | null) ?? undefined;
+        if (isWrongType(err)) return this.getChunked(redisKeys[i] as string, key);
+        throw errorFromReply(err, 'GET (batch)', { key });
+      }),
     );
-    return replies.map((r) => (r as Buffer | null) ?? undefined);
   }
 
   /** The first `length` bytes under a key (a header peek that never consumes). */
   async getPrefix(key: string, length: number): Promise<Buffer | undefined> {
     validateKey(key);
     const data = this.dataKey(key);
-    const bytes = await this.command('GETRANGE', { key }, () => this.client.getrangeBuffer(data, 0, length - 1));
+    let bytes: Buffer;
+    try {
+      bytes = await this.command('GETRANGE', { key }, () => this.client.getrangeBuffer(data, 0, length - 1));
+    } catch (err) {
+      if (!isWrongType(err) && !(err instanceof ProxyStoreError && isWrongType(err.cause))) throw err;
+      // A chunked object: its header is a field of its hash.
+      const found = await readManifest(this, data, key).catch(() => undefined);
+      return found?.header.subarray(0, length);
+    }
     return bytes.length === 0 ? undefined : bytes;
   }
 
@@ -793,6 +878,7 @@ export class RedisConnector {
     for (;;) {
       try {
         const reply = await this.scripts.run('consume', keys, args, { key });
+        if (reply.consumed && reply.chunked) return await this.consumedChunks(key, keys.grace, reply.chunked);
         if (reply.consumed && reply.took) this.releaseGrace(keys.grace);
         return reply;
       } catch (err) {
@@ -810,6 +896,28 @@ export class RedisConnector {
         await backoff.wait(deadline);
       }
     }
+  }
+
+  /**
+   * A consume of a chunked object: its chunks, read from the grace copy the
+   * script left for this consumer (the object itself, renamed, or a copy for
+   * an earlier read of a reads: n object), which is then released.
+   */
+  private async consumedChunks(key: string, grace: string, manifest: Manifest): Promise<ConsumeReply> {
+    let value: Buffer;
+    try {
+      value = await readRange(this, grace, key, manifest);
+    } catch (err) {
+      if (err instanceof ChunkGone) {
+        throw new ProxyResolveMissingKeyError(
+          `key ${key} was consumed by this call, but its chunks were gone from the grace copy before they were read (it expired after ${CONSUME_GRACE_MS / 1000} s?)`,
+          { key },
+        );
+      }
+      throw err;
+    }
+    this.releaseGrace(grace);
+    return { consumed: true, value, took: true };
   }
 
   /**

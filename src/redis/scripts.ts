@@ -17,6 +17,7 @@ import { LUA_SCRIPTS } from '../generated/lua.js';
 import { InvalidOptionsError, RedisOperationError, errorFromReply, type ErrorContext } from '../errors.js';
 import type { DurableWriter } from './durability.js';
 import { retryFaults } from './retry.js';
+import { parseManifest, type Manifest } from '../chunks/format.js';
 
 export type ScriptName = keyof typeof LUA_SCRIPTS;
 type KeyName<N extends ScriptName> = (typeof LUA_SCRIPTS)[N]['keys'][number];
@@ -34,7 +35,14 @@ export type ScriptArgs<N extends ScriptName> = Record<ArgName<N>, ScriptArg> &
 
 /** What `consume` replies. */
 export type ConsumeReply =
-  | { consumed: true; value: Buffer; /** The read took the object: its grace copy holds it until released. */ took?: true }
+  | {
+      consumed: true;
+      value: Buffer;
+      /** The read took the object: its grace copy holds it until released. */
+      took?: true;
+      /** @internal A chunked object (src/chunks/): `value` is its manifest; its grace copy holds the chunks (connector.consume reads them). */
+      chunked?: Manifest;
+    }
   | { consumed: false; tombstone: Buffer | undefined; nowMs: number };
 
 /** What `lifetimeCreate` replies: `created` false when the lease was already over. */
@@ -186,17 +194,27 @@ const REPLIES = {
   },
   renew: oneOf('renew', [0, 1, 2, 3] as const),
   /** The object's version, and its bytes unless they are the `known` version's (lua/handleRead.lua). */
-  handleRead(reply: unknown): { bytes: Buffer | undefined; version: number } {
+  handleRead(reply: unknown): { bytes: Buffer | undefined; version: number; chunked?: Manifest } {
     if (!Array.isArray(reply) || !(Buffer.isBuffer(reply[0]) || reply[0] === null)) fail('handleRead', reply);
     const version = asInteger('handleRead', reply, reply[1]);
     if (version < 0) fail('handleRead', reply);
+    if (reply[2] === 1) {
+      // A chunked object (src/chunks/): its manifest; the caller reads the chunks.
+      const chunked = parseManifest(reply[0] as Buffer | null);
+      if (!chunked) fail('handleRead', reply);
+      return { bytes: undefined, version, chunked };
+    }
     return { bytes: reply[0] ?? undefined, version };
   },
   consume(reply: unknown): ConsumeReply {
     if (!Array.isArray(reply)) fail('consume', reply);
     const flag = asInteger('consume', reply, reply[0]);
     if (flag === 1 && Buffer.isBuffer(reply[1])) {
-      if (reply[2] === 1) return { consumed: true, value: reply[1], took: true };
+      if (reply[2] === 1 && reply[3] === 1) {
+        const manifest = parseManifest(reply[1]);
+        if (manifest) return { consumed: true, value: reply[1], took: true, chunked: manifest };
+      }
+      if (reply[2] === 1 && reply.length === 3) return { consumed: true, value: reply[1], took: true };
       if (reply.length === 2) return { consumed: true, value: reply[1] };
     }
     if (flag === 0 && (reply[1] === null || Buffer.isBuffer(reply[1]))) {
@@ -205,6 +223,8 @@ const REPLIES = {
     fail('consume', reply);
   },
   objectPut: oneOf('objectPut', [1] as const),
+  // Chunked objects (src/chunks/): 1 written, 2 a resend found it written.
+  chunkCommit: oneOf('chunkCommit', [1, 2] as const),
   // Futures (src/future/).
   futureSet: oneOf('futureSet', [1] as const),
   futureCreate: oneOf('futureCreate', [1] as const),

@@ -48,6 +48,9 @@ const HOLDER = 'holderTokenCCCCCCCCCCC';
  */
 const KEY_KINDS: Record<string, string> = {
   data: `{${LT}}:d:${OBJ}`,
+  // A script's staging hash of a chunked value (includes/writeData.lua): the data key itself
+  // says "the value is in ARGV", the common case the scripts' fuzzing keeps exercising.
+  stage: `{${LT}}:d:${OBJ}`,
   record: `{${LT}}:own:${OBJ}`,
   leases: `{${LT}}:lease:${OBJ}`,
   tombstone: `{${LT}}:tomb:${OBJ}`,
@@ -93,7 +96,8 @@ const REST_KEYS: Record<string, string[]> = {
     `{${LT}}:rules:${OBJ}`,
     `{${LT}}:lease:${OBJ}`,
   ],
-  items: [`{${LT}}:d:${NEW}`, `{${LT}}:rules:${NEW}`],
+  // (a data key, its rules key and its staging key: the data key, for a value in ARGV)
+  items: [`{${LT}}:d:${NEW}`, `{${LT}}:rules:${NEW}`, `{${LT}}:d:${NEW}`],
 };
 
 
@@ -140,6 +144,8 @@ function plausible(arg: string, now: number): string[] {
     case 'values':
     case 'value':
       return ['bytes'];
+    case 'manifest':
+      return ['1:2048:2:1024:fuzzWrite', '1:10:1:1024:fuzzWrite'];
     case 'lifetime':
       return [LT];
     case 'atMs':

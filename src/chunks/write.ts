@@ -1,0 +1,144 @@
+/**
+ * Writing a chunked object: its chunks go to a staging hash in the object's
+ * slot (pipelined, a bounded number in flight), then one script commits
+ * them (renames the hash onto the data key with the object's rules). See
+ * ./format.ts and docs/large-objects.md.
+ *
+ * @module
+ */
+import type { Cluster, Redis } from 'ioredis';
+import { RedisOperationError, errorFromReply, type ErrorContext } from '../errors.js';
+import type { KeySpace } from '../keys.js';
+import { randomId } from '../keys.js';
+import { CHUNKS_IN_FLIGHT, HEADER_BYTES, HEADER_FIELD, STAGE_TTL_MS, chunkField, makeManifest, type Manifest } from './format.js';
+
+/** What the chunk code needs of a connector (a narrow view of RedisConnector). */
+export interface ChunkIo {
+  readonly client: Redis | Cluster;
+  readonly keys: KeySpace;
+  /** A command sent again while a Redis Cluster reconfigures; errors classified. */
+  command<T>(operation: string, context: ErrorContext, send: () => Promise<T>): Promise<T>;
+}
+
+/** Bytes a writer may take: parts of any size, in order, sync or async. */
+export type ByteSource = Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * Cut `parts` into chunks of exactly `chunkSize` bytes (the last may be
+ * shorter). A chunk that lies within one part is a view of it, not a copy;
+ * only chunks that span parts are copied (into a fresh chunk buffer).
+ */
+export async function* rechunk(parts: ByteSource, chunkSize: number): AsyncGenerator<Buffer> {
+  let pending: Buffer | undefined;
+  let filled = 0;
+  for await (const raw of parts as AsyncIterable<Uint8Array>) {
+    if (!(raw instanceof Uint8Array)) {
+      throw new TypeError(`a byte stream must give Buffers or Uint8Arrays, got ${raw === null ? 'null' : typeof raw} (a stream in object or string mode?)`);
+    }
+    const part = asBuffer(raw);
+    let offset = 0;
+    while (offset < part.length) {
+      if (filled === 0 && part.length - offset >= chunkSize) {
+        yield part.subarray(offset, offset + chunkSize);
+        offset += chunkSize;
+        continue;
+      }
+      pending ??= Buffer.allocUnsafeSlow(chunkSize);
+      const n = Math.min(chunkSize - filled, part.length - offset);
+      part.copy(pending, filled, offset, offset + n);
+      filled += n;
+      offset += n;
+      if (filled === chunkSize) {
+        yield pending;
+        pending = undefined;
+        filled = 0;
+      }
+    }
+  }
+  if (pending && filled > 0) yield pending.subarray(0, filled);
+}
+
+/**
+ * Write `chunks` (from {@link rechunk}) to the staging hash of a new write
+ * of `key`, at most {@link CHUNKS_IN_FLIGHT} in flight: the source is pulled
+ * only as chunks are acknowledged, so a stream's memory stays bounded. Each
+ * chunk renews the hash's TTL ({@link STAGE_TTL_MS}). Returns the manifest
+ * and the staging key; on any failure (the source's error, or Redis's) the
+ * staging hash is unlinked (or expires) and the error is thrown.
+ */
+export async function stageChunks(
+  io: ChunkIo,
+  key: string,
+  chunks: AsyncIterable<Buffer>,
+  chunkSize: number,
+): Promise<{ manifest: Manifest; stage: string }> {
+  const w = randomId();
+  const stage = io.keys.stageKey(key, w);
+  const inFlight = new Set<Promise<void>>();
+  let failed: { error: unknown } | undefined;
+  let total = 0;
+  let index = 0;
+  const send = (chunk: Buffer, i: number): Promise<void> => {
+    const field = chunkField(w, i);
+    const header = i === 0 ? chunk.subarray(0, HEADER_BYTES) : undefined;
+    if (!header) {
+      // The hash has its TTL from the first chunk; each later chunk renews
+      // it (for a slow producer) with a PEXPIRE sent right behind its HSET
+      // (no MULTI needed: this PEXPIRE only renews).
+      return io.command('HSET (chunk)', { key }, async () => {
+        await Promise.all([io.client.hset(stage, field, chunk), io.client.pexpire(stage, STAGE_TTL_MS)]);
+      });
+    }
+    // The first chunk creates the hash: with its TTL, atomically (MULTI), so
+    // a writer that dies leaves nothing without a TTL.
+    return io.command('HSET (chunk)', { key }, async () => {
+      const replies = await io.client
+        .multi()
+        .hset(stage, field, chunk, HEADER_FIELD, header)
+        .pexpire(stage, STAGE_TTL_MS)
+        .exec()
+        .catch((err: unknown) => {
+          // EXECABORT: the reason is the queued command's own error (an OOM refusal, ...).
+          const previous = (err as { previousErrors?: unknown[] }).previousErrors;
+          throw previous?.[0] ?? err;
+        });
+      if (!replies) throw new RedisOperationError(`Redis MULTI (chunk) of key ${key} was aborted`, { key });
+      for (const [err] of replies) if (err) throw err;
+    });
+  };
+  try {
+    for await (const chunk of chunks) {
+      if (failed) break;
+      const sent = send(chunk, index).then(
+        () => void inFlight.delete(sent),
+        (error: unknown) => {
+          inFlight.delete(sent);
+          failed ??= { error };
+        },
+      );
+      inFlight.add(sent);
+      total += chunk.length;
+      index++;
+      // (No wait after the first chunk: the commands of one hash go on one
+      // connection, in order, so its MULTI creates the hash, with its TTL,
+      // before any later chunk's HSET is run.)
+      if (inFlight.size >= CHUNKS_IN_FLIGHT) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+    if (failed) throw errorFromReply(failed.error, 'HSET (chunk)', { key });
+  } catch (err) {
+    await Promise.all(inFlight);
+    unlinkQuietly(io, stage);
+    throw err;
+  }
+  return { manifest: makeManifest(total, chunkSize, w), stage };
+}
+
+/** Unlink a key, unawaited and best effort (it has a TTL anyway). */
+export function unlinkQuietly(io: ChunkIo, redisKey: string): void {
+  io.client.unlink(redisKey).catch(() => undefined);
+}
