@@ -44,6 +44,15 @@
 --                                           the consumer, once it has the value,
 --                                           UNLINKs it (src/redis/connector.ts), so
 --                                           graceMs is only the tail of a lost reply
+--          {1, manifest, 1, 1}              a chunked object (a hash, src/chunks/):
+--                                           its manifest instead of its bytes; the
+--                                           grace copy (KEYS[3]) holds it, whether
+--                                           this read took the object (renamed
+--                                           there) or was an earlier read of a
+--                                           reads: n object (copied there, so that a
+--                                           racing last read cannot take the chunks
+--                                           away mid-read); the consumer reads the
+--                                           chunks from it, then UNLINKs it
 --          {0, tombstone | nil, nowMs}      the object is missing; the tombstone
 --                                           is "<consumedAtMs> <token> <consumer JSON>",
 --                                           or "<consumedAtMs> <token> <of> <consumer JSON>"
@@ -97,8 +106,28 @@ local function notOurs(what)
     ': it was not written by proxystore-redis')
 end
 
+-- A chunked object is a hash whose field m is its manifest (src/chunks/):
+-- its manifest, or nil when `key` holds no chunked object.
+local function chunked(key)
+  local t = rcall('TYPE', key)['ok']
+  if t ~= 'hash' then return nil end
+  return rcall('HGET', key, 'm')
+end
+
 local value, err3 = read('GET', KEYS[1])
-if err3 then return err3 end
+local manifest
+if err3 then
+  manifest = chunked(KEYS[1])
+  if not manifest then return err3 end
+  value = manifest
+end
+-- Where a read of a chunked object leaves it for its consumer: a copy that
+-- lives graceMs (an earlier read of a reads: n object).
+local function copyChunked()
+  rcall('COPY', KEYS[1], KEYS[3], 'REPLACE')
+  rcall('PEXPIRE', KEYS[3], grace)
+  return {1, manifest, 1, 1}
+end
 if value then
   local rules, err4 = read('HMGET', KEYS[4], 'reads', 'of', 't:' .. token)
   if err4 then return err4 end
@@ -109,9 +138,13 @@ if value then
     if not left then return notOurs('reads') end
     if not of or of < left then return notOurs('of') end
     -- This token read it before (its reply was lost): the same read again.
-    if rules[3] then return {1, value} end
+    if rules[3] then
+      if manifest then return copyChunked() end
+      return {1, value}
+    end
     if left > 1 then
       rcall('HSET', KEYS[4], 'reads', left - 1, 't:' .. token, of - left + 1)
+      if manifest then return copyChunked() end
       return {1, value}
     end
   end
@@ -129,12 +162,17 @@ if value then
   if left then rcall('DEL', KEYS[4]) end
   if isMember == 1 then rcall('SREM', KEYS[5], member) end
   if ownEnd then rcall('ZREM', KEYS[6], member) end
+  if manifest then return {1, manifest, 1, 1} end
   return {1, value, 1}
 end
 
 -- This token took the object before (its reply was lost): same value.
 local kept, err7 = read('GET', KEYS[3])
-if err7 then return err7 end
+if err7 then
+  local keptManifest = chunked(KEYS[3])
+  if not keptManifest then return err7 end
+  return {1, keptManifest, 1, 1}
+end
 if kept then return {1, kept, 1} end
 
 local tombstone, err8 = read('GET', KEYS[2])

@@ -11,17 +11,23 @@
 --
 -- KEYS[1] data   the new object's data key, <ns>:{<tag>}:d:<key>
 -- KEYS[2] rules  its rules record, <ns>:{<tag>}:rules:<key>
--- ARGV[1] value  the object's bytes
+-- KEYS[3] stage  KEYS[1] itself for a value sent in ARGV[1]; for a chunked
+--                value, the staging hash its chunks were written to,
+--                <ns>:{<tag>}:stage:<key>:<write id> (includes/writeData.lua)
+-- ARGV[1] value  the object's bytes, or a chunked value's manifest
 -- ARGV[2] reads  how many consuming reads it allows (2 to 1000000000)
 -- ARGV[3] ttlMs  milliseconds until both keys expire (1 to 9999999999999),
 --                or 0 for no expiry
 --
 -- Returns: 1
 -- Errors:  PSR_INVALID_OPTIONS  KEYS that are not one object's data and rules
---                               keys; bad reads or ttlMs
+--                               keys; bad reads or ttlMs; a malformed manifest
+--          PSR_REDIS_OPERATION  a chunked value's staging hash is gone
+--                               (expired) or incomplete: nothing was written
 local rcall = redis.call
 --@include intArg
 --@include oneObject
+--@include writeData
 
 local err = oneObject('objectPut', KEYS[1], { rules = KEYS[2] })
 if err then return err end
@@ -32,11 +38,13 @@ if not ttl then return err3 end
 
 -- This very call, sent again: its first run wrote the object.
 if rcall('EXISTS', KEYS[1], KEYS[2]) == 2 then return 1 end
+local state, err4 = stagedData('objectPut', KEYS[1], KEYS[3], ARGV[1])
+if not state then return err4 end
 if ttl > 0 then
-  rcall('SET', KEYS[1], ARGV[1], 'PX', ttl)
+  writeData(KEYS[1], KEYS[3], ARGV[1], state, 'px', ttl)
 else
   -- A fresh key has no TTL (nor keeps one it had: SET without KEEPTTL would drop it).
-  rcall('SET', KEYS[1], ARGV[1], 'KEEPTTL')
+  writeData(KEYS[1], KEYS[3], ARGV[1], state, 'keep', 0)
 end
 rcall('DEL', KEYS[2])
 rcall('HSET', KEYS[2], 'reads', reads, 'of', reads)

@@ -459,7 +459,7 @@ export class Store implements TargetSource {
         return Promise.reject(err);
       }
     }
-    if (rules.reads > 1) return this.connector.putWithReads(values, rules.reads, rules.ttlMs);
+    if (rules.reads > 1) return this.connector.putWithReads(values, rules.reads, rules.ttlMs, this.chunkSize);
     if (values.some((v) => v.length > this.chunkSize)) return this.writeMixed(values, rules.ttlMs);
     return this.connector.putBatch(values, rules.ttlMs);
   }

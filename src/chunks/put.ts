@@ -56,3 +56,26 @@ export async function commitStaged<T>(io: ChunkWriter, key: string, staged: Stag
     throw error;
   }
 }
+
+/**
+ * Stage every value of `values` over `chunkSize` (for the new keys `keys`),
+ * all at once; the others are left undefined (sent in ARGV). On a failure
+ * the stages made are unlinked and the error thrown.
+ */
+export async function stageLarge(io: ChunkWriter, keys: readonly string[], values: readonly Uint8Array[], chunkSize: number | undefined): Promise<(Staged | undefined)[]> {
+  if (chunkSize === undefined || !values.some((v) => v.byteLength > chunkSize)) return values.map(() => undefined);
+  const outcomes = await Promise.allSettled(
+    values.map((v, i) => (v.byteLength > chunkSize ? stage(io, keys[i] as string, [v], chunkSize) : Promise.resolve(undefined))),
+  );
+  const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failed) {
+    for (const o of outcomes) if (o.status === 'fulfilled' && o.value) unlinkQuietly(io, o.value.stage);
+    throw failed.reason;
+  }
+  return outcomes.map((o) => (o as PromiseFulfilledResult<Staged | undefined>).value);
+}
+
+/** Unlink the staging hashes of `staged` (after a failed commit), best effort. */
+export function dropStaged(io: ChunkWriter, staged: readonly (Staged | undefined)[]): void {
+  for (const s of staged) if (s) unlinkQuietly(io, s.stage);
+}

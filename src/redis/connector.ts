@@ -7,7 +7,7 @@
  */
 import { Redis, Cluster, type ChainableCommander, type ClusterOptions, type RedisOptions } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
-import { InvalidOptionsError, RedisOperationError, errorFromReply, withMessage, ProxyStoreError, type ErrorContext } from '../errors.js';
+import { InvalidOptionsError, ProxyResolveMissingKeyError, RedisOperationError, errorFromReply, withMessage, ProxyStoreError, type ErrorContext } from '../errors.js';
 import { clusterFault, outcomeUnknown } from './faults.js';
 import { KeySpace, newKey, randomId, validateKey, validateNamespace } from '../keys.js';
 import { checkDurability, checkNumber, checkOptions } from '../options.js';
@@ -24,7 +24,9 @@ import { evictReference } from '../dedupe/refs.js';
 import { GenerationWatch, dataLostError } from './generation.js';
 import { connectionConfig, optionsFromConfig, type FromConfigOptions } from './config.js';
 import { isWrongType } from '../chunks/format.js';
-import { readChunked, readManifest } from '../chunks/read.js';
+import { ChunkGone, readChunked, readManifest, readRange } from '../chunks/read.js';
+import type { Manifest } from '../chunks/format.js';
+import { dropStaged, stageLarge } from '../chunks/put.js';
 import './parser-timer.js';
 
 export type { FromConfigOptions } from './config.js';
@@ -537,15 +539,32 @@ export class RedisConnector {
    * // three consuming reads of `key` (connector.consume) get the bytes; the third deletes them
    * ```
    */
-  async putWithReads(values: Uint8Array[], reads: number, ttlMs: number | undefined): Promise<string[]> {
+  async putWithReads(values: Uint8Array[], reads: number, ttlMs: number | undefined, chunkSize?: number): Promise<string[]> {
     await this.refused('objectPut', {});
-    await this.checkFits(values, 'put');
+    await this.checkFits(chunkSize === undefined ? values : values.filter((v) => v.byteLength <= chunkSize), 'put');
     const keys = values.map(() => this.newKey());
-    const call = (i: number) =>
-      [
-        { data: this.dataKey(keys[i] as string), rules: this.keys.object('rules', keys[i] as string) },
-        { value: toBuffer(values[i] as Uint8Array), reads, ttlMs: ttlMs ?? 0 },
+    // Values over chunkSize: their chunks first, to staging hashes the script renames (src/chunks/).
+    const staged = await stageLarge(this, keys, values, chunkSize);
+    const call = (i: number) => {
+      const s = staged[i];
+      const data = this.dataKey(keys[i] as string);
+      return [
+        { data, rules: this.keys.object('rules', keys[i] as string), stage: s ? s.stage : data },
+        { value: s ? s.manifest.text : toBuffer(values[i] as Uint8Array), reads, ttlMs: ttlMs ?? 0 },
       ] as const;
+    };
+    try {
+      return await this.putWithReadsStaged(keys, call);
+    } catch (err) {
+      dropStaged(this, staged);
+      throw err;
+    }
+  }
+
+  private async putWithReadsStaged(
+    keys: string[],
+    call: (i: number) => readonly [ScriptKeys<'objectPut'>, { value: Buffer | string; reads: number; ttlMs: number }],
+  ): Promise<string[]> {
     if (keys.length === 1) {
       try {
         await this.scripts.run('objectPut', ...call(0), { key: keys[0] as string });
@@ -842,6 +861,7 @@ export class RedisConnector {
     for (;;) {
       try {
         const reply = await this.scripts.run('consume', keys, args, { key });
+        if (reply.consumed && reply.chunked) return await this.consumedChunks(key, keys.grace, reply.chunked);
         if (reply.consumed && reply.took) this.releaseGrace(keys.grace);
         return reply;
       } catch (err) {
@@ -859,6 +879,28 @@ export class RedisConnector {
         await backoff.wait(deadline);
       }
     }
+  }
+
+  /**
+   * A consume of a chunked object: its chunks, read from the grace copy the
+   * script left for this consumer (the object itself, renamed, or a copy for
+   * an earlier read of a reads: n object), which is then released.
+   */
+  private async consumedChunks(key: string, grace: string, manifest: Manifest): Promise<ConsumeReply> {
+    let value: Buffer;
+    try {
+      value = await readRange(this, grace, key, manifest);
+    } catch (err) {
+      if (err instanceof ChunkGone) {
+        throw new ProxyResolveMissingKeyError(
+          `key ${key} was consumed by this call, but its chunks were gone from the grace copy before they were read (it expired after ${CONSUME_GRACE_MS / 1000} s?)`,
+          { key },
+        );
+      }
+      throw err;
+    }
+    this.releaseGrace(grace);
+    return { consumed: true, value, took: true };
   }
 
   /**

@@ -17,6 +17,7 @@ import { LUA_SCRIPTS } from '../generated/lua.js';
 import { InvalidOptionsError, RedisOperationError, errorFromReply, type ErrorContext } from '../errors.js';
 import type { DurableWriter } from './durability.js';
 import { retryFaults } from './retry.js';
+import { parseManifest, type Manifest } from '../chunks/format.js';
 
 export type ScriptName = keyof typeof LUA_SCRIPTS;
 type KeyName<N extends ScriptName> = (typeof LUA_SCRIPTS)[N]['keys'][number];
@@ -34,7 +35,14 @@ export type ScriptArgs<N extends ScriptName> = Record<ArgName<N>, ScriptArg> &
 
 /** What `consume` replies. */
 export type ConsumeReply =
-  | { consumed: true; value: Buffer; /** The read took the object: its grace copy holds it until released. */ took?: true }
+  | {
+      consumed: true;
+      value: Buffer;
+      /** The read took the object: its grace copy holds it until released. */
+      took?: true;
+      /** A chunked object (src/chunks/): `value` is its manifest; its grace copy holds the chunks. */
+      chunked?: Manifest;
+    }
   | { consumed: false; tombstone: Buffer | undefined; nowMs: number };
 
 /** What `lifetimeCreate` replies: `created` false when the lease was already over. */
@@ -184,7 +192,11 @@ const REPLIES = {
     if (!Array.isArray(reply)) fail('consume', reply);
     const flag = asInteger('consume', reply, reply[0]);
     if (flag === 1 && Buffer.isBuffer(reply[1])) {
-      if (reply[2] === 1) return { consumed: true, value: reply[1], took: true };
+      if (reply[2] === 1 && reply[3] === 1) {
+        const manifest = parseManifest(reply[1]);
+        if (manifest) return { consumed: true, value: reply[1], took: true, chunked: manifest };
+      }
+      if (reply[2] === 1 && reply.length === 3) return { consumed: true, value: reply[1], took: true };
       if (reply.length === 2) return { consumed: true, value: reply[1] };
     }
     if (flag === 0 && (reply[1] === null || Buffer.isBuffer(reply[1]))) {
