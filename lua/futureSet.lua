@@ -34,7 +34,10 @@
 -- KEYS[6] members    that lifetime's own members, <ns>:{<tag>}:members
 -- KEYS[7] futures    that lifetime's futures, <ns>:{<tag>}:futures (its type is checked)
 -- KEYS[8] ends       that lifetime's members with an own end or rules record, <ns>:{<tag>}:ends
--- ARGV[1] value      the result's bytes
+-- KEYS[9] stage      KEYS[1] itself for a value sent in ARGV[1]; for a chunked
+--                    value, the staging hash its chunks were written to,
+--                    <ns>:{<tag>}:stage:<key>:<write id> (includes/writeData.lua)
+-- ARGV[1] value      the result's bytes, or a chunked value's manifest
 -- ARGV[2] reads      consuming reads the result allows: 1 (no rules record) or 2 to 1000000000
 -- ARGV[3] ttlMs      milliseconds from now until the result expires (1 to 9999999999999), 0 for none
 -- ARGV[4] signalTtlMs how long the signal stream lives (1 to 9999999999999)
@@ -48,6 +51,7 @@
 --          PSR_INVALID_OPTIONS     KEYS that are not one future's keys; bad reads,
 --                                  ttlMs, signalTtlMs or token
 --          PSR_SERIALIZATION       the signal stream key holds another Redis type
+--          PSR_REDIS_OPERATION     a chunked value's staging hash is gone (expired)
 local rcall = redis.call
 --@include nowMs
 --@include intArg
@@ -55,6 +59,7 @@ local rcall = redis.call
 --@include shown
 --@include openLifetime
 --@include setTypeError
+--@include writeData
 
 local prefix, member = string.match(KEYS[1], '^([^{}]+:{[^{}]+}:)d:([^{}]+)$')
 if not prefix or KEYS[2] ~= prefix .. 'rules:' .. member or KEYS[3] ~= prefix .. 'tomb:' .. member
@@ -73,6 +78,9 @@ local token, err4 = tokenArg('futureSet', 'token', ARGV[5])
 if not token then return err4 end
 if ARGV[6] ~= '0' and ARGV[6] ~= '1' then
   return redis.error_reply('PSR_INVALID_OPTIONS futureSet: inline must be 0 or 1, got ' .. shown(ARGV[6]))
+end
+if ARGV[6] == '1' and KEYS[9] ~= KEYS[1] then
+  return redis.error_reply('PSR_INVALID_OPTIONS futureSet: inline is for small results, not a chunked one')
 end
 if ARGV[6] == '1' and reads > 1 then
   return redis.error_reply('PSR_INVALID_OPTIONS futureSet: inline is for results that are not consumed, got reads ' .. reads)
@@ -111,6 +119,8 @@ if ttl > 0 and now + ttl > 9999999999999 then
   return redis.error_reply('PSR_INVALID_OPTIONS futureSet: ttlMs ' .. ttl .. ' would end after 9999999999999 (Unix ms, the year 2286)')
 end
 local ownEnd = ttl > 0 and now + ttl
+local state, stageErr = stagedData('futureSet', KEYS[1], KEYS[9], ARGV[1])
+if not state then return stageErr end
 local at
 if inLifetime then
   local open, err = openLifetime('futureSet', KEYS[5], now)
@@ -125,9 +135,9 @@ end
 local objectAt = at
 if ownEnd and (not at or ownEnd < at) then objectAt = ownEnd end
 if objectAt then
-  rcall('SET', KEYS[1], ARGV[1], 'PXAT', objectAt)
+  writeData(KEYS[1], KEYS[9], ARGV[1], state, 'pxat', objectAt)
 else
-  rcall('SET', KEYS[1], ARGV[1])
+  writeData(KEYS[1], KEYS[9], ARGV[1], state, 'none', 0)
 end
 if reads > 1 then
   rcall('DEL', KEYS[2])

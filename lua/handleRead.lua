@@ -14,6 +14,10 @@
 --
 -- Returns: { bytes, version }: the object's bytes and its version (field `v`
 --          of the record, absent = 0; lua/update.lua bumps it), read together;
+--          { manifest, version, 1 } for a chunked object (a hash, src/chunks/):
+--          the caller reads its chunks of that write id under the same lease
+--          (an update in between swaps the whole hash: the caller finds the
+--          chunks gone and reads again);
 --          { false, version } when version is `known` (the caller's cached
 --          bytes are current). Reads change nothing, unless they purge lapsed
 --          leases as every ownership script does.
@@ -53,7 +57,15 @@ if not rcall('ZSCORE', KEYS[3], token) then
 end
 local version = tonumber(rcall('HGET', KEYS[2], 'v') or '0')
 if version == known and rcall('EXISTS', KEYS[1]) == 1 then return { false, version } end
-local bytes = rcall('GET', KEYS[1])
+local bytes = redis.pcall('GET', KEYS[1])
+if type(bytes) == 'table' and bytes.err then
+  local manifest = rcall('TYPE', KEYS[1])['ok'] == 'hash' and rcall('HGET', KEYS[1], 'm')
+  if not manifest then
+    return redis.error_reply('PSR_SERIALIZATION handleRead: Redis key ' .. shown(KEYS[1]) ..
+      ' holds a value of another Redis type, not one written by proxystore-redis')
+  end
+  return { manifest, version, 1 }
+end
 if not bytes then
   return redis.error_reply('PSR_PROXY_RESOLVE_MISSING_KEY key ' .. key ..
     ' is missing although its handle is live: it was deleted behind its owner\'s back (store.evict of an owned key?)')

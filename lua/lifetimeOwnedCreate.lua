@@ -20,8 +20,11 @@
 -- KEYS[5] data     the new object's data key, <ns>:{<id>}:d:<id>~<random>
 -- KEYS[6] record   its ownership record (hash: owner, mut, ttl, seen, lt, until, h:<token> -> holder)
 -- KEYS[7] leases   its handle leases (sorted set: token -> lease end, ms)
+-- KEYS[8] stage    KEYS[5] itself for bytes sent in ARGV[2]; for a chunked
+--                  value, the staging hash its chunks were written to,
+--                  <ns>:{<id>}:stage:<key>:<write id> (includes/writeData.lua)
 -- ARGV[1] key      the store key (for messages; must be the key of KEYS[5])
--- ARGV[2] bytes    the serialized object
+-- ARGV[2] bytes    the serialized object, or a chunked value's manifest
 -- ARGV[3] token    the owner's token (a new random token per call)
 -- ARGV[4] holder   id of the store instance that renews the owner's lease
 -- ARGV[5] ttlMs    lease length, in milliseconds (1 to 30 days)
@@ -43,6 +46,7 @@ local rcall = redis.call
 --@include lifetimePrefix
 --@include openLifetime
 --@include setTypeError
+--@include writeData
 --@include grantLease
 --@include settleObject
 
@@ -79,9 +83,12 @@ err = setTypeError('lifetimeOwnedCreate', KEYS[4], 'ZCARD')
 if err then return err end
 err = setTypeError('lifetimeOwnedCreate', KEYS[2], 'SCARD')
 if err then return err end
+local state
+state, err = stagedData('lifetimeOwnedCreate', KEYS[5], KEYS[8], ARGV[2])
+if not state then return err end
 
 local at = touchLifetime(KEYS[1], open, now)
-rcall('SET', KEYS[5], ARGV[2])
+writeData(KEYS[5], KEYS[8], ARGV[2], state, 'none', 0)
 rcall('HSET', KEYS[6], 'owner', token, 'mut', '', 'ttl', ttl, 'lt', string.match(KEYS[1], '{(.-)}'))
 if at then rcall('HSET', KEYS[6], 'until', at) end
 grantLease(KEYS[6], KEYS[7], token, holder, now, ttl)

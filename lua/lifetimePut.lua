@@ -32,13 +32,18 @@
 --                   <ns>:{<id>}:ends
 -- KEYS[5...] items  each new object's data key, <ns>:{<id>}:d:<id>~<random>
 --                   (inside the lifetime's hash tag), followed by its rules
---                   record, <ns>:{<id>}:rules:<id>~<random>, when reads >= 2
+--                   record, <ns>:{<id>}:rules:<id>~<random>, when reads >= 2,
+--                   then by its staging key: the data key again for a value
+--                   sent in ARGV, or the staging hash of a chunked value,
+--                   <ns>:{<id>}:stage:<id>~<random>:<write id>
+--                   (includes/writeData.lua)
 -- ARGV[1] reads     consuming reads each object allows: 1 (no rules record:
 --                   one read, or none for a proxy that never consumes) or 2
 --                   to 1000000000
 -- ARGV[2] ttlMs     milliseconds from now to each object's own end (1 to
 --                   9999999999999), or 0 for none
--- ARGV[3...] values the objects' bytes, one per object
+-- ARGV[3...] values the objects' bytes, one per object (a chunked value's
+--                   manifest)
 --
 -- Returns: the number of objects written
 -- Errors:  PSR_LIFETIME_ENDED   the lifetime is closing, closed, or its lease ran out
@@ -46,7 +51,9 @@
 --          PSR_INVALID_OPTIONS  keys of different lifetimes, a data key outside
 --                               the lifetime, a rules key that is not its
 --                               object's, not as many values as objects; bad
---                               reads or ttlMs
+--                               reads or ttlMs; a malformed manifest
+--          PSR_REDIS_OPERATION  a chunked value's staging hash is gone (expired)
+--                               or incomplete (nothing is written)
 local rcall = redis.call
 --@include nowMs
 --@include intArg
@@ -54,6 +61,7 @@ local rcall = redis.call
 --@include openLifetime
 --@include pruneEnds
 --@include setTypeError
+--@include writeData
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
 if not prefix or KEYS[4] ~= prefix .. 'ends' then
@@ -64,12 +72,12 @@ local reads, err1 = intArg('lifetimePut', 'reads', ARGV[1], 1, 1000000000)
 if not reads then return err1 end
 local ttl, err2 = intArg('lifetimePut', 'ttlMs', ARGV[2], 0, 9999999999999)
 if not ttl then return err2 end
-local per = 1
-if reads > 1 then per = 2 end
+local per = 2
+if reads > 1 then per = 3 end
 local n = #ARGV - 2
 if (#KEYS - 4) ~= n * per then
   return redis.error_reply('PSR_INVALID_OPTIONS lifetimePut: ' .. (#KEYS - 4) .. ' object keys for ' .. n .. ' values' ..
-    (per == 2 and ' (with reads >= 2, a data key and its rules key per value)' or ''))
+    (per == 3 and ' (with reads >= 2, a data key, its rules key and its staging key per value)' or ' (a data key and its staging key per value)'))
 end
 local own = prefix .. 'd:'
 local members = {}
@@ -79,10 +87,18 @@ for i = 1, n do
   if string.sub(data, 1, #own) ~= own or not string.match(member, '^[^{}]+$') then
     return redis.error_reply('PSR_INVALID_OPTIONS lifetimePut: data key ' .. shown(data) .. ' is not inside lifetime ' .. shown(KEYS[1]))
   end
-  if per == 2 and KEYS[4 + i * 2] ~= prefix .. 'rules:' .. member then
-    return redis.error_reply('PSR_INVALID_OPTIONS lifetimePut: ' .. shown(KEYS[4 + i * 2]) .. ' is not the rules record of ' .. shown(data))
+  if per == 3 and KEYS[4 + (i - 1) * per + 2] ~= prefix .. 'rules:' .. member then
+    return redis.error_reply('PSR_INVALID_OPTIONS lifetimePut: ' .. shown(KEYS[4 + (i - 1) * per + 2]) .. ' is not the rules record of ' .. shown(data))
   end
   members[i] = member
+end
+-- Each value: in ARGV, or chunks staged (checked before any write).
+local states = {}
+for i = 1, n do
+  local data = KEYS[4 + (i - 1) * per + 1]
+  local state, stageErr = stagedData('lifetimePut', data, KEYS[4 + i * per], ARGV[i + 2])
+  if not state then return stageErr end
+  states[i] = state
 end
 
 local now = nowMs()
@@ -95,7 +111,7 @@ end
 -- before any write, so an `ends` key of another type is refused unchanged.
 local ownEnd = ttl > 0 and now + ttl
 local ends = {}
-if ownEnd or per == 2 then
+if ownEnd or per == 3 then
   local endsErr = setTypeError('lifetimePut', KEYS[4], 'ZCARD')
   if endsErr then return endsErr end
 end
@@ -110,13 +126,13 @@ for i = 1, n do
   local objectAt = at
   if e and (not at or e < at) then objectAt = e end
   if objectAt then
-    rcall('SET', data, ARGV[i + 2], 'PXAT', objectAt)
+    writeData(data, KEYS[4 + i * per], ARGV[i + 2], states[i], 'pxat', objectAt)
   else
-    rcall('SET', data, ARGV[i + 2])
+    writeData(data, KEYS[4 + i * per], ARGV[i + 2], states[i], 'none', 0)
   end
-  if per == 2 then
+  if per == 3 then
     -- (New: nobody can have read it. A resend writes the same budget again.)
-    local rules = KEYS[4 + i * 2]
+    local rules = KEYS[4 + (i - 1) * per + 2]
     rcall('HSET', rules, 'reads', reads, 'of', reads)
     if objectAt then rcall('PEXPIREAT', rules, objectAt) end
   end
@@ -124,7 +140,7 @@ end
 for i = 1, n, 1000 do
   rcall('SADD', KEYS[2], unpack(members, i, math.min(i + 999, n)))
 end
-if ownEnd or per == 2 then
+if ownEnd or per == 3 then
   local batch = {}
   for i = 1, n do
     batch[#batch + 1] = ends[i] or 9999999999999
@@ -141,6 +157,6 @@ if ownEnd or per == 2 then
 end
 if at then
   rcall('PEXPIREAT', KEYS[2], at)
-  if ownEnd or per == 2 then rcall('PEXPIREAT', KEYS[4], at) end
+  if ownEnd or per == 3 then rcall('PEXPIREAT', KEYS[4], at) end
 end
 return n

@@ -7,11 +7,17 @@
 -- KEYS[2] record  its ownership record (hash: owner, mut, ttl, seen, v, h:<token> -> holder)
 -- KEYS[3] leases  its handle leases (sorted set: token -> lease end, ms)
 -- KEYS[4] done    its recently finished calls (sorted set: '<call>:<outcome>' -> forget at, ms)
+-- KEYS[5] stage   KEYS[1] itself for bytes sent in ARGV[5]; for a chunked
+--                 value, the staging hash of its new chunks (a new write id),
+--                 <ns>:{<tag>}:stage:<key>:<write id>, swapped in whole
+--                 (includes/writeData.lua): a reader of the old chunks finds
+--                 them gone, never mixed with the new ones
 -- ARGV[1] key     the store key (for messages; must be the key of KEYS[1])
 -- ARGV[2] token   the owner's or the mutable borrow's token
 -- ARGV[3] call    this call's own random token (recognises its resend)
 -- ARGV[4] write   '1' to write `bytes`, '0' to check the rule only
--- ARGV[5] bytes   the new serialized object (ignored when write is '0')
+-- ARGV[5] bytes   the new serialized object, or a chunked value's manifest
+--                 (ignored when write is '0')
 -- ARGV[6] grant   the mutable borrow's grant number (includes/fence.lua); '' or
 --                 '0' presents none (an owner, or a ref of an older version)
 --
@@ -41,6 +47,7 @@ local rcall = redis.call
 --@include markFinished
 --@include intArg
 --@include fence
+--@include writeData
 
 local key, err = keyArg('update', KEYS[1], ARGV[1])
 if not key then return err end
@@ -61,6 +68,11 @@ end
 
 local call = 'update:' .. callToken
 if finishedCall(KEYS[4], call, { 1 }) then return tonumber(rcall('HGET', KEYS[2], 'v') or '0') end
+local state = 'plain'
+if write == '1' then
+  state, err = stagedData('update', KEYS[1], KEYS[5], ARGV[5])
+  if not state then return err end
+end
 local now = nowMs()
 local ttl = recordTtl(KEYS[2], 30000)
 purgeLeases(KEYS[1], KEYS[2], KEYS[3], now, ttl)
@@ -90,7 +102,7 @@ end
 
 local version = tonumber(rcall('HGET', KEYS[2], 'v') or '0')
 if write == '1' then
-  rcall('SET', KEYS[1], ARGV[5], 'KEEPTTL')
+  writeData(KEYS[1], KEYS[5], ARGV[5], state, 'keep', 0)
   version = rcall('HINCRBY', KEYS[2], 'v', 1)
 end
 settleObject(KEYS[1], KEYS[2], KEYS[3], now, ttl)

@@ -32,7 +32,7 @@ import { warnShortLease } from './redis/limits.js';
 import { CONSUME_GRACE_MS, RedisConnector, type FromConfigOptions, type RedisConnectorConfig } from './redis/connector.js';
 import { closedStore, getStore, registerStore, unregisterClosed } from './registry.js';
 import { checkChunkSize } from './chunks/format.js';
-import { putChunked } from './chunks/put.js';
+import { putChunked, stage } from './chunks/put.js';
 import { readBytes, streamBytes, type ByteReadContext } from './chunks/stream.js';
 import { rechunk, type ByteSource } from './chunks/write.js';
 import {
@@ -454,7 +454,9 @@ export class Store implements TargetSource {
     if (lifetime !== undefined) {
       try {
         const checked = checkLifetime(lifetime);
-        return this.connector.checkFits(values, 'put').then(() => checked[kLifetimePut](this, values, rules));
+        return this.connector
+          .checkFits(values.filter((v) => v.length <= this.chunkSize), 'put')
+          .then(() => checked[kLifetimePut](this, values, rules));
       } catch (err) {
         return Promise.reject(err);
       }
@@ -718,8 +720,15 @@ export class Store implements TargetSource {
         yield second.value;
         for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
       })();
-      if (options.lifetime !== undefined || rules.reads > 1) {
-        throw new InvalidOptionsError('store.putStream: lifetime and reads with a stream larger than chunkSize are not supported yet');
+      if (options.lifetime !== undefined) {
+        throw new InvalidOptionsError(
+          'store.putStream: a lifetime with a stream larger than chunkSize is not supported yet: put it without the lifetime and add its key (lifetime.addKey(key))',
+        );
+      }
+      if (rules.reads > 1) {
+        const key = this.connector.newKey();
+        await this.connector.commitWithReads(key, await stage(this.connector, key, all, this.chunkSize), rules.reads, rules.ttlMs);
+        return key;
       }
       return this.putLarge(all, undefined, rules.ttlMs);
     });

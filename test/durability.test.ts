@@ -212,6 +212,7 @@ describe('fencing: a borrow granted by a master that a failover replaced', () =>
       record: storeB.connector.keys.object('own', ref.key),
       leases: storeB.connector.keys.object('lease', ref.key),
       done: storeB.connector.keys.object('done', ref.key),
+      stage: storeB.connector.dataKey(ref.key),
     };
     const args = { key: ref.key, token: ref.token as string, call: 'call-one-0123456789', write: '1', bytes: Buffer.from('x'), grant: 2 };
     await expect(storeB.connector.scripts.run('update', keys, args)).rejects.toThrow(

@@ -113,6 +113,7 @@ describe('futures in one process', () => {
       members: `${prefix}members`,
       futures: `${prefix}futures`,
       ends: `${prefix}ends`,
+      stage: data,
     };
     const args = { value: Buffer.from(store.encode('v', undefined)), reads: 1, ttlMs: 60_000, signalTtlMs: 60_000, token: 'a'.repeat(22), inline: 1 };
     expect(await connector.scripts.run('futureSet', keys, args)).toBe(1);

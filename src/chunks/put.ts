@@ -79,3 +79,20 @@ export async function stageLarge(io: ChunkWriter, keys: readonly string[], value
 export function dropStaged(io: ChunkWriter, staged: readonly (Staged | undefined)[]): void {
   for (const s of staged) if (s) unlinkQuietly(io, s.stage);
 }
+
+/**
+ * How a script that writes one object's bytes gets them: in ARGV (`value`
+ * the bytes, `stage` the data key itself) when they fit in `chunkSize`, else
+ * staged first (`value` the manifest, `stage` the staging hash, `staged` to
+ * drop after a failed call).
+ */
+export async function scriptValue(
+  io: ChunkWriter,
+  key: string,
+  bytes: Buffer,
+  chunkSize: number,
+): Promise<{ stage: string; value: Buffer | string; staged?: Staged }> {
+  if (bytes.length <= chunkSize) return { stage: io.dataKey(key), value: bytes };
+  const staged = await stage(io, key, [bytes], chunkSize);
+  return { stage: staged.stage, value: staged.manifest.text, staged };
+}

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { dropStaged, scriptValue, type ChunkWriter } from '../chunks/put.js';
 import { addExtension } from 'msgpackr';
 import {
   FutureTimeoutError,
@@ -28,7 +29,7 @@ import type { Lifetime } from '../lifetimes/lifetime.js';
 import { existingPool, poolOf, type BlockingSource } from './pool.js';
 
 /** What a future needs of its connector. */
-export interface FutureConnector extends BlockingSource {
+export interface FutureConnector extends BlockingSource, ChunkWriter {
   readonly keys: KeySpace;
   readonly scripts: Scripts;
   /** The bound of the connector's pool of blocking connections. */
@@ -45,6 +46,8 @@ export interface FutureHost {
   readonly namespace: string;
   readonly isClosed: boolean;
   readonly tombstoneTtl: number;
+  /** Bytes per chunk of a large result (src/chunks/). */
+  readonly chunkSize: number;
   readonly connector: FutureConnector;
   checkOpen(operation: string): void;
   encode(value: unknown, serializer: Serializer | undefined): Buffer;
@@ -169,6 +172,7 @@ function setKeys(connector: FutureConnector, key: string): ScriptKeys<'futureSet
     members: `${prefix}members`,
     futures: `${prefix}futures`,
     ends: `${prefix}ends`,
+    stage: data,
   };
 }
 
@@ -297,21 +301,28 @@ export class Future<T = unknown> {
     const host = this.store('future.setResult');
     const bytes = host.encode(value, this.serializer);
     const connector = host.connector;
-    await connector.checkFits([bytes], 'future.setResult');
-    const inline = !this.rules.consuming && bytes.length <= INLINE_MAX_BYTES;
-    await connector.scripts.run(
-      'futureSet',
-      setKeys(connector, this.key),
-      {
-        value: bytes,
-        reads: this.rules.reads,
-        ttlMs: this.rules.ttl === undefined ? 0 : Math.max(1, Math.round(this.rules.ttl * 1000)),
-        signalTtlMs: Math.max(MIN_SIGNAL_TTL_MS, Math.round(host.tombstoneTtl * 1000)),
-        token: randomId(),
-        inline: inline ? 1 : 0,
-      },
-      { key: this.key },
-    );
+    if (bytes.length <= host.chunkSize) await connector.checkFits([bytes], 'future.setResult');
+    const inline = !this.rules.consuming && bytes.length <= INLINE_MAX_BYTES && bytes.length <= host.chunkSize;
+    // Over chunkSize: chunks staged first, renamed in by the script (src/chunks/).
+    const v = await scriptValue(connector, this.key, bytes, host.chunkSize);
+    try {
+      await connector.scripts.run(
+        'futureSet',
+        { ...setKeys(connector, this.key), stage: v.stage },
+        {
+          value: v.value,
+          reads: this.rules.reads,
+          ttlMs: this.rules.ttl === undefined ? 0 : Math.max(1, Math.round(this.rules.ttl * 1000)),
+          signalTtlMs: Math.max(MIN_SIGNAL_TTL_MS, Math.round(host.tombstoneTtl * 1000)),
+          token: randomId(),
+          inline: inline ? 1 : 0,
+        },
+        { key: this.key },
+      );
+    } catch (err) {
+      if (v.staged) dropStaged(connector, [v.staged]);
+      throw err;
+    }
   }
 
   /**

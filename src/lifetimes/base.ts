@@ -33,6 +33,7 @@
  *
  * @module
  */
+import { dropStaged, scriptValue, stageLarge } from '../chunks/put.js';
 import createDebug from 'debug';
 import { InvalidOptionsError, LifetimeEndedError, ProxyStoreFactoryError } from '../errors.js';
 import { checkOptions } from '../options.js';
@@ -204,23 +205,34 @@ export class LifetimeRecord {
    * Write `values` under `keys` (all inside this lifetime's tag) as members,
    * each with `rules` (a reads budget, an own ttl); one round trip.
    */
-  async put(keys: string[], values: Buffer[], rules: ObjectRules = PLAIN): Promise<void> {
+  async put(keys: string[], values: Buffer[], rules: ObjectRules = PLAIN, chunkSize?: number): Promise<void> {
     const withRules = rules.reads > 1;
-    const objects = keys.map((key, i) => ({
-      items: withRules ? [this.connector.dataKey(key), this.connector.keys.object('rules', key)] : [this.connector.dataKey(key)],
-      value: values[i] as Buffer,
-    }));
+    // Values over chunkSize: their chunks first, to staging hashes the script renames (src/chunks/).
+    const staged = await stageLarge(this.connector, keys, values, chunkSize);
+    const objects = keys.map((key, i) => {
+      const data = this.connector.dataKey(key);
+      const s = staged[i];
+      return {
+        items: withRules ? [data, this.connector.keys.object('rules', key), s ? s.stage : data] : [data, s ? s.stage : data],
+        value: s ? Buffer.from(s.manifest.text) : (values[i] as Buffer),
+      };
+    });
     const calls = chunked(objects, lifetimeTuning.batch, (o) => o.value.length, lifetimeTuning.batchBytes);
-    await this.runAll(
-      'lifetimePut',
-      calls.map(
-        (c) =>
-          [
-            { ...this.sets, items: c.flatMap((o) => o.items) },
-            { reads: rules.reads, ttlMs: rules.ttlMs ?? 0, values: c.map((o) => o.value) },
-          ] as const,
-      ),
-    );
+    try {
+      await this.runAll(
+        'lifetimePut',
+        calls.map(
+          (c) =>
+            [
+              { ...this.sets, items: c.flatMap((o) => o.items) },
+              { reads: rules.reads, ttlMs: rules.ttlMs ?? 0, values: c.map((o) => o.value) },
+            ] as const,
+        ),
+      );
+    } catch (err) {
+      dropStaged(this.connector, staged);
+      throw err;
+    }
   }
 
   /**
@@ -236,14 +248,21 @@ export class LifetimeRecord {
    * Write `bytes` under `key` (inside this lifetime's tag) as a new owned
    * member whose owner is `owner`; one round trip (lua/lifetimeOwnedCreate.lua).
    */
-  async ownedPut(key: string, bytes: Buffer, owner: NewOwner): Promise<void> {
+  async ownedPut(key: string, bytes: Buffer, owner: NewOwner, chunkSize = Infinity): Promise<void> {
     const keys = this.connector.keys;
-    await this.connector.scripts.run(
-      'lifetimeOwnedCreate',
-      { ...this.sets, data: keys.object('d', key), record: keys.object('own', key), leases: keys.object('lease', key) },
-      { key, bytes, token: owner.token, holder: owner.holder, ttlMs: owner.ttlMs },
-      { key, lifetime: this.id },
-    );
+    // Over chunkSize: chunks staged first, renamed in by the script (src/chunks/).
+    const v = await scriptValue(this.connector, key, bytes, chunkSize);
+    try {
+      await this.connector.scripts.run(
+        'lifetimeOwnedCreate',
+        { ...this.sets, data: keys.object('d', key), record: keys.object('own', key), leases: keys.object('lease', key), stage: v.stage },
+        { key, bytes: v.value, token: owner.token, holder: owner.holder, ttlMs: owner.ttlMs },
+        { key, lifetime: this.id },
+      );
+    } catch (err) {
+      if (v.staged) dropStaged(this.connector, [v.staged]);
+      throw err;
+    }
   }
 
   /**

@@ -257,7 +257,7 @@ export class ContextLifetime implements Lifetime {
     this.check(store, 'put');
     if (rules?.dedupe) return this.guard(() => this.record.putDeduped(values));
     const keys = values.map(() => newKey(this.id));
-    await this.guard(() => this.record.put(keys, values, rules));
+    await this.guard(() => this.record.put(keys, values, rules, store.chunkSize));
     return keys;
   }
 
@@ -273,7 +273,7 @@ export class ContextLifetime implements Lifetime {
   async [kLifetimeOwnedPut](store: Store, bytes: Buffer, owner: NewOwner): Promise<string> {
     this.check(store, 'ownedProxy');
     const key = newKey(this.id);
-    await this.guard(() => this.record.ownedPut(key, bytes, owner));
+    await this.guard(() => this.record.ownedPut(key, bytes, owner, store.chunkSize));
     return key;
   }
 

@@ -358,7 +358,7 @@ export class StaticLifetime implements Lifetime {
     return this.withPart(store, async (part) => {
       if (rules?.dedupe) return part.record.putDeduped(values);
       const keys = values.map(() => newKey(part.record.id));
-      await part.record.put(keys, values, rules);
+      await part.record.put(keys, values, rules, store.chunkSize);
       return keys;
     });
   }
@@ -378,7 +378,7 @@ export class StaticLifetime implements Lifetime {
     this.check('ownedProxy');
     return this.withPart(store, async (part) => {
       const key = newKey(part.record.id);
-      await part.record.ownedPut(key, bytes, owner);
+      await part.record.ownedPut(key, bytes, owner, store.chunkSize);
       return key;
     });
   }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { dropStaged, scriptValue } from '../chunks/put.js';
 import { isDedupeKey } from '../dedupe/key.js';
 import { InvalidOptionsError, ReferenceNotOwnedError } from '../errors.js';
 import { checkOptions } from '../options.js';
@@ -205,17 +206,25 @@ export async function update<T>(handle: OwnedProxy<T> | RefMutProxy<T>, options:
   const store = storeOf(state);
   // Unresolved: nothing to write, but the rule is still checked (ProxyStore raises first too).
   const bytes = state.resolved ? store.encode(state.target, options.serializer) : Buffer.alloc(0);
-  await store.connector.checkFits([bytes], 'update');
-  const version = await runFor(store, state, 'update', objectKeys(store, state.key), {
-    key: state.key,
-    token: state.token,
-    // Its own token: a resend of this call (lost reply) finds it done and writes nothing again.
-    call: randomId(),
-    write: state.resolved ? '1' : '0',
-    bytes,
-    // A mutable borrow's grant number: a grant this Redis never made cannot write (lua/includes/fence.lua).
-    grant: state.kind === 'refmut' ? (state.grant ?? 0) : 0,
-  });
+  if (bytes.length <= store.chunkSize) await store.connector.checkFits([bytes], 'update');
+  // Over chunkSize: the new chunks are staged under a new write id and swapped in whole by the script (src/chunks/).
+  const v = await scriptValue(store.connector, state.key, bytes, store.chunkSize);
+  let version: number;
+  try {
+    version = await runFor(store, state, 'update', { ...objectKeys(store, state.key), stage: v.stage }, {
+      key: state.key,
+      token: state.token,
+      // Its own token: a resend of this call (lost reply) finds it done and writes nothing again.
+      call: randomId(),
+      write: state.resolved ? '1' : '0',
+      bytes: v.value,
+      // A mutable borrow's grant number: a grant this Redis never made cannot write (lua/includes/fence.lua).
+      grant: state.kind === 'refmut' ? (state.grant ?? 0) : 0,
+    });
+  } catch (err) {
+    if (v.staged) dropStaged(store.connector, [v.staged]);
+    throw err;
+  }
   // Read-your-writes: this process never serves an older version from its cache.
   store.objectCache?.sawVersion(state.key, version);
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { dropStaged, scriptValue } from '../chunks/put.js';
 import { InvalidOptionsError } from '../errors.js';
 import { randomId } from '../keys.js';
 import { isLifetime, kLifetimeOwnedPut, type Lifetime } from '../lifetimes/lifetime.js';
@@ -54,15 +55,22 @@ export async function createOwnedProxy<T>(store: Store, value: T, options: Owned
   const token = randomId();
   const renewal = renewalOf(store);
   const bytes = store.encode(value, options.serializer);
-  await store.connector.checkFits([bytes], 'ownedProxy');
+  if (bytes.length <= store.chunkSize) await store.connector.checkFits([bytes], 'ownedProxy');
   const owner = { token, holder: renewal.holder, ttlMs: renewal.ttlMs };
   const key = lifetime
     ? await store.measure('ownedProxy', () => lifetime[kLifetimeOwnedPut](store, bytes, owner))
     : await (async () => {
         const newKey = store.connector.newKey();
-        await store.measure('ownedProxy', () =>
-          store.connector.scripts.run('ownedCreate', objectKeys(store, newKey), { key: newKey, ...owner, bytes }, { key: newKey }),
-        );
+        await store.measure('ownedProxy', async () => {
+          // Over chunkSize: chunks staged first, renamed in by the script (src/chunks/).
+          const v = await scriptValue(store.connector, newKey, bytes, store.chunkSize);
+          try {
+            await store.connector.scripts.run('ownedCreate', { ...objectKeys(store, newKey), stage: v.stage }, { key: newKey, ...owner, bytes: v.value }, { key: newKey });
+          } catch (err) {
+            if (v.staged) dropStaged(store.connector, [v.staged]);
+            throw err;
+          }
+        });
         return newKey;
       })();
   const populate = options.populateTarget ?? store.populateTarget;

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { ChunkGone, changedError, readRange } from '../chunks/read.js';
 import createDebug from 'debug';
 import { olderVersion } from '../cache/cache.js';
 import { setHandleReader, type ProxyState } from '../proxy/proxy.js';
@@ -41,14 +42,29 @@ async function readHandle(state: ProxyState): Promise<unknown> {
   const ticket = cache?.begin(handle.key);
   let read: { bytes: Buffer | undefined; version: number } | undefined;
   try {
-    read = await runFor(
-      store,
-      handle,
-      'handleRead',
-      objectKeys(store, handle.key),
-      { key: handle.key, token: handle.token, known: cached ? cached.version : -1 },
-      'resolve',
-    );
+    for (let attempt = 0; ; attempt++) {
+      const got = await runFor(
+        store,
+        handle,
+        'handleRead',
+        objectKeys(store, handle.key),
+        { key: handle.key, token: handle.token, known: cached ? cached.version : -1 },
+        'resolve',
+      );
+      if (!got.chunked) {
+        read = got;
+        break;
+      }
+      // A chunked object: its chunks, under the lease just checked. An update
+      // in between swapped the whole hash: read again (never a mix).
+      try {
+        read = { bytes: await readRange(store.connector, store.connector.dataKey(handle.key), handle.key, got.chunked), version: got.version };
+        break;
+      } catch (err) {
+        if (!(err instanceof ChunkGone)) throw err;
+        if (attempt >= 3) throw changedError(handle.key);
+      }
+    }
   } finally {
     if (ticket) cache?.end(ticket, read?.bytes && { bytes: read.bytes, version: read.version });
   }

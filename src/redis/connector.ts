@@ -26,7 +26,7 @@ import { connectionConfig, optionsFromConfig, type FromConfigOptions } from './c
 import { isWrongType } from '../chunks/format.js';
 import { ChunkGone, readChunked, readManifest, readRange } from '../chunks/read.js';
 import type { Manifest } from '../chunks/format.js';
-import { dropStaged, stageLarge } from '../chunks/put.js';
+import { dropStaged, stageLarge, type Staged } from '../chunks/put.js';
 import './parser-timer.js';
 
 export type { FromConfigOptions } from './config.js';
@@ -557,6 +557,23 @@ export class RedisConnector {
       return await this.putWithReadsStaged(keys, call);
     } catch (err) {
       dropStaged(this, staged);
+      throw err;
+    }
+  }
+
+  /**
+   * Commit the chunks staged for the new `key` (src/chunks/) as an object
+   * that allows `reads` consuming reads (lua/objectPut.lua). @internal
+   */
+  async commitWithReads(key: string, staged: Staged, reads: number, ttlMs: number | undefined): Promise<void> {
+    const data = this.dataKey(key);
+    try {
+      await this.putWithReadsStaged([key], () => [
+        { data, rules: this.keys.object('rules', key), stage: staged.stage },
+        { value: staged.manifest.text, reads, ttlMs: ttlMs ?? 0 },
+      ]);
+    } catch (err) {
+      dropStaged(this, [staged]);
       throw err;
     }
   }

@@ -40,7 +40,7 @@ export type ConsumeReply =
       value: Buffer;
       /** The read took the object: its grace copy holds it until released. */
       took?: true;
-      /** A chunked object (src/chunks/): `value` is its manifest; its grace copy holds the chunks. */
+      /** @internal A chunked object (src/chunks/): `value` is its manifest; its grace copy holds the chunks (connector.consume reads them). */
       chunked?: Manifest;
     }
   | { consumed: false; tombstone: Buffer | undefined; nowMs: number };
@@ -182,10 +182,16 @@ const REPLIES = {
   },
   renew: oneOf('renew', [0, 1, 2, 3] as const),
   /** The object's version, and its bytes unless they are the `known` version's (lua/handleRead.lua). */
-  handleRead(reply: unknown): { bytes: Buffer | undefined; version: number } {
+  handleRead(reply: unknown): { bytes: Buffer | undefined; version: number; chunked?: Manifest } {
     if (!Array.isArray(reply) || !(Buffer.isBuffer(reply[0]) || reply[0] === null)) fail('handleRead', reply);
     const version = asInteger('handleRead', reply, reply[1]);
     if (version < 0) fail('handleRead', reply);
+    if (reply[2] === 1) {
+      // A chunked object (src/chunks/): its manifest; the caller reads the chunks.
+      const chunked = parseManifest(reply[0] as Buffer | null);
+      if (!chunked) fail('handleRead', reply);
+      return { bytes: undefined, version, chunked };
+    }
     return { bytes: reply[0] ?? undefined, version };
   },
   consume(reply: unknown): ConsumeReply {

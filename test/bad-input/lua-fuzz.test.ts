@@ -96,7 +96,8 @@ const REST_KEYS: Record<string, string[]> = {
     `{${LT}}:rules:${OBJ}`,
     `{${LT}}:lease:${OBJ}`,
   ],
-  items: [`{${LT}}:d:${NEW}`, `{${LT}}:rules:${NEW}`],
+  // (a data key, its rules key and its staging key: the data key, for a value in ARGV)
+  items: [`{${LT}}:d:${NEW}`, `{${LT}}:rules:${NEW}`, `{${LT}}:d:${NEW}`],
 };
 
 

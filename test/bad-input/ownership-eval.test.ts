@@ -51,7 +51,7 @@ describe('the empty token matches no orphan marker', () => {
     const { key, keys, shared } = await orphanWithBorrow(store);
     const before = await dumpObject(redis, store, key);
     await expect(
-      evalScript(redis, 'update', [keys.data, keys.record, keys.leases, keys.done], [key, '', 'updateCallToken0000000', '1', 'overwritten', '0']),
+      evalScript(redis, 'update', [keys.data, keys.record, keys.leases, keys.done, keys.data], [key, '', 'updateCallToken0000000', '1', 'overwritten', '0']),
     ).rejects.toThrow(/^PSR_INVALID_OPTIONS update: token must be a token/);
     expect(await dumpObject(redis, store, key)).toEqual(before);
     await release(shared);
