@@ -111,6 +111,7 @@ describe('an ephemeral chunked value raced by 10 processes', () => {
 describe('an owned chunked value updated while another process reads it', () => {
   test('every read (get, getStream, getRange) is one version whole, never a mix', { timeout: 180_000 }, async ({
     chunked,
+    redis,
     redisUrl,
     namespace,
     target,
@@ -137,6 +138,8 @@ describe('an owned chunked value updated while another process reads it', () => 
       updates++;
       await new Promise((r) => setTimeout(r, 5));
     }
+    // The versions were chunked writes (each a new write id swapped in whole), not one string.
+    expect(await redis.type(chunked.connector.dataKey(key))).toBe('hash');
     await reader.send({ stop: true });
     const done = await reader.waitForMessage<{
       reads: number;
