@@ -9,6 +9,7 @@ import { configDefaults, defineConfig, type TestProjectInlineConfiguration } fro
 const BOTH_TARGETS = [
   'test/store.test.ts',
   'test/chunks/basics.test.ts',
+  'test/chunks/streams.test.ts',
   'test/chunks/rules.test.ts',
   'test/chunks/consume.test.ts',
   'test/cache.test.ts',

@@ -455,7 +455,8 @@ export class Store implements TargetSource {
       try {
         const checked = checkLifetime(lifetime);
         return this.connector
-          .checkFits(values.filter((v) => v.length <= this.chunkSize), 'put')
+          // (Values over chunkSize are chunked; deduped ones never are: docs/large-objects.md.)
+          .checkFits(rules.dedupe ? values : values.filter((v) => v.length <= this.chunkSize), 'put')
           .then(() => checked[kLifetimePut](this, values, rules));
       } catch (err) {
         return Promise.reject(err);
