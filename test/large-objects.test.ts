@@ -101,6 +101,17 @@ describe('put and get', () => {
     await chunked.evict(k2);
   });
 
+  test('with the default chunkSize: chunkSize stored bytes are one string, one more are chunks', async ({ store, redis }) => {
+    expect(store.chunkSize).toBe(4 * 1024 * 1024);
+    for (const n of [store.chunkSize - HEADER, store.chunkSize + 1 - HEADER]) {
+      const value = bytes(n, 7);
+      const key = await store.put(value);
+      expect(await redis.type(store.connector.dataKey(key))).toBe(n + HEADER > store.chunkSize ? 'hash' : 'string');
+      expect((await store.get<Buffer>(key))?.equals(value)).toBe(true);
+      await store.evict(key);
+    }
+  });
+
   test('the default store reads what a small-chunk store wrote (the manifest says the chunk size)', async ({ chunked, store }) => {
     const value = bytes(5 * CHUNK + 3, 9);
     const key = await chunked.put(value);
