@@ -85,12 +85,19 @@ export async function stageChunks(
   const send = (chunk: Buffer, i: number): Promise<void> => {
     const field = chunkField(w, i);
     const header = i === 0 ? chunk.subarray(0, HEADER_BYTES) : undefined;
+    if (!header) {
+      // The hash has its TTL from the first chunk; each chunk renews it (a
+      // slow producer), sent right behind the HSET (no MULTI: a PEXPIRE lost
+      // here only shortens nothing).
+      return io.command('HSET (chunk)', { key }, async () => {
+        const [written] = await Promise.all([io.client.hset(stage, field, chunk), io.client.pexpire(stage, STAGE_TTL_MS)]);
+        void written;
+      });
+    }
+    // The first chunk creates the hash: with its TTL, atomically (MULTI), so
+    // a writer that dies leaves nothing without a TTL.
     return io.command('HSET (chunk)', { key }, async () => {
-      const multi = io.client.multi();
-      if (header) multi.hset(stage, field, chunk, HEADER_FIELD, header);
-      else multi.hset(stage, field, chunk);
-      multi.pexpire(stage, STAGE_TTL_MS);
-      const replies = await multi.exec();
+      const replies = await io.client.multi().hset(stage, field, chunk, HEADER_FIELD, header).pexpire(stage, STAGE_TTL_MS).exec();
       if (!replies) throw new RedisOperationError(`Redis MULTI (chunk) of key ${key} was aborted`, { key });
       for (const [err] of replies) if (err) throw err;
     });
@@ -108,7 +115,8 @@ export async function stageChunks(
       inFlight.add(sent);
       total += chunk.length;
       index++;
-      if (inFlight.size >= CHUNKS_IN_FLIGHT) await Promise.race(inFlight);
+      // The first chunk creates the hash with its TTL before any other is sent.
+      if (index === 1 || inFlight.size >= CHUNKS_IN_FLIGHT) await Promise.race(inFlight);
     }
     await Promise.all(inFlight);
     if (failed) throw errorFromReply(failed.error, 'HSET (chunk)', { key });

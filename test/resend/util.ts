@@ -116,7 +116,8 @@ export async function snapshot(redis: Redis, namespace: string, start: number): 
     else if (type === 'hash') {
       const fields = await redis.hgetallBuffer(key);
       value = Object.entries(fields)
-        .map(([f, v]) => `${f}=${shown(v)}`)
+        // (Field names with ids, e.g. a chunked object's '<write id>:<i>', sort as normalized.)
+        .map(([f, v]) => `${f.replace(ID, '<id>')}=${shown(v)}`)
         .sort()
         .join(' ');
     } else if (type === 'set') value = (await redis.smembersBuffer(key)).map(shown).sort().join(' ');
