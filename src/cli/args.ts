@@ -278,7 +278,7 @@ to nothing until someone evicts them. Tombstones and grace copies are never
 touched (they expire by themselves), nor members of a lifetime, nor owned or
 borrowed objects. A chunked object is evicted whole, like any orphan; the
 staging hash of a chunked write is evicted only when it has no TTL (no writer
-left: a writer's renews its TTL with every chunk).
+left: a writer's has one from its first chunk on).
 
       --dry-run          list what would be evicted, change nothing (the default)
   -y, --yes, --force     evict for real

@@ -327,9 +327,9 @@ export async function serverTimeMs(conn: Connection): Promise<number> {
 /**
  * A chunked write's staging hash (`<ns>:{<tag>}:stage:<key>:<write id>`,
  * src/chunks/): a writer sends its chunks there, then one script renames it
- * onto the data key. Every chunk a writer sends renews its TTL in the same
- * MULTI, so a staging hash of a live (or recently dead) writer always has a
- * TTL and goes by itself. One without a TTL has no writer left (its TTL was
+ * onto the data key. The first chunk creates it together with its TTL (one
+ * MULTI) and every later chunk renews it, so a staging hash of a live (or
+ * recently dead) writer always has a TTL and goes by itself. One without a TTL has no writer left (its TTL was
  * removed behind the library's back, e.g. PERSIST or a restore without TTLs):
  * it is stale, and gc evicts it.
  */
