@@ -32,7 +32,7 @@ import { warnShortLease } from './redis/limits.js';
 import { CONSUME_GRACE_MS, RedisConnector, type FromConfigOptions, type RedisConnectorConfig } from './redis/connector.js';
 import { closedStore, getStore, registerStore, unregisterClosed } from './registry.js';
 import { checkChunkSize } from './chunks/format.js';
-import { putChunked, stage } from './chunks/put.js';
+import { StreamValue, putChunked, stage } from './chunks/put.js';
 import { readBytes, streamBytes, type ByteReadContext } from './chunks/stream.js';
 import { rechunk, type ByteSource } from './chunks/write.js';
 import {
@@ -722,9 +722,8 @@ export class Store implements TargetSource {
         for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
       })();
       if (options.lifetime !== undefined) {
-        throw new InvalidOptionsError(
-          'store.putStream: a lifetime with a stream larger than chunkSize is not supported yet: put it without the lifetime and add its key (lifetime.addKey(key))',
-        );
+        // The lifetime's put stages the stream under the key it makes, then commits it with the membership (lifetimePut).
+        return (await checkLifetime(options.lifetime)[kLifetimePut](this, [new StreamValue(all)], rules))[0] as string;
       }
       if (rules.reads > 1) {
         const key = this.connector.newKey();

@@ -7,15 +7,42 @@
  */
 import type { Scripts } from '../redis/scripts.js';
 import { outcomeUnknown } from '../redis/faults.js';
-import { errorFromReply } from '../errors.js';
+import { LifetimeEndedError, errorFromReply } from '../errors.js';
 import { rechunk, stageChunks, unlinkQuietly, type ByteSource, type ChunkIo } from './write.js';
-import type { Manifest } from './format.js';
+import { DEFAULT_CHUNK_SIZE, type Manifest } from './format.js';
 
 /** A connector as the chunked puts need it. */
 export interface ChunkWriter extends ChunkIo {
   readonly scripts: Scripts;
   dataKey(key: string): string;
+  /** The largest value the server takes (its proto-max-bulk-len, learned once per connection). */
+  maxValueBytes(): Promise<number>;
 }
+
+/**
+ * The bytes of a stream (putStream) handed to a put path that takes values:
+ * staged, whatever their size, as the path stages a large value. A stream is
+ * read once: a second staging (a StaticLifetime retrying its put on a new
+ * part) is refused.
+ */
+export class StreamValue {
+  private used = false;
+  constructor(private readonly source: ByteSource) {}
+
+  /** The source, once. */
+  take(): ByteSource {
+    if (this.used) {
+      throw new LifetimeEndedError(
+        'the lifetime part this stream was being stored under ended meanwhile, and a stream cannot be read twice: nothing was stored; put it again',
+      );
+    }
+    this.used = true;
+    return this.source;
+  }
+}
+
+/** A value a put path takes: its stored bytes, or a stream of them. */
+export type PutValue = Buffer | StreamValue;
 
 /** A staged write: where its chunks wait, and their manifest. */
 export interface Staged {
@@ -23,9 +50,15 @@ export interface Staged {
   manifest: Manifest;
 }
 
-/** Stage the bytes of `source` (stored bytes, header included) for a new write of `key`. */
-export function stage(io: ChunkWriter, key: string, source: ByteSource, chunkSize: number): Promise<Staged> {
-  return stageChunks(io, key, rechunk(source, chunkSize), chunkSize);
+/**
+ * Stage the bytes of `source` (stored bytes, header included) for a new
+ * write of `key`, in chunks of `chunkSize` bytes, or of the server's
+ * proto-max-bulk-len when that is smaller (a larger chunk would be refused,
+ * and Redis closes the connection on it).
+ */
+export async function stage(io: ChunkWriter, key: string, source: ByteSource, chunkSize: number): Promise<Staged> {
+  const size = Math.min(chunkSize, await io.maxValueBytes());
+  return stageChunks(io, key, rechunk(source, size), size);
 }
 
 /**
@@ -62,10 +95,19 @@ export async function commitStaged<T>(io: ChunkWriter, key: string, staged: Stag
  * all at once; the others are left undefined (sent in ARGV). On a failure
  * the stages made are unlinked and the error thrown.
  */
-export async function stageLarge(io: ChunkWriter, keys: readonly string[], values: readonly Uint8Array[], chunkSize: number | undefined): Promise<(Staged | undefined)[]> {
-  if (chunkSize === undefined || !values.some((v) => v.byteLength > chunkSize)) return values.map(() => undefined);
+export async function stageLarge(
+  io: ChunkWriter,
+  keys: readonly string[],
+  values: readonly (Uint8Array | StreamValue)[],
+  chunkSize: number | undefined,
+): Promise<(Staged | undefined)[]> {
+  const large = (v: Uint8Array | StreamValue): boolean => v instanceof StreamValue || (chunkSize !== undefined && v.byteLength > chunkSize);
+  if (!values.some(large)) return values.map(() => undefined);
+  const size = chunkSize ?? DEFAULT_CHUNK_SIZE;
   const outcomes = await Promise.allSettled(
-    values.map((v, i) => (v.byteLength > chunkSize ? stage(io, keys[i] as string, [v], chunkSize) : Promise.resolve(undefined))),
+    values.map((v, i) =>
+      large(v) ? Promise.resolve().then(() => stage(io, keys[i] as string, v instanceof StreamValue ? v.take() : [v], size)) : Promise.resolve(undefined),
+    ),
   );
   const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
   if (failed) {

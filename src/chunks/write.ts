@@ -97,7 +97,16 @@ export async function stageChunks(
     // The first chunk creates the hash: with its TTL, atomically (MULTI), so
     // a writer that dies leaves nothing without a TTL.
     return io.command('HSET (chunk)', { key }, async () => {
-      const replies = await io.client.multi().hset(stage, field, chunk, HEADER_FIELD, header).pexpire(stage, STAGE_TTL_MS).exec();
+      const replies = await io.client
+        .multi()
+        .hset(stage, field, chunk, HEADER_FIELD, header)
+        .pexpire(stage, STAGE_TTL_MS)
+        .exec()
+        .catch((err: unknown) => {
+          // EXECABORT: the reason is the queued command's own error (an OOM refusal, ...).
+          const previous = (err as { previousErrors?: unknown[] }).previousErrors;
+          throw previous?.[0] ?? err;
+        });
       if (!replies) throw new RedisOperationError(`Redis MULTI (chunk) of key ${key} was aborted`, { key });
       for (const [err] of replies) if (err) throw err;
     });

@@ -33,7 +33,7 @@
  *
  * @module
  */
-import { dropStaged, scriptValue, stageLarge } from '../chunks/put.js';
+import { dropStaged, scriptValue, stageLarge, type PutValue } from '../chunks/put.js';
 import createDebug from 'debug';
 import { InvalidOptionsError, LifetimeEndedError, ProxyStoreFactoryError } from '../errors.js';
 import { checkOptions } from '../options.js';
@@ -205,7 +205,7 @@ export class LifetimeRecord {
    * Write `values` under `keys` (all inside this lifetime's tag) as members,
    * each with `rules` (a reads budget, an own ttl); one round trip.
    */
-  async put(keys: string[], values: Buffer[], rules: ObjectRules = PLAIN, chunkSize?: number): Promise<void> {
+  async put(keys: string[], values: PutValue[], rules: ObjectRules = PLAIN, chunkSize?: number): Promise<void> {
     const withRules = rules.reads > 1;
     // Values over chunkSize: their chunks first, to staging hashes the script renames (src/chunks/).
     const staged = await stageLarge(this.connector, keys, values, chunkSize);

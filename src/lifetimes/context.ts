@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { PutValue } from '../chunks/put.js';
 import { inspect } from 'node:util';
 import { InvalidOptionsError, LifetimeEndedError, StoreClosedError } from '../errors.js';
 import { newKey, randomId, validateLifetimeId } from '../keys.js';
@@ -253,9 +254,10 @@ export class ContextLifetime implements Lifetime {
   }
 
   /** @internal */
-  async [kLifetimePut](store: Store, values: Buffer[], rules?: ObjectRules): Promise<string[]> {
+  async [kLifetimePut](store: Store, values: PutValue[], rules?: ObjectRules): Promise<string[]> {
     this.check(store, 'put');
-    if (rules?.dedupe) return this.guard(() => this.record.putDeduped(values));
+    // (A deduped put's values are bytes: putStream takes no dedupe.)
+    if (rules?.dedupe) return this.guard(() => this.record.putDeduped(values as Buffer[]));
     const keys = values.map(() => newKey(this.id));
     await this.guard(() => this.record.put(keys, values, rules, store.chunkSize));
     return keys;

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { PutValue } from '../chunks/put.js';
 import type { Store } from '../store.js';
 import type { ObjectRules } from './base.js';
 
@@ -67,7 +68,7 @@ export interface Lifetime {
    * @internal Store `values` as new members, each with `rules` (a reads
    * budget, an own ttl), in one round trip, and return their keys.
    */
-  [kLifetimePut](store: Store, values: Buffer[], rules?: ObjectRules): Promise<string[]>;
+  [kLifetimePut](store: Store, values: PutValue[], rules?: ObjectRules): Promise<string[]>;
   /** @internal Add keys of `store` as members, in one round trip. */
   [kLifetimeAddKeys](store: Store, keys: string[]): Promise<void>;
   /** @internal A new future's key, a member of this lifetime with no value yet (listed in its `futures` set). */

@@ -24,6 +24,7 @@
  *
  * @module
  */
+import type { PutValue } from '../chunks/put.js';
 import { inspect } from 'node:util';
 import { InvalidOptionsError, LifetimeEndedError, StoreClosedError } from '../errors.js';
 import { checkOptions } from '../options.js';
@@ -353,10 +354,11 @@ export class StaticLifetime implements Lifetime {
   }
 
   /** @internal */
-  async [kLifetimePut](store: Store, values: Buffer[], rules?: ObjectRules): Promise<string[]> {
+  async [kLifetimePut](store: Store, values: PutValue[], rules?: ObjectRules): Promise<string[]> {
     this.check('put');
     return this.withPart(store, async (part) => {
-      if (rules?.dedupe) return part.record.putDeduped(values);
+      // (A deduped put's values are bytes: putStream takes no dedupe.)
+      if (rules?.dedupe) return part.record.putDeduped(values as Buffer[]);
       const keys = values.map(() => newKey(part.record.id));
       await part.record.put(keys, values, rules, store.chunkSize);
       return keys;

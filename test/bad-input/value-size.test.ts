@@ -172,3 +172,17 @@ describe('the run\'s Redis', () => {
     }
   });
 });
+
+describe('values over the store chunkSize on a server with a small proto-max-bulk-len', () => {
+  test('are chunked in pieces the server takes (its limit, when smaller than chunkSize) and read back', async ({ namespace }) => {
+    // Default chunkSize (4 MiB) is over this server's 1 MiB limit.
+    const store = openStore(namespace);
+    const value = Buffer.alloc(5 * LIMIT + 7, 9);
+    const key = await store.put(value);
+    const manifest = await admin.hget(store.connector.dataKey(key), 'm');
+    expect(manifest?.split(':')[3]).toBe(String(LIMIT));
+    expect(Buffer.compare((await store.get<Buffer>(key)) as Buffer, value)).toBe(0);
+    // A value between the limit and chunkSize is refused as before (nothing written).
+    await expect(store.put(storedAs(2 * LIMIT))).rejects.toThrow(/proto-max-bulk-len/);
+  });
+});

@@ -119,6 +119,38 @@ describe('chunked put and get', () => {
   });
 });
 
+describe('the other put paths and the cache', () => {
+  test('proxyBatch and lockedProxy of large values; a cached chunked value is dropped when another store evicts it', async ({ target, namespace }) => {
+    const name = `paths-${namespace}`;
+    const store = chunkedStore(target, namespace, name, { cacheSize: 8 });
+    const other = new Store(`other-${namespace}`, new RedisConnector({ ...connectionOptions(target), namespace }), { chunkSize: CHUNK });
+    try {
+      const values = [randomBytes(4 * CHUNK), randomBytes(10), randomBytes(2 * CHUNK)];
+      const proxies = await store.proxyBatch(values, { populateTarget: false, ttl: 60 });
+      const keys: string[] = [];
+      for (const [i, p] of proxies.entries()) {
+        expect(Buffer.compare(await resolve(p), values[i] as Buffer)).toBe(0);
+        keys.push(toRef(p).key);
+      }
+      const locked = await store.lockedProxy(values[0] as Buffer, { populateTarget: false });
+      expect(Buffer.compare(await resolve(locked.unlock()), values[0] as Buffer)).toBe(0);
+      keys.push(toRef(locked.unlock()).key);
+      // Cached here, evicted there: the invalidation drops it (never stale for long).
+      await store.ready();
+      expect(Buffer.isBuffer(await store.get(keys[0] as string))).toBe(true);
+      expect(store.isCached(keys[0] as string)).toBe(true);
+      await other.evict(keys[0] as string);
+      const deadline = Date.now() + 5000;
+      while (store.isCached(keys[0] as string) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      expect(await store.get(keys[0] as string)).toBeUndefined();
+      for (const k of keys) await store.evict(k);
+    } finally {
+      await other.close();
+      await store.close();
+    }
+  });
+});
+
 describe('getRange', () => {
   test('reads [start, end) of chunked and non-chunked Buffers; bad ranges are refused', async ({ target, namespace }) => {
     const store = chunkedStore(target, namespace);

@@ -5,7 +5,18 @@
 import { randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { InvalidOptionsError, ProxyResolveMissingKeyError, RedisConnector, Store, fromRef, getKey, resolve, toRef } from '../../src/index.js';
+import {
+  ContextLifetime,
+  InvalidOptionsError,
+  LeaseLifetime,
+  ProxyResolveMissingKeyError,
+  RedisConnector,
+  Store,
+  fromRef,
+  getKey,
+  resolve,
+  toRef,
+} from '../../src/index.js';
 import { connectionOptions, describe, expect, test, type RedisTarget } from '../harness/store-fixture.js';
 
 const CHUNK = 1024;
@@ -61,6 +72,35 @@ describe('putStream', () => {
       expect((await keysOf(store)).filter((k) => !k.includes(':tomb:'))).toEqual([]);
       await expect(store.putStream('not a stream' as never)).rejects.toThrow(InvalidOptionsError);
       await expect(store.putStream(Readable.from([]), { dedupe: true } as never)).rejects.toThrow(InvalidOptionsError);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('with a lifetime: the stream is a member (committed with the membership), evicted by the close', async ({ target, namespace, redis }) => {
+    const store = chunkedStore(target, namespace, `lt-${namespace}`);
+    try {
+      const lifetime = new ContextLifetime(store);
+      const whole = randomBytes(7 * CHUNK + 9);
+      const key = await store.putStream(Readable.from([whole.subarray(0, 100), whole.subarray(100)]), { lifetime, reads: 2 });
+      expect(key.startsWith(`${lifetime.id}~`)).toBe(true);
+      expect(await redis.type(store.connector.dataKey(key))).toBe('hash');
+      expect(Buffer.compare((await store.get<Buffer>(key)) as Buffer, whole)).toBe(0);
+      const small = await store.putStream(Readable.from([Buffer.from('tiny')]), { lifetime });
+      await lifetime.close();
+      expect(await store.exists(key)).toBe(false);
+      expect(await store.exists(small)).toBe(false);
+      // A failing stream under a lifetime leaves nothing either.
+      const lease = new LeaseLifetime(store, { expiry: 30 });
+      const boom = new Error('half-way');
+      const failing = (async function* () {
+        yield randomBytes(3 * CHUNK);
+        throw boom;
+      })();
+      await expect(store.putStream(failing, { lifetime: lease })).rejects.toBe(boom);
+      await lease.close();
+      await new Promise((r) => setTimeout(r, 50));
+      expect((await keysOf(store)).filter((k) => !k.endsWith(':lt'))).toEqual([]);
     } finally {
       await store.close();
     }
