@@ -200,7 +200,7 @@ export const cases: Case[] = [
           return JSON.parse((await ctx.raw.get(k)) as string) as unknown;
         },
       );
-      return atMost(this.name, 'ms', r.lib, r.raw, 1.3);
+      return atMost(this.name, 'ms', r.lib, r.raw, 1.15);
     },
   },
   {
@@ -214,7 +214,7 @@ export const cases: Case[] = [
         { keep: true },
       );
       await lifetime.close();
-      return atMost(this.name, 'ms', r.lib, r.raw, 1.3, 'one script call: data and membership together');
+      return atMost(this.name, 'ms', r.lib, r.raw, 1.15, 'one script call: data and membership together');
     },
   },
   {
@@ -296,7 +296,7 @@ export const cases: Case[] = [
         { keep: true },
       );
       await drop(owned);
-      return atMost(this.name, 'ms', r.lib, r.raw, 1.3, 'two script calls (borrow, release) against two SETs');
+      return atMost(this.name, 'ms', r.lib, r.raw, 1.25, 'two script calls (borrow, release) against two SETs');
     },
   },
   {
@@ -309,7 +309,7 @@ export const cases: Case[] = [
         libs.push(await throughput(() => ctx.store.put(SMALL), 64, ms));
         raws.push(await throughput(() => ctx.raw.set(rawKey(ctx), JSON.stringify(SMALL)), 64, ms));
       }
-      return atLeast(this.name, 'ops/s', middle(libs), middle(raws), 0.85);
+      return atLeast(this.name, 'ops/s', middle(libs), middle(raws), 0.9);
     },
   },
   {

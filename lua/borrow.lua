@@ -47,23 +47,52 @@ if not ttl then return err end
 
 -- A resend of this very call (its reply was lost and the client sent it
 -- again) finds its borrow granted to its holder.
-if token ~= owner and rcall('ZSCORE', KEYS[3], token) and rcall('HGET', KEYS[2], 'h:' .. token) == holder
+local leased = token ~= owner and rcall('ZSCORE', KEYS[3], token)
+if leased and rcall('HGET', KEYS[2], 'h:' .. token) == holder
     and rcall('HGET', KEYS[2], 'mut') ~= token then
   return tonumber(rcall('HGET', KEYS[2], 'g:' .. token)) or 1
 end
 local now = nowMs()
-purgeLeases(KEYS[1], KEYS[2], KEYS[3], now, recordTtl(KEYS[2], ttl))
-err = ownerError(KEYS[1], KEYS[2], key, owner, KEYS[3])
-if err then return err end
-if token == owner or rcall('ZSCORE', KEYS[3], token) then
+-- One read of the record for the usual case: no lease lapsed, no lifetime
+-- bound passed or ended, the caller owns a live object. Then purgeLeases
+-- and ownerError would change and refuse nothing, and their separate reads
+-- (and grantLease's) are skipped; anything else takes the general path.
+local f = rcall('HMGET', KEYS[2], 'ttl', 'until', 'ended', 'owner', 'mut')
+-- The record's lease length: purgeLeases leaves it as it is, and the grant
+-- only raises it to `ttl` (what settleObject gets below).
+local recorded = recordTtlValue(f[1], ttl)
+local bound = tonumber(f[2])
+local usual = not f[3] and not (bound and now >= bound) and f[4] == owner
+  and #rcall('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1) == 0 and rcall('EXISTS', KEYS[1]) == 1
+local mut = f[5]
+if not usual then
+  purgeLeases(KEYS[1], KEYS[2], KEYS[3], now, recorded)
+  err = ownerError(KEYS[1], KEYS[2], key, owner, KEYS[3])
+  if err then return err end
+  mut = rcall('HGET', KEYS[2], 'mut')
+end
+-- (A token without a lease before the purge has none after it: the purge only removes.)
+if token == owner or (leased and rcall('ZSCORE', KEYS[3], token)) then
   return redis.error_reply('PSR_INVALID_OPTIONS borrow: token ' .. token .. ' is already in use for key ' .. key .. ': every borrow needs a new token')
 end
-if rcall('HGET', KEYS[2], 'mut') ~= '' then
+if mut ~= '' then
   return redis.error_reply('PSR_MUTABLE_BORROW key ' .. key ..
     ' is mutably borrowed: a shared borrow must wait until the RefMutProxy is released')
 end
 
-grantLease(KEYS[2], KEYS[3], token, holder, now, ttl)
-local grant = fenceGrant(KEYS[2], token)
-settleObject(KEYS[1], KEYS[2], KEYS[3], now, recordTtl(KEYS[2], ttl))
+local grant
+if usual then
+  -- grantLease and fenceGrant in three calls: the same lease, holder, grant number and record ttl.
+  rcall('ZADD', KEYS[3], now + ttl, token)
+  grant = rcall('HINCRBY', KEYS[2], 'grants', 1)
+  if recordTtlValue(f[1], 0) < ttl then
+    rcall('HSET', KEYS[2], 'h:' .. token, holder, 'g:' .. token, grant, 'ttl', ttl)
+  else
+    rcall('HSET', KEYS[2], 'h:' .. token, holder, 'g:' .. token, grant)
+  end
+else
+  grantLease(KEYS[2], KEYS[3], token, holder, now, ttl)
+  grant = fenceGrant(KEYS[2], token)
+end
+settleObject(KEYS[1], KEYS[2], KEYS[3], now, math.max(recorded, ttl))
 return grant

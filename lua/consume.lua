@@ -65,15 +65,17 @@
 --                               key holds something proxystore-redis did not write
 local rcall = redis.call
 --@include nowMs
+--@include nowMsText
 --@include intArg
+--@include msArg
 --@include tokenArg
 --@include shown
 
 local token, err = tokenArg('consume', 'token', ARGV[1])
 if not token then return err end
-local ttl, err1 = intArg('consume', 'ttlMs', ARGV[3], 1, 9999999999999)
+local ttl, err1 = msArg('consume', 'ttlMs', ARGV[3])
 if not ttl then return err1 end
-local grace, err2 = intArg('consume', 'graceMs', ARGV[4], 1, 9999999999999)
+local grace, err2 = msArg('consume', 'graceMs', ARGV[4])
 if not grace then return err2 end
 if #ARGV[2] > 4096 then
   return redis.error_reply('PSR_INVALID_OPTIONS consume: consumer must be at most 4096 bytes, got ' .. #ARGV[2])
@@ -149,16 +151,21 @@ if value then
     end
   end
   -- The read that takes the object. Its lifetime bookkeeping is read first,
-  -- so that a key of another type is refused before anything is written.
-  local isMember, err5 = read('SISMEMBER', KEYS[5], member)
-  if err5 then return err5 end
-  local ownEnd, err6 = read('ZSCORE', KEYS[6], member)
-  if err6 then return err6 end
+  -- so that a key of another type is refused before anything is written
+  -- (one EXISTS first: both keys are usually absent).
+  local isMember, ownEnd = 0, nil
+  if rcall('EXISTS', KEYS[5], KEYS[6]) > 0 then
+    local err5, err6
+    isMember, err5 = read('SISMEMBER', KEYS[5], member)
+    if err5 then return err5 end
+    ownEnd, err6 = read('ZSCORE', KEYS[6], member)
+    if err6 then return err6 end
+  end
   rcall('RENAME', KEYS[1], KEYS[3])
   rcall('PEXPIRE', KEYS[3], grace)
   local reads = ''
   if of and of > 1 then reads = string.format('%d', of) .. ' ' end
-  rcall('SET', KEYS[2], nowMs() .. ' ' .. token .. ' ' .. reads .. ARGV[2], 'PX', ttl)
+  rcall('SET', KEYS[2], nowMsText() .. ' ' .. token .. ' ' .. reads .. ARGV[2], 'PX', ttl)
   if left then rcall('DEL', KEYS[4]) end
   if isMember == 1 then rcall('SREM', KEYS[5], member) end
   if ownEnd then rcall('ZREM', KEYS[6], member) end

@@ -36,6 +36,10 @@
 --                     waiters with LifetimeEndedError and makes a later set
 --                     fail; one that has its result loses its signal with its
 --                     value; deleted at the end
+-- KEYS[7] dedupe      the deduped objects the lifetime holds a reference on,
+--                     <ns>:{<id>}:dedupe: only looked at (EXISTS) by the step
+--                     that finishes, so that the caller releases those
+--                     references (src/dedupe/lifetime.ts) only when there are any
 -- ARGV[1] count       the most members this call evicts or hands out (1 to 1000000)
 -- ARGV[2] endedTtlMs  how long the 'ended' marker lives, in milliseconds
 -- ARGV[3] foreign     touch | return (see above)
@@ -64,12 +68,14 @@
 -- With 'return', the caller ends each handed member on its node the same
 -- way (lua/memberEnd.lua).
 --
--- Returns: {finished, evicted, before, handed}  finished is 1 once nothing is
---          left; evicted counts the members this call unlinked; before is
---          the state this call found: open | closing | ended | missing (Redis
---          no longer knows the lifetime: its lease ran out, or its marker
---          expired); handed lists the foreign data keys the caller must
---          unlink (always empty with 'touch', and when finished)
+-- Returns: {finished, evicted, before, handed, deduped}  finished is 1 once
+--          nothing is left; evicted counts the members this call unlinked;
+--          before is the state this call found: open | closing | ended |
+--          missing (Redis no longer knows the lifetime: its lease ran out, or
+--          its marker expired); handed lists the foreign data keys the caller
+--          must unlink (always empty with 'touch', and when finished); deduped
+--          is 1 when the step finished and the lifetime still holds deduped
+--          objects (KEYS[7] exists), else 0
 -- Errors:  PSR_INVALID_OPTIONS  bad count, endedTtlMs, foreign, token or
 --                               unlinked key; keys of different lifetimes
 local rcall = redis.call
@@ -85,9 +91,11 @@ local rcall = redis.call
 --@include ownedMember
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
-if not prefix or KEYS[4] ~= prefix .. 'evicting' or KEYS[5] ~= prefix .. 'ends' or KEYS[6] ~= prefix .. 'futures' then
+if not prefix or KEYS[4] ~= prefix .. 'evicting' or KEYS[5] ~= prefix .. 'ends' or KEYS[6] ~= prefix .. 'futures'
+    or KEYS[7] ~= prefix .. 'dedupe' then
   return redis.error_reply('PSR_INVALID_OPTIONS lifetimeClose: ' .. shown(KEYS[1]) .. ', ' .. shown(KEYS[2]) .. ', ' ..
-    shown(KEYS[3]) .. ', ' .. shown(KEYS[4]) .. ', ' .. shown(KEYS[5]) .. ' and ' .. shown(KEYS[6]) .. ' are not one lifetime')
+    shown(KEYS[3]) .. ', ' .. shown(KEYS[4]) .. ', ' .. shown(KEYS[5]) .. ', ' .. shown(KEYS[6]) .. ' and ' .. shown(KEYS[7]) ..
+    ' are not one lifetime')
 end
 local count, err = intArg('lifetimeClose', 'count', ARGV[1], 1, 1000000)
 if not count then return err end
@@ -120,12 +128,14 @@ if stepToken == token then
   forgetUnlinked()
   local handed = {}
   if wasFinished == '0' and not touch then handed = rcall('SRANDMEMBER', KEYS[4], count) end
-  return {tonumber(wasFinished), tonumber(wasEvicted), wasBefore, handed}
+  local deduped = 0
+  if wasFinished == '1' then deduped = rcall('EXISTS', KEYS[7]) end
+  return {tonumber(wasFinished), tonumber(wasEvicted), wasBefore, handed, deduped}
 end
 
 if state == 'ended' then
   forgetUnlinked()
-  return {1, 0, 'ended', {}}
+  return {1, 0, 'ended', {}, rcall('EXISTS', KEYS[7])}
 end
 
 -- Members with a rules record are all in `ends`: while it exists, each
@@ -251,5 +261,5 @@ if state then
   end
   rcall('HSET', KEYS[1], 'closeStep', token .. ' ' .. finished .. ' ' .. evicted .. ' ' .. before)
 end
-if finished == 0 then return {0, evicted, before, handed} end
-return {1, evicted, before, {}}
+if finished == 0 then return {0, evicted, before, handed, 0} end
+return {1, evicted, before, {}, rcall('EXISTS', KEYS[7])}

@@ -29,6 +29,10 @@
 --                  does its rules record
 -- KEYS[5] futures  the lifetime's futures without a result yet, <ns>:{<id>}:futures
 --                  (gets the new expiry, as the member sets do)
+-- KEYS[6] dedupe   the deduped objects the lifetime holds a reference on,
+--                  <ns>:{<id>}:dedupe: only looked at (EXISTS), so that the
+--                  caller moves those references (src/dedupe/lifetime.ts) only
+--                  when there are any
 -- ARGV[1] mode     add: to the current end; at: a Unix time; in: from now (server clock)
 -- ARGV[2] ms       milliseconds (for 'at', a Unix time in milliseconds), an
 --                  integer of at most 13 digits; the new end must come before
@@ -46,7 +50,7 @@
 -- access a non local key"), never half-way: the caller sends the same call
 -- (same token) again.
 --
--- Returns: {expiresAtMs, cursor, found, capped}  the expiry members now carry
+-- Returns: {expiresAtMs, cursor, found, capped, deduped}  the expiry members now carry
 --          (the lease end; a static part's plus its margin), or with 'close'
 --          the lease end that ended it; cursor is 'done' when every member
 --          has the new expiry, 'close' when the lease is over (the caller
@@ -54,7 +58,8 @@
 --          lists the foreign members of this chunk for the caller to expire;
 --          capped, those with an own end, as {dataKey, ownEnd, ...}, for the
 --          caller to expire (with their rules records) to the earlier of
---          expiresAtMs and their own end (both empty with 'touch')
+--          expiresAtMs and their own end (both empty with 'touch'); deduped is 1
+--          when the lifetime holds deduped objects (KEYS[6] exists; 0 with 'close')
 -- Errors:  PSR_LIFETIME_ENDED   the lifetime is closing, closed, or its lease ran out
 --          PSR_INVALID_OPTIONS  the lifetime has no lease; bad mode, ms, count,
 --                               foreign or token; a lease end after the year 2286;
@@ -77,9 +82,9 @@ local rcall = redis.call
 --@include setTypeError
 
 local prefix = lifetimePrefix(KEYS[1], KEYS[2], KEYS[3])
-if not prefix or KEYS[4] ~= prefix .. 'ends' or KEYS[5] ~= prefix .. 'futures' then
+if not prefix or KEYS[4] ~= prefix .. 'ends' or KEYS[5] ~= prefix .. 'futures' or KEYS[6] ~= prefix .. 'dedupe' then
   return redis.error_reply('PSR_INVALID_OPTIONS lifetimeExtend: ' .. shown(KEYS[1]) .. ', ' .. shown(KEYS[2]) .. ', ' ..
-    shown(KEYS[3]) .. ', ' .. shown(KEYS[4]) .. ' and ' .. shown(KEYS[5]) .. ' are not one lifetime')
+    shown(KEYS[3]) .. ', ' .. shown(KEYS[4]) .. ', ' .. shown(KEYS[5]) .. ' and ' .. shown(KEYS[6]) .. ' are not one lifetime')
 end
 local mode = ARGV[1]
 if mode ~= 'add' and mode ~= 'at' and mode ~= 'in' then
@@ -110,9 +115,9 @@ if applied == token then
     local at = keysExpireAt(tonumber(meta[2]), lease)
     local cursor, own, foreign = collectMembers(prefix, 'm:0', count)
     local found, capped = expireMembers(own, foreign, at, touch, memberEnds(prefix, own, foreign, touch, KEYS[4]))
-    return {at, cursor, found, capped}
+    return {at, cursor, found, capped, rcall('EXISTS', KEYS[6])}
   end
-  if meta[1] == 'closing' or meta[1] == 'ended' then return {tonumber(appliedEnd), 'close', {}, {}} end
+  if meta[1] == 'closing' or meta[1] == 'ended' then return {tonumber(appliedEnd), 'close', {}, {}, 0} end
 end
 
 if meta[1] ~= 'open' then return lifetimeEnded(KEYS[1], meta[1], now) end
@@ -124,7 +129,7 @@ local lapse = lease and staticLapse(current, lease, meta[6], now)
 if lapse == 'ended' then
   -- The part's heartbeat stopped: it ends, as a lease that ran out (the caller closes it).
   rcall('HSET', KEYS[1], 'state', 'closing', 'closingAt', now, 'extend', token .. ' ' .. string.format('%d', current))
-  return {current, 'close', {}, {}}
+  return {current, 'close', {}, {}, 0}
 end
 if lapse == 'grace' then current = now + lease end
 
@@ -143,7 +148,7 @@ local record = token .. ' ' .. string.format('%d', expiresAt)
 if expiresAt <= now then
   -- Expiring the keys now would drop the meta before the members are gone.
   rcall('HSET', KEYS[1], 'state', 'closing', 'closingAt', now, 'expiresAt', expiresAt, 'extend', record)
-  return {expiresAt, 'close', {}, {}}
+  return {expiresAt, 'close', {}, {}, 0}
 end
 -- Every read and check first: nothing below can fail.
 local cursor, own, foreign = collectMembers(prefix, 'm:0', count)
@@ -161,4 +166,4 @@ if rcall('EXISTS', KEYS[4]) == 1 then
   pruneEnds(KEYS[2], KEYS[3], KEYS[4], now, 1000)
 end
 local found, capped = expireMembers(own, foreign, at, touch, ends, owned)
-return {at, cursor, found, capped}
+return {at, cursor, found, capped, rcall('EXISTS', KEYS[6])}

@@ -101,9 +101,12 @@ for i = 1, n do
   states[i] = state
 end
 
-local now = nowMs()
+-- The server clock only when something needs it (a TIME is about as costly
+-- as the SET): an own end, a rules record's pruning, a static part's lease.
+local now = (ttl > 0 or per == 3) and nowMs() or nil
 local open, err = openLifetime('lifetimePut', KEYS[1], now)
 if not open then return err end
+now = now or open.now
 if ttl > 0 and now + ttl > 9999999999999 then
   return redis.error_reply('PSR_INVALID_OPTIONS lifetimePut: ttlMs ' .. ttl .. ' would end after 9999999999999 (Unix ms, the year 2286)')
 end

@@ -342,8 +342,22 @@ export class DurabilityError extends RedisOperationError {
   static override readonly code: string = 'DURABILITY';
   /** Always true: the same call again is safe, and succeeds once the replicas catch up. */
   readonly retryable = true;
-  /** Always true: the write ran on the master (only its replication is in doubt). */
-  readonly mayHaveRun = true;
+  /**
+   * Whether the write ran on its master: true when too few replicas
+   * acknowledged it (only its replication is in doubt); false when the master
+   * refused it before running (`NOREPLICAS`: fewer replicas in sync than its
+   * `min-replicas-to-write`; nothing was written).
+   */
+  readonly mayHaveRun: boolean;
+
+  constructor(message: string, context: ErrorContext & { mayHaveRun?: boolean } = {}) {
+    super(message, context);
+    this.mayHaveRun = context.mayHaveRun ?? true;
+  }
+
+  override toJSON(): ProxyStoreErrorJSON {
+    return { ...super.toJSON(), mayHaveRun: this.mayHaveRun };
+  }
 }
 
 type ErrorClass = new (message: string, context?: ErrorContext) => ProxyStoreError;
@@ -409,6 +423,15 @@ export function errorFromReply(err: unknown, operation: string, context: ErrorCo
     why = message.slice('Command timed out: '.length);
   } else if (/Command timed out/i.test(message)) {
     why = 'no reply within the command timeout (Redis down, restarting or busy?); the command may or may not have run';
+  } else if (/^NOREPLICAS\b/.test(message)) {
+    // The server-side half of durability (min-replicas-to-write): refused before running.
+    // Scripts write nothing before their first write command, which is where Redis refuses.
+    return new DurabilityError(
+      `Redis ${operation} failed${subject}: the master refused the write: fewer replicas in sync with it than its ` +
+        `min-replicas-to-write (a replica down, lagging, or not yet attached after a failover); nothing was written. ` +
+        `It is safe to send the same call again once the replicas are back. (${message})`,
+      { ...context, cause: err, mayHaveRun: false },
+    );
   } else if (/^OOM /.test(message)) {
     why = `Redis is out of memory (maxmemory reached under a noeviction policy), nothing was written: ${message}`;
   } else if (/Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|max retries per request/i.test(message)) {

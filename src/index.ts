@@ -77,6 +77,7 @@ export {
   type StoreConfig,
   type StoreFromConfigOptions,
   type PutOptions,
+  type PutStreamOptions,
   type ObjectRuleOptions,
   type GetOptions,
   type ProxyOptions,

@@ -161,6 +161,18 @@ export interface PutOptions extends ObjectRuleOptions {
   serializer?: Serializer;
 }
 
+/** Options of `putStream`: the rules of `put` (see {@link ObjectRuleOptions}), without `dedupe`. */
+export interface PutStreamOptions {
+  /** Evict the object when this lifetime ends. */
+  lifetime?: Lifetime;
+  /** `reads: 1` (consumed by the first consuming resolve of a ref of the key). */
+  evict?: boolean;
+  /** See {@link ObjectRuleOptions.reads}. */
+  reads?: number;
+  /** See {@link ObjectRuleOptions.ttl}. */
+  ttl?: number;
+}
+
 /** Options of `get`. */
 export interface GetOptions<D = undefined> {
   /** Deserializer for this call. */
@@ -538,11 +550,24 @@ export class Store implements TargetSource {
   private putOne(value: unknown, options: PutOptions, rules: CheckedRules): Promise<string> {
     this.checkOpen('put');
     if (rules.dedupe && options.lifetime === undefined) return this.putDedupedValues([value], options, rules).then((keys) => keys[0] as string);
-    if (ArrayBuffer.isView(value) && value.byteLength > this.chunkSize && options.lifetime === undefined && rules.reads === 1) {
+    if (ArrayBuffer.isView(value) && value.byteLength > this.chunkSize && !rules.dedupe) {
       // A large Buffer or typed array: chunked from its own memory (header and payload apart, no copy of the payload).
       const parts = serializeParts(value, options.serializer ?? this.serializer);
       const size = parts.reduce((n, p) => n + p.byteLength, 0);
       this.recorder?.bytes('put', size);
+      if (options.lifetime !== undefined) {
+        try {
+          return checkLifetime(options.lifetime)[kLifetimePut](this, [new StreamValue(parts)], rules).then((keys) => keys[0] as string);
+        } catch (err) {
+          return Promise.reject(err);
+        }
+      }
+      if (rules.reads > 1) {
+        const key = this.connector.newKey();
+        return stage(this.connector, key, parts, this.chunkSize)
+          .then((staged) => this.connector.commitWithReads(key, staged, rules.reads, rules.ttlMs))
+          .then(() => key);
+      }
       return this.putLarge(parts, size, rules.ttlMs);
     }
     const bytes = this.encode(value, options.serializer);
@@ -690,7 +715,7 @@ export class Store implements TargetSource {
    * const key = await store.putStream(fs.createReadStream('weights.bin'), { ttl: 3600 });
    * ```
    */
-  async putStream(readable: Readable | AsyncIterable<Uint8Array>, options: { lifetime?: Lifetime; evict?: boolean; reads?: number; ttl?: number } = {}): Promise<string> {
+  async putStream(readable: Readable | AsyncIterable<Uint8Array>, options: PutStreamOptions = {}): Promise<string> {
     checkOptions('store.putStream', options, PUT_STREAM_OPTIONS);
     const rules = checkRules('store.putStream', options, this.defaultTtl);
     if (readable === null || typeof readable !== 'object' || typeof (readable as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] !== 'function') {
@@ -849,7 +874,7 @@ export class Store implements TargetSource {
     const deserializer = options.deserializer ?? this.deserializer;
     if (options.evict) {
       if (isDedupeKey(key)) throw cannotConsume(key);
-      const consumer = describeConsumer(callerFrame());
+      const consumer = describeConsumer('consumerFrame' in options ? options.consumerFrame : callerFrame());
       // The proxy's own token: resolving the same proxy again after a failure
       // whose outcome is unclear gets the value it may already have consumed.
       const token = options.consumeToken ?? randomId();

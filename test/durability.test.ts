@@ -264,3 +264,48 @@ describe('fencing: a borrow granted by a master that a failover replaced', () =>
     await drop(owned);
   });
 });
+
+describe('min-replicas-to-write (NOREPLICAS): the server-side half', () => {
+  test('a refused write is a retryable DurabilityError that did not run; nothing changes, and the same calls go through later', async ({ namespace }) => {
+    const server = await startRedisServer();
+    const adminS = new Redis(server.url);
+    const store = new Store(`noreplicas-${namespace}`, new RedisConnector({ url: server.url, namespace, commandTimeoutMs: 2000 }), { register: true, leaseTtl: 10 });
+    onTestFinished(async () => {
+      await store.close();
+      adminS.disconnect();
+      await server.stop();
+    });
+    const kept = await store.put({ kept: true });
+    const ephemeral = fromRef<{ e: number }>(toRef(await store.proxy({ e: 1 }, { evict: true })));
+    const owned = await store.ownedProxy({ n: 1 });
+    await adminS.config('SET', 'min-replicas-to-write', '1');
+
+    const refused = async (call: Promise<unknown>, operation: RegExp) => {
+      const error = await call.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(DurabilityError);
+      expect((error as DurabilityError).retryable).toBe(true);
+      expect((error as DurabilityError).mayHaveRun).toBe(false);
+      expect((error as Error).message).toMatch(operation);
+      expect((error as Error).message).toMatch(/fewer replicas in sync with it than its min-replicas-to-write .* nothing was written/);
+    };
+    const before = await adminS.dbsize();
+    await refused(store.put('new'), /put|SET/);
+    await refused(store.put('new', { reads: 2 }), /objectPut/);
+    await refused(resolve(ephemeral), /consume/);
+    await refused(borrow(owned), /borrow/);
+    await refused(store.evict(kept), /evict|UNLINK|DEL/);
+    // Reads still work, and nothing was written or taken.
+    expect(await adminS.dbsize()).toBe(before);
+    expect(await store.get(kept)).toEqual({ kept: true });
+
+    await adminS.config('SET', 'min-replicas-to-write', '0');
+    expect(await resolve(ephemeral)).toEqual({ e: 1 });
+    await release(await borrow(owned));
+    await drop(owned);
+    await store.evict(kept);
+    expect(await adminS.keys(`${namespace}:{*:d:*`)).toEqual([]);
+  });
+});

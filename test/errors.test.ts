@@ -12,6 +12,7 @@ import {
   toRef,
 } from '../src/index.js';
 import { errorFromReply } from '../src/errors.js';
+import { retryFaults } from '../src/redis/retry.js';
 import { childEnv, spawnChild } from './harness/child.js';
 import { describe, expect, test } from './harness/store-fixture.js';
 
@@ -126,6 +127,17 @@ describe('errors from a Redis Cluster that reconfigures', () => {
     const err = errorFromReply(new Error('Connection is closed.'), 'GET');
     expect(err).not.toBeInstanceOf(ClusterReconfiguringError);
     expect(err).toBeInstanceOf(RedisOperationError);
+  });
+
+  test('a command timeout on a Cluster is a ClusterReconfiguringError that may have run (a frozen master); on one Redis a RedisOperationError', async () => {
+    const timeout = () => Promise.reject(new Error('Command timed out'));
+    const onCluster = await retryFaults(timeout, { operation: 'handleRead', context: { key: 'k' }, timeoutMs: 1000, cluster: true }).catch((e: unknown) => e);
+    expect(onCluster).toBeInstanceOf(ClusterReconfiguringError);
+    expect((onCluster as ClusterReconfiguringError).mayHaveRun).toBe(true);
+    expect((onCluster as Error).message).toMatch(/^Redis handleRead failed \(key k\): the Redis Cluster is reconfiguring: no reply within the command timeout/);
+    const single = await retryFaults(timeout, { operation: 'handleRead', context: { key: 'k' }, timeoutMs: 1000, cluster: false }).catch((e: unknown) => e);
+    expect(single).not.toBeInstanceOf(ClusterReconfiguringError);
+    expect(single).toBeInstanceOf(RedisOperationError);
   });
 
   test('mayHaveRun and writtenKeys cross processes with the class', () => {

@@ -90,6 +90,26 @@ describe('futures under lifetimes', () => {
     await lifetime.close();
   });
 
+  test('a lease that runs out with nobody closing it wakes the waiters with LifetimeEndedError, not at their timeout', async ({ store }) => {
+    const lifetime = new LeaseLifetime(store, { expiry: 1 });
+    const future = await store.future<string>({ lifetime });
+    const error = await future.result({ timeout: 60 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LifetimeEndedError);
+    expect((error as Error).message).toMatch(/belongs to a lifetime that ended before it was set/);
+    await expect(future.setResult('too late')).rejects.toBeInstanceOf(LifetimeEndedError);
+  });
+
+  test('a lease extended while a waiter blocks: the waiter waits on, and wakes with a result set after the first end', async ({ store }) => {
+    const lifetime = new LeaseLifetime(store, { expiry: 1 });
+    const future = await store.future<string>({ lifetime });
+    const waiting = future.result({ timeout: 60 });
+    await lifetime.extend(30);
+    await new Promise((r) => setTimeout(r, 1_500)); // past the first end
+    await future.setResult('after the first end');
+    expect(await waiting).toBe('after the first end');
+    await lifetime.close();
+  });
+
   test('evict and a lifetime: the consumed result leaves the lifetime', async ({ store, redis }) => {
     const lifetime = new ContextLifetime(store);
     const future = await store.future<number>({ lifetime, evict: true });

@@ -4,8 +4,13 @@
 -- older version). It scales the outage margin of the object's key TTLs, the
 -- silence after which lapsed leases get a grace instead of a purge, and how
 -- long finished calls are remembered for resends.
-local function recordTtl(record, fallback)
-  local n = tonumber(rcall('HGET', record, 'ttl'))
+--
+-- recordTtlValue(value, fallback): the same for the field's value, already read.
+local function recordTtlValue(value, fallback)
+  local n = tonumber(value)
   if not n or n < 1 or n > 2592000000 or n ~= math.floor(n) then return fallback end
   return n
+end
+local function recordTtl(record, fallback)
+  return recordTtlValue(rcall('HGET', record, 'ttl'), fallback)
 end

@@ -29,9 +29,9 @@ export class StreamValue {
   private used = false;
   constructor(private readonly source: ByteSource) {}
 
-  /** The source, once. */
+  /** The source: once for a stream; parts in memory (an array) may be taken again. */
   take(): ByteSource {
-    if (this.used) {
+    if (this.used && !Array.isArray(this.source)) {
       throw new LifetimeEndedError(
         'the lifetime part this stream was being stored under ended meanwhile, and a stream cannot be read twice: nothing was stored; put it again',
       );

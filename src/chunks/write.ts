@@ -86,12 +86,11 @@ export async function stageChunks(
     const field = chunkField(w, i);
     const header = i === 0 ? chunk.subarray(0, HEADER_BYTES) : undefined;
     if (!header) {
-      // The hash has its TTL from the first chunk; each chunk renews it (a
-      // slow producer), sent right behind the HSET (no MULTI: a PEXPIRE lost
-      // here only shortens nothing).
+      // The hash has its TTL from the first chunk; each later chunk renews
+      // it (for a slow producer) with a PEXPIRE sent right behind its HSET
+      // (no MULTI needed: this PEXPIRE only renews).
       return io.command('HSET (chunk)', { key }, async () => {
-        const [written] = await Promise.all([io.client.hset(stage, field, chunk), io.client.pexpire(stage, STAGE_TTL_MS)]);
-        void written;
+        await Promise.all([io.client.hset(stage, field, chunk), io.client.pexpire(stage, STAGE_TTL_MS)]);
       });
     }
     // The first chunk creates the hash: with its TTL, atomically (MULTI), so
@@ -124,8 +123,10 @@ export async function stageChunks(
       inFlight.add(sent);
       total += chunk.length;
       index++;
-      // The first chunk creates the hash with its TTL before any other is sent.
-      if (index === 1 || inFlight.size >= CHUNKS_IN_FLIGHT) await Promise.race(inFlight);
+      // (No wait after the first chunk: the commands of one hash go on one
+      // connection, in order, so its MULTI creates the hash, with its TTL,
+      // before any later chunk's HSET is run.)
+      if (inFlight.size >= CHUNKS_IN_FLIGHT) await Promise.race(inFlight);
     }
     await Promise.all(inFlight);
     if (failed) throw errorFromReply(failed.error, 'HSET (chunk)', { key });

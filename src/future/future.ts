@@ -19,14 +19,14 @@ import {
   ProxyResolveMissingKeyError,
   StoreClosedError,
 } from '../errors.js';
-import { randomId, validateKey, type KeySpace } from '../keys.js';
+import { randomId, tagOf, validateKey, type KeySpace } from '../keys.js';
 import { checkNumber, checkOptions } from '../options.js';
 import { makeProxy, type Proxy, type ResolveOptions } from '../proxy/proxy.js';
 import { REF_MARKER, setFutureRefs, toRef as proxyToRef } from '../proxy/refs.js';
 import type { Scripts, ScriptKeys } from '../redis/scripts.js';
 import type { Deserializer, Serializer } from '../serialize.js';
 import type { Lifetime } from '../lifetimes/lifetime.js';
-import { existingPool, poolOf, type BlockingSource } from './pool.js';
+import { existingPool, poolOf, type BlockingSource, type SignalEntry } from './pool.js';
 
 /** What a future needs of its connector. */
 export interface FutureConnector extends BlockingSource, ChunkWriter {
@@ -152,6 +152,11 @@ export function setFutureHostLookup(lookup: (storeName: string, namespace: strin
   hostLookup = lookup;
 }
 
+/** How long after its lifetime's expiry a wait looks again: Redis then reports the meta key gone. */
+const LEASE_END_MARGIN_MS = 20;
+/** The end of a wait bounded by its lifetime's expiry (not an error anyone sees). */
+const LEASE_END = new Error('lease end');
+
 /** Hosts whose close rejects their waits (hooked once each). */
 const hooked = new WeakSet<FutureHost>();
 
@@ -210,24 +215,45 @@ export async function awaitResult(
     hooked.add(host);
     host.onClose(async () => existingPool(connector)?.rejectOwner(host));
   }
-  const timeoutMs = wait.timeoutMs === undefined ? undefined : Math.max(0, wait.timeoutMs - (Date.now() - started));
-  const entry = await poolOf(connector, connector.maxBlockingConnections).wait(connector.keys.object('sig', key), {
-    timeoutMs,
-    signal: wait.signal,
-    owner: host,
-    timeoutError: () =>
-      new FutureTimeoutError(
-        `future ${key} of store ${host.name} has no result after ${((wait.timeoutMs ?? 0) / 1000).toFixed(3)} s: ` +
-          'nothing was consumed; wait again, or give a longer timeout',
-        { key },
-      ),
-    closedError: () => closedError(host, key),
-  });
-  if (entry.state === 'ended') {
-    throw new LifetimeEndedError(`future ${key} of store ${host.name} belongs to a lifetime that ended before it was set: it will never have a result`, {
+  const ended = () =>
+    new LifetimeEndedError(`future ${key} of store ${host.name} belongs to a lifetime that ended before it was set: it will never have a result`, {
       key,
     });
+  // A lifetime whose lease runs out with nobody closing it writes no signal: its keys just
+  // expire. So a wait under a lifetime with an expiry blocks until that expiry at the latest,
+  // then looks again (an extended lease: wait on; gone: ended). One PEXPIRETIME per lease end.
+  const lifetimeMeta = key.includes('~') ? connector.keys.lifetime('lt', tagOf(key)) : undefined;
+  let entry: SignalEntry;
+  for (;;) {
+    const timeoutMs = wait.timeoutMs === undefined ? undefined : Math.max(0, wait.timeoutMs - (Date.now() - started));
+    let leaseMs: number | undefined;
+    if (lifetimeMeta !== undefined) {
+      const at = await connector.command('PEXPIRETIME', { key }, () => connector.client.call('PEXPIRETIME', lifetimeMeta) as Promise<number>);
+      if (at === -2) throw ended();
+      if (at >= 0) leaseMs = Math.max(0, at - Date.now()) + LEASE_END_MARGIN_MS;
+    }
+    const byLease = leaseMs !== undefined && (timeoutMs === undefined || leaseMs < timeoutMs);
+    try {
+      entry = await poolOf(connector, connector.maxBlockingConnections).wait(connector.keys.object('sig', key), {
+        timeoutMs: byLease ? leaseMs : timeoutMs,
+        signal: wait.signal,
+        owner: host,
+        timeoutError: () =>
+          byLease
+            ? LEASE_END
+            : new FutureTimeoutError(
+                `future ${key} of store ${host.name} has no result after ${((wait.timeoutMs ?? 0) / 1000).toFixed(3)} s: ` +
+                  'nothing was consumed; wait again, or give a longer timeout',
+                { key },
+              ),
+        closedError: () => closedError(host, key),
+      });
+      break;
+    } catch (err) {
+      if (err !== LEASE_END) throw err;
+    }
   }
+  if (entry.state === 'ended') throw ended();
   if (entry.value !== undefined && !read.evict) return host.decode(entry.value, key, read.deserializer);
   return host.resolveTarget(key, plain);
 }

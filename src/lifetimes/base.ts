@@ -153,6 +153,8 @@ export class LifetimeRecord {
   readonly evicting: string;
   /** Its futures that have no result yet (own member names): its close writes their signal. */
   readonly futures: string;
+  /** The deduped objects it holds a reference on (src/dedupe/lifetime.ts). */
+  readonly dedupe: string;
   /** What every own member's data key starts with: `<ns>:{<id>}:d:`. */
   private readonly ownPrefix: string;
 
@@ -166,6 +168,7 @@ export class LifetimeRecord {
     this.ends = connector.keys.lifetime('ends', id);
     this.evicting = connector.keys.lifetime('evicting', id);
     this.futures = connector.keys.lifetime('futures', id);
+    this.dedupe = connector.keys.lifetime('dedupe', id);
     this.ownPrefix = `${this.meta.slice(0, -'lt'.length)}d:`;
   }
 
@@ -416,7 +419,7 @@ export class LifetimeRecord {
     for (;;) {
       const step = await this.connector.scripts.run(
         'lifetimeClose',
-        { ...this.sets, evicting: this.evicting, futures: this.futures },
+        { ...this.sets, evicting: this.evicting, futures: this.futures, dedupe: this.dedupe },
         // A token per step: a resend of the step answers as its first run.
         { count: lifetimeTuning.chunk, endedTtlMs, foreign: this.foreignMode, token: randomId(), unlinked },
         this.context,
@@ -424,8 +427,8 @@ export class LifetimeRecord {
       before ??= step.before;
       evicted += step.evicted;
       if (step.finished) {
-        // Ended: nothing joins any more. Its deduped objects lose its reference (the last one deletes).
-        evicted += await releaseAll(this);
+        // Ended: nothing joins any more. Its deduped objects, if any, lose its reference (the last one deletes).
+        if (step.deduped) evicted += await releaseAll(this);
         return { evicted, before };
       }
       if (step.handed.length > 0) evicted += await unlinkForeign(this.connector, step.handed, this.id, this.context);
@@ -458,7 +461,7 @@ export class LifetimeRecord {
     // The token makes a resend of this call (after a lost reply, by ioredis or
     // by the library while a cluster reconfigures, or the caller's retry of an
     // extend that failed: ./lease.ts) apply nothing twice.
-    const first = await scripts.run('lifetimeExtend', { ...this.sets, futures: this.futures }, { mode, ms, count, foreign, token }, context);
+    const first = await scripts.run('lifetimeExtend', { ...this.sets, futures: this.futures, dedupe: this.dedupe }, { mode, ms, count, foreign, token }, context);
     progress.applied = first.expiresAtMs;
     if (first.cursor === 'close') {
       await this.close(endedTtlMs);
@@ -476,7 +479,8 @@ export class LifetimeRecord {
       cursor = step.cursor;
     }
     await expiry.settle(() => this.membersExpireAt());
-    await extendAll(this, first.expiresAtMs);
+    // Its deduped objects, if any, get the new end on the lifetime's references.
+    if (first.deduped) await extendAll(this, first.expiresAtMs);
     return { expiresAtMs: first.expiresAtMs, ended: false };
   }
 

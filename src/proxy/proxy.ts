@@ -17,6 +17,7 @@
 import { inspect } from 'node:util';
 import { LifetimeEndedError, ProxyNotResolvedError, ProxyStoreFactoryError, RedisDataLostError, ReferenceInvalidError } from '../errors.js';
 import { randomId } from '../keys.js';
+import { callerFrameAbove } from '../consumer.js';
 import { prototypeOfShape, type Deserializer, type Shape } from '../serialize.js';
 
 declare const proxyBrand: unique symbol;
@@ -55,6 +56,8 @@ export interface ResolveOptions {
   consumeToken?: string;
   /** A future's proxy: wait for the result first (`timeout` in seconds; none: no limit). */
   future?: { timeout?: number };
+  /** A consuming read: the consumer's stack frame for the tombstone, taken at the public entry point (`resolve`); when absent, the store takes it itself. */
+  consumerFrame?: string | undefined;
 }
 
 /** Everything the library knows about one proxy. */
@@ -445,6 +448,8 @@ export async function resolve<T>(proxy: T): Promise<T> {
       if (state.deserializer) options.deserializer = state.deserializer;
       if (state.consumeToken !== undefined) options.consumeToken = state.consumeToken;
       if (state.future !== undefined) options.future = state.future;
+      // Taken here, synchronously: resolve's caller is the consumer's frame in the usual case (the cheap capture).
+      if (state.evict) options.consumerFrame = callerFrameAbove(resolve);
       fetched = sourceOf(state).resolveTarget(state.key, options);
     }
     state.resolving = fetched.then(

@@ -19,7 +19,7 @@
  * @module
  */
 import { errorFromReply, reconfiguring, type ErrorContext } from '../errors.js';
-import { clusterFault, type ClusterFault } from './faults.js';
+import { clusterFault, nodeFault, type ClusterFault } from './faults.js';
 
 /** The first delay between two attempts, doubled up to {@link MAX_DELAY_MS}. */
 const FIRST_DELAY_MS = 25;
@@ -67,7 +67,9 @@ export async function retryFaults<T>(attempt: () => Promise<T>, options: RetryOp
     try {
       return await attempt();
     } catch (err) {
-      const fault = options.cluster ? clusterFault(err) : undefined;
+      // On a Cluster a node's own command timeout (a frozen or failing master) is a fault too,
+      // as for a batch (./batch.ts): typed ClusterReconfiguringError, may have run.
+      const fault = options.cluster ? (clusterFault(err) ?? timedOut(err)) : undefined;
       if (!fault) throw errorFromReply(err, options.operation, options.context);
       mayHaveRun ||= fault.mayHaveRun;
       // A timeout used the command timeout up: the deadline has passed.
@@ -78,6 +80,12 @@ export async function retryFaults<T>(attempt: () => Promise<T>, options: RetryOp
       await backoff.wait(deadline);
     }
   }
+}
+
+/** A node's command timeout as a cluster fault (kind 'timeout', may have run). */
+function timedOut(err: unknown): ClusterFault | undefined {
+  const fault = nodeFault(err);
+  return fault?.kind === 'timeout' ? fault : undefined;
 }
 
 /**

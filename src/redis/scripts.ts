@@ -71,6 +71,8 @@ export interface LifetimeCloseReply {
   before: LifetimeStateBefore;
   /** Foreign data keys the caller must unlink (foreign = 'return'), then name in `unlinked`. */
   handed: string[];
+  /** The step finished and the lifetime still holds deduped objects: release its references on them. */
+  deduped: boolean;
 }
 
 /** A foreign member handed to the caller with its own end (Unix ms; NO_OWN_END: none, but a rules record). */
@@ -95,6 +97,8 @@ export interface LifetimeExpireReply {
   cursor: string;
   found: string[];
   capped: CappedMember[];
+  /** lifetimeExtend only: the lifetime holds deduped objects, whose references it must move too. */
+  deduped?: boolean;
 }
 
 function fail(name: string, reply: unknown): never {
@@ -145,8 +149,8 @@ function asTextList(name: string, reply: unknown, v: unknown): string[] {
   return v.map((item: unknown) => asText(name, reply, item));
 }
 
-function asExpireReply(name: 'lifetimeExtend' | 'lifetimeExpireChunk', reply: unknown): LifetimeExpireReply {
-  const [expiresAt, cursor, found, capped] = asTuple(name, reply, 4);
+function asExpireReply(name: 'lifetimeExtend' | 'lifetimeExpireChunk', reply: unknown, length: 4 | 5 = 4): LifetimeExpireReply {
+  const [expiresAt, cursor, found, capped, deduped] = asTuple(name, reply, length);
   if (!Array.isArray(capped) || capped.length % 2 !== 0) fail(name, reply);
   const members: CappedMember[] = [];
   for (let i = 0; i < capped.length; i += 2) {
@@ -157,7 +161,15 @@ function asExpireReply(name: 'lifetimeExtend' | 'lifetimeExpireChunk', reply: un
     cursor: asText(name, reply, cursor),
     found: asTextList(name, reply, found),
     capped: members,
+    ...(length === 5 ? { deduped: asFlag(name, reply, deduped) } : {}),
   };
+}
+
+/** A 0/1 field of a reply. */
+function asFlag(name: ScriptName, reply: unknown, value: unknown): boolean {
+  const n = asInteger(name, reply, value);
+  if (n !== 0 && n !== 1) fail(name, reply);
+  return n === 1;
 }
 
 const CLOSE_STATES: ReadonlySet<string> = new Set(['open', 'closing', 'ended', 'missing']);
@@ -244,7 +256,7 @@ const REPLIES = {
     return { added: asInteger('lifetimeAddKeys', reply, added), expiresAtMs: asInteger('lifetimeAddKeys', reply, expiresAt) };
   },
   lifetimeClose(reply: unknown): LifetimeCloseReply {
-    const [finished, evicted, before, handed] = asTuple('lifetimeClose', reply, 4);
+    const [finished, evicted, before, handed, deduped] = asTuple('lifetimeClose', reply, 5);
     const state = asText('lifetimeClose', reply, before);
     if (!CLOSE_STATES.has(state)) fail('lifetimeClose', reply);
     const done = asInteger('lifetimeClose', reply, finished);
@@ -254,10 +266,11 @@ const REPLIES = {
       evicted: asInteger('lifetimeClose', reply, evicted),
       before: state as LifetimeStateBefore,
       handed: asTextList('lifetimeClose', reply, handed),
+      deduped: asFlag('lifetimeClose', reply, deduped),
     };
   },
   lifetimeExtend(reply: unknown): LifetimeExpireReply {
-    return asExpireReply('lifetimeExtend', reply);
+    return asExpireReply('lifetimeExtend', reply, 5);
   },
   lifetimeExpireChunk(reply: unknown): LifetimeExpireReply {
     return asExpireReply('lifetimeExpireChunk', reply);

@@ -180,6 +180,23 @@ describe('getRange', () => {
       const obj = await store.put({ a: 1 });
       await expect(store.getRange(obj, 0, 1)).rejects.toThrow(/shape object/);
       await expect(store.getRange('missing-key', 0, 1)).rejects.toThrow(ProxyResolveMissingKeyError);
+      // Only the chunks the range lies in are read (HGET of a chunk field).
+      const client = store.connector.client;
+      const original = client.hgetBuffer.bind(client);
+      const fields: string[] = [];
+      (client as unknown as { hgetBuffer: typeof original }).hgetBuffer = ((k: string, field: string) => {
+        fields.push(field);
+        return original(k, field);
+      }) as typeof original;
+      try {
+        await store.getRange(lk as string, 2 * CHUNK, 2 * CHUNK + 10); // stored bytes 2*CHUNK+3.. : chunk 2
+        expect(fields.map((f) => f.split(':')[1])).toEqual(['2']);
+        fields.length = 0;
+        await store.getRange(lk as string, 3 * CHUNK - 10, 3 * CHUNK); // spans chunks 2 and 3
+        expect(fields.map((f) => f.split(':')[1]).sort()).toEqual(['2', '3']);
+      } finally {
+        (client as unknown as { hgetBuffer: typeof original }).hgetBuffer = original;
+      }
       for (const k of [lk, sk, tk, obj]) await store.evict(k as string);
     } finally {
       await store.close();

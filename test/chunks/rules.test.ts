@@ -13,6 +13,7 @@ import {
   drop,
   fromRef,
   getKey,
+  intoOwned,
   mutBorrow,
   release,
   resolve,
@@ -145,6 +146,44 @@ describe('owned chunked objects', () => {
       await drop(owned);
       expect(await store.exists(key)).toBe(false);
       expect(await store.exists(copyKey)).toBe(false);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('an update from a small value to a chunked one keeps the object and its expiry', async ({ target, namespace, redis }) => {
+    const store = chunkedStore(target, namespace, `grow-${namespace}`);
+    try {
+      const owned = await store.ownedProxy({ blob: Buffer.from('small') }, { populateTarget: false });
+      const key = getKey(owned);
+      expect(await redis.type(store.connector.dataKey(key))).toBe('string');
+      const writer = await mutBorrow(owned);
+      const big = randomBytes(4 * CHUNK);
+      (await resolve(writer)).blob = big;
+      await update(writer);
+      await release(writer);
+      expect(await redis.type(store.connector.dataKey(key))).toBe('hash');
+      expect(await redis.pttl(store.connector.dataKey(key))).toBeGreaterThan(0);
+      const reader = await borrow(owned);
+      expect(Buffer.compare(Buffer.from((await resolve(reader)).blob), big)).toBe(0);
+      await release(reader);
+      await drop(owned);
+      // (Its recently finished calls stay, with a TTL, for resends.)
+      expect((await keysOf(store)).filter((k) => !k.includes(':done:'))).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('intoOwned of a proxy of a chunked value: owned reads get it whole', async ({ target, namespace }) => {
+    const store = chunkedStore(target, namespace, `into-${namespace}`);
+    try {
+      const value = randomBytes(3 * CHUNK + 1);
+      const owned = await intoOwned(await store.proxy(value, { populateTarget: false }));
+      const reader = await borrow(owned);
+      expect(Buffer.compare(Buffer.from(await resolve(reader)), value)).toBe(0);
+      await release(reader);
+      await drop(owned);
     } finally {
       await store.close();
     }

@@ -254,7 +254,7 @@ describe('another handle on the same lifetime (attach)', () => {
     // One bounded step, as a process that died mid-close would leave it.
     const k = lifetimeKeys(store, lifetime.id);
     const step = await store.connector.scripts.run('lifetimeClose', k, { count: 2, endedTtlMs: 60_000, foreign: foreignMode(store), token: randomId(), unlinked: [] });
-    expect(step).toEqual({ finished: false, evicted: 2, before: 'open', handed: [] });
+    expect(step).toEqual({ finished: false, evicted: 2, before: 'open', handed: [], deduped: false });
     expect(await redis.hget(k.meta, 'state')).toBe('closing');
 
     expect(await other.done()).toBe(true);

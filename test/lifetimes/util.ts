@@ -17,7 +17,10 @@ export async function waitUntil(cond: () => Promise<boolean>, what: string, time
 }
 
 /** The Redis keys of a lifetime (see src/lifetimes/base.ts). */
-export function lifetimeKeys(store: Store, id: string): { meta: string; members: string; foreign: string; ends: string; evicting: string; futures: string } {
+export function lifetimeKeys(
+  store: Store,
+  id: string,
+): { meta: string; members: string; foreign: string; ends: string; evicting: string; futures: string; dedupe: string } {
   return {
     meta: store.connector.keys.lifetime('lt', id),
     members: store.connector.keys.lifetime('members', id),
@@ -25,6 +28,7 @@ export function lifetimeKeys(store: Store, id: string): { meta: string; members:
     ends: store.connector.keys.lifetime('ends', id),
     evicting: store.connector.keys.lifetime('evicting', id),
     futures: store.connector.keys.lifetime('futures', id),
+    dedupe: store.connector.keys.lifetime('dedupe', id),
   };
 }
 

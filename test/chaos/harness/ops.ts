@@ -90,7 +90,10 @@ export function messageShape(message: string): string {
 export function describeError(err: unknown): Omit<ErrorSeen, 'count' | 'where'> {
   const message = errorMessage(err);
   const cls = err instanceof Error ? err.constructor.name : typeof err;
-  const raw = RAW_MARKERS.find(([, re]) => re.test(message))?.[0];
+  // Raw text in what the caller reads: a library error's own message. Its `cause` keeps the
+  // server's or ioredis's own words by design (errors.ts), so it is shown, not counted.
+  const own = err instanceof ProxyStoreError ? err.message : message;
+  const raw = RAW_MARKERS.find(([, re]) => re.test(own))?.[0];
   const code = err instanceof ProxyStoreError ? err.code : undefined;
   return {
     cls,

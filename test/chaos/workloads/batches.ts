@@ -193,14 +193,35 @@ export class BatchesWorkload {
     let acked = 0;
     let unclear = 0;
     for (let i = 0; i < 2; i++) {
-      const r = await this.log.run('batches', 'extend', () => lease.extend(EXTEND_SECONDS), slot);
+      const r = await this.extend(lease, EXTEND_SECONDS, slot);
       if (r.ok) acked++;
-      else if (isUnclear(r.error)) unclear++;
-      if (r.ok) this.r.extendsAcked++;
-      else this.r.extendsFailed++;
+      else if (r.unclear) unclear++;
     }
     if (start !== undefined) await this.checkLease(lease, start, acked, unclear, members, EXTEND_SECONDS);
     await this.closeAndCheck({ lifetime: lease, members });
+  }
+
+  /**
+   * `lease.extend(seconds)`, and after a failure the same call again on the same handle, as its
+   * error tells an application to ("call extend(n) again on this handle to finish; it is not
+   * applied twice"), until it goes through or the retry budget (`retryMs`) runs out. Every
+   * failed attempt counts in `extendsFailed`; `unclear`: the last failure may have applied it.
+   */
+  private async extend(lease: LeaseLifetime, seconds: number, slot: number): Promise<{ ok: boolean; unclear: boolean }> {
+    const started = Date.now();
+    for (let backoff = 100; ; backoff = Math.min(2 * backoff, 2_000)) {
+      const r = await this.log.run('batches', 'extend', () => lease.extend(seconds), slot);
+      if (r.ok) {
+        this.r.extendsAcked++;
+        return { ok: true, unclear: false };
+      }
+      this.r.extendsFailed++;
+      // A hung call may still be running on this handle: another call now would race it.
+      if (r.hung) return { ok: false, unclear: true };
+      const unclear = isUnclear(r.error) || /call extend\(.*\) again on this handle/.test(r.error instanceof Error ? r.error.message : '');
+      if (!unclear || Date.now() - started > this.config.retryMs) return { ok: false, unclear };
+      await sleep(backoff);
+    }
   }
 
   /** The lease's end must be start + the acknowledged extends (each unclear one either way), and every member must expire then. */
@@ -228,14 +249,9 @@ export class BatchesWorkload {
       const slot = slotOfLifetime(this.store, long.lease.id);
       const put = await this.log.run('batches', 'lifetimePut', () => this.store.put({ long: ++this.seq }, { lifetime: long.lease }), slot);
       if (put.ok) long.members.push(put.value);
-      const r = await this.log.run('batches', 'extend', () => long.lease.extend(1), slot);
-      if (r.ok) {
-        long.acked++;
-        this.r.extendsAcked++;
-      } else {
-        if (isUnclear(r.error)) long.unclear++;
-        this.r.extendsFailed++;
-      }
+      const r = await this.extend(long.lease, 1, slot);
+      if (r.ok) long.acked++;
+      else if (r.unclear) long.unclear++;
     }
   }
 
