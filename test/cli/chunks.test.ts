@@ -6,7 +6,7 @@
  * stale one (no TTL: no writer left). Single Redis and Cluster.
  */
 import type { Redis } from 'ioredis';
-import { RedisConnector, Store, drop, getKey } from '../../src/index.js';
+import { ContextLifetime, RedisConnector, Store, drop, getKey } from '../../src/index.js';
 import type { GcReport } from '../../src/cli/gc.js';
 import type { InspectReport, KeyReport } from '../../src/cli/inspect.js';
 import { connectionOptions, describe, expect, test as base } from '../harness/store-fixture.js';
@@ -50,6 +50,22 @@ describe('inspect', () => {
     expect((await cliJson<KeyReport>(['inspect', ...base, '--', small])).object?.data).toMatchObject({ type: 'string', chunks: null });
     await chunked.evict(key);
     await chunked.evict(small);
+  });
+
+  test('a chunked member of a lifetime and a chunked owned object show as such, with their chunks', async ({ chunked, target, namespace }) => {
+    const lifetime = new ContextLifetime(chunked, { name: 'big' });
+    const member = await chunked.put(Buffer.alloc(3 * CHUNK, 5), { lifetime });
+    const owned = await chunked.ownedProxy(Buffer.alloc(2 * CHUNK + 1, 6));
+    const base = ['-n', namespace, ...targetArgs(target)];
+    const m = await cliJson<KeyReport>(['inspect', ...base, '--', member]);
+    expect(m.object).toMatchObject({ status: 'member', lifetimes: [{ id: lifetime.id, own: true }], data: { type: 'hash', chunks: { count: 4, chunkSize: CHUNK } } });
+    const o = await cliJson<KeyReport>(['inspect', ...base, '--', getKey(owned)]);
+    expect(o.object).toMatchObject({ status: 'owned', data: { type: 'hash', chunks: { bytes: 2 * CHUNK + 4, count: 3, chunkSize: CHUNK } } });
+    const gc = await cliJson<GcReport>(['gc', ...base]);
+    expect(gc.items).toEqual([]);
+    expect(gc.summary).toMatchObject({ objects: 2, orphans: 0 });
+    await drop(owned);
+    await lifetime.close();
   });
 
   test('the namespace view counts chunked objects, writes in progress and stale staging hashes', async ({ chunked, redis, target, namespace }) => {
