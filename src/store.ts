@@ -457,6 +457,17 @@ export class Store implements TargetSource {
     return serialize(value, serializer ?? this.serializer);
   }
 
+  /**
+   * @internal The stored bytes of a value as parts: a large Buffer or typed
+   * array (over `chunkSize`) as its header and its own memory, so that its
+   * chunks are written without a copy of the payload; anything else as the
+   * one Buffer {@link encode} makes.
+   */
+  encodeParts(value: unknown, serializer: Serializer | undefined): Buffer | Uint8Array[] {
+    if (ArrayBuffer.isView(value) && value.byteLength > this.chunkSize) return serializeParts(value, serializer ?? this.serializer);
+    return this.encode(value, serializer);
+  }
+
   /** @internal Deserialize with this store's deserializer unless one is given. */
   decode(bytes: Buffer, key: string, deserializer: Deserializer | undefined): unknown {
     return deserialize(bytes, key, deserializer ?? this.deserializer);

@@ -131,10 +131,11 @@ export function dropStaged(io: ChunkWriter, staged: readonly (Staged | undefined
 export async function scriptValue(
   io: ChunkWriter,
   key: string,
-  bytes: Buffer,
+  bytes: Buffer | readonly Uint8Array[],
   chunkSize: number,
 ): Promise<{ stage: string; value: Buffer | string; staged?: Staged }> {
-  if (bytes.length <= chunkSize) return { stage: io.dataKey(key), value: bytes };
-  const staged = await stage(io, key, [bytes], chunkSize);
+  const size = Buffer.isBuffer(bytes) ? bytes.length : bytes.reduce((n, p) => n + p.byteLength, 0);
+  if (size <= chunkSize) return { stage: io.dataKey(key), value: Buffer.isBuffer(bytes) ? bytes : Buffer.concat(bytes) };
+  const staged = await stage(io, key, Buffer.isBuffer(bytes) ? [bytes] : bytes, chunkSize);
   return { stage: staged.stage, value: staged.manifest.text, staged };
 }

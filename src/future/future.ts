@@ -51,6 +51,8 @@ export interface FutureHost {
   readonly connector: FutureConnector;
   checkOpen(operation: string): void;
   encode(value: unknown, serializer: Serializer | undefined): Buffer;
+  /** The stored bytes as parts: a large binary value's header and its own memory (see `Store.encodeParts`). */
+  encodeParts(value: unknown, serializer: Serializer | undefined): Buffer | Uint8Array[];
   decode(bytes: Buffer, key: string, deserializer: Deserializer | undefined): unknown;
   resolveTarget(key: string, options: ResolveOptions): Promise<unknown>;
   onClose(hook: () => Promise<void>): void;
@@ -325,12 +327,14 @@ export class Future<T = unknown> {
    */
   async setResult(value: T): Promise<void> {
     const host = this.store('future.setResult');
-    const bytes = host.encode(value, this.serializer);
+    // A large Buffer or typed array comes as parts (its own memory, no copy of the payload).
+    const encoded = host.encodeParts(value, this.serializer);
     const connector = host.connector;
-    if (bytes.length <= host.chunkSize) await connector.checkFits([bytes], 'future.setResult');
-    const inline = !this.rules.consuming && bytes.length <= INLINE_MAX_BYTES && bytes.length <= host.chunkSize;
+    const bytes = Buffer.isBuffer(encoded) && encoded.length <= host.chunkSize ? encoded : undefined;
+    if (bytes) await connector.checkFits([bytes], 'future.setResult');
+    const inline = !this.rules.consuming && bytes !== undefined && bytes.length <= INLINE_MAX_BYTES;
     // Over chunkSize: chunks staged first, renamed in by the script (src/chunks/).
-    const v = await scriptValue(connector, this.key, bytes, host.chunkSize);
+    const v = await scriptValue(connector, this.key, encoded, host.chunkSize);
     try {
       await connector.scripts.run(
         'futureSet',

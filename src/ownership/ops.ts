@@ -205,8 +205,9 @@ export async function update<T>(handle: OwnedProxy<T> | RefMutProxy<T>, options:
   );
   const store = storeOf(state);
   // Unresolved: nothing to write, but the rule is still checked (ProxyStore raises first too).
-  const bytes = state.resolved ? store.encode(state.target, options.serializer) : Buffer.alloc(0);
-  if (bytes.length <= store.chunkSize) await store.connector.checkFits([bytes], 'update');
+  // (A large Buffer or typed array target is chunked from its own memory.)
+  const bytes = state.resolved ? store.encodeParts(state.target, options.serializer) : Buffer.alloc(0);
+  if (Buffer.isBuffer(bytes) && bytes.length <= store.chunkSize) await store.connector.checkFits([bytes], 'update');
   // Over chunkSize: the new chunks are staged under a new write id and swapped in whole by the script (src/chunks/).
   const v = await scriptValue(store.connector, state.key, bytes, store.chunkSize);
   let version: number;

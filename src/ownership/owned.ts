@@ -54,16 +54,18 @@ export async function createOwnedProxy<T>(store: Store, value: T, options: Owned
   }
   const token = randomId();
   const renewal = renewalOf(store);
-  const bytes = store.encode(value, options.serializer);
-  if (bytes.length <= store.chunkSize) await store.connector.checkFits([bytes], 'ownedProxy');
+  // A large Buffer or typed array without a lifetime: chunked from its own memory (no copy of the payload).
+  const encoded = lifetime ? store.encode(value, options.serializer) : store.encodeParts(value, options.serializer);
+  const bytes = Buffer.isBuffer(encoded) ? encoded : undefined;
+  if (bytes && bytes.length <= store.chunkSize) await store.connector.checkFits([bytes], 'ownedProxy');
   const owner = { token, holder: renewal.holder, ttlMs: renewal.ttlMs };
   const key = lifetime
-    ? await store.measure('ownedProxy', () => lifetime[kLifetimeOwnedPut](store, bytes, owner))
+    ? await store.measure('ownedProxy', () => lifetime[kLifetimeOwnedPut](store, encoded as Buffer, owner))
     : await (async () => {
         const newKey = store.connector.newKey();
         await store.measure('ownedProxy', async () => {
           // Over chunkSize: chunks staged first, renamed in by the script (src/chunks/).
-          const v = await scriptValue(store.connector, newKey, bytes, store.chunkSize);
+          const v = await scriptValue(store.connector, newKey, encoded, store.chunkSize);
           try {
             await store.connector.scripts.run('ownedCreate', { ...objectKeys(store, newKey), stage: v.stage }, { key: newKey, ...owner, bytes: v.value }, { key: newKey });
           } catch (err) {

@@ -175,6 +175,26 @@ describe('owned chunked objects', () => {
     }
   });
 
+  test('an owned Buffer over chunkSize (chunked from its own memory): update of its bytes, read back whole', async ({ target, namespace }) => {
+    const store = chunkedStore(target, namespace, `ownbuf-${namespace}`);
+    try {
+      const value = randomBytes(6 * CHUNK + 5);
+      const owned = await store.ownedProxy(value, { populateTarget: false });
+      const writer = await mutBorrow(owned);
+      const target = await resolve(writer);
+      target[0] = (target[0] as number) ^ 0xff;
+      target[5 * CHUNK] = (target[5 * CHUNK] as number) ^ 0xff;
+      const expected = Buffer.from(target);
+      await update(writer);
+      await release(writer);
+      expect(Buffer.compare((await store.get<Buffer>(getKey(owned))) as Buffer, expected)).toBe(0);
+      expect(Buffer.compare((await store.get<Buffer>(getKey(owned))) as Buffer, value)).not.toBe(0);
+      await drop(owned);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('intoOwned of a proxy of a chunked value: owned reads get it whole', async ({ target, namespace }) => {
     const store = chunkedStore(target, namespace, `into-${namespace}`);
     try {
