@@ -45,6 +45,9 @@ const BOTH_TARGETS = [
   'test/cli/rules.test.ts',
   'test/cli/owned-members.test.ts',
   'test/cli/dedupe.test.ts',
+  'test/large-objects.test.ts',
+  'test/large-objects-processes.test.ts',
+  'test/cli/chunks.test.ts',
 ];
 
 /**

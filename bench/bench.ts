@@ -15,8 +15,9 @@ import { RedisConnector, Store, fromRef, resolve, toRef } from '../src/index.js'
 import { findOrStartRedis } from '../scripts/local-redis.js';
 import { cacheCases, cases as baseCases, type BenchContext, type Row } from './cases.js';
 import { hotPathCases } from './hotpath.js';
+import { largeCases } from './large.js';
 
-const cases = [...baseCases, ...cacheCases, ...hotPathCases];
+const cases = [...baseCases, ...cacheCases, ...hotPathCases, ...largeCases];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

@@ -328,28 +328,6 @@ export const cases: Case[] = [
     },
   },
   {
-    name: '64 MB Buffer put + get vs SET + GET',
-    async run(ctx) {
-      const size = 64 * 1024 * 1024;
-      const buf = Buffer.alloc(size, 7);
-      const r = await ctx.timed(
-        async () => {
-          const k = await ctx.store.put(buf);
-          const back = await ctx.store.get<Buffer>(k);
-          if (back?.length !== size) throw new Error('bad length');
-        },
-        async () => {
-          const k = rawKey(ctx);
-          await ctx.raw.set(k, buf);
-          const back = await ctx.raw.getBuffer(k);
-          if (back?.length !== size) throw new Error('bad length');
-        },
-      );
-      const mb = (2 * size) / 1e6; // bytes moved: up and down
-      return atLeast(this.name, 'MB/s', (mb * 1000) / r.lib, (mb * 1000) / r.raw, 0.9);
-    },
-  },
-  {
     name: '64 MB array of numbers: msgpackr vs JSON (encode + decode)',
     async run(ctx) {
       const n = (64 * 1024 * 1024) / 8;

@@ -3,7 +3,8 @@
 -- record and no handle lease, it is not an own member of the lifetime whose
 -- id is its hash tag, it has no expiry of its own (an object with a TTL, from
 -- its ttl or the store's defaultTtl, goes by itself: gc leaves it alone), it
--- holds bytes (a Redis string), and it has been idle for at least minIdle
+-- holds bytes (a Redis string, or a chunked object's hash with its manifest),
+-- and it has been idle for at least minIdle
 -- seconds. Its rules record (the reads budget of a reads: n object) goes with
 -- it. Membership in a lifetime of another hash tag
 -- (a foreign member) is kept in another slot, so the caller checks it
@@ -36,9 +37,8 @@
 --          2  kept: it is owned (ownership record or handle lease)
 --          3  kept: it is an own member of a lifetime
 --          4  kept: it was used less than minIdle seconds ago
---          5  kept: the data key holds another Redis type than a string or a
---             chunked object's hash (field m, src/chunks/)
---             (not written by proxystore-redis)
+--          5  kept: the data key holds another Redis type than a string, or a
+--             hash without a chunk manifest (not written by proxystore-redis)
 --          6  kept: it has an expiry (its own ttl): it goes by itself
 --          7  kept: it is a deduped object that has references (its holders
 --             evict it, or their ttls end it)
@@ -84,8 +84,7 @@ if doneType == 'zset' and finishedCall(KEYS[5], call, { 1 }) then return 1 end
 -- TYPE, EXISTS, SISMEMBER and OBJECT do not update the key's access time.
 local kind = rcall('TYPE', data)['ok']
 if kind == 'none' then return 0 end
--- A chunked object (src/chunks/) is a hash whose field m is its manifest.
-if kind ~= 'string' and not (kind == 'hash' and rcall('HEXISTS', data, 'm') == 1) then return 5 end
+if kind ~= 'string' and kind ~= 'hash' then return 5 end
 if rcall('EXISTS', KEYS[2], KEYS[3]) > 0 then return 2 end
 if rcall('EXISTS', KEYS[7]) > 0 then return 7 end
 if rcall('TYPE', KEYS[4])['ok'] == 'set' and rcall('SISMEMBER', KEYS[4], member) == 1 then return 3 end
@@ -97,6 +96,8 @@ if minIdle > 0 then
   end
   if idle < minIdle then return 4 end
 end
+-- A hash is a chunked object's only with its manifest (HGET counts as an access: after the idle check).
+if kind == 'hash' and not string.find(rcall('HGET', data, 'm') or '', '^1:%d+:%d+:%d+:[%w_%-]+$') then return 5 end
 rcall('UNLINK', data, KEYS[6])
 markFinished(KEYS[5], call, 1, nowMs(), 0)
 return 1

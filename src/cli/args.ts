@@ -264,6 +264,8 @@ With KEY: one object (a store key) or one lifetime (its id) in detail. A KEY
 that starts with '-' goes last, after --:  inspect -n app -- -Xq3...
 Uses read commands only (SCAN, TYPE, PTTL, HGETALL, ZRANGE, SCARD, SSCAN,
 SISMEMBER, OBJECT IDLETIME, GET of tombstones); never reads an object's value.
+A chunked object (over its store's chunkSize) shows its size, chunk count and
+chunk size: inspect KEY reads its manifest (HGET, which Redis counts as a use).
 
       --limit N          rows per table (default ${DEFAULT_LIMIT}; 0 for all); counts are always complete
 
@@ -274,7 +276,9 @@ Evicts the orphans: data keys that no lifetime holds and no owner owns. Plain
 puts (store.put, store.proxy without a lifetime) are orphans too: they belong
 to nothing until someone evicts them. Tombstones and grace copies are never
 touched (they expire by themselves), nor members of a lifetime, nor owned or
-borrowed objects.
+borrowed objects. A chunked object is evicted whole, like any orphan; the
+staging hash of a chunked write is evicted only when it has no TTL (no writer
+left: a writer's has one from its first chunk on).
 
       --dry-run          list what would be evicted, change nothing (the default)
   -y, --yes, --force     evict for real

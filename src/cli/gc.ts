@@ -13,7 +13,12 @@
  * docs/cli.md, "Safety".
  *
  * Tombstones and grace copies are never touched (they expire by themselves),
- * nor are keys the library did not write. An eviction is recorded for 60 s
+ * nor are keys the library did not write. A chunked object (its data key is
+ * a hash: manifest and chunks) is an object like any other. After the
+ * objects, gc looks at the staging hashes of chunked writes
+ * (src/cli/survey.ts, {@link classifyStaging}): one with a TTL belongs to a
+ * writer (or goes by itself); one without a TTL has no writer left and is
+ * evicted (`kind: 'staging'` items), if it is idle for --older-than. An eviction is recorded for 60 s
  * in the object's set of finished calls (`<ns>:{<tag>}:done:<key>`, as the
  * ownership scripts do), so that a resend of its call after a lost reply
  * reports it as evicted.
@@ -25,7 +30,7 @@ import type { Connection } from './connect.js';
 import { JSON_VERSION } from './details.js';
 import { count, plural, seconds, ttl } from './format.js';
 import type { Progress } from './progress.js';
-import { classifyData, indexNamespace, loadForeignIndex, type Orphan } from './survey.js';
+import { classifyData, classifyStaging, indexNamespace, loadForeignIndex, unlinkStaleStaging, type Orphan } from './survey.js';
 
 /** What gc did, or would do, with one orphan. */
 export type GcAction = 'would-evict' | 'evicted' | 'kept';
@@ -35,7 +40,11 @@ export type KeptReason = 'gone' | 'owned' | 'member' | 'recent' | 'not-bytes' | 
 
 /** One line of `gc`; an element of `items` in `gc --json`. */
 export interface GcItem {
+  /** `object`: an orphan; `staging`: a stale staging hash of a chunked write of `key` (`redisKey`). */
+  kind: 'object' | 'staging';
   key: string;
+  /** The staging hash's Redis key (`staging` items only). */
+  redisKey?: string;
   ttlMs: number | null;
   idleSeconds: number | null;
   action: GcAction;
@@ -56,6 +65,11 @@ export interface GcSummary {
   evicted: number;
   /** Orphans that became held (or went) between the check and the eviction. */
   kept: number;
+  /**
+   * Staging hashes of chunked writes: `found` in all, `stale` of those (no
+   * TTL: no writer left; idle for --older-than if given), `evicted` (with --yes).
+   */
+  staging: { found: number; stale: number; evicted: number };
 }
 
 /** `gc --json`: `{ version, command, namespace, server, cluster, dryRun, olderThanSeconds, items: [...], summary }`. */
@@ -99,7 +113,7 @@ export async function runGc(conn: Connection, options: GcOptions, sink: GcSink, 
     conn,
     [...index.lifetimes].filter(([, lt]) => lt.foreign).map(([id]) => id),
   );
-  const summary: GcSummary = { objects: 0, orphans: 0, tooRecent: 0, wouldEvict: 0, evicted: 0, kept: 0 };
+  const summary: GcSummary = { objects: 0, orphans: 0, tooRecent: 0, wouldEvict: 0, evicted: 0, kept: 0, staging: { found: 0, stale: 0, evicted: 0 } };
   const status = () =>
     options.yes ? `${plural(summary.evicted, 'evicted', 'evicted')}` : `${plural(summary.wouldEvict, 'orphan')} to evict`;
   progress.stage(options.yes ? 'gc' : 'gc (dry run)', index.dataKeys);
@@ -125,7 +139,7 @@ export async function runGc(conn: Connection, options: GcOptions, sink: GcSink, 
     if (!options.yes) {
       for (const o of chosen) {
         summary.wouldEvict++;
-        sink.item({ key: o.key, ttlMs: o.ttlMs, idleSeconds: o.idleSeconds, action: 'would-evict', reason: null });
+        sink.item({ kind: 'object', key: o.key, ttlMs: o.ttlMs, idleSeconds: o.idleSeconds, action: 'would-evict', reason: null });
       }
     } else if (chosen.length > 0) {
       const codes = await Promise.all(
@@ -153,6 +167,7 @@ export async function runGc(conn: Connection, options: GcOptions, sink: GcSink, 
         if (code === 1) summary.evicted++;
         else summary.kept++;
         sink.item({
+          kind: 'object',
           key: o.key,
           ttlMs: o.ttlMs,
           idleSeconds: o.idleSeconds,
@@ -163,6 +178,27 @@ export async function runGc(conn: Connection, options: GcOptions, sink: GcSink, 
     }
     progress.advance(page.scanned, status());
   });
+  if (index.staging > 0) {
+    progress.stage(options.yes ? 'gc: staging hashes' : 'gc (dry run): staging hashes', index.staging);
+    await classifyStaging(conn, async (found, scanned) => {
+      summary.staging.found += found.length;
+      for (const st of found) {
+        if (st.ttlMs !== null) continue; // a writer's, or it goes by itself
+        if (options.olderThan !== undefined && (st.idleSeconds === null || st.idleSeconds < options.olderThan)) continue;
+        summary.staging.stale++;
+        const base = { kind: 'staging' as const, key: st.key, redisKey: st.redisKey, ttlMs: null, idleSeconds: st.idleSeconds };
+        if (!options.yes) {
+          sink.item({ ...base, action: 'would-evict', reason: null });
+        } else if (await unlinkStaleStaging(st)) {
+          summary.staging.evicted++;
+          sink.item({ ...base, action: 'evicted', reason: null });
+        } else {
+          sink.item({ ...base, action: 'kept', reason: 'gone' });
+        }
+      }
+      progress.advance(scanned, status());
+    });
+  }
   progress.done();
   sink.finish(summary);
   return summary;
@@ -183,20 +219,31 @@ export function textSink(namespace: string, options: GcOptions, log: (line: stri
   return {
     item(i) {
       const about = `(idle ${seconds(i.idleSeconds)}, TTL ${ttl(i.ttlMs)})`;
-      if (i.action === 'would-evict') log(`would evict ${i.key}  ${about}`);
-      else if (i.action === 'evicted') log(`evicted ${i.key}  ${about}`);
-      else log(`kept ${i.key}: ${REASONS[i.reason ?? 'gone']}`);
+      const what = i.kind === 'staging' ? `the stale staging hash of a chunked write of ${i.key} (${i.redisKey ?? '?'})` : i.key;
+      if (i.action === 'would-evict') log(`would evict ${what}  ${about}`);
+      else if (i.action === 'evicted') log(`evicted ${what}  ${about}`);
+      else log(`kept ${what}: ${i.kind === 'staging' ? 'it got a TTL or went since it was checked' : REASONS[i.reason ?? 'gone']}`);
     },
     finish(s) {
       const among = `of ${plural(s.objects, 'object')} in namespace ${namespace}`;
+      const st = s.staging;
+      const staging =
+        st.stale === 0
+          ? ''
+          : options.yes
+            ? ` Evicted ${plural(st.evicted, 'stale staging hash', 'stale staging hashes')} of chunked writes.`
+            : ` ${plural(st.stale, 'stale staging hash', 'stale staging hashes')} of chunked writes would be evicted too.`;
       const recent = s.tooRecent > 0 ? ` ${plural(s.tooRecent, 'orphan')} used within the last ${seconds(options.olderThan ?? 0)} left alone (--older-than).` : '';
-      if (!options.yes && s.wouldEvict === 0) {
+      if (!options.yes && s.wouldEvict === 0 && st.stale === 0) {
         log(`Nothing to evict: no orphan ${among}${s.tooRecent > 0 ? ' is old enough' : ''}.${recent}`);
       } else if (!options.yes) {
-        log(`Dry run: ${plural(s.wouldEvict, 'orphan')} ${among} would be evicted.${recent} Run again with --yes to evict ${s.wouldEvict === 1 ? 'it' : 'them'}.`);
+        log(
+          `Dry run: ${plural(s.wouldEvict, 'orphan')} ${among} would be evicted.${staging}${recent} ` +
+            `Run again with --yes to evict ${s.wouldEvict + st.stale === 1 ? 'it' : 'them'}.`,
+        );
       } else {
         const kept = s.kept > 0 ? ` ${count(s.kept)} kept (held or gone since they were checked).` : '';
-        log(`Evicted ${plural(s.evicted, 'orphan')} ${among}.${kept}${recent}`);
+        log(`Evicted ${plural(s.evicted, 'orphan')} ${among}.${kept}${staging}${recent}`);
       }
     },
   };

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { parseManifest } from '../chunks/format.js';
 import { tagOf } from '../keys.js';
 import type { Connection } from './connect.js';
 import {
@@ -22,7 +23,7 @@ import {
 import { cell, count, duration, plural, seconds, table, ttl } from './format.js';
 import { foreignPattern, scanPages } from './layout.js';
 import type { Progress } from './progress.js';
-import { classifyData, indexNamespace, loadForeignIndex, serverTimeMs } from './survey.js';
+import { classifyData, classifyStaging, indexNamespace, loadForeignIndex, serverTimeMs } from './survey.js';
 
 /** A table's rows: `items.length < count` when cut by --limit. */
 export interface Section<T> {
@@ -48,6 +49,13 @@ export interface InspectReport {
   withReads: number;
   /** Deduped objects (dedupe: true) with references: their holders (puts, lifetimes) evict them. */
   deduped: number;
+  /** Of the objects, chunked ones (stored bytes over the store's chunkSize: a manifest and chunks). */
+  chunked: number;
+  /**
+   * Staging hashes of chunked writes: `writing` (with a TTL: a writer's, or
+   * going by itself) and `stale` (no TTL: no writer left; gc evicts them).
+   */
+  staging: { writing: number; stale: number };
   lifetimes: Section<LifetimeInfo>;
   owned: Section<OwnedInfo>;
   tombstones: Section<TombstoneInfo>;
@@ -83,12 +91,14 @@ export async function inspectNamespace(conn: Connection, limit: number, progress
   let orphanCount = 0;
   let objects = 0;
   let expiring = 0;
+  let chunked = 0;
   const unrecognized = { ...index.unrecognized, sample: [...index.unrecognized.sample] };
   progress.stage('checking objects', index.dataKeys);
   await classifyData(conn, foreign, (page) => {
     orphanCount += page.orphans.length;
     objects += page.objects;
     expiring += page.expiring;
+    chunked += page.chunked;
     for (const o of page.orphans) {
       if (orphans.length < limit) orphans.push({ key: o.key, ttlMs: o.ttlMs, idleSeconds: o.idleSeconds });
     }
@@ -97,6 +107,12 @@ export async function inspectNamespace(conn: Connection, limit: number, progress
     progress.advance(page.scanned, `${plural(orphanCount, 'orphan')}`);
   });
   orphans.sort((a, b) => byString(a.key, b.key));
+  const staging = { writing: 0, stale: 0 };
+  if (index.staging > 0) {
+    await classifyStaging(conn, (found) => {
+      for (const st of found) staging[st.ttlMs === null ? 'stale' : 'writing']++;
+    });
+  }
 
   const first = <T>(items: Iterable<T>): T[] => [...items].sort().slice(0, limit);
   const lifetimes = await mapLimited(first(index.lifetimes.keys()), (id) => lifetimeInfo(client, keys, id, nowMs));
@@ -119,6 +135,8 @@ export async function inspectNamespace(conn: Connection, limit: number, progress
     expiring,
     withReads: index.rules,
     deduped: index.deduped,
+    chunked,
+    staging,
     lifetimes: { count: index.lifetimes.size, items: lifetimes },
     owned: { count: index.owned.size, items: owned },
     tombstones: { count: index.tombstones.size, items: tombstones },
@@ -146,7 +164,10 @@ export function renderInspect(r: InspectReport): string {
       `${count(r.owned.count)} owned, ${count(r.tombstones.count)} consumed, ${plural(r.orphans.count, 'orphan')}` +
       (r.expiring > 0 ? `, ${count(r.expiring)} expiring by their ttl` : '') +
       (r.withReads > 0 ? `, ${count(r.withReads)} with reads left` : '') +
-      (r.deduped > 0 ? `, ${count(r.deduped)} deduped (held by references)` : ''),
+      (r.deduped > 0 ? `, ${count(r.deduped)} deduped (held by references)` : '') +
+      (r.chunked > 0 ? `, ${count(r.chunked)} chunked` : '') +
+      (r.staging.writing > 0 ? `, ${plural(r.staging.writing, 'chunked write')} in progress` : '') +
+      (r.staging.stale > 0 ? `, ${plural(r.staging.stale, 'stale staging hash', 'stale staging hashes')} (gc evicts these)` : ''),
   );
   parts.push(
     section('Lifetimes', r.lifetimes, (items) =>
@@ -266,6 +287,12 @@ export interface ObjectDetail {
     idleSeconds: number | null;
     /** MEMORY USAGE, or null where refused. */
     memoryBytes: number | null;
+    /**
+     * A chunked object's manifest (its data key is a hash): stored bytes in
+     * all (the 3 to 8 header bytes included), how many chunks, bytes per
+     * chunk; null for an object stored as one string.
+     */
+    chunks: { bytes: number; count: number; chunkSize: number } | null;
   };
   ownership: OwnedInfo | null;
   lifetimes: Holder[];
@@ -321,6 +348,8 @@ async function objectDetail(conn: Connection, key: string, nowMs: number): Promi
         client.memory('USAGE', data).catch(() => null),
       ])
     : [null, null];
+  // A chunked object: its manifest, read after IDLETIME (HGET counts as an access; see docs/cli.md).
+  const manifest = type === 'hash' ? parseManifest(await client.hget(data, 'm').catch(() => null)) : undefined;
 
   const holders: Holder[] = [];
   if (present) {
@@ -353,7 +382,7 @@ async function objectDetail(conn: Connection, key: string, nowMs: number): Promi
         ? 'member'
         : references
           ? 'referenced'
-          : type !== 'string'
+          : type !== 'string' && !manifest
           ? 'missing'
           : dataTtl >= 0
             ? 'expiring'
@@ -369,6 +398,7 @@ async function objectDetail(conn: Connection, key: string, nowMs: number): Promi
       ttlMs: dataTtl >= 0 ? dataTtl : null,
       idleSeconds: idle === null ? null : Number(idle),
       memoryBytes: memory === null ? null : Number(memory),
+      chunks: manifest ? { bytes: manifest.total, count: manifest.count, chunkSize: manifest.chunkSize } : null,
     },
     ownership,
     references,
@@ -457,6 +487,8 @@ export function renderKey(r: KeyReport): string {
     if (o.data.present) {
       const size = o.data.memoryBytes === null ? '' : `, ${count(o.data.memoryBytes)} bytes in memory`;
       lines.push(field('data', `${o.data.type}${size}, idle ${seconds(o.data.idleSeconds)}, TTL ${ttl(o.data.ttlMs)}`));
+      const c = o.data.chunks;
+      if (c) lines.push(field('chunked', `${count(c.bytes)} bytes stored in ${plural(c.count, 'chunk')} of ${count(c.chunkSize)} bytes`));
     } else {
       lines.push(field('data', 'missing'));
     }

@@ -5,6 +5,7 @@
  *
  *     <ns>:{<tag>}:<kind>:<key>     kind d | own | lease | done | tomb | rules | refs
  *     <ns>:{<tag>}:grace:<key>:<token>
+ *     <ns>:{<tag>}:stage:<key>:<write id>   a chunked write's staging hash
  *     <ns>:{<id>}:lt | members | foreign | ends | evicting | dedupe
  *
  * @module
@@ -35,9 +36,11 @@ export interface LifetimeKey {
 
 export type ParsedKey = ObjectKey | LifetimeKey;
 
-const OBJECT_KINDS: ReadonlySet<string> = new Set(['d', 'own', 'lease', 'done', 'tomb', 'grace', 'rules', 'sig', 'refs']);
+const OBJECT_KINDS: ReadonlySet<string> = new Set(['d', 'own', 'lease', 'done', 'tomb', 'grace', 'rules', 'sig', 'refs', 'stage']);
 /** The consumer's token at the end of a grace key (see KeySpace.graceCopy). */
 const GRACE_TOKEN = /:[A-Za-z0-9_-]{16,64}$/;
+/** The write id at the end of a staging key (see KeySpace.stageKey). */
+const WRITE_ID = /:[A-Za-z0-9_-]{1,64}$/;
 const LIFETIME_KINDS: ReadonlySet<string> = new Set(['lt', 'members', 'foreign', 'ends', 'evicting', 'futures', 'dedupe']);
 const LIFETIME_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
@@ -65,9 +68,9 @@ export function parseKey(keys: KeySpace, redisKey: string): ParsedKey | undefine
   if (colon < 0) return undefined;
   const kind = rest.slice(0, colon);
   let name = rest.slice(colon + 1);
-  // A grace copy's key ends with the token of the consumer that left it.
-  const token = kind === 'grace' ? (GRACE_TOKEN.exec(name)?.[0] ?? '') : '';
-  if (kind === 'grace' && token === '') return undefined;
+  // A grace copy's key ends with the token of the consumer that left it, a staging key with its write id.
+  const token = kind === 'grace' ? (GRACE_TOKEN.exec(name)?.[0] ?? '') : kind === 'stage' ? (WRITE_ID.exec(name)?.[0] ?? '') : '';
+  if ((kind === 'grace' || kind === 'stage') && token === '') return undefined;
   name = name.slice(0, name.length - token.length);
   if (!OBJECT_KINDS.has(kind) || name === '') return undefined;
   const key = decode(name);
@@ -86,6 +89,11 @@ export function namespacePattern(keys: KeySpace): string {
 /** The SCAN pattern of the namespace's data keys. */
 export function dataPattern(keys: KeySpace): string {
   return `${namespacePattern(keys)}}:d:*`;
+}
+
+/** The SCAN pattern of the namespace's staging hashes (chunked writes not committed yet). */
+export function stagingPattern(keys: KeySpace): string {
+  return `${namespacePattern(keys)}}:stage:*`;
 }
 
 /** The SCAN pattern of the lifetimes' foreign-member sets. */

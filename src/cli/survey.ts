@@ -28,7 +28,7 @@
 import type { Redis } from 'ioredis';
 import type { KeySpace } from '../keys.js';
 import type { Connection } from './connect.js';
-import { dataPattern, namespacePattern, parseKey, scanPages, type ObjectKey } from './layout.js';
+import { dataPattern, namespacePattern, parseKey, scanPages, stagingPattern, type ObjectKey } from './layout.js';
 
 /** Bounds; mutable for tests only. @internal */
 export const surveyTuning = {
@@ -69,6 +69,8 @@ export interface NamespaceIndex {
   deduped: number;
   /** Data keys seen (a SCAN may count one twice). */
   dataKeys: number;
+  /** Staging hashes seen: chunked writes not committed (yet), see {@link classifyStaging} (a SCAN may count one twice). */
+  staging: number;
   /** Keys under `<ns>:{` that the library did not write (gc leaves them alone). */
   unrecognized: { count: number; sample: string[] };
 }
@@ -94,6 +96,7 @@ export async function indexNamespace(
     rules: 0,
     deduped: 0,
     dataKeys: 0,
+    staging: 0,
     unrecognized: { count: 0, sample: [] },
   };
   for await (const page of scanPages(conn.masters(), namespacePattern(keys))) {
@@ -110,6 +113,9 @@ export async function indexNamespace(
       } else if (parsed.kind === 'rules') {
         // Counted only: its object's data key says the rest (it expires and goes with it).
         index.rules++;
+      } else if (parsed.kind === 'stage') {
+        // Counted only: classifyStaging looks at each (a writer's, or left behind).
+        index.staging++;
       } else if (parsed.kind === 'refs') {
         // Counted only, as rules records: the references of a deduped object hold it.
         index.deduped++;
@@ -184,12 +190,14 @@ export interface Orphan {
 export interface PageResult {
   /** Keys the page held (for progress). */
   scanned: number;
-  /** Of those, objects: data keys the library wrote (strings), held or not. */
+  /** Of those, objects: data keys the library wrote (strings, and hashes for chunked objects), held or not. */
   objects: number;
+  /** Of the objects, chunked ones (their data key is a hash: manifest and chunks, src/chunks/). */
+  chunked: number;
   orphans: Orphan[];
   /** Objects held by nothing but their own expiry (a ttl): they go by themselves. */
   expiring: number;
-  /** Data keys that hold another Redis type than a string: not ours. */
+  /** Data keys that hold another Redis type than a string or a hash: not ours. */
   unrecognized: string[];
   /** Data keys held by an owner or a lifetime. */
   held: number;
@@ -203,11 +211,24 @@ function value(replies: Reply[], i: number): unknown {
   return v;
 }
 
+/**
+ * Whether a hash at a data key looks like a chunked object (src/chunks/): its
+ * manifest is not read here (HGET would count as an access and make the object
+ * look fresh to `gc --older-than`), but its chunks are at least 1,024 bytes,
+ * over Redis's `hash-max-listpack-value` (64 by default), so Redis keeps it as
+ * a `hashtable`; a hash of small fields (`listpack`, `ziplist` before Redis 7)
+ * was not written by the library. gcEvict reads the manifest before it evicts.
+ */
+function isChunkedEncoding(reply: Reply | undefined): boolean {
+  const [err, encoding] = reply ?? [null, null];
+  return !err && encoding === 'hashtable';
+}
+
 /** Classify one page of data keys found on `node`. */
 export async function classifyPage(conn: Connection, node: Redis, page: string[], foreign: ForeignIndex): Promise<PageResult> {
   const keys = conn.connector.keys;
   const objects: ObjectKey[] = [];
-  const result: PageResult = { scanned: 0, objects: 0, orphans: [], expiring: 0, unrecognized: [], held: 0 };
+  const result: PageResult = { scanned: 0, objects: 0, chunked: 0, orphans: [], expiring: 0, unrecognized: [], held: 0 };
   for (const redisKey of page) {
     const parsed = parseKey(keys, redisKey);
     if (parsed?.type === 'object' && parsed.kind === 'd') objects.push(parsed);
@@ -222,18 +243,20 @@ export async function classifyPage(conn: Connection, node: Redis, page: string[]
     // An owner, a borrow, or (a deduped object) references: each holds it.
     first.exists(`${o.prefix}own:${o.name}`, `${o.prefix}lease:${o.name}`, `${o.prefix}refs:${o.name}`);
     first.sismember(`${o.prefix}members`, o.name);
+    first.object('ENCODING', o.redisKey);
   }
   const r1 = ((await first.exec()) ?? []) as Reply[];
   const candidates: ObjectKey[] = [];
   objects.forEach((o, i) => {
-    const type = value(r1, 3 * i);
+    const type = value(r1, 4 * i);
     if (type === 'none') return; // gone since the SCAN
-    if (type !== 'string') {
+    if (type !== 'string' && !(type === 'hash' && isChunkedEncoding(r1[4 * i + 3]))) {
       result.unrecognized.push(o.redisKey);
       return;
     }
     result.objects++;
-    if (Number(value(r1, 3 * i + 1)) > 0 || Number(value(r1, 3 * i + 2)) === 1 || foreign.inMemory.has(o.redisKey)) {
+    if (type === 'hash') result.chunked++;
+    if (Number(value(r1, 4 * i + 1)) > 0 || Number(value(r1, 4 * i + 2)) === 1 || foreign.inMemory.has(o.redisKey)) {
       result.held++;
       return;
     }
@@ -299,4 +322,71 @@ export async function classifyData(
 export async function serverTimeMs(conn: Connection): Promise<number> {
   const [seconds, micros] = await conn.client.time();
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
+/**
+ * A chunked write's staging hash (`<ns>:{<tag>}:stage:<key>:<write id>`,
+ * src/chunks/): a writer sends its chunks there, then one script renames it
+ * onto the data key. The first chunk creates it together with its TTL (one
+ * MULTI) and every later chunk renews it, so a staging hash of a live (or
+ * recently dead) writer always has a TTL and goes by itself. One without a TTL has no writer left (its TTL was
+ * removed behind the library's back, e.g. PERSIST or a restore without TTLs):
+ * it is stale, and gc evicts it.
+ */
+export interface StagingKey {
+  /** The store key of the object being written. */
+  key: string;
+  redisKey: string;
+  /** Milliseconds until Redis expires it, or null: no TTL (stale). */
+  ttlMs: number | null;
+  /** Seconds since it was last written (OBJECT IDLETIME), or null when Redis does not track it. */
+  idleSeconds: number | null;
+  /** The master that holds it. */
+  node: Redis;
+}
+
+/** Every staging hash of the namespace, a SCAN page at a time (a key of another Redis type is not one). */
+export async function classifyStaging(conn: Connection, onPage: (found: StagingKey[], scanned: number) => Promise<void> | void): Promise<void> {
+  const keys: KeySpace = conn.connector.keys;
+  for (const node of conn.masters()) {
+    for await (const page of scanPages([node], stagingPattern(keys))) {
+      const parsed = page.map((k) => parseKey(keys, k)).filter((p): p is ObjectKey => p?.type === 'object' && p.kind === 'stage');
+      if (parsed.length === 0) {
+        await onPage([], page.length);
+        continue;
+      }
+      const pipe = node.pipeline();
+      for (const p of parsed) {
+        pipe.type(p.redisKey);
+        pipe.pttl(p.redisKey);
+        pipe.object('IDLETIME', p.redisKey);
+      }
+      const replies = ((await pipe.exec()) ?? []) as Reply[];
+      const found: StagingKey[] = [];
+      parsed.forEach((p, i) => {
+        if (value(replies, 3 * i) !== 'hash') return; // gone since the SCAN, or not ours
+        const ttl = Number(value(replies, 3 * i + 1));
+        if (ttl === -2) return;
+        const [idleErr, idle] = replies[3 * i + 2] ?? [null, null];
+        found.push({ key: p.key, redisKey: p.redisKey, ttlMs: ttl >= 0 ? ttl : null, idleSeconds: idleErr || idle === null ? null : Number(idle), node });
+      });
+      await onPage(found, page.length);
+    }
+  }
+}
+
+/**
+ * Unlink a stale staging hash if it still has no TTL (WATCH: a writer that
+ * touched it since the check aborts the unlink). True when it was unlinked.
+ * Sequential use only: WATCH is the connection's state.
+ */
+export async function unlinkStaleStaging(s: StagingKey): Promise<boolean> {
+  await s.node.watch(s.redisKey);
+  try {
+    if ((await s.node.pttl(s.redisKey)) !== -1) return false;
+    const replies = await s.node.multi().unlink(s.redisKey).exec();
+    return replies !== null && Number(replies[0]?.[1]) === 1;
+  } finally {
+    await s.node.unwatch();
+  }
 }

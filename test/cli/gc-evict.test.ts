@@ -4,7 +4,8 @@
  * gc looked at it is kept (single and cluster projects).
  */
 import { randomId } from '../../src/keys.js';
-import { ContextLifetime, InvalidOptionsError, getKey, intoOwned, type Store } from '../../src/index.js';
+import { ContextLifetime, InvalidOptionsError, RedisConnector, Store, getKey, intoOwned } from '../../src/index.js';
+import { connectionOptions } from '../harness/target.js';
 import { describe, expect, test } from '../harness/store-fixture.js';
 
 function evict(store: Store, key: string, minIdle = 0) {
@@ -96,5 +97,23 @@ describe('gcEvict', () => {
         { member: 'a', minIdle: '1.5', token: randomId() },
       ),
     ).rejects.toThrow(/minIdle must be an integer from 0 to 999999999999, got 1\.5/);
+  });
+
+  test('a chunked object (a hash with its manifest) is evicted whole; its manifest is read only after the idle check', async ({ target, namespace, redis }) => {
+    const chunked = new Store(`gc-evict-chunks-${namespace}`, new RedisConnector({ ...connectionOptions(target), namespace }), { chunkSize: 1024 });
+    try {
+      const key = await chunked.put(Buffer.alloc(5000, 1));
+      const data = chunked.connector.keys.object('d', key);
+      expect(await redis.type(data)).toBe('hash');
+      // Used 100 s ago: kept for --older-than 3600, and looking did not make it look used now.
+      const dump = await redis.dumpBuffer(data);
+      await redis.restore(data, 0, dump, 'REPLACE', 'IDLETIME', 100);
+      expect(await evict(chunked, key, 3600)).toBe(4);
+      expect(await redis.object('IDLETIME', data)).toBeGreaterThanOrEqual(100);
+      expect(await evict(chunked, key)).toBe(1);
+      expect(await redis.exists(data)).toBe(0);
+    } finally {
+      await chunked.close();
+    }
   });
 });

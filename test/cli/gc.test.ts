@@ -62,6 +62,7 @@ describe('gc', () => {
       wouldEvict: 0,
       evicted: s.orphans.length,
       kept: 0,
+      staging: { found: 0, stale: 0, evicted: 0 },
     });
 
     // Each eviction leaves a short-lived record of its call (for a resend), and nothing else changes.
@@ -95,7 +96,7 @@ describe('gc', () => {
 
     const dry = await cliJson<GcReport>(['gc', '--older-than', '3600', '-n', namespace, ...targetArgs(target)]);
     expect(dry.olderThanSeconds).toBe(3600);
-    expect(dry.items).toEqual([{ key: old, ttlMs: null, idleSeconds: expect.any(Number), action: 'would-evict', reason: null }]);
+    expect(dry.items).toEqual([{ kind: 'object', key: old, ttlMs: null, idleSeconds: expect.any(Number), action: 'would-evict', reason: null }]);
     expect(dry.items[0]?.idleSeconds).toBeGreaterThanOrEqual(7200);
     expect(dry.summary).toMatchObject({ orphans: s.orphans.length, tooRecent: fresh.length, wouldEvict: 1, evicted: 0 });
 

@@ -1,10 +1,11 @@
 /**
  * What the command line sends, seen with MONITOR (single Redis only): inspect
  * and a gc dry run use read commands only and never read an object's value;
- * gc --yes changes Redis only through the gcEvict script.
+ * gc --yes changes Redis only through the gcEvict script (and UNLINK, in
+ * WATCH/MULTI, of a stale staging hash of a chunked write).
  */
 import { LUA_SCRIPTS } from '../../src/generated/lua.js';
-import { getKey } from '../../src/index.js';
+import { RedisConnector, Store, getKey } from '../../src/index.js';
 import { openMonitor } from '../harness/monitor.js';
 import { describe, expect, test } from '../harness/store-fixture.js';
 import { cli, fillNamespace } from './util.js';
@@ -31,6 +32,7 @@ const READ = new Set([
   'get',
   'object',
   'memory',
+  'hget', // a chunked object's manifest field, by inspect KEY only
 ]);
 
 interface Line {
@@ -89,7 +91,7 @@ describe('the command line on the wire', () => {
       const command = (name ?? '').toLowerCase();
       expect(READ, `${command} ${args.join(' ')}`).toContain(command);
       if (command === 'get') expect(args[0]).toMatch(new RegExp(`^${namespace}:\\{[^}]+\\}:tomb:`));
-      if (command === 'object') expect(args[0]?.toLowerCase()).toBe('idletime');
+      if (command === 'object') expect(['idletime', 'encoding']).toContain(args[0]?.toLowerCase());
       if (command === 'memory') expect(args[0]?.toLowerCase()).toBe('usage');
       if (command === 'config') expect(args[0]?.toLowerCase()).toBe('get');
       if (command === 'client') expect(args[0]?.toLowerCase()).toBe('setname');
@@ -112,5 +114,40 @@ describe('the command line on the wire', () => {
     }
     // One call per orphan; its first KEY is the orphan's data key.
     expect(writes.map((c) => c[3]).sort()).toEqual(s.orphans.map((k) => store.connector.dataKey(k)).sort());
+  });
+
+  test('chunked objects: inspect KEY reads the manifest field only; gc --yes unlinks a stale staging hash in WATCH/MULTI', async ({ redis, redisUrl, namespace }) => {
+    const chunked = new Store(`wire-chunks-${namespace}`, new RedisConnector({ url: redisUrl, namespace }), { chunkSize: 1024 });
+    try {
+      const key = await chunked.put(Buffer.alloc(10_000, 4));
+      const stale = chunked.connector.keys.stageKey('left-behind', 'w9');
+      await redis.hset(stale, 'w9:0', Buffer.alloc(1024));
+      const base = ['-n', namespace, '--url', redisUrl];
+      const looks = await cliCommands(redis, namespace, async () => {
+        for (const args of [['inspect', ...base], ['inspect', ...base, '--', key], ['gc', ...base]]) {
+          const run = await cli(args);
+          expect(run.code, run.stderr).toBe(0);
+        }
+      });
+      for (const [name, ...args] of looks) {
+        const command = (name ?? '').toLowerCase();
+        expect(READ, `${command} ${args.join(' ')}`).toContain(command);
+        if (command === 'hget') expect(args).toEqual([chunked.connector.dataKey(key), 'm']);
+      }
+      expect(looks.filter(([name]) => name?.toLowerCase() === 'hget')).toHaveLength(1);
+
+      const evicts = await cliCommands(redis, namespace, async () => {
+        const run = await cli(['gc', '--yes', ...base]);
+        expect(run.code, run.stderr).toBe(0);
+      });
+      const writes = evicts.filter(([name]) => !READ.has((name ?? '').toLowerCase()) && !/^evalsha$|^eval$/i.test(name ?? ''));
+      expect(new Set(writes.map(([name]) => name?.toLowerCase()))).toEqual(new Set(['watch', 'multi', 'unlink', 'exec', 'unwatch']));
+      expect(writes.filter(([name]) => name?.toLowerCase() === 'unlink')).toEqual([[expect.stringMatching(/^unlink$/i), stale]]);
+      expect(writes.filter(([name]) => name?.toLowerCase() === 'watch')).toEqual([[expect.stringMatching(/^watch$/i), stale]]);
+      expect(await redis.exists(stale)).toBe(0);
+      expect(await chunked.exists(key)).toBe(false); // the chunked orphan went through gcEvict
+    } finally {
+      await chunked.close();
+    }
   });
 });
