@@ -5,13 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { InvalidOptionsError, ProxyResolveMissingKeyError, RedisConnector, Store, resolve, toRef, fromRef } from '../../src/index.js';
-import { connectionOptions, describe, expect, test, type RedisTarget } from '../harness/store-fixture.js';
-
-const CHUNK = 1024;
-
-function chunkedStore(target: RedisTarget, namespace: string, name = `chunks-${namespace}-${Math.random()}`, options = {}): Store {
-  return new Store(name, new RedisConnector({ ...connectionOptions(target), namespace }), { register: true, chunkSize: CHUNK, ...options });
-}
+import { connectionOptions, describe, expect, test } from '../harness/store-fixture.js';
+import { CHUNK, chunkedStore } from './util.js';
 
 async function redisKeysOf(redis: { keys?: unknown }, store: Store): Promise<string[]> {
   void redis;

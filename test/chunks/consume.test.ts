@@ -4,22 +4,10 @@
  * behind once the object is consumed and the grace copies released.
  */
 import { randomBytes } from 'node:crypto';
-import { ProxyResolveMissingKeyError, RedisConnector, Store, fromRef, resolve, toRef } from '../../src/index.js';
-import { connectionOptions, describe, expect, test, type RedisTarget } from '../harness/store-fixture.js';
+import { ProxyResolveMissingKeyError, fromRef, resolve, toRef } from '../../src/index.js';
+import { describe, expect, test } from '../harness/store-fixture.js';
+import { CHUNK, chunkedStore, keysOf } from './util.js';
 
-const CHUNK = 1024;
-
-function chunkedStore(target: RedisTarget, namespace: string, name: string): Store {
-  return new Store(name, new RedisConnector({ ...connectionOptions(target), namespace }), { register: true, chunkSize: CHUNK });
-}
-
-async function keysOf(store: Store): Promise<string[]> {
-  const client = store.connector.client;
-  const nodes = 'nodes' in client ? client.nodes('master') : [client];
-  const found: string[] = [];
-  for (const node of nodes) found.push(...(await node.keys(`${store.namespace}:{*`)));
-  return found;
-}
 
 describe('consume a chunked object', () => {
   test('evict: the first resolve of the ref gets it, the second is told who took it; nothing but the tombstone is left', async ({ target, namespace }) => {

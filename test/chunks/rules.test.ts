@@ -6,8 +6,6 @@ import { randomBytes } from 'node:crypto';
 import {
   ContextLifetime,
   LeaseLifetime,
-  RedisConnector,
-  Store,
   borrow,
   clone,
   drop,
@@ -20,21 +18,9 @@ import {
   toRef,
   update,
 } from '../../src/index.js';
-import { connectionOptions, describe, expect, test, type RedisTarget } from '../harness/store-fixture.js';
+import { describe, expect, test } from '../harness/store-fixture.js';
+import { CHUNK, chunkedStore, keysOf } from './util.js';
 
-const CHUNK = 1024;
-
-function chunkedStore(target: RedisTarget, namespace: string, name: string): Store {
-  return new Store(name, new RedisConnector({ ...connectionOptions(target), namespace }), { register: true, chunkSize: CHUNK });
-}
-
-async function keysOf(store: Store): Promise<string[]> {
-  const client = store.connector.client;
-  const nodes = 'nodes' in client ? client.nodes('master') : [client];
-  const found: string[] = [];
-  for (const node of nodes) found.push(...(await node.keys(`${store.namespace}:{*`)));
-  return found;
-}
 
 describe('chunked objects in lifetimes', () => {
   test('a ContextLifetime close evicts its chunked members (put, putBatch, reads: 2, ttl)', async ({ target, namespace, redis }) => {
