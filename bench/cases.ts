@@ -93,6 +93,29 @@ export const rawKey = (ctx: BenchContext) => `${ctx.namespace}-raw:${rawCounter+
 export const middle = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 /** Keep `concurrency` calls in flight for `ms`; completed calls per second. */
+/**
+ * Peak RSS growth (bytes) of reading `key` with the library and `rawKey`
+ * with raw ioredis, each in a fresh process (bench/rss-child.ts), the two
+ * alternating: the least of `rounds` runs of each.
+ */
+export async function rssGrowth(url: string, namespace: string, key: string, rawKey: string, rounds: number): Promise<{ lib: number; raw: number; rounds: number }> {
+  const measure = async (mode: 'lib' | 'raw'): Promise<number> => {
+    const { stdout } = await execFileAsync(
+      process.execPath,
+      ['--import', 'tsx', '--expose-gc', join(here, 'rss-child.ts'), mode, url, namespace, mode === 'lib' ? key : rawKey],
+      { maxBuffer: 1 << 20 },
+    );
+    return Number(JSON.parse(stdout.trim().split('\n').pop() as string).growth);
+  };
+  const libs: number[] = [];
+  const raws: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    libs.push(await measure('lib'));
+    raws.push(await measure('raw'));
+  }
+  return { lib: Math.min(...libs), raw: Math.min(...raws), rounds };
+}
+
 export async function throughput(fn: () => Promise<unknown>, concurrency: number, ms: number): Promise<number> {
   let done = 0;
   const until = performance.now() + ms;
@@ -414,22 +437,9 @@ export const cases: Case[] = [
       const key = await ctx.store.put(Buffer.alloc(size, 1));
       const rk = rawKey(ctx);
       await ctx.raw.set(rk, Buffer.alloc(size, 1));
-      const measure = async (mode: 'lib' | 'raw'): Promise<number> => {
-        const { stdout } = await execFileAsync(
-          process.execPath,
-          ['--import', 'tsx', '--expose-gc', join(here, 'rss-child.ts'), mode, ctx.url, ctx.namespace, mode === 'lib' ? key : rk],
-          { maxBuffer: 1 << 20 },
-        );
-        return Number(JSON.parse(stdout.trim().split('\n').pop() as string).growth);
-      };
-      const libs: number[] = [];
-      const raws: number[] = [];
-      for (let i = 0; i < (ctx.quick ? 1 : 3); i++) {
-        libs.push(await measure('lib'));
-        raws.push(await measure('raw'));
-      }
-      const lib = Math.min(...libs) / size;
-      const raw = Math.min(...raws) / size;
+      const growth = await rssGrowth(ctx.url, ctx.namespace, key, rk, ctx.quick ? 1 : 3);
+      const lib = growth.lib / size;
+      const raw = growth.raw / size;
       return {
         name: this.name,
         unit: 'x',
@@ -438,7 +448,7 @@ export const cases: Case[] = [
         ratio: lib / raw,
         goal: 'lib <= 2.5x payload',
         met: lib <= 2.5,
-        note: `peak RSS growth over the payload size, best of ${libs.length} fresh processes each`,
+        note: `peak RSS growth over the payload size, best of ${growth.rounds} fresh processes each`,
       };
     },
   },

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { RedisConnector, Store } from '../src/index.js';
 import { startRedisServer, type LocalRedis } from '../scripts/local-redis.js';
-import { middle, type BenchContext, type Case, type Row } from './cases.js';
+import { middle, rssGrowth, type BenchContext, type Case, type Row } from './cases.js';
 
 const execFileAsync = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -155,16 +155,9 @@ export const largeCases: Case[] = [
         if ((await raw.type(store.connector.dataKey(key))) !== 'hash') {
           throw new Error(`the ${size / MB} MB value was not chunked (data key type ${await raw.type(store.connector.dataKey(key))})`);
         }
-        const measure = async (mode: 'lib' | 'raw') =>
-          (await child<{ growth: number }>('rss-child.ts', [mode, server.url, namespace, mode === 'lib' ? key : rk])).growth;
-        const libs: number[] = [];
-        const raws: number[] = [];
-        for (let i = 0; i < (ctx.quick ? 1 : 3); i++) {
-          libs.push(await measure('lib'));
-          raws.push(await measure('raw'));
-        }
-        const lib = Math.min(...libs) / size;
-        const rawX = Math.min(...raws) / size;
+        const growth = await rssGrowth(server.url, namespace, key, rk, ctx.quick ? 1 : 3);
+        const lib = growth.lib / size;
+        const rawX = growth.raw / size;
         return {
           name: ctx.quick ? `large: RSS growth getting a ${size / MB} MB chunked Buffer (x payload)` : this.name,
           unit: 'x',
@@ -173,7 +166,7 @@ export const largeCases: Case[] = [
           ratio: lib / rawX,
           goal: 'lib <= 1.1x payload',
           met: lib <= 1.1,
-          note: `peak RSS growth over the payload size, best of ${libs.length} fresh processes each (Store.get vs ioredis getBuffer); own redis-server`,
+          note: `peak RSS growth over the payload size, best of ${growth.rounds} fresh processes each (Store.get vs ioredis getBuffer); own redis-server`,
         } satisfies Row;
       });
     },
