@@ -5,6 +5,7 @@
  * that the users it creates touch no other test.
  */
 import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { startRedisServer, type LocalRedis } from '../../scripts/local-redis.js';
 import {
@@ -323,6 +324,49 @@ describe('futures for an ACL user with the documented commands and those of futu
     expect(await waitingEnded).toMatchObject({ name: 'LifetimeEndedError' });
     expect((await refused()).filter((r) => !r.includes('config'))).toEqual([]);
     await store.evict(future.key);
+  });
+});
+
+/** What chunked values (over the store's `chunkSize`) need besides {@link COMMANDS} (docs/security.md, "Large objects"). */
+const LARGE_COMMANDS = ['multi', 'exec', 'type', 'hlen', 'hexists', 'strlen'];
+
+describe('large objects for an ACL user with the documented commands and those of chunked values', () => {
+  /** Every chunked path: put, get, getRange, putStream, getStream, a consume, an owned update. */
+  async function chunkedWorkflow(store: Store, namespace: string): Promise<void> {
+    const small = new Store(`acl-chunks-${namespace}`, store.connector, { chunkSize: 1024, cacheSize: 0, register: true });
+    try {
+      const value = randomBytes(5 * 1024 + 7);
+      const key = await small.put(value);
+      expect(await small.get(key)).toEqual(value);
+      expect(await small.getRange(key, 1000, 3000)).toEqual(value.subarray(1000, 3000));
+      const streamed = await small.putStream(Readable.from([value.subarray(0, 3000), value.subarray(3000)]));
+      const parts: Buffer[] = [];
+      for await (const part of small.getStream(streamed)) parts.push(part as Buffer);
+      expect(Buffer.concat(parts)).toEqual(value);
+      expect(await resolve(fromRef(toRef(await small.proxy(value, { evict: true }))))).toEqual(value);
+      const owned = await small.ownedProxy(value);
+      const writer = await mutBorrow(owned);
+      await resolve(writer);
+      await update(writer);
+      await release(writer);
+      await drop(owned);
+      await small.evict(key);
+      await small.evict(streamed);
+    } finally {
+      await small.close({ closeConnector: false });
+    }
+  }
+
+  test('put, get, getRange, putStream, getStream, consume and update of chunked values work, and nothing is refused', async ({ namespace }) => {
+    await chunkedWorkflow(await aclStore(namespace, { commands: [...COMMANDS, ...LARGE_COMMANDS] }), namespace);
+    expect((await refused()).filter((r) => !r.includes('config'))).toEqual([]);
+  });
+
+  test.for(LARGE_COMMANDS)('without +%s some chunked operation is refused', async (command, { namespace }) => {
+    await admin.script('FLUSH');
+    const store = await aclStore(namespace, { commands: [...COMMANDS, ...LARGE_COMMANDS.filter((c) => c !== command)] });
+    await chunkedWorkflow(store, namespace).catch(() => undefined);
+    expect((await refused()).some((r) => r.includes(command))).toBe(true);
   });
 });
 
