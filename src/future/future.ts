@@ -303,8 +303,8 @@ export class Future<T = unknown> {
   private host: FutureHost | undefined;
   private readonly serializer: Serializer | undefined;
   private readonly deserializer: Deserializer | undefined;
-  /** This handle's consumer token: a consume whose reply was lost is recognised when this handle asks again. */
-  private readonly consumeToken = randomId();
+  /** This handle's consumer token (made at its first consuming read): a consume whose reply was lost is recognised when this handle asks again. */
+  private token: string | undefined;
 
   /** @internal Use `store.future()` or {@link Future.fromRef}. */
   constructor(
@@ -352,7 +352,7 @@ export class Future<T = unknown> {
     if (bytes) await connector.checkFits([bytes], 'future.setResult');
     const inline = !this.rules.consuming && bytes !== undefined && bytes.length <= INLINE_MAX_BYTES;
     // Over chunkSize: chunks staged first, renamed in by the script (src/chunks/).
-    const v = await scriptValue(connector, this.key, encoded, host.chunkSize);
+    const v = bytes ? { stage: connector.dataKey(this.key), value: bytes, staged: undefined } : await scriptValue(connector, this.key, encoded, host.chunkSize);
     try {
       await connector.scripts.run(
         'futureSet',
@@ -396,7 +396,8 @@ export class Future<T = unknown> {
       throw new InvalidOptionsError('future.result: signal must be an AbortSignal');
     }
     const host = this.store('future.result');
-    const read: ResolveOptions = { evict: this.rules.consuming, consumeToken: this.consumeToken };
+    const read: ResolveOptions = { evict: this.rules.consuming };
+    if (this.rules.consuming) read.consumeToken = this.token ??= randomId();
     if (this.deserializer) read.deserializer = this.deserializer;
     return (await awaitResult(host, this.key, read, {
       timeoutMs: timeout === undefined ? undefined : Math.round(timeout * 1000),
