@@ -340,19 +340,25 @@ export class BlockingPool {
         group.reading = true;
         group.conn = conn;
         // The probes and the XREAD in one write (a corked socket): one round trip, one syscall.
+        // (A probe of a wait that joined a stream another wait already blocks on goes with the
+        // next XREAD, if any: while that read is in place, a set wakes both.)
         const socket = conn.status === 'ready' ? conn.stream : undefined;
         socket?.cork();
-        this.sendProbes(group, conn);
-        const read = conn.xreadBuffer(
-          'BLOCK',
-          rotate ? ROTATE_MS : 0,
-          'STREAMS',
-          group.wakeKey,
-          ...streams,
-          group.wakeId,
-          ...streams.map(() => '0-0'),
-        );
-        socket?.uncork();
+        let read: Promise<unknown>;
+        try {
+          this.sendProbes(group, conn);
+          read = conn.xreadBuffer(
+            'BLOCK',
+            rotate ? ROTATE_MS : 0,
+            'STREAMS',
+            group.wakeKey,
+            ...streams,
+            group.wakeId,
+            ...streams.map(() => '0-0'),
+          );
+        } finally {
+          socket?.uncork();
+        }
         reply = await read;
         group.reading = false;
         group.conn = undefined;
