@@ -375,9 +375,10 @@ export class Future<T = unknown> {
 
   /**
    * Wait for the result and return it (consuming it, for a future made with
-   * `evict` or `reads`). A result that is already there costs one round
-   * trip; otherwise the wait blocks in Redis on a connection of the
-   * store's pool and wakes within one round trip of the set.
+   * `evict` or `reads`). The read and the wait go together, in one round
+   * trip on a connection of the store's pool: a result that is already
+   * there comes back at once; otherwise the wait blocks in Redis and wakes
+   * within one round trip of the set.
    *
    * @throws {@link FutureTimeoutError} after `timeout` seconds (the connection is freed, nothing consumed).
    * @throws the signal's `reason` when `signal` aborts.

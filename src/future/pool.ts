@@ -3,6 +3,9 @@
  * `XREAD BLOCK` on the future's signal stream (written by lua/futureSet.lua
  * together with the value). XREAD returns at once when the stream already
  * has its entry, so a set that happened before the wait is never missed.
+ * A wait may carry a probe (the future's data key): a GET sent on the same
+ * connection in the same write as the XREAD, which finds a result set so
+ * long ago that its signal expired, and saves the caller a round trip.
  *
  * Blocking reads hold their connection, so they get their own: a pool per
  * connector, bounded (`maxBlockingConnections`, a `p-limit`), reused across
