@@ -55,6 +55,7 @@ let n = 0;
 const rawKey = () => `cost-raw:${n++}`;
 const cases: Record<string, Case> = {
   set: { op: () => raw.set(rawKey(), JSON.stringify(SMALL)) },
+  lpush: { op: () => raw.lpush('cost-raw:list', JSON.stringify(SMALL)) },
   getdel: {
     setup: async () => void (await raw.mset(...Array.from({ length: N }, (_, i) => [`cost-gd:${i}`, JSON.stringify(SMALL)]).flat())),
     op: () => raw.getdel(`cost-gd:${--n}`),

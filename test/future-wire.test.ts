@@ -88,6 +88,50 @@ describe('futures on the wire', () => {
     await store.evict(future.key);
   });
 
+  test('a result set long ago (its signal expired) is read by the GET sent with the XREAD, in one write; the XREAD is then woken and its connection freed', async () => {
+    const store = storeOn();
+    await store.ready();
+    const future = await store.future<string>();
+    await future.setResult('old');
+    // As if the signal had expired (it lives signalTtl; the value has no ttl).
+    await admin.del(store.connector.keys.object('sig', future.key));
+    const adminAddress = `${admin.stream.localAddress}:${admin.stream.localPort}`;
+    const seen: [string[], string][] = [];
+    const stop = await openMonitor(admin, (args, from) => {
+      if (!from.endsWith(adminAddress)) seen.push([args, from]);
+    });
+    try {
+      expect(await future.result({ timeout: 10 })).toBe('old');
+      await until(async () => (await blocking())[1] === 0, 'the XREAD to be woken');
+    } finally {
+      stop();
+    }
+    const gets = seen.filter(([a]) => (a[0] ?? '').toLowerCase() === 'get');
+    const xreads = seen.filter(([a]) => (a[0] ?? '').toLowerCase() === 'xread');
+    expect(gets).toHaveLength(1);
+    // The GET went on the blocking connection, right before the first XREAD (same client, same write).
+    expect(xreads.length).toBeGreaterThanOrEqual(1);
+    expect(gets[0]?.[1]).toBe(xreads[0]?.[1]);
+    expect(seen.findIndex(([a]) => (a[0] ?? '').toLowerCase() === 'get') + 1).toBe(seen.findIndex(([a]) => (a[0] ?? '').toLowerCase() === 'xread'));
+  });
+
+  test('a GET the server refuses on the blocking connection: the wait reads the usual way and rejects as that read does, leaving no blocked connection', async () => {
+    const namespace = newNamespace();
+    await admin.acl('SETUSER', `noget-${namespace}`, 'on', '>pw', '~*', '+@all', '-get');
+    const url = new URL(server.url);
+    url.username = `noget-${namespace}`;
+    url.password = 'pw';
+    const store = new Store(`wire-${namespace}`, new RedisConnector({ url: url.toString(), namespace }), { register: true });
+    onTestFinished(async () => {
+      await store.close();
+      await admin.acl('DELUSER', `noget-${namespace}`);
+      await admin.flushall();
+    });
+    const future = await store.future<string>();
+    await expect(future.result({ timeout: 10 })).rejects.toThrow(/NOPERM|permission/i);
+    await until(async () => (await blocking())[1] === 0, 'the XREAD to be woken');
+  });
+
   test('1,000 concurrent waits open at most maxBlockingConnections connections', async () => {
     const store = storeOn({ maxBlockingConnections: 4 });
     const futures = await Promise.all(Array.from({ length: 1000 }, () => store.future<number>({ ttl: 60 })));

@@ -36,6 +36,8 @@ export interface FutureConnector extends BlockingSource, ChunkWriter {
   readonly maxBlockingConnections: number;
   dataKey(key: string): string;
   get(key: string): Promise<Buffer | undefined>;
+  /** The error `get` would reject with before sending anything (a server too old), else undefined. */
+  refusal(operation: string, context: { key?: string }): Error | undefined;
   checkFits(values: readonly Uint8Array[], operation: string): Promise<void>;
   command<T>(operation: string, context: { key?: string }, send: () => Promise<T>): Promise<T>;
 }
@@ -185,9 +187,13 @@ function setKeys(connector: FutureConnector, key: string): ScriptKeys<'futureSet
 
 /**
  * @internal Wait for the result of `key` and read it (consuming it when
- * `read.evict`): first a plain read (a result that is there costs one round
- * trip and no blocking connection), then a blocking wait on the signal,
- * then the read again. `timeoutMs` counts from the call.
+ * `read.evict`). A consuming read first runs its consume script (a result
+ * that is there is taken at once), then blocks on the signal, then consumes.
+ * A plain read sends its GET on the blocking connection, in the same write
+ * as the XREAD that waits (the pool's probe): a result that is there comes
+ * back from the GET, one that is not wakes the XREAD, one round trip either
+ * way. (Under a lifetime the GET goes first, on its own, as the lease
+ * checks below need.) `timeoutMs` counts from the call.
  */
 export async function awaitResult(
   host: FutureHost,
@@ -200,6 +206,9 @@ export async function awaitResult(
   if (read.deserializer) plain.deserializer = read.deserializer;
   if (read.consumeToken !== undefined) plain.consumeToken = read.consumeToken;
   const connector = host.connector;
+  const lifetimeMeta = key.includes('~') ? connector.keys.lifetime('lt', tagOf(key)) : undefined;
+  // The plain read of a future outside a lifetime rides on the wait (see above).
+  let probe = !read.evict && lifetimeMeta === undefined ? connector.dataKey(key) : undefined;
   if (read.evict) {
     // One consume script: the value, or missing with its tombstone.
     try {
@@ -208,10 +217,14 @@ export async function awaitResult(
       // Missing and never consumed: not set yet. (Consumed: the result was taken.)
       if (!(err instanceof ProxyResolveMissingKeyError) || err.consumedBy !== undefined) throw err;
     }
-  } else {
+  } else if (probe === undefined) {
     // One GET; a missing result is not an error yet (the store's read would also look for a tombstone).
     const bytes = await connector.get(key);
     if (bytes !== undefined) return host.decode(bytes, key, read.deserializer);
+  } else {
+    // What connector.get refuses (a server too old) is refused here too.
+    const refusal = connector.refusal('GET', { key });
+    if (refusal) throw refusal;
   }
   if (!hooked.has(host)) {
     hooked.add(host);
@@ -224,7 +237,6 @@ export async function awaitResult(
   // A lifetime whose lease runs out with nobody closing it writes no signal: its keys just
   // expire. So a wait under a lifetime with an expiry blocks until that expiry at the latest,
   // then looks again (an extended lease: wait on; gone: ended). One PEXPIRETIME per lease end.
-  const lifetimeMeta = key.includes('~') ? connector.keys.lifetime('lt', tagOf(key)) : undefined;
   let entry: SignalEntry;
   for (;;) {
     const timeoutMs = wait.timeoutMs === undefined ? undefined : Math.max(0, wait.timeoutMs - (Date.now() - started));
@@ -240,6 +252,7 @@ export async function awaitResult(
         timeoutMs: byLease ? leaseMs : timeoutMs,
         signal: wait.signal,
         owner: host,
+        probe,
         timeoutError: () =>
           byLease
             ? LEASE_END
@@ -250,10 +263,15 @@ export async function awaitResult(
               ),
         closedError: () => closedError(host, key),
       });
-      break;
     } catch (err) {
       if (err !== LEASE_END) throw err;
+      continue;
     }
+    if (entry.state !== 'unknown') break;
+    // The probe failed (a connection lost, a slot moved): the usual GET says, then wait again without a probe.
+    probe = undefined;
+    const bytes = await connector.get(key);
+    if (bytes !== undefined) return host.decode(bytes, key, read.deserializer);
   }
   if (entry.state === 'ended') throw ended();
   if (entry.value !== undefined && !read.evict) return host.decode(entry.value, key, read.deserializer);
@@ -285,8 +303,8 @@ export class Future<T = unknown> {
   private host: FutureHost | undefined;
   private readonly serializer: Serializer | undefined;
   private readonly deserializer: Deserializer | undefined;
-  /** This handle's consumer token: a consume whose reply was lost is recognised when this handle asks again. */
-  private readonly consumeToken = randomId();
+  /** This handle's consumer token (made at its first consuming read): a consume whose reply was lost is recognised when this handle asks again. */
+  private token: string | undefined;
 
   /** @internal Use `store.future()` or {@link Future.fromRef}. */
   constructor(
@@ -334,7 +352,7 @@ export class Future<T = unknown> {
     if (bytes) await connector.checkFits([bytes], 'future.setResult');
     const inline = !this.rules.consuming && bytes !== undefined && bytes.length <= INLINE_MAX_BYTES;
     // Over chunkSize: chunks staged first, renamed in by the script (src/chunks/).
-    const v = await scriptValue(connector, this.key, encoded, host.chunkSize);
+    const v = bytes ? { stage: connector.dataKey(this.key), value: bytes, staged: undefined } : await scriptValue(connector, this.key, encoded, host.chunkSize);
     try {
       await connector.scripts.run(
         'futureSet',
@@ -357,9 +375,10 @@ export class Future<T = unknown> {
 
   /**
    * Wait for the result and return it (consuming it, for a future made with
-   * `evict` or `reads`). A result that is already there costs one round
-   * trip; otherwise the wait blocks in Redis on a connection of the
-   * store's pool and wakes within one round trip of the set.
+   * `evict` or `reads`). The read and the wait go together, in one round
+   * trip on a connection of the store's pool: a result that is already
+   * there comes back at once; otherwise the wait blocks in Redis and wakes
+   * within one round trip of the set.
    *
    * @throws {@link FutureTimeoutError} after `timeout` seconds (the connection is freed, nothing consumed).
    * @throws the signal's `reason` when `signal` aborts.
@@ -378,7 +397,8 @@ export class Future<T = unknown> {
       throw new InvalidOptionsError('future.result: signal must be an AbortSignal');
     }
     const host = this.store('future.result');
-    const read: ResolveOptions = { evict: this.rules.consuming, consumeToken: this.consumeToken };
+    const read: ResolveOptions = { evict: this.rules.consuming };
+    if (this.rules.consuming) read.consumeToken = this.token ??= randomId();
     if (this.deserializer) read.deserializer = this.deserializer;
     return (await awaitResult(host, this.key, read, {
       timeoutMs: timeout === undefined ? undefined : Math.round(timeout * 1000),

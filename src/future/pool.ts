@@ -3,6 +3,9 @@
  * `XREAD BLOCK` on the future's signal stream (written by lua/futureSet.lua
  * together with the value). XREAD returns at once when the stream already
  * has its entry, so a set that happened before the wait is never missed.
+ * A wait may carry a probe (the future's data key): a GET sent on the same
+ * connection in the same write as the XREAD, which finds a result set so
+ * long ago that its signal expired, and saves the caller a round trip.
  *
  * Blocking reads hold their connection, so they get their own: a pool per
  * connector, bounded (`maxBlockingConnections`, a `p-limit`), reused across
@@ -30,14 +33,19 @@ import calculateSlot from 'cluster-key-slot';
 import createDebug from 'debug';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { randomId } from '../keys.js';
+import { isWrongType } from '../chunks/format.js';
 
 const log = createDebug('proxystore:future');
 
-/** What a signal stream said. */
+/** What a signal stream (or the wait's probe) said. */
 export interface SignalEntry {
-  /** 'set': the result is there; 'ended': the future's lifetime ended before it was set. */
-  state: 'set' | 'ended';
-  /** The result's bytes, when the set copied them into the signal (small results that are not consumed). */
+  /**
+   * 'set': the result is there; 'ended': the future's lifetime ended before
+   * it was set; 'unknown': the probe's GET failed (not for a chunked value):
+   * read the result the usual way, and wait again if it is not there.
+   */
+  state: 'set' | 'ended' | 'unknown';
+  /** The result's bytes: copied into the signal by the set (small results that are not consumed), or read by the probe. */
   value?: Buffer;
 }
 
@@ -60,6 +68,15 @@ export interface WaitOptions {
   timeoutError: () => Error;
   /** The error when the owner closes ({@link BlockingPool.rejectOwner}). */
   closedError: () => Error;
+  /**
+   * A key of the stream's slot (the future's data key) to GET on the
+   * blocking connection just before the wait's first XREAD, in the same
+   * write: a result that is there ends the wait with its bytes (a result set
+   * long ago, whose signal expired, is found too); one that is not is
+   * waited for by the XREAD that follows it on the same connection, so a set
+   * in between is never missed.
+   */
+  probe?: string | undefined;
 }
 
 /** A single Redis fills a group up to this many streams before it opens the next. */
@@ -73,6 +90,8 @@ export const BLOCKING_CONNECTION_NAME = 'proxystore-redis:future-wait';
 
 interface Waiter {
   stream: string;
+  /** The key to GET before its first XREAD (cleared once sent). */
+  probe: string | undefined;
   owner: object;
   closedError: () => Error;
   group: Group;
@@ -90,6 +109,8 @@ class Group {
   reading = false;
   conn: Redis | undefined;
   wakeQueued = false;
+  /** Waiters whose probe goes out with the next XREAD. */
+  probes: Waiter[] = [];
 
   constructor(
     readonly id: string,
@@ -194,6 +215,7 @@ export class BlockingPool {
       const group = this.groupFor(stream);
       const waiter: Waiter = {
         stream,
+        probe: options.probe,
         owner: options.owner,
         closedError: options.closedError,
         group,
@@ -256,6 +278,7 @@ export class BlockingPool {
     let set = group.streams.get(waiter.stream);
     if (!set) group.streams.set(waiter.stream, (set = new Set()));
     set.add(waiter);
+    if (waiter.probe !== undefined) group.probes.push(waiter);
     this.waits++;
     this.closed = false;
     if (!group.running) this.start(group);
@@ -313,19 +336,33 @@ export class BlockingPool {
       let node = '';
       let reply: unknown;
       try {
-        node = await this.nodeOf(group);
-        conn = await this.acquire(node);
+        // No await on the usual path (a single Redis, an idle connection): the XREAD goes out in
+        // the tick of the wait, ahead of whatever the caller sends next (a setResult).
+        node = group.slot === undefined ? '' : await this.nodeOf(group);
+        conn = this.reuse(node) ?? (await this.acquire(node));
         group.reading = true;
         group.conn = conn;
-        reply = await conn.xreadBuffer(
-          'BLOCK',
-          rotate ? ROTATE_MS : 0,
-          'STREAMS',
-          group.wakeKey,
-          ...streams,
-          group.wakeId,
-          ...streams.map(() => '0-0'),
-        );
+        // The probes and the XREAD in one write (a corked socket): one round trip, one syscall.
+        // (A probe of a wait that joined a stream another wait already blocks on goes with the
+        // next XREAD, if any: while that read is in place, a set wakes both.)
+        const socket = conn.status === 'ready' ? conn.stream : undefined;
+        socket?.cork();
+        let read: Promise<unknown>;
+        try {
+          this.sendProbes(group, conn);
+          read = conn.xreadBuffer(
+            'BLOCK',
+            rotate ? ROTATE_MS : 0,
+            'STREAMS',
+            group.wakeKey,
+            ...streams,
+            group.wakeId,
+            ...streams.map(() => '0-0'),
+          );
+        } finally {
+          socket?.uncork();
+        }
+        reply = await read;
         group.reading = false;
         group.conn = undefined;
         this.release(node, conn);
@@ -354,6 +391,30 @@ export class BlockingPool {
       if (this.groups.get(group.id) === group) this.groups.delete(group.id);
     } else if (!this.closed) {
       this.start(group);
+    }
+  }
+
+  /**
+   * GET the probe key of each waiter of `group` that has not had its probe
+   * yet (on `conn`, before the XREAD): bytes end the wait with them; a
+   * chunked value (a hash: WRONGTYPE) ends it with no bytes (the caller
+   * reads it); nothing lets the XREAD wait; any other error ends it
+   * 'unknown' (the caller reads the usual way, then waits again).
+   */
+  private sendProbes(group: Group, conn: Redis): void {
+    if (group.probes.length === 0) return;
+    const probes = group.probes;
+    group.probes = [];
+    for (const waiter of probes) {
+      const key = waiter.probe;
+      if (key === undefined || !group.streams.get(waiter.stream)?.has(waiter)) continue;
+      waiter.probe = undefined;
+      conn.getBuffer(key).then(
+        (bytes) => {
+          if (bytes !== null) waiter.resolve({ state: 'set', value: bytes });
+        },
+        (err: unknown) => waiter.resolve(isWrongType(err) ? { state: 'set' } : { state: 'unknown' }),
+      );
     }
   }
 
@@ -397,13 +458,15 @@ export class BlockingPool {
     return new Promise((resolve) => (this.source.client as Cluster).refreshSlotsCache(() => resolve()));
   }
 
+  /** An idle connection to `node`, if there is one. */
+  private reuse(node: string): Redis | undefined {
+    const reused = this.idle.get(node)?.pop();
+    reused?.stream?.ref();
+    return reused;
+  }
+
+  /** A new connection to `node` (see {@link reuse} first). */
   private async acquire(node: string): Promise<Redis> {
-    const idle = this.idle.get(node);
-    const reused = idle?.pop();
-    if (reused) {
-      reused.stream?.ref();
-      return reused;
-    }
     // Over the bound only when idle connections to other nodes fill it: close one of those.
     if (this.all.size >= this.max) {
       for (const [other, conns] of this.idle) {

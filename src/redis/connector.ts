@@ -609,6 +609,12 @@ export class RedisConnector {
   }
 
   /** Rejects when the server was found too old (see ./limits.ts); a WeakMap lookup, nothing sent. */
+  /** @internal The error a plain command would reject with before sending anything (a server too old), else undefined. */
+  refusal(operation: string, context: ErrorContext): Error | undefined {
+    const refusal = serverRefusal(this.client);
+    return refusal ? errorFromReply(refusal, operation, context) : undefined;
+  }
+
   private refused(operation: string, context: ErrorContext): Promise<never> | undefined {
     const refusal = serverRefusal(this.client);
     return refusal ? Promise.reject(errorFromReply(refusal, operation, context)) : undefined;

@@ -84,6 +84,23 @@ describe('futures with chunked results', () => {
   });
 });
 
+describe('futures with chunked results, set before the wait', () => {
+  test("the wait's GET meets the chunked hash and the value is read in full, also once the signal is gone", async ({ target, namespace, redis }) => {
+    const store = chunkedStore(target, namespace, `future-before-${namespace}`);
+    try {
+      const future = await store.future<Buffer>();
+      const value = randomBytes(4 * CHUNK + 5);
+      await future.setResult(value);
+      expect(Buffer.compare(await future.result({ timeout: 20 }), value)).toBe(0);
+      await redis.del(store.connector.keys.object('sig', future.key));
+      expect(Buffer.compare(await future.result({ timeout: 20 }), value)).toBe(0);
+      await store.evict(future.key);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('owned chunked objects', () => {
   test('ownedProxy, borrow reads in another store, update (chunked to chunked and to small), clone, drop', async ({ target, namespace, redis }) => {
     const name = `owned-${namespace}`;
