@@ -145,7 +145,9 @@ if value then
       return {1, value}
     end
     if left > 1 then
-      rcall('HSET', KEYS[4], 'reads', left - 1, 't:' .. token, of - left + 1)
+      -- (Numbers as text: a Lua number passed to redis.call is printed with
+      -- '%.17g', several times the cost of '%d'.)
+      rcall('HSET', KEYS[4], 'reads', string.format('%d', left - 1), 't:' .. token, string.format('%d', of - left + 1))
       if manifest then return copyChunked() end
       return {1, value}
     end
@@ -164,7 +166,8 @@ if value then
   rcall('RENAME', KEYS[1], KEYS[3])
   rcall('PEXPIRE', KEYS[3], grace)
   local reads = ''
-  if of and of > 1 then reads = string.format('%d', of) .. ' ' end
+  -- (rules[2] is `of` as intArg checked it: its digits, no leading zero.)
+  if of and of > 1 then reads = rules[2] .. ' ' end
   rcall('SET', KEYS[2], nowMsText() .. ' ' .. token .. ' ' .. reads .. ARGV[2], 'PX', ttl)
   if left then rcall('DEL', KEYS[4]) end
   if isMember == 1 then rcall('SREM', KEYS[5], member) end
