@@ -84,7 +84,8 @@ local members = {}
 for i = 1, n do
   local data = KEYS[4 + (i - 1) * per + 1]
   local member = string.sub(data, #own + 1)
-  if string.sub(data, 1, #own) ~= own or not string.match(member, '^[^{}]+$') then
+  -- (string.find: no copy of the key is made, as string.match would.)
+  if string.find(data, own, 1, true) ~= 1 or not string.find(member, '^[^{}]+$') then
     return redis.error_reply('PSR_INVALID_OPTIONS lifetimePut: data key ' .. shown(data) .. ' is not inside lifetime ' .. shown(KEYS[1]))
   end
   if per == 3 and KEYS[4 + (i - 1) * per + 2] ~= prefix .. 'rules:' .. member then
