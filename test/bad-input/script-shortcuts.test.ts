@@ -133,3 +133,32 @@ describe('one EXISTS of both keys', () => {
     await redis.unlink(data, refs);
   });
 });
+
+describe('consume: the paths written out instead of local functions', () => {
+  test('a malformed budget names the field at fault, reads first, and changes nothing', async ({ redis, namespace }) => {
+    const token = 'tokenAAAAAAAAAAAAAAAAA';
+    const keys = ['d:k', 'tomb:k', `grace:k:${token}`, 'rules:k', 'members', 'ends'].map((k) => `${namespace}:{k}:${k}`);
+    await redis.set(keys[0] as string, 'bytes', 'PX', 60_000);
+    for (const [reads, of, field] of [['1.5', '3', 'reads'], ['0', '3', 'reads'], ['x', 'x', 'reads'], ['3', '2', 'of'], ['2', 'x', 'of'], ['2', '01', 'of']]) {
+      await redis.hset(keys[3] as string, 'reads', reads as string, 'of', of as string);
+      const err = await redis.eval(LUA_SCRIPTS.consume.source, 6, ...keys, token, '{}', '1000', '1000').catch((e: Error) => e.message);
+      expect(err).toBe(`PSR_SERIALIZATION consume: the rules record ${keys[3]} has a malformed ${field}: it was not written by proxystore-redis`);
+      expect(await redis.hgetall(keys[3] as string)).toEqual({ reads, of });
+      expect(await redis.get(keys[0] as string)).toBe('bytes');
+      expect(await redis.exists(keys[1] as string, keys[2] as string)).toBe(0);
+    }
+    await redis.unlink(...keys);
+  });
+
+  test('a read of a reads: 3 object spends one and records the token; its resend spends none', async ({ redis, namespace }) => {
+    const token = 'tokenBBBBBBBBBBBBBBBBB';
+    const keys = ['d:k', 'tomb:k', `grace:k:${token}`, 'rules:k', 'members', 'ends'].map((k) => `${namespace}:{k}:${k}`);
+    await redis.set(keys[0] as string, 'bytes', 'PX', 60_000);
+    await redis.hset(keys[3] as string, 'reads', '3', 'of', '3');
+    for (let i = 0; i < 2; i++) {
+      expect(await redis.eval(LUA_SCRIPTS.consume.source, 6, ...keys, token, '{}', '1000', '1000')).toEqual([1, 'bytes']);
+      expect(await redis.hgetall(keys[3] as string)).toEqual({ reads: '2', of: '3', [`t:${token}`]: '1' });
+    }
+    await redis.unlink(...keys);
+  });
+});
