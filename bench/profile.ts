@@ -2,10 +2,12 @@
  * `node --cpu-prof --import tsx bench/profile.ts [case]`: the hot paths of
  * issue 14 in a loop against a private redis-server, for a CPU profile
  * (docs/performance.md reads it with bench/profile-summary.ts). Cases:
- * consume, borrow, put64, get64, resolve (default: all, ~3 s each).
+ * consume, borrow, put64, get64, resolve, and issue 13's compose rows:
+ * putRules (reads + lease + ttl), consumeReads3, dedupeNew, dedupe10mb
+ * (default: all, ~3 s each).
  */
 import { Redis } from 'ioredis';
-import { RedisConnector, Store, borrow, fromRef, release, resolve, toRef } from '../src/index.js';
+import { LeaseLifetime, RedisConnector, Store, borrow, fromRef, release, resolve, toRef } from '../src/index.js';
 import { startRedisServer } from '../scripts/local-redis.js';
 
 const SMALL = { id: 12345, name: 'widget', tags: ['a', 'b', 'c'], price: 9.99, stock: 42, at: '2026-11-26T12:00:00Z' };
@@ -46,6 +48,28 @@ const run: Record<string, () => Promise<number>> = {
   },
   async resolve() {
     return loop(async () => resolve(fromRef(toRef(await maker.proxy(SMALL)))));
+  },
+  async putRules() {
+    const lifetime = new LeaseLifetime(store, { expiry: 3600 });
+    await lifetime.waitUntilReady();
+    const n = await loop(() => store.put(SMALL, { lifetime, reads: 3, ttl: 600 }));
+    await lifetime.close();
+    return n;
+  },
+  async consumeReads3() {
+    const refs: ReturnType<typeof toRef>[] = [];
+    return loop(async () => {
+      if (refs.length === 0) for (const p of await maker.proxyBatch(Array.from({ length: 1000 }, () => SMALL), { reads: 3 })) refs.push(toRef(p), toRef(p), toRef(p));
+      return resolve(fromRef(refs.pop()!));
+    });
+  },
+  dedupeNew() {
+    let n = 0;
+    return loop(() => store.put({ ...SMALL, n: n++ }, { dedupe: true }));
+  },
+  dedupe10mb() {
+    const big = Buffer.alloc(10 * 1024 * 1024, 5);
+    return loop(() => store.put(big, { dedupe: true }));
   },
 };
 try {

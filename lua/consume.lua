@@ -103,32 +103,18 @@ local function read(...)
   end
   return reply
 end
-local function notOurs(what)
-  return redis.error_reply('PSR_SERIALIZATION consume: the rules record ' .. shown(KEYS[4]) .. ' has a malformed ' .. what ..
-    ': it was not written by proxystore-redis')
-end
+-- (The rarer paths below are written out where they are taken, not as
+-- local functions: each closure costs every call ~1,000 instructions to make
+-- and collect, docs/performance.md round 3.)
 
 -- A chunked object is a hash whose field m is its manifest (src/chunks/):
--- its manifest, or nil when `key` holds no chunked object.
-local function chunked(key)
-  local t = rcall('TYPE', key)['ok']
-  if t ~= 'hash' then return nil end
-  return rcall('HGET', key, 'm')
-end
-
+-- a GET of it fails (WRONGTYPE); its manifest is read instead.
 local value, err3 = read('GET', KEYS[1])
 local manifest
 if err3 then
-  manifest = chunked(KEYS[1])
+  manifest = rcall('TYPE', KEYS[1])['ok'] == 'hash' and rcall('HGET', KEYS[1], 'm')
   if not manifest then return err3 end
   value = manifest
-end
--- Where a read of a chunked object leaves it for its consumer: a copy that
--- lives graceMs (an earlier read of a reads: n object).
-local function copyChunked()
-  rcall('COPY', KEYS[1], KEYS[3], 'REPLACE')
-  rcall('PEXPIRE', KEYS[3], grace)
-  return {1, manifest, 1, 1}
 end
 if value then
   local rules, err4 = read('HMGET', KEYS[4], 'reads', 'of', 't:' .. token)
@@ -137,16 +123,25 @@ if value then
   if rules[1] then
     left = intArg('consume', 'reads', rules[1], 1, 999999999999999)
     of = intArg('consume', 'of', rules[2], 1, 999999999999999)
-    if not left then return notOurs('reads') end
-    if not of or of < left then return notOurs('of') end
-    -- This token read it before (its reply was lost): the same read again.
-    if rules[3] then
-      if manifest then return copyChunked() end
-      return {1, value}
+    if not left or not of or of < left then
+      return redis.error_reply('PSR_SERIALIZATION consume: the rules record ' .. shown(KEYS[4]) .. ' has a malformed ' ..
+        (left and 'of' or 'reads') .. ': it was not written by proxystore-redis')
     end
-    if left > 1 then
-      rcall('HSET', KEYS[4], 'reads', left - 1, 't:' .. token, of - left + 1)
-      if manifest then return copyChunked() end
+    -- rules[3]: this token read it before (its reply was lost): the same
+    -- read again. Otherwise, with reads left after this one, it spends one.
+    if rules[3] or left > 1 then
+      if not rules[3] then
+        -- (Numbers as text: a Lua number passed to redis.call is printed with
+        -- '%.17g', several times the cost of '%d'.)
+        rcall('HSET', KEYS[4], 'reads', string.format('%d', left - 1), 't:' .. token, string.format('%d', of - left + 1))
+      end
+      -- A chunked object is left for its consumer in a copy that lives
+      -- graceMs, so that a racing last read cannot take the chunks mid-read.
+      if manifest then
+        rcall('COPY', KEYS[1], KEYS[3], 'REPLACE')
+        rcall('PEXPIRE', KEYS[3], grace)
+        return {1, manifest, 1, 1}
+      end
       return {1, value}
     end
   end
@@ -164,7 +159,8 @@ if value then
   rcall('RENAME', KEYS[1], KEYS[3])
   rcall('PEXPIRE', KEYS[3], grace)
   local reads = ''
-  if of and of > 1 then reads = string.format('%d', of) .. ' ' end
+  -- (rules[2] is `of` as intArg checked it: its digits, no leading zero.)
+  if of and of > 1 then reads = rules[2] .. ' ' end
   rcall('SET', KEYS[2], nowMsText() .. ' ' .. token .. ' ' .. reads .. ARGV[2], 'PX', ttl)
   if left then rcall('DEL', KEYS[4]) end
   if isMember == 1 then rcall('SREM', KEYS[5], member) end
@@ -176,7 +172,7 @@ end
 -- This token took the object before (its reply was lost): same value.
 local kept, err7 = read('GET', KEYS[3])
 if err7 then
-  local keptManifest = chunked(KEYS[3])
+  local keptManifest = rcall('TYPE', KEYS[3])['ok'] == 'hash' and rcall('HGET', KEYS[3], 'm')
   if not keptManifest then return err7 end
   return {1, keptManifest, 1, 1}
 end

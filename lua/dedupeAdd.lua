@@ -34,7 +34,8 @@ if not e then return err3 end
 
 -- Data without references (or references without data) is no object: the
 -- caller writes it anew.
-if rcall('EXISTS', KEYS[1]) == 0 or rcall('EXISTS', KEYS[2]) == 0 then return 0 end
+-- (One EXISTS of both: 2 only when both are there.)
+if rcall('EXISTS', KEYS[1], KEYS[2]) < 2 then return 0 end
 local err4 = dedupeTypes('dedupeAdd', KEYS[1], KEYS[2])
 if err4 then return err4 end
 dedupeAddRef(KEYS[2], ref, e)

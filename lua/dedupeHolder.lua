@@ -43,7 +43,7 @@ if action == 'release' then
   rcall('ZREM', KEYS[2], ref)
 else
   if at == 0 then at = NO_END end
-  rcall('ZADD', KEYS[2], 'XX', at, ref)
+  rcall('ZADD', KEYS[2], 'XX', dedupeScore(at), ref)
 end
 if rcall('EXISTS', KEYS[1]) == 0 then
   rcall('UNLINK', KEYS[2])

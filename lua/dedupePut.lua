@@ -32,24 +32,25 @@ if not ref then return err2 end
 local e, err3 = dedupeEnd('dedupePut', ARGV[2], ARGV[3])
 if not e then return err3 end
 
-if rcall('EXISTS', KEYS[1]) == 1 and rcall('EXISTS', KEYS[2]) == 1 then
+-- (One EXISTS of both: 2 only when both are there, 0 when neither is.)
+local existing = rcall('EXISTS', KEYS[1], KEYS[2])
+if existing == 2 then
   local err4 = dedupeTypes('dedupePut', KEYS[1], KEYS[2])
   if err4 then return err4 end
   dedupeAddRef(KEYS[2], ref, e)
   dedupeSettle(KEYS[1], KEYS[2], nowMs())
   return 1
 end
--- A new object (SET and DEL take a key of any type: nothing to check). Stale
--- references of bytes that are gone go; the one reference's end is the
--- object's.
-rcall('DEL', KEYS[2])
+-- (References left without their data: dropped; the data key is overwritten.)
+if existing > 0 then rcall('DEL', KEYS[2]) end
 if e < NO_END then
-  rcall('SET', KEYS[1], ARGV[4], 'PXAT', e)
-  rcall('ZADD', KEYS[2], e, ref)
-  rcall('PEXPIREAT', KEYS[2], e)
+  local score = dedupeScore(e)
+  rcall('SET', KEYS[1], ARGV[4], 'PXAT', score)
+  rcall('ZADD', KEYS[2], score, ref)
+  rcall('PEXPIREAT', KEYS[2], score)
 else
   -- (A SET without KEEPTTL drops any TTL the key had.)
   rcall('SET', KEYS[1], ARGV[4])
-  rcall('ZADD', KEYS[2], e, ref)
+  rcall('ZADD', KEYS[2], '9999999999999', ref)
 end
 return 2

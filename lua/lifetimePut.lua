@@ -84,7 +84,8 @@ local members = {}
 for i = 1, n do
   local data = KEYS[4 + (i - 1) * per + 1]
   local member = string.sub(data, #own + 1)
-  if string.sub(data, 1, #own) ~= own or not string.match(member, '^[^{}]+$') then
+  -- (string.find: no copy of the key is made, as string.match would.)
+  if string.find(data, own, 1, true) ~= 1 or not string.find(member, '^[^{}]+$') then
     return redis.error_reply('PSR_INVALID_OPTIONS lifetimePut: data key ' .. shown(data) .. ' is not inside lifetime ' .. shown(KEYS[1]))
   end
   if per == 3 and KEYS[4 + (i - 1) * per + 2] ~= prefix .. 'rules:' .. member then
@@ -111,32 +112,46 @@ if ttl > 0 and now + ttl > 9999999999999 then
   return redis.error_reply('PSR_INVALID_OPTIONS lifetimePut: ttlMs ' .. ttl .. ' would end after 9999999999999 (Unix ms, the year 2286)')
 end
 -- With a ttl, the own end its first run recorded (a resend keeps it); read
--- before any write, so an `ends` key of another type is refused unchanged.
+-- before any write, so an `ends` key of another type is refused unchanged
+-- (the first member's ZSCORE is that probe: no separate ZCARD).
 local ownEnd = ttl > 0 and now + ttl
-local ends = {}
-if ownEnd or per == 3 then
+-- Times go to Redis as text, each formatted once: a Lua number passed to
+-- redis.call is printed with '%.17g' (about 2,500 instructions) every time.
+local ownEndText = ownEnd and string.format('%d', ownEnd)
+local ends, endsText = {}, {}
+if ownEnd and n > 0 then
+  local endsErr, score = setTypeError('lifetimePut', KEYS[4], 'ZSCORE', members[1])
+  if endsErr then return endsErr end
+  for i = 1, n do
+    if i > 1 then score = rcall('ZSCORE', KEYS[4], members[i]) end
+    if score then
+      ends[i], endsText[i] = tonumber(score), score
+    else
+      ends[i], endsText[i] = ownEnd, ownEndText
+    end
+  end
+elseif ownEnd or per == 3 then
   local endsErr = setTypeError('lifetimePut', KEYS[4], 'ZCARD')
   if endsErr then return endsErr end
 end
-if ownEnd then
-  for i = 1, n do ends[i] = tonumber(rcall('ZSCORE', KEYS[4], members[i])) or ownEnd end
-end
 
 local at = touchLifetime(KEYS[1], open, now)
+local atText = at and string.format('%d', at)
 for i = 1, n do
   local data = KEYS[4 + (i - 1) * per + 1]
   local e = ends[i]
-  local objectAt = at
-  if e and (not at or e < at) then objectAt = e end
+  local objectAt = atText
+  if e and (not at or e < at) then objectAt = endsText[i] end
   if objectAt then
     writeData(data, KEYS[4 + i * per], ARGV[i + 2], states[i], 'pxat', objectAt)
   else
     writeData(data, KEYS[4 + i * per], ARGV[i + 2], states[i], 'none', 0)
   end
   if per == 3 then
-    -- (New: nobody can have read it. A resend writes the same budget again.)
+    -- (New: nobody can have read it. A resend writes the same budget again.
+    -- ARGV[1] is `reads` as intArg checked it: its digits, no leading zero.)
     local rules = KEYS[4 + (i - 1) * per + 2]
-    rcall('HSET', rules, 'reads', reads, 'of', reads)
+    rcall('HSET', rules, 'reads', ARGV[1], 'of', ARGV[1])
     if objectAt then rcall('PEXPIREAT', rules, objectAt) end
   end
 end
@@ -146,7 +161,7 @@ end
 if ownEnd or per == 3 then
   local batch = {}
   for i = 1, n do
-    batch[#batch + 1] = ends[i] or 9999999999999
+    batch[#batch + 1] = endsText[i] or '9999999999999'
     batch[#batch + 1] = members[i]
     if #batch >= 2000 or i == n then
       rcall('ZADD', KEYS[4], unpack(batch))
@@ -159,7 +174,7 @@ if ownEnd or per == 3 then
   if not at then pruneEnds(KEYS[2], KEYS[3], KEYS[4], now, 100) end
 end
 if at then
-  rcall('PEXPIREAT', KEYS[2], at)
-  if ownEnd or per == 3 then rcall('PEXPIREAT', KEYS[4], at) end
+  rcall('PEXPIREAT', KEYS[2], atText)
+  if ownEnd or per == 3 then rcall('PEXPIREAT', KEYS[4], atText) end
 end
 return n

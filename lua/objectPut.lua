@@ -37,18 +37,24 @@ local ttl, err3 = intArg('objectPut', 'ttlMs', ARGV[3], 0, 9999999999999)
 if not ttl then return err3 end
 
 -- This very call, sent again: its first run wrote the object.
-if rcall('EXISTS', KEYS[1], KEYS[2]) == 2 then return 1 end
+local existing = rcall('EXISTS', KEYS[1], KEYS[2])
+if existing == 2 then return 1 end
 local state, err4 = stagedData('objectPut', KEYS[1], KEYS[3], ARGV[1])
 if not state then return err4 end
 if ttl > 0 then
-  writeData(KEYS[1], KEYS[3], ARGV[1], state, 'px', ttl)
+  -- (ARGV[3]: ttlMs as intArg checked it, passed on as text: no number formatting.)
+  writeData(KEYS[1], KEYS[3], ARGV[1], state, 'px', ARGV[3])
 else
   -- A fresh key has no TTL (nor keeps one it had: SET without KEEPTTL would drop it).
   writeData(KEYS[1], KEYS[3], ARGV[1], state, 'keep', 0)
 end
-rcall('DEL', KEYS[2])
-rcall('HSET', KEYS[2], 'reads', reads, 'of', reads)
--- The rules record expires with the data, always.
-local at = rcall('PEXPIRETIME', KEYS[1])
-if at > 0 then rcall('PEXPIREAT', KEYS[2], at) end
+-- (A rules record without its data, left by an earlier run whose data went: dropped.)
+if existing > 0 then rcall('DEL', KEYS[2]) end
+rcall('HSET', KEYS[2], 'reads', ARGV[2], 'of', ARGV[2])
+-- The rules record expires with the data, always. (Neither key existed and
+-- no ttl: the data has no expiry, nothing to ask.)
+if ttl > 0 or existing > 0 then
+  local at = rcall('PEXPIRETIME', KEYS[1])
+  if at > 0 then rcall('PEXPIREAT', KEYS[2], at) end
+end
 return 1

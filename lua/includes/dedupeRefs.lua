@@ -17,6 +17,14 @@
 --@include shown
 local NO_END = 9999999999999
 
+-- dedupeScore(e): the end `e` (Unix ms) as the text of a score: a Lua number
+-- passed to redis.call is printed with '%.17g', several times the cost of
+-- '%d' (docs/performance.md).
+local function dedupeScore(e)
+  if e >= NO_END then return '9999999999999' end
+  return string.format('%d', e)
+end
+
 -- dedupeKeys(script, data, refs): the store key of the deduped object whose
 -- data key is `data`, when `refs` is its refs key; otherwise nil and the
 -- PSR_INVALID_OPTIONS error reply.
@@ -65,8 +73,9 @@ end
 
 -- dedupeSettle(data, refs, now): forget the references whose end passed,
 -- then give the data key and `refs` the latest end of those left (no expiry
--- while one has none), or delete both when none is left. Returns how many
--- references are left.
+-- while one has none), or delete both when none is left. Returns 0 when none
+-- is left (both deleted), 1 otherwise. (The latest end goes to PEXPIREAT as
+-- ZRANGE gave it, text: no number formatting.)
 local function dedupeSettle(data, refs, now)
   rcall('ZREMRANGEBYSCORE', refs, '-inf', now)
   local last = rcall('ZRANGE', refs, -1, -1, 'WITHSCORES')
@@ -76,15 +85,14 @@ local function dedupeSettle(data, refs, now)
     rcall('UNLINK', refs)
     return 0
   end
-  local at = tonumber(last[2])
-  if at >= NO_END then
+  if tonumber(last[2]) >= NO_END then
     rcall('PERSIST', data)
     rcall('PERSIST', refs)
   else
-    rcall('PEXPIREAT', data, at)
-    rcall('PEXPIREAT', refs, at)
+    rcall('PEXPIREAT', data, last[2])
+    rcall('PEXPIREAT', refs, last[2])
   end
-  return rcall('ZCARD', refs)
+  return 1
 end
 
 -- dedupeEnd(script, ttlArg, atArg): the end of a new reference: now +
@@ -114,9 +122,10 @@ end
 -- the end its first run gave it; a lifetime's gets the end given now (its
 -- lease end as it is now).
 local function dedupeAddRef(refs, ref, e)
+  local score = dedupeScore(e)
   if string.sub(ref, 1, 2) == 'p:' then
-    rcall('ZADD', refs, 'NX', e, ref)
+    rcall('ZADD', refs, 'NX', score, ref)
   else
-    rcall('ZADD', refs, e, ref)
+    rcall('ZADD', refs, score, ref)
   end
 end

@@ -5,7 +5,7 @@
 -- empty owner of an orphaned object.
 --@include shown
 local function tokenArg(script, name, value)
-  if type(value) ~= 'string' or #value < 16 or #value > 64 or not string.match(value, '^[%w_%-]+$') then
+  if type(value) ~= 'string' or #value < 16 or #value > 64 or not string.find(value, '^[%w_%-]+$') then
     return nil, redis.error_reply('PSR_INVALID_OPTIONS ' .. script .. ': ' .. name ..
       ' must be a token of 16 to 64 characters A-Z a-z 0-9 _ -, got ' .. shown(value))
   end
