@@ -133,12 +133,13 @@ export class RawLink {
     });
     // AUTH and SELECT first; nothing else is sent before they answered OK.
     const hello: Promise<unknown>[] = [];
-    if (options.password !== undefined) {
+    if (options.password) {
       hello.push(this.send(options.username ? ['AUTH', options.username, options.password] : ['AUTH', options.password], 1)[0] as Promise<unknown>);
     }
     if (options.db) hello.push(this.send(['SELECT', String(options.db)], 1)[0] as Promise<unknown>);
     this.ready = Promise.all(hello).then((replies) => {
-      const refused = replies.find((r) => r instanceof Error);
+      // As ioredis: a password the server does not ask for is no refusal.
+      const refused = replies.find((r) => r instanceof Error && !/no password is set|without any password configured/.test(r.message));
       if (refused) {
         const err = new RawUnavailable(`refused: ${(refused as Error).message}`);
         this.fail(err);

@@ -146,4 +146,19 @@ describe('the raw chunk connection falls back to ioredis', () => {
       await store.close();
     }
   });
+
+  test('a password the server does not ask for: accepted as ioredis accepts it, the chunks still go raw', async ({ namespace }) => {
+    const url = server.url.replace('redis://', 'redis://:not-needed@');
+    const store = new Store(`raw-pass-${namespace}`, new RedisConnector({ url, namespace }), { chunkSize: CHUNK, cacheSize: 0 });
+    try {
+      const value = randomBytes(6 * CHUNK);
+      const key = await store.put(value);
+      expect(Buffer.compare((await store.get<Buffer>(key)) as Buffer, value)).toBe(0);
+      expect(store.connector.raw.stats.raw).toBeGreaterThanOrEqual(2 * 7);
+      expect(store.connector.raw.stats.fallbacks).toBe(0);
+      await store.evict(key);
+    } finally {
+      await store.close();
+    }
+  });
 });
