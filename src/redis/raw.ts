@@ -11,20 +11,21 @@
  * that was about 1.3x the payload of RSS growth, and for a 1 GB stream well
  * over 100 MB: garbage that V8 collects late and glibc keeps.
  *
- * A {@link RawLink} is a plain TCP socket that speaks just enough RESP2 for
- * the chunk commands (`HGET`, `HSET` + `PEXPIRE`, `MULTI`/`EXEC`):
+ * A {@link RawLink} is a TCP (or TLS) socket that speaks just enough RESP2
+ * for the chunk commands (`HGET`, `HSET` + `PEXPIRE`, `MULTI`/`EXEC`):
  *
- * - replies are read into one static 64 KB buffer (net.Socket `onread`),
- *   and a chunk's payload bytes are copied straight from it to where they
- *   belong (the caller's destination Buffer): no Buffer per reply, no concat;
+ * - replies are read into one static 64 KB buffer (net.Socket `onread`; on
+ *   TLS, the decrypted Buffers of the TLS layer), and a chunk's payload
+ *   bytes are copied straight from it to where they belong (the caller's
+ *   destination Buffer): no Buffer per reply, no concat;
  * - a command is written as its header, the chunk itself and its CRLF,
  *   corked together (one writev), without copying the chunk.
  *
  * It is opened from the ioredis client's own options (host, port, username,
- * password, db; on a Cluster, the master that owns the key's slot in the
- * client's slot map, with that node's options). Anything it does not do is
- * left to ioredis: a connection kind it does not know (a Unix socket,
- * Sentinel, TLS, a custom connector, a key prefix), a reply that is not the
+ * password, db, tls; on a Cluster, the master that owns the key's slot in
+ * the client's slot map, with that node's options). Anything it does not do
+ * is left to ioredis: a connection kind it does not know (a Unix socket,
+ * Sentinel, a custom connector, a key prefix), a reply that is not the
  * expected success (an error, MOVED/ASK, nil, a chunk of another length),
  * and a lost, refused or timed-out connection. Every such case answers
  * `false` (or rejects with {@link RawUnavailable}), and the caller sends the
@@ -35,6 +36,7 @@
  * @module
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Cluster, Redis } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import createDebug from 'debug';
@@ -75,6 +77,8 @@ export interface LinkOptions {
   username?: string;
   password?: string;
   db?: number;
+  /** TLS options as ioredis gives them to `tls.connect` (none: plain TCP). */
+  tls?: tls.ConnectionOptions;
   connectTimeoutMs: number;
 }
 
@@ -101,20 +105,27 @@ export class RawLink {
     timeoutMs: number,
     private readonly onClose: (link: RawLink, connected: boolean) => void,
   ) {
-    const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
-    this.socket = net.connect({
-      host: options.host,
-      port: options.port,
-      ...(options.family ? { family: options.family } : {}),
-      noDelay: true,
-      onread: {
-        buffer,
-        callback: (n: number, buf: Uint8Array) => {
-          this.onBytes(n, buf as Buffer);
-          return true;
+    const address = { host: options.host, port: options.port, ...(options.family ? { family: options.family } : {}) };
+    if (options.tls) {
+      // TLS: decrypted bytes come as Buffers of the TLS layer's (no `onread`), copied from there
+      // into place all the same.
+      this.socket = tls.connect({ ...address, ...options.tls });
+      this.socket.setNoDelay(true);
+      this.socket.on('data', (bytes: Buffer) => this.onBytes(bytes.length, bytes));
+    } else {
+      const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+      this.socket = net.connect({
+        ...address,
+        noDelay: true,
+        onread: {
+          buffer,
+          callback: (n: number, buf: Uint8Array) => {
+            this.onBytes(n, buf as Buffer);
+            return true;
+          },
         },
-      },
-    });
+      });
+    }
     this.socket.unref();
     this.socket.setTimeout(timeoutMs, () => {
       // No bytes either way for the command timeout while commands wait: give up on this link.
@@ -122,7 +133,7 @@ export class RawLink {
     });
     const connectTimer = setTimeout(() => this.fail(new RawUnavailable('connect timed out')), options.connectTimeoutMs);
     connectTimer.unref();
-    this.socket.once('connect', () => {
+    this.socket.once(options.tls ? 'secureConnect' : 'connect', () => {
       clearTimeout(connectTimer);
       this.connected = true;
     });
@@ -380,7 +391,6 @@ function unsupported(o: IoredisOptions | undefined): string | undefined {
   if (!o) return 'no options';
   if (o.path) return 'a Unix socket';
   if (o.sentinels) return 'Sentinel';
-  if (o.tls) return 'TLS';
   if (o.Connector) return 'a custom connector';
   if (o.keyPrefix) return 'a key prefix';
   if (o.protocol !== undefined && o.protocol !== 2) return `RESP${String(o.protocol)}`;
@@ -455,6 +465,7 @@ export class RawTransfers {
         ...(o.username ? { username: o.username } : {}),
         ...(typeof o.password === 'string' ? { password: o.password } : {}),
         ...(o.db ? { db: o.db } : {}),
+        ...(o.tls ? { tls: typeof o.tls === 'object' ? (o.tls as tls.ConnectionOptions) : {} } : {}),
         connectTimeoutMs: o.connectTimeout ?? 10_000,
       },
       this.timeoutMs(),
