@@ -12,6 +12,7 @@ const BOTH_TARGETS = [
   'test/chunks/streams.test.ts',
   'test/chunks/rules.test.ts',
   'test/chunks/consume.test.ts',
+  'test/chunks/raw.test.ts',
   'test/cache.test.ts',
   'test/client-kind.test.ts',
   'test/proxy.test.ts',

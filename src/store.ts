@@ -34,7 +34,7 @@ import { closedStore, getStore, registerStore, unregisterClosed } from './regist
 import { checkChunkSize } from './chunks/format.js';
 import { StreamValue, putChunked, stage } from './chunks/put.js';
 import { readBytes, streamBytes, type ByteReadContext } from './chunks/stream.js';
-import { rechunk, type ByteSource } from './chunks/write.js';
+import { partsOf, rechunk, type ByteSource } from './chunks/write.js';
 import {
   bufferHeader,
   deserialize,
@@ -736,7 +736,7 @@ export class Store implements TargetSource {
     return this.measure('putStream', async () => {
       const source = (async function* () {
         yield bufferHeader();
-        yield* readable as AsyncIterable<Uint8Array>;
+        yield* partsOf(readable as ByteSource);
       })();
       const chunks = rechunk(source, this.chunkSize)[Symbol.asyncIterator]();
       const first = await chunks.next();

@@ -27,6 +27,7 @@ import { isWrongType } from '../chunks/format.js';
 import { ChunkGone, readChunked, readManifest, readRange } from '../chunks/read.js';
 import type { Manifest } from '../chunks/format.js';
 import { dropStaged, stageLarge, type Staged } from '../chunks/put.js';
+import { RawTransfers } from './raw.js';
 import './parser-timer.js';
 
 export type { FromConfigOptions } from './config.js';
@@ -209,6 +210,8 @@ export class RedisConnector {
   private readonly durabilityGiven: DurabilityOptions | undefined;
   /** The servers' generation markers (see ./generation.ts). */
   private readonly generations: GenerationWatch;
+  /** The raw chunk connections (see ./raw.ts), opened on the first chunk transfer. @internal */
+  readonly raw: RawTransfers;
 
   /**
    * Checks every option; a client it creates connects lazily (at the first
@@ -311,6 +314,7 @@ export class RedisConnector {
       ...(this.durable ? { writer: this.durable } : {}),
     });
     trackServer(this.client, this.namespace);
+    this.raw = new RawTransfers(this.client, isCluster, () => this.commandDeadlineMs());
     this.generations = new GenerationWatch(this.client, this.namespace, isCluster);
   }
 
@@ -997,6 +1001,7 @@ export class RedisConnector {
     if (this.closed) return;
     this.closed = true;
     this.generations.stop();
+    this.raw.close();
     // The consumes just made release their grace copies before the connection goes.
     await this.graceReleased();
     if (!this.ownsClient) return;

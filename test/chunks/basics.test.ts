@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { InvalidOptionsError, ProxyResolveMissingKeyError, RedisConnector, Store, resolve, toRef, fromRef } from '../../src/index.js';
 import { connectionOptions, describe, expect, test } from '../harness/store-fixture.js';
-import { CHUNK, chunkedStore } from './util.js';
+import { CHUNK, chunkedStore, watchChunkReads } from './util.js';
 
 async function redisKeysOf(redis: { keys?: unknown }, store: Store): Promise<string[]> {
   void redis;
@@ -175,14 +175,8 @@ describe('getRange', () => {
       const obj = await store.put({ a: 1 });
       await expect(store.getRange(obj, 0, 1)).rejects.toThrow(/shape object/);
       await expect(store.getRange('missing-key', 0, 1)).rejects.toThrow(ProxyResolveMissingKeyError);
-      // Only the chunks the range lies in are read (HGET of a chunk field).
-      const client = store.connector.client;
-      const original = client.hgetBuffer.bind(client);
-      const fields: string[] = [];
-      (client as unknown as { hgetBuffer: typeof original }).hgetBuffer = ((k: string, field: string) => {
-        fields.push(field);
-        return original(k, field);
-      }) as typeof original;
+      // Only the chunks the range lies in are read (HGET of a chunk field, raw or through ioredis).
+      const { fields, restore } = watchChunkReads(store);
       try {
         await store.getRange(lk as string, 2 * CHUNK, 2 * CHUNK + 10); // stored bytes 2*CHUNK+3.. : chunk 2
         expect(fields.map((f) => f.split(':')[1])).toEqual(['2']);
@@ -190,7 +184,7 @@ describe('getRange', () => {
         await store.getRange(lk as string, 3 * CHUNK - 10, 3 * CHUNK); // spans chunks 2 and 3
         expect(fields.map((f) => f.split(':')[1]).sort()).toEqual(['2', '3']);
       } finally {
-        (client as unknown as { hgetBuffer: typeof original }).hgetBuffer = original;
+        restore();
       }
       for (const k of [lk, sk, tk, obj]) await store.evict(k as string);
     } finally {

@@ -18,3 +18,35 @@ export async function keysOf(store: Store): Promise<string[]> {
   for (const node of nodes) found.push(...(await node.keys(`${store.namespace}:{*`)));
   return found;
 }
+
+/**
+ * Record the field of every chunk read (`HGET <w>:<i>`) the store sends, by
+ * either path: the raw chunk connection (src/redis/raw.ts) or ioredis's
+ * `hgetBuffer` (its fallback). `restore` puts both back.
+ */
+export function watchChunkReads(store: Store): { fields: string[]; restore: () => void } {
+  const fields: string[] = [];
+  const client = store.connector.client as unknown as { hgetBuffer: (k: string, f: string) => Promise<Buffer | null> };
+  const raw = store.connector.raw as unknown as { readInto: (k: string, f: string, ...rest: unknown[]) => Promise<boolean> };
+  const hget = client.hgetBuffer;
+  const readInto = raw.readInto;
+  client.hgetBuffer = function (this: unknown, k: string, f: string) {
+    fields.push(f);
+    return hget.call(this, k, f);
+  };
+  raw.readInto = function (this: unknown, k: string, f: string, ...rest: unknown[]) {
+    fields.push(f);
+    return readInto.call(this, k, f, ...rest).then((done) => {
+      // Not carried raw: ioredis's hgetBuffer reads it next (and is counted there).
+      if (!done) fields.splice(fields.lastIndexOf(f), 1);
+      return done;
+    });
+  };
+  return {
+    fields,
+    restore: () => {
+      client.hgetBuffer = hget;
+      raw.readInto = readInto;
+    },
+  };
+}

@@ -4,9 +4,11 @@
  * store on `rediss://127.0.0.1:P` with `redisOptions: { tls: { ca } }`.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
@@ -89,6 +91,38 @@ describe('a store over TLS', () => {
     const p = await store.proxyFromKey<number[]>(keys[1]!);
     expect(await resolve(fromRef<number[]>(toRef(p)))).toEqual([2]);
     for (const k of keys) await store.evict(k);
+  });
+
+  test('chunked values go over a raw chunk connection that is TLS too (verified with the same CA), byte for byte', async ({ namespace }) => {
+    const store = tlsStore(namespace);
+    const small = new Store(`tls-chunks-${namespace}`, store.connector, { chunkSize: 1024, cacheSize: 0 });
+    const value = randomBytes(40 * 1024 + 3);
+    const key = await small.put(value);
+    expect(Buffer.compare((await small.get<Buffer>(key)) as Buffer, value)).toBe(0);
+    const streamed = await small.putStream(Readable.from([value.subarray(0, 5000), value.subarray(5000)]));
+    const parts: Buffer[] = [];
+    for await (const part of small.getStream(streamed)) parts.push(part as Buffer);
+    expect(Buffer.compare(Buffer.concat(parts), value)).toBe(0);
+    expect(store.connector.raw.stats.raw).toBeGreaterThan(4 * 40);
+    expect(store.connector.raw.stats.fallbacks).toBe(0);
+    await small.evict(key);
+    await small.evict(streamed);
+    await small.close({ closeConnector: false });
+  });
+
+  test('a raw chunk connection that fails its TLS handshake (no CA given): the chunks go through ioredis', async ({ namespace }) => {
+    const store = tlsStore(namespace);
+    const small = new Store(`tls-chunks-${namespace}`, store.connector, { chunkSize: 1024, cacheSize: 0 });
+    // ioredis is connected (verified with the CA); the raw connection is then made with a CA that signed nothing here.
+    await store.connector.client.ping();
+    (store.connector.client as Redis).options.tls = { ca: [] as unknown as Buffer };
+    const value = randomBytes(10 * 1024);
+    const key = await small.put(value);
+    expect(Buffer.compare((await small.get<Buffer>(key)) as Buffer, value)).toBe(0);
+    expect(store.connector.raw.stats.raw).toBe(0);
+    expect(store.connector.raw.stats.fallbacks).toBeGreaterThan(0);
+    await small.evict(key);
+    await small.close({ closeConnector: false });
   });
 
   test('an ephemeral proxy is consumed once (the Lua script runs over TLS)', async ({ namespace }) => {
