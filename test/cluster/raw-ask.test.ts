@@ -7,11 +7,12 @@
  * are cluster-wide).
  */
 import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import calculateSlot from 'cluster-key-slot';
 import { Cluster } from 'ioredis';
 import { RedisConnector, Store } from '../../src/index.js';
 import { startRedisCluster, type ManagedRedisCluster } from '../../scripts/local-redis.js';
-import { afterAll, beforeAll, deleteNamespaceKeys, describe, expect, findLeakedKeys, onTestFinished, test } from '../harness/fixtures.js';
+import { afterAll, beforeAll, deleteNamespaceKeys, describe, expect, findLeakedKeys, namespaceKeys, onTestFinished, test } from '../harness/fixtures.js';
 import { SlotMover } from '../harness/slots.js';
 
 const CHUNK = 1024;
@@ -66,6 +67,47 @@ describe('the raw chunk connection during a slot migration', () => {
       await slots.finish([slot]);
     }
     expect(Buffer.compare((await store.get<Buffer>(key)) as Buffer, value)).toBe(0);
+    await store.evict(key);
+  });
+
+  test('a putStream whose slot migrates while it writes: the chunks before go raw, those after are refused (ASK, then MOVED) and go through ioredis, and the value arrives whole', async ({ namespace }) => {
+    const store = storeFor(namespace);
+    const value = randomBytes(60 * CHUNK + 5);
+    let at = 0;
+    // A slow producer: one chunk every 20 ms, so the migration happens mid-stream.
+    const source = new Readable({
+      read() {
+        setTimeout(() => {
+          if (at >= value.length) return void this.push(null);
+          this.push(value.subarray(at, at + CHUNK));
+          at += CHUNK;
+        }, 20);
+      },
+    });
+    const put = store.putStream(source);
+    // Wait until its staging hash exists (its name says the object's slot) and some chunks went raw.
+    let stage: string | undefined;
+    for (let i = 0; i < 200 && (stage === undefined || store.connector.raw.stats.raw < 5); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      stage = (await namespaceKeys(raw, namespace)).find((k) => k.includes(':stage:'));
+    }
+    expect(stage, 'the staging hash of the stream').toBeDefined();
+    const slot = calculateSlot(stage as string);
+    const rawBefore = store.connector.raw.stats.raw;
+    expect(at, 'the producer is still writing').toBeLessThan(value.length);
+    await slots.begin([slot]);
+    try {
+      expect(await slots.moveKeys(slot)).toBeGreaterThanOrEqual(1);
+      await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      await slots.finish([slot]);
+    }
+    const key = await put;
+    expect(rawBefore).toBeGreaterThanOrEqual(5);
+    expect(store.connector.raw.stats.fallbacks, 'chunks refused raw during the migration').toBeGreaterThan(0);
+    expect(Buffer.compare((await store.get<Buffer>(key)) as Buffer, value)).toBe(0);
+    // Nothing staged is left.
+    expect((await namespaceKeys(raw, namespace)).filter((k) => k.includes(':stage:'))).toEqual([]);
     await store.evict(key);
   });
 });
