@@ -40,8 +40,9 @@ async function freshClient(): Promise<Cluster> {
   return new Cluster((await cluster.shards()).map((s) => ({ host: s.master.host, port: s.master.port })));
 }
 
-function storeFor(namespace: string): Store {
-  const store = new Store(`chunks-faults-${namespace}`, new RedisConnector({ nodes: cluster.nodes, namespace }), { chunkSize: CHUNK, cacheSize: 0 });
+function storeFor(namespace: string, commandTimeoutMs?: number): Store {
+  const connector = new RedisConnector({ nodes: cluster.nodes, namespace, ...(commandTimeoutMs ? { commandTimeoutMs } : {}) });
+  const store = new Store(`chunks-faults-${namespace}`, connector, { chunkSize: CHUNK, cacheSize: 0 });
   onTestFinished(async () => {
     await store.close();
   });
@@ -306,6 +307,14 @@ describe('chunked values across master faults (raw chunk connection)', () => {
     const store = storeFor(namespace);
     const { report, victim, opened } = await underFault(store, namespace, 0, (i) => cluster.freezeMaster(i, 6000));
     console.log(`freeze: promoted after ${report.promotedAfterMs} ms, demoted ${report.demoted}, raw stats ${JSON.stringify(store.connector.raw.stats)}`);
+    await expectRawAgain(store, victim, opened);
+    await expectNoLeaks(namespace);
+  }, 180_000);
+
+  test('a master SIGSTOPped for 6 s under a 2 s command timeout: the raw link gives up with the command timeout, no call hangs; each the very bytes or a typed error; then raw again', async ({ namespace }) => {
+    const store = storeFor(namespace, 2000);
+    const { report, victim, opened } = await underFault(store, namespace, 0, (i) => cluster.freezeMaster(i, 6000));
+    console.log(`freeze, 2 s command timeout: promoted after ${report.promotedAfterMs} ms, demoted ${report.demoted}, raw stats ${JSON.stringify(store.connector.raw.stats)}`);
     await expectRawAgain(store, victim, opened);
     await expectNoLeaks(namespace);
   }, 180_000);
