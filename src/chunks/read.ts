@@ -41,7 +41,16 @@ function chunkLength(manifest: Manifest, i: number): number {
  * (whose reply, nil, error or other length, is handled by {@link readChunk}).
  */
 async function readChunkInto(io: ChunkIo, redisKey: string, key: string, manifest: Manifest, i: number, dest: Buffer, at: number, from: number, to: number): Promise<void> {
-  if (io.raw && (await io.raw.readInto(redisKey, chunkField(manifest.w, i), dest, at, from, to, chunkLength(manifest, i)))) return;
+  if (io.raw) {
+    let done: boolean;
+    try {
+      done = await io.raw.readInto(redisKey, chunkField(manifest.w, i), dest, at, from, to, chunkLength(manifest, i));
+    } catch (err) {
+      // No reply within the command timeout: typed as the ioredis path's timeout (not sent again).
+      return io.command('HGET (chunk)', { key }, () => Promise.reject(err));
+    }
+    if (done) return;
+  }
   const chunk = await readChunk(io, redisKey, key, manifest, i);
   chunk.copy(dest, at, from, to);
 }

@@ -171,7 +171,16 @@ export async function stageChunks(
     // The raw connection first (no copy of the chunk); the same commands
     // through ioredis when it cannot (its replies handled as ever). Both are
     // safe to run again: HSET of the same bytes, PEXPIRE, the MULTI below.
-    if (io.raw && (await io.raw.writeChunk(stage, field, chunk, header, STAGE_TTL_MS))) return;
+    if (io.raw) {
+      let done: boolean;
+      try {
+        done = await io.raw.writeChunk(stage, field, chunk, header, STAGE_TTL_MS);
+      } catch (err) {
+        // No reply within the command timeout: typed as the ioredis path's timeout (not sent again).
+        return io.command('HSET (chunk)', { key }, () => Promise.reject(err));
+      }
+      if (done) return;
+    }
     return sendIoredis(chunk, field, header);
   };
   const sendIoredis = (chunk: Buffer, field: string, header: Buffer | undefined): Promise<void> => {

@@ -48,8 +48,29 @@ const READ_BUFFER_BYTES = 64 * 1024;
 /** How long a link that could not be opened is not tried again (ms). */
 const RETRY_AFTER_MS = 10_000;
 
-/** The raw path cannot carry this command now: send it through ioredis. */
-export class RawUnavailable extends Error {}
+/**
+ * The raw path cannot carry this command now: send it through ioredis. With
+ * `timedOutMs`, the link got no reply for the command timeout: see
+ * {@link RawTransfers.readInto}.
+ */
+export class RawUnavailable extends Error {
+  constructor(
+    message: string,
+    readonly timedOutMs?: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The error of a raw chunk command the server did not answer within the
+ * command timeout: the very text of the ioredis path's timeout
+ * (src/redis/connection.ts), so the caller's fault handling types it the same
+ * way (`ClusterReconfiguringError` on a Cluster, else `RedisOperationError`).
+ */
+function timeoutError(ms: number): Error {
+  return new Error(`Command timed out: no reply within the command timeout (${ms} ms) from a connected Redis (busy or stuck?); the command was sent and may or may not have run`);
+}
 
 /** Where a bulk reply's payload bytes go: bytes [from, to) of it to `dest` at `at`. */
 interface Into {
@@ -129,7 +150,7 @@ export class RawLink {
     this.socket.unref();
     this.socket.setTimeout(timeoutMs, () => {
       // No bytes either way for the command timeout while commands wait: give up on this link.
-      if (this.pending.length > 0) this.fail(new RawUnavailable(`no reply within ${timeoutMs} ms`));
+      if (this.pending.length > 0) this.fail(new RawUnavailable(`no reply within ${timeoutMs} ms`, timeoutMs));
     });
     const connectTimer = setTimeout(() => this.fail(new RawUnavailable('connect timed out')), options.connectTimeoutMs);
     connectTimer.unref();
@@ -148,7 +169,8 @@ export class RawLink {
       hello.push(this.send(options.username ? ['AUTH', options.username, options.password] : ['AUTH', options.password], 1)[0] as Promise<unknown>);
     }
     if (options.db) hello.push(this.send(['SELECT', String(options.db)], 1)[0] as Promise<unknown>);
-    this.ready = Promise.all(hello).then((replies) => {
+    // AUTH/SELECT unanswered: the chunk command was not sent (fall back, whatever the cause).
+    this.ready = Promise.all(hello).catch((err: Error) => Promise.reject(new RawUnavailable(err.message))).then((replies) => {
       // As ioredis: a password the server does not ask for is no refusal.
       const refused = replies.find((r) => r instanceof Error && !/no password is set|without any password configured/.test(r.message));
       if (refused) {
@@ -212,7 +234,7 @@ export class RawLink {
   }
 
   private sendMany(commands: (string | Buffer)[][]): Promise<unknown>[] {
-    if (this.dead) return commands.map(() => Promise.reject(this.dead));
+    if (this.dead) return commands.map(() => Promise.reject(this.unsent()));
     this.socket.cork();
     try {
       return commands.map((c) => this.send(c, 1)[0] as Promise<unknown>);
@@ -223,7 +245,7 @@ export class RawLink {
 
   /** Write one command (its Buffer arguments not copied); `replies` promises, in order. */
   private send(args: (string | Buffer)[], replies: number, into?: Into): Promise<unknown>[] {
-    if (this.dead) return [Promise.reject(this.dead)];
+    if (this.dead) return [Promise.reject(this.unsent())];
     const out: Promise<unknown>[] = [];
     for (let i = 0; i < replies; i++) {
       out.push(
@@ -248,6 +270,11 @@ export class RawLink {
     this.socket.write(head);
     if (!corked) process.nextTick(() => this.socket.uncork());
     return out;
+  }
+
+  /** The error of a command not sent because the link is dead: never a timeout (it was not sent). */
+  private unsent(): RawUnavailable {
+    return new RawUnavailable((this.dead as Error).message);
   }
 
   private fail(err: Error): void {
@@ -496,6 +523,10 @@ export class RawTransfers {
         return true;
       }
     } catch (err) {
+      // Silent for the whole command timeout: sending it again through ioredis would wait as
+      // long again (a frozen master: twice the command timeout). Fail as the ioredis path's
+      // own timeout does.
+      if (err instanceof RawUnavailable && err.timedOutMs !== undefined) throw timeoutError(err.timedOutMs);
       log('raw chunk read failed (%s): through ioredis', (err as Error).message);
     }
     this.stats.fallbacks++;
@@ -518,6 +549,7 @@ export class RawTransfers {
         return true;
       }
     } catch (err) {
+      if (err instanceof RawUnavailable && err.timedOutMs !== undefined) throw timeoutError(err.timedOutMs);
       log('raw chunk write failed (%s): through ioredis', (err as Error).message);
     }
     this.stats.fallbacks++;

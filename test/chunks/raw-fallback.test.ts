@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { startRedisServer, type LocalRedis } from '../../scripts/local-redis.js';
-import { RedisConnector, Store } from '../../src/index.js';
+import { RedisConnector, RedisOperationError, Store } from '../../src/index.js';
 import { afterAll, beforeAll, describe, expect, test } from '../harness/fixtures.js';
 import { CHUNK } from './util.js';
 
@@ -159,6 +159,38 @@ describe('the raw chunk connection falls back to ioredis', () => {
       await store.evict(key);
     } finally {
       await store.close();
+    }
+  });
+
+  test('a server that stops answering (SIGSTOP) mid-get: the raw read fails after the command timeout, typed as ioredis\'s own timeout, and is not sent again through ioredis (which would wait as long again)', async ({ namespace }) => {
+    const frozen = await startRedisServer();
+    const store = new Store(`raw-frozen-${namespace}`, new RedisConnector({ url: frozen.url, namespace, commandTimeoutMs: 1000 }), { chunkSize: CHUNK, cacheSize: 0 });
+    let stopped = false;
+    try {
+      const value = randomBytes(40 * CHUNK + 3);
+      const key = await store.put(value);
+      const raw = store.connector.raw as unknown as Record<'readInto', (...args: unknown[]) => Promise<boolean>>;
+      const original = raw.readInto;
+      let calls = 0;
+      raw.readInto = function (this: unknown, ...args: unknown[]) {
+        if (++calls === 3) {
+          process.kill(frozen.pid, 'SIGSTOP');
+          stopped = true;
+        }
+        return original.apply(this, args);
+      };
+      const err = await store.get(key).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(RedisOperationError);
+      expect((err as Error).message).toMatch(/^Redis HGET \(chunk\) failed .*no reply within the command timeout \(1000 ms\).*may or may not have run/);
+      // Before: each timed-out chunk was sent again through ioredis, waiting a second command timeout.
+      expect(store.connector.raw.stats.fallbacks).toBe(0);
+    } finally {
+      if (stopped) process.kill(frozen.pid, 'SIGCONT');
+      await store.close();
+      await frozen.stop();
     }
   });
 });
