@@ -741,8 +741,18 @@ export class RedisConnector {
       (err: unknown) => {
         // A chunked object (src/chunks/): its data key is a hash. Small values never get here.
         if (isWrongType(err)) return this.getChunked(data, key);
-        if (!this.isCluster || !clusterFault(err)) throw errorFromReply(err, 'GET', { key });
-        return this.command('GET', { key }, () => this.client.getBuffer(data)).then(
+        if (!this.isCluster) throw errorFromReply(err, 'GET', { key });
+        // On a Cluster the first failure is classified as every single-key command's is
+        // (./retry.ts): a fault is sent again, a node's command timeout is a
+        // ClusterReconfiguringError, anything else the usual typed error.
+        let first: unknown = err;
+        const send = (): Promise<Buffer | null> => {
+          if (first === undefined) return this.client.getBuffer(data);
+          const failed = Promise.reject(first);
+          first = undefined;
+          return failed;
+        };
+        return this.command('GET', { key }, send).then(
           (bytes) => bytes ?? undefined,
           (again: unknown) => {
             if (isWrongType(again)) return this.getChunked(data, key);

@@ -7,6 +7,7 @@
  * nothing is left without a TTL. Also: the connector's Cluster defaults, and the warning about
  * a leaseTtl shorter than a failover.
  */
+import calculateSlot from 'cluster-key-slot';
 import { Cluster } from 'ioredis';
 import {
   ClusterReconfiguringError,
@@ -204,5 +205,31 @@ describe('defaults and warnings', () => {
     } finally {
       process.off('warning', onWarning);
     }
+  });
+});
+
+describe('a master frozen for less than the node timeout', () => {
+  test('a get on its shard fails ClusterReconfiguringError at the command timeout, as every single-key call there does; after the freeze it reads the value', async ({ namespace }) => {
+    const store = new Store(`failover-${namespace}`, new RedisConnector({ nodes: cluster.nodes, namespace, commandTimeoutMs: 800 }), { cacheSize: 0 });
+    onTestFinished(async () => {
+      await store.close();
+    });
+    const key = await store.put({ small: true }, { ttl: 60 });
+    const slot = calculateSlot(store.connector.dataKey(key));
+    const shards = await cluster.shards();
+    const i = shards.findIndex((s) => s.slots.some(([a, b]) => slot >= a && slot <= b));
+    expect(i).toBeGreaterThanOrEqual(0);
+    // 1.5 s frozen against a 2 s cluster-node-timeout: no failover, just a master that does not answer.
+    const freezing = cluster.freezeMaster(i, 1500);
+    await new Promise((r) => setTimeout(r, 100));
+    const err = await store.get(key).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await freezing;
+    expect(err, String(err)).toBeInstanceOf(ClusterReconfiguringError);
+    expect((err as ClusterReconfiguringError).message).toMatch(/GET/);
+    expect(await store.get(key)).toEqual({ small: true });
+    await store.evict(key);
   });
 });
