@@ -8,25 +8,15 @@ import { Cluster } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import { Future, RedisConnector, Store, toRef } from '../../src/index.js';
 import { BLOCKING_CONNECTION_NAME } from '../../src/future/pool.js';
-import { startRedisCluster, type ManagedRedisCluster } from '../../scripts/local-redis.js';
-import { afterAll, beforeAll, deleteNamespaceKeys, describe, expect, findLeakedKeys, newNamespace, onTestFinished, test } from '../harness/fixtures.js';
-import { SlotMover, type MasterNode } from '../harness/slots.js';
+import type { ManagedRedisCluster } from '../../scripts/local-redis.js';
+import { deleteNamespaceKeys, describe, expect, findLeakedKeys, newNamespace, onTestFinished, test } from '../harness/fixtures.js';
+import { SlotMover, withMigratingCluster, type MasterNode } from '../harness/slots.js';
 
 let cluster: ManagedRedisCluster;
 let slots: SlotMover;
 let raw: Cluster;
 
-beforeAll(async () => {
-  cluster = await startRedisCluster({ masters: 3 });
-  slots = await SlotMover.connect(cluster.nodes);
-  raw = new Cluster(cluster.nodes);
-}, 90_000);
-
-afterAll(async () => {
-  await raw?.quit();
-  await slots?.close();
-  await cluster?.stop();
-});
+withMigratingCluster((env) => ({ cluster, slots, raw } = env));
 
 function storeOn(): Store {
   const namespace = newNamespace();

@@ -24,26 +24,16 @@ import {
   toRef,
   ProxyResolveMissingKeyError,
 } from '../../src/index.js';
-import { startRedisCluster, type ManagedRedisCluster } from '../../scripts/local-redis.js';
-import { afterAll, beforeAll, deleteNamespaceKeys, describe, expect, findLeakedKeys, namespaceKeys, onTestFinished, test } from '../harness/fixtures.js';
-import { SlotMover, type MasterNode } from '../harness/slots.js';
+import type { ManagedRedisCluster } from '../../scripts/local-redis.js';
+import { deleteNamespaceKeys, describe, expect, findLeakedKeys, namespaceKeys, onTestFinished, test } from '../harness/fixtures.js';
+import { SlotMover, withMigratingCluster, type MasterNode } from '../harness/slots.js';
 import { lifetimeKeys } from '../lifetimes/util.js';
 
 let cluster: ManagedRedisCluster;
 let slots: SlotMover;
 let raw: Cluster;
 
-beforeAll(async () => {
-  cluster = await startRedisCluster({ masters: 3 });
-  slots = await SlotMover.connect(cluster.nodes);
-  raw = new Cluster(cluster.nodes);
-}, 90_000);
-
-afterAll(async () => {
-  await raw?.quit();
-  await slots?.close();
-  await cluster?.stop();
-});
+withMigratingCluster((env) => ({ cluster, slots, raw } = env));
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -11,26 +11,16 @@ import { Readable } from 'node:stream';
 import calculateSlot from 'cluster-key-slot';
 import { Cluster } from 'ioredis';
 import { RedisConnector, Store } from '../../src/index.js';
-import { startRedisCluster, type ManagedRedisCluster } from '../../scripts/local-redis.js';
-import { afterAll, beforeAll, deleteNamespaceKeys, describe, expect, findLeakedKeys, namespaceKeys, onTestFinished, test } from '../harness/fixtures.js';
-import { SlotMover } from '../harness/slots.js';
+import type { ManagedRedisCluster } from '../../scripts/local-redis.js';
+import { deleteNamespaceKeys, describe, expect, findLeakedKeys, namespaceKeys, onTestFinished, test } from '../harness/fixtures.js';
+import { SlotMover, withMigratingCluster } from '../harness/slots.js';
 
 const CHUNK = 1024;
 let cluster: ManagedRedisCluster;
 let slots: SlotMover;
 let raw: Cluster;
 
-beforeAll(async () => {
-  cluster = await startRedisCluster({ masters: 3 });
-  slots = await SlotMover.connect(cluster.nodes);
-  raw = new Cluster(cluster.nodes);
-}, 90_000);
-
-afterAll(async () => {
-  await raw?.quit();
-  await slots?.close();
-  await cluster?.stop();
-});
+withMigratingCluster((env) => ({ cluster, slots, raw } = env));
 
 function storeFor(namespace: string): Store {
   const store = new Store(`raw-ask-${namespace}`, new RedisConnector({ nodes: cluster.nodes, namespace }), { chunkSize: CHUNK, cacheSize: 0 });

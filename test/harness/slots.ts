@@ -13,7 +13,9 @@
  * multi-key commands (scripts) on keys split between the two get TRYAGAIN, as
  * in a real reshard (`redis-cli --cluster reshard` does the same steps).
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
+import { startRedisCluster, type ManagedRedisCluster } from '../../scripts/local-redis.js';
 
 export interface MasterNode {
   redis: Redis;
@@ -151,4 +153,31 @@ export class SlotMover {
   async close(): Promise<void> {
     await Promise.all(this.masters.map((m) => m.redis.quit().catch(() => m.redis.disconnect())));
   }
+}
+
+/** What {@link withMigratingCluster} hands a test file. */
+export interface MigratingCluster {
+  cluster: ManagedRedisCluster;
+  slots: SlotMover;
+  /** A Cluster client of the test's own (checks, leak scans). */
+  raw: Cluster;
+}
+
+/**
+ * A 3-master Redis Cluster this test file starts itself (beforeAll) with a
+ * {@link SlotMover} and a client, all stopped afterwards (afterAll); `set`
+ * receives them once started.
+ */
+export function withMigratingCluster(set: (env: MigratingCluster) => void): void {
+  let env: MigratingCluster | undefined;
+  beforeAll(async () => {
+    const cluster = await startRedisCluster({ masters: 3 });
+    env = { cluster, slots: await SlotMover.connect(cluster.nodes), raw: new Cluster(cluster.nodes) };
+    set(env);
+  }, 90_000);
+  afterAll(async () => {
+    await env?.raw.quit();
+    await env?.slots.close();
+    await env?.cluster.stop();
+  });
 }
