@@ -83,9 +83,9 @@ export async function commitStaged<T>(io: ChunkWriter, key: string, staged: Stag
   try {
     return await commit(staged);
   } catch (err) {
-    unlinkQuietly(io, staged.stage);
+    await unlinkQuietly(io, staged.stage);
     const error = errorFromReply(err, 'chunkCommit', { key });
-    if (fresh && (outcomeUnknown(err) || outcomeUnknown(error))) unlinkQuietly(io, io.dataKey(key));
+    if (fresh && (outcomeUnknown(err) || outcomeUnknown(error))) await unlinkQuietly(io, io.dataKey(key));
     throw error;
   }
 }
@@ -111,15 +111,15 @@ export async function stageLarge(
   );
   const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
   if (failed) {
-    for (const o of outcomes) if (o.status === 'fulfilled' && o.value) unlinkQuietly(io, o.value.stage);
+    await Promise.all(outcomes.map((o) => (o.status === 'fulfilled' && o.value ? unlinkQuietly(io, o.value.stage) : undefined)));
     throw failed.reason;
   }
   return outcomes.map((o) => (o as PromiseFulfilledResult<Staged | undefined>).value);
 }
 
-/** Unlink the staging hashes of `staged` (after a failed commit), best effort. */
-export function dropStaged(io: ChunkWriter, staged: readonly (Staged | undefined)[]): void {
-  for (const s of staged) if (s) unlinkQuietly(io, s.stage);
+/** Unlink the staging hashes of `staged` (after a failed commit), best effort; resolves when done. */
+export async function dropStaged(io: ChunkWriter, staged: readonly (Staged | undefined)[]): Promise<void> {
+  await Promise.all(staged.map((s) => (s ? unlinkQuietly(io, s.stage) : undefined)));
 }
 
 /**

@@ -237,13 +237,18 @@ export async function stageChunks(
     if (failed) throw errorFromReply(failed.error, 'HSET (chunk)', { key });
   } catch (err) {
     await Promise.all(inFlight);
-    unlinkQuietly(io, stage);
+    await unlinkQuietly(io, stage);
     throw err;
   }
   return { manifest: makeManifest(total, chunkSize, w), stage };
 }
 
-/** Unlink a key, unawaited and best effort (it has a TTL anyway). */
-export function unlinkQuietly(io: ChunkIo, redisKey: string): void {
-  io.client.unlink(redisKey).catch(() => undefined);
+/**
+ * Unlink a key, best effort (it has a TTL anyway): resolves once Redis
+ * answered or the command failed. Failure paths await it, so that a call
+ * that rejected has left nothing behind by then (another connection's read
+ * right after the rejection could otherwise still see the key).
+ */
+export async function unlinkQuietly(io: ChunkIo, redisKey: string): Promise<void> {
+  await io.client.unlink(redisKey).catch(() => undefined);
 }

@@ -368,7 +368,7 @@ export class Future<T = unknown> {
         { key: this.key },
       );
     } catch (err) {
-      if (v.staged) dropStaged(connector, [v.staged]);
+      if (v.staged) await dropStaged(connector, [v.staged]);
       throw err;
     }
   }

@@ -233,7 +233,7 @@ export class LifetimeRecord {
         ),
       );
     } catch (err) {
-      dropStaged(this.connector, staged);
+      await dropStaged(this.connector, staged);
       throw err;
     }
   }
@@ -263,7 +263,7 @@ export class LifetimeRecord {
         { key, lifetime: this.id },
       );
     } catch (err) {
-      if (v.staged) dropStaged(this.connector, [v.staged]);
+      if (v.staged) await dropStaged(this.connector, [v.staged]);
       throw err;
     }
   }

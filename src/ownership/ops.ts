@@ -223,7 +223,7 @@ export async function update<T>(handle: OwnedProxy<T> | RefMutProxy<T>, options:
       grant: state.kind === 'refmut' ? (state.grant ?? 0) : 0,
     });
   } catch (err) {
-    if (v.staged) dropStaged(store.connector, [v.staged]);
+    if (v.staged) await dropStaged(store.connector, [v.staged]);
     throw err;
   }
   // Read-your-writes: this process never serves an older version from its cache.

@@ -69,7 +69,7 @@ export async function createOwnedProxy<T>(store: Store, value: T, options: Owned
           try {
             await store.connector.scripts.run('ownedCreate', { ...objectKeys(store, newKey), stage: v.stage }, { key: newKey, ...owner, bytes: v.value }, { key: newKey });
           } catch (err) {
-            if (v.staged) dropStaged(store.connector, [v.staged]);
+            if (v.staged) await dropStaged(store.connector, [v.staged]);
             throw err;
           }
         });

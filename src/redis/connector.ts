@@ -560,7 +560,7 @@ export class RedisConnector {
     try {
       return await this.putWithReadsStaged(keys, call);
     } catch (err) {
-      dropStaged(this, staged);
+      await dropStaged(this, staged);
       throw err;
     }
   }
@@ -577,7 +577,7 @@ export class RedisConnector {
         { value: staged.manifest.text, reads, ttlMs: ttlMs ?? 0 },
       ]);
     } catch (err) {
-      dropStaged(this, [staged]);
+      await dropStaged(this, [staged]);
       throw err;
     }
   }
