@@ -515,22 +515,7 @@ export class RawTransfers {
    * could not (the caller reads it through ioredis and handles its reply).
    */
   async readInto(redisKey: string, field: string, dest: Buffer, at: number, from: number, to: number, want: number): Promise<boolean> {
-    const link = this.linkFor(redisKey);
-    if (!link) return false;
-    try {
-      if (await link.hgetInto(redisKey, field, { dest, at, from, to, want })) {
-        this.stats.raw++;
-        return true;
-      }
-    } catch (err) {
-      // Silent for the whole command timeout: sending it again through ioredis would wait as
-      // long again (a frozen master: twice the command timeout). Fail as the ioredis path's
-      // own timeout does.
-      if (err instanceof RawUnavailable && err.timedOutMs !== undefined) throw timeoutError(err.timedOutMs);
-      log('raw chunk read failed (%s): through ioredis', (err as Error).message);
-    }
-    this.stats.fallbacks++;
-    return false;
+    return this.carry(redisKey, 'read', (link) => link.hgetInto(redisKey, field, { dest, at, from, to, want }));
   }
 
   /** Refused (AUTH, SELECT) or unreachable: ioredis carries the chunks for a while. */
@@ -541,16 +526,28 @@ export class RawTransfers {
 
   /** {@link RawLink.hsetChunk} through the key's link; false when the caller must send it through ioredis. */
   async writeChunk(stage: string, field: string, chunk: Buffer, header: Buffer | undefined, ttlMs: number): Promise<boolean> {
-    const link = this.linkFor(stage);
+    return this.carry(stage, 'write', (link) => link.hsetChunk(stage, field, chunk, header, ttlMs));
+  }
+
+  /**
+   * Run `op` on the link of `redisKey`: true when it carried the chunk;
+   * false when the caller must send it through ioredis (no link, or a reply
+   * or failure the raw path does not handle). A link silent for the whole
+   * command timeout rejects instead: sending the chunk again through ioredis
+   * would wait as long again (a frozen master: twice the command timeout),
+   * so it fails as the ioredis path's own timeout does.
+   */
+  private async carry(redisKey: string, what: 'read' | 'write', op: (link: RawLink) => Promise<boolean>): Promise<boolean> {
+    const link = this.linkFor(redisKey);
     if (!link) return false;
     try {
-      if (await link.hsetChunk(stage, field, chunk, header, ttlMs)) {
+      if (await op(link)) {
         this.stats.raw++;
         return true;
       }
     } catch (err) {
       if (err instanceof RawUnavailable && err.timedOutMs !== undefined) throw timeoutError(err.timedOutMs);
-      log('raw chunk write failed (%s): through ioredis', (err as Error).message);
+      log('raw chunk %s failed (%s): through ioredis', what, (err as Error).message);
     }
     this.stats.fallbacks++;
     return false;
