@@ -612,16 +612,16 @@ export class RedisConnector {
     return keys;
   }
 
-  /** Rejects when the server was found too old (see ./limits.ts); a WeakMap lookup, nothing sent. */
-  /** @internal The error a plain command would reject with before sending anything (a server too old), else undefined. */
+  /** @internal The error a plain command would reject with before sending anything (a server too old, see ./limits.ts; a WeakMap lookup), else undefined. */
   refusal(operation: string, context: ErrorContext): Error | undefined {
     const refusal = serverRefusal(this.client);
     return refusal ? errorFromReply(refusal, operation, context) : undefined;
   }
 
+  /** Rejects when the server was found too old ({@link refusal}); nothing sent. */
   private refused(operation: string, context: ErrorContext): Promise<never> | undefined {
-    const refusal = serverRefusal(this.client);
-    return refusal ? Promise.reject(errorFromReply(refusal, operation, context)) : undefined;
+    const refusal = this.refusal(operation, context);
+    return refusal ? Promise.reject(refusal) : undefined;
   }
 
   private write(key: string, bytes: Uint8Array, ttlMs?: number): Promise<unknown> {
