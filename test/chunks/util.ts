@@ -1,4 +1,5 @@
 /** Shared by the chunked-object suites: a store with a small chunkSize, and the namespace's keys. */
+import { Readable } from 'node:stream';
 import { RedisConnector, Store, type StoreOptions } from '../../src/index.js';
 import { connectionOptions, type RedisTarget } from '../harness/store-fixture.js';
 
@@ -49,4 +50,19 @@ export function watchChunkReads(store: Store): { fields: string[]; restore: () =
       raw.readInto = readInto;
     },
   };
+}
+
+/** A slow producer of `value`: one {@link CHUNK}-sized part every `delayMs`; `at` says how far it got. */
+export function slowSource(value: Buffer, delayMs: number): { stream: Readable; at: () => number } {
+  let at = 0;
+  const stream = new Readable({
+    read() {
+      setTimeout(() => {
+        if (at >= value.length) return void this.push(null);
+        this.push(value.subarray(at, at + CHUNK));
+        at += CHUNK;
+      }, delayMs);
+    },
+  });
+  return { stream, at: () => at };
 }

@@ -9,15 +9,14 @@
  * nothing is left without a TTL and no staging hash has a TTL longer than its rule.
  */
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis } from 'ioredis';
 import { ProxyStoreError, RedisConnector, Store } from '../../src/index.js';
 import { STAGE_TTL_MS } from '../../src/chunks/format.js';
 import { startRedisCluster, type FaultReport, type ManagedRedisCluster } from '../../scripts/local-redis.js';
 import { afterAll, beforeAll, deleteNamespaceKeys, describe, expect, findLeakedKeys, namespaceKeys, onTestFinished, test } from '../harness/fixtures.js';
+import { CHUNK, slowSource } from '../chunks/util.js';
 
-const CHUNK = 1024;
 /** A call that has not settled this long after the fault is hung. */
 const SETTLE_BOUND_MS = 30_000;
 /** Redis or ioredis text that must never be a whole error message the caller sees. */
@@ -60,21 +59,6 @@ async function masterOf(slot: number): Promise<number> {
 /** The ports of the master serving `slot` now. */
 async function portOf(slot: number): Promise<number> {
   return (await cluster.shards())[await masterOf(slot)]!.master.port;
-}
-
-/** A producer that pushes one chunk every `delayMs`; `at` says how far it got. */
-function slowSource(value: Buffer, delayMs: number): { stream: Readable; at: () => number } {
-  let at = 0;
-  const stream = new Readable({
-    read() {
-      setTimeout(() => {
-        if (at >= value.length) return void this.push(null);
-        this.push(value.subarray(at, at + CHUNK));
-        at += CHUNK;
-      }, delayMs);
-    },
-  });
-  return { stream, at: () => at };
 }
 
 /** Read `getStream(key)` waiting `delayMs` after each part (a slow consumer). */

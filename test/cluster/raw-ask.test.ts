@@ -7,15 +7,14 @@
  * are cluster-wide).
  */
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
 import calculateSlot from 'cluster-key-slot';
 import { Cluster } from 'ioredis';
 import { RedisConnector, Store } from '../../src/index.js';
 import type { ManagedRedisCluster } from '../../scripts/local-redis.js';
 import { deleteNamespaceKeys, describe, expect, findLeakedKeys, namespaceKeys, onTestFinished, test } from '../harness/fixtures.js';
 import { SlotMover, withMigratingCluster } from '../harness/slots.js';
+import { CHUNK, slowSource } from '../chunks/util.js';
 
-const CHUNK = 1024;
 let cluster: ManagedRedisCluster;
 let slots: SlotMover;
 let raw: Cluster;
@@ -63,17 +62,8 @@ describe('the raw chunk connection during a slot migration', () => {
   test('a putStream whose slot migrates while it writes: the chunks before go raw, those after are refused (ASK, then MOVED) and go through ioredis, and the value arrives whole', async ({ namespace }) => {
     const store = storeFor(namespace);
     const value = randomBytes(60 * CHUNK + 5);
-    let at = 0;
     // A slow producer: one chunk every 20 ms, so the migration happens mid-stream.
-    const source = new Readable({
-      read() {
-        setTimeout(() => {
-          if (at >= value.length) return void this.push(null);
-          this.push(value.subarray(at, at + CHUNK));
-          at += CHUNK;
-        }, 20);
-      },
-    });
+    const { stream: source, at } = slowSource(value, 20);
     const put = store.putStream(source);
     // Wait until its staging hash exists (its name says the object's slot) and some chunks went raw.
     let stage: string | undefined;
@@ -84,7 +74,7 @@ describe('the raw chunk connection during a slot migration', () => {
     expect(stage, 'the staging hash of the stream').toBeDefined();
     const slot = calculateSlot(stage as string);
     const rawBefore = store.connector.raw.stats.raw;
-    expect(at, 'the producer is still writing').toBeLessThan(value.length);
+    expect(at(), 'the producer is still writing').toBeLessThan(value.length);
     await slots.begin([slot]);
     try {
       expect(await slots.moveKeys(slot)).toBeGreaterThanOrEqual(1);
